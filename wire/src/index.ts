@@ -1,0 +1,4 @@
+export * from './metadata.ts';
+export * from './auth.ts';
+export * from './config.ts';
+export * from './errors.ts';

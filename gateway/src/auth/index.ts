@@ -1,0 +1,1 @@
+export { AuthWebhook, type AuthDecision } from './auth-webhook.ts';

@@ -1,0 +1,51 @@
+import type { Readable, Writable } from 'node:stream';
+import type { AppConfig } from '@portcullis/wire';
+import type { ConnectionIdentity } from '../session/connection-identity.ts';
+
+/** What a session channel asks to run. Backends never see ssh2 objects. */
+export interface SessionProgram {
+  /** `null` runs the shell the config names; otherwise a command line for the shell's `-c`. */
+  readonly command: string | null;
+  /** Present when the client asked for a terminal. */
+  readonly pty?: { readonly term: string; readonly cols: number; readonly rows: number };
+  /** Session environment: webhook environment plus what the channel adds (e.g. TERM). */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export interface BackendSession {
+  /** Ending it closes the program's stdin (EOF), as the client's channel EOF does. */
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  /** With a pty the terminal merges both streams; stderr then ends at once. */
+  readonly stderr: Readable;
+  /** Resolves after stdout and stderr ended, with the program's exit code. */
+  readonly exited: Promise<{ exitCode: number }>;
+  /** Best effort; a failure is logged, never fatal to the session. */
+  resize(cols: number, rows: number): Promise<void>;
+  /** Tears the streams down; the program may linger until its connection closes. */
+  destroy(): void;
+}
+
+export interface BackendConnection {
+  /** Starts one program. A failure leaves nothing new running. */
+  startSession(program: SessionProgram): Promise<BackendSession>;
+  /** Removes everything this connection created. Idempotent; never throws. */
+  close(): Promise<void>;
+}
+
+export interface ConnectionRequest {
+  readonly identity: ConnectionIdentity;
+  readonly authenticatedUsername: string;
+  readonly config: AppConfig;
+  /** Environment from the webhooks, for every session of the connection. */
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+export interface Backend {
+  readonly name: string;
+  /**
+   * Creates what the connection runs in (a container, a pod, an upstream connection).
+   * On failure it throws a GatewayError and removes anything it created.
+   */
+  openConnection(request: ConnectionRequest): Promise<BackendConnection>;
+}

@@ -1,0 +1,88 @@
+import { PassThrough, Writable, type Duplex } from 'node:stream';
+import type Docker from 'dockerode';
+import type { BackendSession } from '../backend.ts';
+import { demuxDockerStream } from './stream-demux.ts';
+import type { Logger } from '../../observability/index.ts';
+import { errorFields } from '../../observability/index.ts';
+
+/** How long to wait for Docker to report the exit code once the output has ended. */
+const EXIT_CODE_DEADLINE_MS = 10_000;
+
+/** One `docker exec` attached over a hijacked connection. */
+export class DockerSession implements BackendSession {
+  readonly stdin: Writable;
+  readonly stdout: PassThrough;
+  readonly stderr: PassThrough;
+  readonly exited: Promise<{ exitCode: number }>;
+
+  constructor(
+    private readonly exec: Docker.Exec,
+    private readonly socket: Duplex,
+    tty: boolean,
+    private readonly log: Logger,
+  ) {
+    if (tty) {
+      this.stdout = new PassThrough();
+      this.stderr = new PassThrough();
+      socket.pipe(this.stdout);
+      this.stderr.end();
+    } else {
+      ({ stdout: this.stdout, stderr: this.stderr } = demuxDockerStream(socket));
+    }
+    this.stdin = new Writable({
+      write: (chunk, _encoding, callback) => {
+        if (socket.writable) socket.write(chunk, callback);
+        else callback();
+      },
+      // Half-close: Docker then closes the program's stdin, which is how `cat` sees EOF.
+      // A terminal is left open, as sshd does: Docker would tear the pty down and lose
+      // input the shell has not read yet (`ssh -tt host <<< 'cmd; exit'`).
+      final: (callback) => {
+        if (!tty && socket.writable) socket.end();
+        callback();
+      },
+    });
+    this.exited = Promise.all([ended(this.stdout), ended(this.stderr)]).then(() => this.readExitCode());
+  }
+
+  async resize(cols: number, rows: number): Promise<void> {
+    try {
+      await this.exec.resize({ w: cols, h: rows });
+    } catch (error) {
+      this.log.debug({ code: 'DOCKER_EXEC_RESIZE_FAILED', ...errorFields(error) }, 'resize failed');
+    }
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Docker may still report Running for a moment after the stream closes; poll briefly. */
+  private async readExitCode(): Promise<{ exitCode: number }> {
+    const deadline = Date.now() + EXIT_CODE_DEADLINE_MS;
+    let delay = 5;
+    for (;;) {
+      try {
+        const info = await this.exec.inspect();
+        if (!info.Running && typeof info.ExitCode === 'number') return { exitCode: info.ExitCode };
+      } catch (error) {
+        this.log.warn({ code: 'DOCKER_EXIT_CODE_FAILED', ...errorFields(error) }, 'cannot read exit code');
+        return { exitCode: 255 };
+      }
+      if (Date.now() > deadline) {
+        this.log.warn({ code: 'DOCKER_EXIT_CODE_FAILED' }, 'program still running after its output ended');
+        return { exitCode: 255 };
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 200);
+    }
+  }
+}
+
+function ended(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.readableEnded) return resolve();
+    stream.once('end', () => resolve());
+    stream.once('close', () => resolve());
+  });
+}

@@ -1,0 +1,1 @@
+export type { Backend, BackendConnection, BackendSession, ConnectionRequest, SessionProgram } from './backend.ts';

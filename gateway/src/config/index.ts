@@ -1,0 +1,1 @@
+export { ConfigWebhook } from './config-webhook.ts';

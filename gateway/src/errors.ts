@@ -1,0 +1,65 @@
+/**
+ * Every code the gateway can emit, with its level of concern. A code is published once
+ * and never renamed; ContainerSSH's code is reused for the same event.
+ */
+export const GATEWAY_CODES = {
+  GATEWAY_CONFIG_INVALID: 'The gateway config file is missing or invalid.',
+  GATEWAY_START_FAILED: 'The gateway could not start.',
+  SSH_AVAILABLE: 'The SSH listener is up.',
+  SSH_CONNECTED: 'A client opened a TCP connection.',
+  SSH_DISCONNECTED: 'An SSH connection closed.',
+  SSH_HANDSHAKE_FAILED: 'SSH handshake or login failed.',
+  SSH_HANDSHAKE_SUCCESSFUL: 'Handshake and authentication succeeded.',
+  SSH_HOSTKEY_CREATED: 'A host key was created on first start.',
+  SSH_LOGIN_GRACE_EXPIRED: 'The client did not log in within the login grace time.',
+  SSH_MAX_STARTUPS: 'Too many unauthenticated connections; one was dropped.',
+  SSH_NEW_CHANNEL_REJECTED: 'A channel type that is not supported was refused.',
+  SSH_SESSION_REQUEST_REJECTED: 'A session request that is not supported was refused.',
+  SSH_CONNECTION_ERROR: 'The SSH connection failed at the protocol level.',
+  AUTH_SUCCESSFUL: 'The auth webhook accepted the credentials.',
+  AUTH_FAILED: 'The auth webhook rejected the credentials.',
+  AUTH_BACKEND_ERROR: 'The auth webhook was unreachable, slow, or answered something invalid.',
+  AUTH_PUBKEY_SIGNATURE_INVALID: 'A public-key signature did not verify.',
+  CONFIG_RESPONSE: 'The config webhook answered a valid configuration.',
+  CONFIG_BACKEND_ERROR: 'The config webhook was unreachable, slow, or answered something invalid.',
+  CONFIG_UNSUPPORTED: 'The config webhook asked for something this gateway does not support.',
+  DOCKER_CONTAINER_CREATE: 'Creating the session container.',
+  DOCKER_CONTAINER_CREATE_FAILED: 'Creating or starting the session container failed.',
+  DOCKER_CONTAINER_REMOVE_SUCCESSFUL: 'The session container was removed.',
+  DOCKER_CONTAINER_REMOVE_FAILED: 'Removing the session container failed.',
+  DOCKER_IMAGE_MISSING: 'The image is not present and the pull policy forbids pulling it.',
+  DOCKER_IMAGE_PULL: 'Pulling the container image.',
+  DOCKER_IMAGE_PULL_FAILED: 'Pulling the container image failed.',
+  DOCKER_EXEC_CREATE_FAILED: 'Starting a program in the container failed.',
+  DOCKER_EXEC_RESIZE_FAILED: 'Resizing the terminal failed.',
+  DOCKER_EXIT_CODE_FAILED: 'Reading the exit code of a program failed.',
+  SESSION_STARTED: 'A program started in the session container.',
+  SESSION_ENDED: 'A program in the session container ended.',
+} as const;
+
+export type GatewayCode = keyof typeof GATEWAY_CODES;
+
+/**
+ * An error with a stable code, a message a user may read, and a cause for operators.
+ * The SSH client sees `userMessage` and the code, never the cause.
+ */
+export class GatewayError extends Error {
+  readonly code: GatewayCode;
+  readonly userMessage: string;
+
+  constructor(code: GatewayCode, userMessage: string, options?: { cause?: unknown }) {
+    super(userMessage, options);
+    this.name = 'GatewayError';
+    this.code = code;
+    this.userMessage = userMessage;
+  }
+
+  /** One line for the SSH client: the message and the code, nothing from upstream. */
+  toUserLine(): string {
+    return `portcullis: ${this.userMessage} (${this.code})`;
+  }
+}
+
+export function isGatewayError(error: unknown): error is GatewayError {
+  return error instanceof GatewayError;
+}

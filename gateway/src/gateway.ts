@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import { AuthWebhook } from './auth/index.ts';
+import { DockerBackend } from './backends/docker/index.ts';
+import { ConfigWebhook } from './config/index.ts';
+import { loadHostKeys, startSshListener } from './listener/index.ts';
+import type { Logger } from './observability/index.ts';
+import { handleConnection } from './session/index.ts';
+import type { GatewayConfig } from './settings/index.ts';
+import { WebhookClient } from './webhook/index.ts';
+
+export interface RunningGateway {
+  readonly port: number;
+  readonly instanceId: string;
+  /** Stops accepting, then waits for open connections to close and clean up. */
+  close(): Promise<void>;
+}
+
+/** Wires the pieces from the config; knows nothing of any single connection. */
+export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
+  const instanceId = randomBytes(8).toString('hex');
+  const authClient = new WebhookClient(config.auth);
+  const configClient = new WebhookClient(config.configserver);
+  const auth = new AuthWebhook(authClient);
+  const configWebhook = new ConfigWebhook(configClient);
+  const backend = new DockerBackend({ socketPath: config.docker.socketPath, instanceId, log });
+  const hostKeys = await loadHostKeys(config.ssh.hostKeyDir, log);
+  const [host, portText] = splitHostPort(config.ssh.listen);
+  const open = new Set<Promise<void>>();
+  const clients = new Set<{ end(): unknown }>();
+
+  const listener = await startSshListener({
+    hostKeys,
+    host,
+    port: Number(portText),
+    maxStartups: config.ssh.maxStartups,
+    ...(config.ssh.banner ? { banner: config.ssh.banner } : {}),
+    log,
+    onConnection: (client, info) => {
+      let closed!: () => void;
+      const done = new Promise<void>((resolve) => (closed = resolve));
+      open.add(done);
+      clients.add(client);
+      void done.then(() => {
+        open.delete(done);
+        clients.delete(client);
+      });
+      handleConnection(client, info, {
+        auth,
+        config: configWebhook,
+        backend,
+        log,
+        loginGraceTimeMs: config.ssh.loginGraceTime,
+        maxAuthTries: config.ssh.maxAuthTries,
+        onClosed: closed,
+      });
+    },
+  });
+  log.info({ code: 'SSH_AVAILABLE', port: listener.port, address: host, instanceId }, 'SSH listener up');
+
+  return {
+    port: listener.port,
+    instanceId,
+    close: async () => {
+      const stopped = listener.close();
+      // Ending each client closes its sessions and removes its container.
+      for (const client of clients) client.end();
+      await Promise.all([stopped, ...open]);
+      authClient.close();
+      configClient.close();
+    },
+  };
+}
+
+function splitHostPort(listen: string): [string, string] {
+  const at = listen.lastIndexOf(':');
+  return [listen.slice(0, at).replace(/^\[|\]$/g, ''), listen.slice(at + 1)];
+}

@@ -1,0 +1,29 @@
+import { parseArgs } from 'node:util';
+import { isGatewayError } from './errors.ts';
+import { startGateway } from './gateway.ts';
+import { createLogger, errorFields } from './observability/index.ts';
+import { loadGatewayConfig } from './settings/index.ts';
+
+const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
+const configFile = values.config ?? process.env.PORTCULLIS_GATEWAY_CONFIG;
+if (!configFile) {
+  process.stderr.write('usage: gateway --config <gateway.yaml>\n');
+  process.exit(2);
+}
+
+try {
+  const config = await loadGatewayConfig(configFile);
+  const log = createLogger(config.log.level);
+  const gateway = await startGateway(config, log);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      // Connections close, and with them their containers; then exit.
+      void gateway.close().then(() => process.exit(0));
+    });
+  }
+} catch (error) {
+  const line = isGatewayError(error) ? `${error.userMessage} (${error.code})` : (error as Error).message;
+  createLogger('error').fatal({ code: isGatewayError(error) ? error.code : 'GATEWAY_START_FAILED', ...errorFields(error) }, 'gateway did not start');
+  process.stderr.write(`portcullis gateway: ${line}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,1 @@
+export { createLogger, errorFields, type Logger } from './logger.ts';

@@ -1,0 +1,41 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/** Paths that could carry a credential; pino replaces their values before serialising. */
+const REDACTED_PATHS = [
+  'password',
+  'passwordBase64',
+  '*.password',
+  '*.passwordBase64',
+  'token',
+  '*.token',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'key',
+  '*.privateKey',
+];
+
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level,
+      base: { program: 'gateway' },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination ?? process.stdout,
+  );
+}
+
+/** Serialises an error for operators without spreading untrusted objects into log bindings. */
+export function errorFields(error: unknown): { error: { message: string; code?: string; cause?: string } } {
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? error.cause.message : undefined;
+    const code = (error as { code?: unknown }).code;
+    return { error: { message: error.message, ...(typeof code === 'string' ? { code } : {}), ...(cause ? { cause } : {}) } };
+  }
+  return { error: { message: String(error) } };
+}

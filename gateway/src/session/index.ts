@@ -1,0 +1,2 @@
+export { handleConnection, type ConnectionDependencies } from './ssh-connection.ts';
+export type { ConnectionIdentity } from './connection-identity.ts';

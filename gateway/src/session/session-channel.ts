@@ -1,0 +1,101 @@
+import type { Writable } from 'node:stream';
+import type { ServerChannel, Session, PseudoTtyInfo, WindowChangeInfo } from 'ssh2';
+import type { BackendConnection, BackendSession, SessionProgram } from '../backends/index.ts';
+import { isGatewayError } from '../errors.ts';
+import { errorFields, type Logger } from '../observability/index.ts';
+
+export interface SessionChannelContext {
+  /** The connection's container (or pod…); a rejection carries the user-facing error. */
+  readonly backend: Promise<BackendConnection>;
+  /** Environment from the webhooks, the same for every session of the connection. */
+  readonly environment: Readonly<Record<string, string>>;
+  readonly log: Logger;
+}
+
+/**
+ * One SSH `session` channel: collects pty and window size, starts exactly one program
+ * (shell or exec), streams it both ways and reports its exit status. Requests with no
+ * listener here (env, subsystem, signal, x11, agent) are refused by ssh2 itself.
+ */
+export function handleSessionChannel(session: Session, context: SessionChannelContext): void {
+  let pty: SessionProgram['pty'];
+  let running: BackendSession | undefined;
+  let started = false;
+
+  session.on('pty', (accept, reject, info: PseudoTtyInfo) => {
+    if (started) return reject?.();
+    pty = { term: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24 };
+    accept?.();
+  });
+
+  session.on('window-change', (accept, _reject, info: WindowChangeInfo) => {
+    if (pty) pty = { ...pty, cols: info.cols, rows: info.rows };
+    if (running && pty) void running.resize(pty.cols, pty.rows);
+    accept?.();
+  });
+
+  const start = (command: string | null, accept: () => ServerChannel) => {
+    started = true;
+    const channel = accept();
+    const log = context.log.child({ channel: command === null ? 'shell' : 'exec' });
+    const env = { ...context.environment, ...(pty ? { TERM: pty.term } : {}) };
+    void run({ command, env, ...(pty ? { pty } : {}) }, channel, context.backend, log, (session) => {
+      running = session;
+    });
+  };
+
+  session.on('shell', (accept, reject) => (started ? reject?.() : start(null, accept)));
+  session.on('exec', (accept, reject, info) => (started ? reject?.() : start(info.command, accept)));
+  session.on('close', () => running?.destroy());
+}
+
+async function run(
+  program: SessionProgram,
+  channel: ServerChannel,
+  backend: Promise<BackendConnection>,
+  log: Logger,
+  onStarted: (session: BackendSession) => void,
+): Promise<void> {
+  let session: BackendSession;
+  try {
+    session = await (await backend).startSession(program);
+  } catch (error) {
+    const line = isGatewayError(error) ? error.toUserLine() : 'portcullis: Could not start your session.';
+    if (!isGatewayError(error) || error.code.startsWith('DOCKER_EXEC')) {
+      log.error({ code: isGatewayError(error) ? error.code : 'DOCKER_EXEC_CREATE_FAILED', ...errorFields(error) }, 'session not started');
+    }
+    channel.stderr.write(`${line}\r\n`);
+    channel.exit(1);
+    channel.end();
+    return;
+  }
+  onStarted(session);
+  log.info({ code: 'SESSION_STARTED', pty: program.pty !== undefined }, 'program started');
+  session.stdout.pipe(channel, { end: false });
+  session.stderr.pipe(channel.stderr as Writable, { end: false });
+  channel.pipe(session.stdin);
+  const { exitCode } = await session.exited;
+  await Promise.all([flushed(channel), flushed(channel.stderr as Writable)]);
+  log.info({ code: 'SESSION_ENDED', exitCode }, 'program ended');
+  if (!channel.destroyed) {
+    channel.exit(exitCode);
+    channel.end();
+  }
+}
+
+/** Exit status must follow the last byte of output, so wait for queued writes to leave. */
+function flushed(stream: Writable): Promise<void> {
+  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', check);
+      stream.off('close', done);
+      resolve();
+    };
+    const check = () => {
+      if (stream.writableLength === 0) done();
+    };
+    stream.on('drain', check);
+    stream.once('close', done);
+  });
+}

@@ -1,0 +1,152 @@
+import ssh2, { type AuthContext, type Connection, type ClientInfo } from 'ssh2';
+import type { AppConfig, ConnectionMaps } from '@portcullis/wire';
+import type { AuthDecision, AuthWebhook } from '../auth/index.ts';
+import type { Backend, BackendConnection } from '../backends/index.ts';
+import type { ConfigWebhook } from '../config/index.ts';
+import { GatewayError, isGatewayError } from '../errors.ts';
+import { showUserAuthMessage } from '../listener/user-message.ts';
+import { errorFields, type Logger } from '../observability/index.ts';
+import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from './connection-identity.ts';
+import { mergeConnectionMaps } from './connection-maps.ts';
+import { handleSessionChannel } from './session-channel.ts';
+
+export interface ConnectionDependencies {
+  readonly auth: AuthWebhook;
+  readonly config: ConfigWebhook;
+  readonly backend: Backend;
+  readonly log: Logger;
+  readonly loginGraceTimeMs: number;
+  readonly maxAuthTries: number;
+  /** Called once when the connection is fully closed and its backend cleaned up. */
+  readonly onClosed?: () => void;
+}
+
+/** What the webhooks granted, fixed at login for the whole connection. */
+interface Grant {
+  readonly authenticatedUsername: string;
+  readonly config: AppConfig;
+  readonly maps: ConnectionMaps;
+}
+
+const OFFERED_METHODS: AuthContext['method'][] = ['publickey', 'password'];
+
+/**
+ * One SSH connection from accept to close: authentication through the auth webhook, one
+ * config webhook call, the backend connection, and cleanup of everything it created.
+ */
+export function handleConnection(client: Connection, info: ClientInfo, deps: ConnectionDependencies): void {
+  const identity: ConnectionIdentity = {
+    connectionId: newConnectionId(),
+    remoteAddress: formatRemoteAddress(info.ip, info.port),
+    ...(info.header?.identRaw ? { clientVersion: info.header.identRaw } : {}),
+  };
+  let log = deps.log.child({ connectionId: identity.connectionId, remoteAddress: identity.remoteAddress });
+  log.debug({ code: 'SSH_CONNECTED' }, 'connection accepted');
+
+  let grant: Grant | undefined;
+  let backend: Promise<BackendConnection> | undefined;
+  let failures = 0;
+  const keyDecisions = new Map<string, Promise<AuthDecision>>();
+
+  const graceTimer = setTimeout(() => {
+    log.info({ code: 'SSH_LOGIN_GRACE_EXPIRED' }, 'login grace time expired');
+    client.end();
+  }, deps.loginGraceTimeMs);
+
+  /** Unavailable is not denied: say what is wrong, refuse, and hang up. */
+  const refuse = (ctx: AuthContext, error: unknown) => {
+    const gatewayError = isGatewayError(error)
+      ? error
+      : new GatewayError('AUTH_BACKEND_ERROR', 'Login refused: an internal error occurred.', { cause: error });
+    log.error({ code: gatewayError.code, username: ctx.username, ...errorFields(gatewayError) }, 'login refused');
+    showUserAuthMessage(client, gatewayError.toUserLine());
+    ctx.reject([]);
+    client.end();
+  };
+
+  const deny = (ctx: AuthContext) => {
+    failures += 1;
+    log.info({ code: 'AUTH_FAILED', method: ctx.method, username: ctx.username }, 'credentials rejected');
+    ctx.reject(OFFERED_METHODS);
+    if (failures >= deps.maxAuthTries) {
+      log.info({ code: 'SSH_HANDSHAKE_FAILED', username: ctx.username }, 'too many authentication failures');
+      client.end();
+    }
+  };
+
+  const admit = async (ctx: AuthContext, decision: Extract<AuthDecision, { accepted: true }>) => {
+    const response = await deps.config.fetch(identity, ctx.username, decision.authenticatedUsername, decision.maps);
+    grant = {
+      authenticatedUsername: decision.authenticatedUsername,
+      config: response.config,
+      maps: mergeConnectionMaps(decision.maps, response),
+    };
+    log = log.child({ username: decision.authenticatedUsername });
+    log.debug({ code: 'CONFIG_RESPONSE', backend: response.config.backend }, 'configuration received');
+    ctx.accept();
+  };
+
+  client.on('authentication', (ctx) => {
+    void (async () => {
+      try {
+        if (ctx.method === 'password') {
+          const decision = await deps.auth.password(identity, ctx.username, Buffer.from(ctx.password, 'utf8'));
+          return decision.accepted ? await admit(ctx, decision) : deny(ctx);
+        }
+        if (ctx.method === 'publickey') {
+          const authorizedKey = `${ctx.key.algo} ${ctx.key.data.toString('base64')}`;
+          if (ctx.signature) {
+            const parsed = ssh2.utils.parseKey(ctx.key.data);
+            if (parsed instanceof Error || !ctx.blob || !parsed.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) {
+              log.info({ code: 'AUTH_PUBKEY_SIGNATURE_INVALID', username: ctx.username }, 'bad signature');
+              return deny(ctx);
+            }
+          }
+          let pending = keyDecisions.get(authorizedKey);
+          if (!pending) {
+            pending = deps.auth.publicKey(identity, ctx.username, authorizedKey);
+            keyDecisions.set(authorizedKey, pending);
+          }
+          const decision = await pending;
+          if (!decision.accepted) return deny(ctx);
+          // Without a signature this only tells the client the key would do (PK_OK).
+          return ctx.signature ? await admit(ctx, decision) : ctx.accept();
+        }
+        ctx.reject(OFFERED_METHODS);
+      } catch (error) {
+        refuse(ctx, error);
+      }
+    })();
+  });
+
+  client.on('ready', () => {
+    clearTimeout(graceTimer);
+    if (!grant) return client.end();
+    log.info({ code: 'SSH_HANDSHAKE_SUCCESSFUL' }, 'logged in');
+    const environment = Object.fromEntries(
+      Object.entries(grant.maps.environment ?? {}).map(([name, entry]) => [name, entry.value]),
+    );
+    backend = deps.backend.openConnection({
+      identity,
+      authenticatedUsername: grant.authenticatedUsername,
+      config: grant.config,
+      environment,
+    });
+    backend.catch((error: unknown) => {
+      log.error({ code: isGatewayError(error) ? error.code : 'DOCKER_CONTAINER_CREATE_FAILED', ...errorFields(error) }, 'backend not ready');
+    });
+    const sessionLog = log;
+    client.on('session', (accept) => handleSessionChannel(accept(), { backend: backend!, environment, log: sessionLog }));
+  });
+
+  client.on('error', (error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error'));
+
+  client.once('close', () => {
+    clearTimeout(graceTimer);
+    const cleanup = backend ? backend.then((connection) => connection.close(), () => undefined) : Promise.resolve();
+    void cleanup.finally(() => {
+      log.info({ code: 'SSH_DISCONNECTED' }, 'connection closed');
+      deps.onClosed?.();
+    });
+  });
+}

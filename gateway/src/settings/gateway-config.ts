@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { DurationSchema } from './duration.ts';
+
+/** host:port with a numeric port; port 0 asks the system for a free one. */
+const ListenSchema = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen is host:port (e.g. "0.0.0.0:2222")');
+
+/** One webhook endpoint reached over mutual TLS. */
+const WebhookSchema = z.strictObject({
+  url: z.url({ protocol: /^https$/ }).describe('https URL; plain http is refused so credentials never travel in clear'),
+  timeout: DurationSchema.default(5_000),
+  caFile: z.string().min(1),
+  certFile: z.string().min(1),
+  keyFile: z.string().min(1),
+});
+export type WebhookConfig = z.infer<typeof WebhookSchema>;
+
+/** The gateway's own file holds plumbing only: every per-user decision comes from the webhooks. */
+export const GatewayConfigSchema = z.strictObject({
+  ssh: z.strictObject({
+    listen: ListenSchema.default('0.0.0.0:2222'),
+    /** Host keys are created here on first start and reused after. */
+    hostKeyDir: z.string().min(1),
+    /** Time a client has from TCP accept to a successful login (OpenSSH LoginGraceTime). */
+    loginGraceTime: DurationSchema.default(60_000),
+    /** Unauthenticated connections at once; more are dropped before the handshake. */
+    maxStartups: z.number().int().positive().default(100),
+    /** Failed login attempts on one connection before it is closed (OpenSSH MaxAuthTries). */
+    maxAuthTries: z.number().int().positive().default(6),
+    banner: z.string().max(4096).optional(),
+  }),
+  auth: WebhookSchema,
+  configserver: WebhookSchema,
+  docker: z
+    .strictObject({
+      /** The engine's Unix socket (the Docker-socket trust boundary is in the README). */
+      socketPath: z.string().default('/var/run/docker.sock'),
+    })
+    .default({ socketPath: '/var/run/docker.sock' }),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    })
+    .default({ level: 'info' }),
+});
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;

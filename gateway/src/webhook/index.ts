@@ -1,0 +1,1 @@
+export { WebhookClient, WebhookFailure, type WebhookFailureReason } from './webhook-client.ts';

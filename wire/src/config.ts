@@ -33,6 +33,8 @@ export const DockerHostSchema = z.strictObject({
   tmpfs: z.record(z.string().startsWith('/'), z.string()).optional(),
   networkMode: z.string().optional(),
   ipcMode: z.enum(['private', 'none']).optional(),
+  /** Docker keeps the host's cgroup namespace on cgroup v1 hosts unless asked. */
+  cgroupnsMode: z.enum(['private']).optional(),
 });
 export type DockerHost = z.infer<typeof DockerHostSchema>;
 

@@ -53,6 +53,7 @@ export function containerCreateOptions(
       ...(host.tmpfs !== undefined ? { Tmpfs: host.tmpfs } : {}),
       ...(host.networkMode !== undefined ? { NetworkMode: host.networkMode } : {}),
       ...(host.ipcMode !== undefined ? { IpcMode: host.ipcMode } : {}),
+      ...(host.cgroupnsMode !== undefined ? { CgroupnsMode: host.cgroupnsMode } : {}),
       // The container lives exactly as long as the connection; the gateway removes it.
       RestartPolicy: { Name: 'no' },
       AutoRemove: false,

@@ -1,0 +1,10 @@
+export { createPki, ensurePki, pkiPaths } from './create-pki.ts';
+export type { CertificatePaths, CreatePkiOptions, CreatePkiResult, PkiPaths } from './create-pki.ts';
+export { createCertificate, createCertificateAuthority, loadCertificateAuthority } from './certificate.ts';
+export type {
+  CertificateAuthority,
+  CertificateOptions,
+  CertificateUsage,
+  IssuedCertificate,
+  Validity,
+} from './certificate.ts';

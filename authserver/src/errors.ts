@@ -1,0 +1,78 @@
+import createError from '@fastify/error';
+
+/**
+ * Every code the authserver emits. HTTP errors go to the gateway as `{ code, message }`; the
+ * message is fixed text a user may read, never an upstream error or a stack trace. README.md
+ * documents each code, and errors.test.ts fails when one is missing there.
+ */
+export const RequestInvalidError = createError<'AUTH_REQUEST_INVALID', 400, [string]>(
+  'AUTH_REQUEST_INVALID',
+  'The request is invalid: %s',
+  400,
+);
+export const RequestTooLargeError = createError('AUTH_REQUEST_TOO_LARGE', 'The request body is too large.', 413);
+export const MediaTypeUnsupportedError = createError(
+  'AUTH_MEDIA_TYPE_UNSUPPORTED',
+  'The request body must be application/json.',
+  415,
+);
+export const ClientNotAllowedError = createError(
+  'AUTH_CLIENT_NOT_ALLOWED',
+  'This client certificate may not call the auth service.',
+  403,
+);
+export const RouteNotFoundError = createError('AUTH_ROUTE_NOT_FOUND', 'There is no such endpoint.', 404);
+export const InternalError = createError('AUTH_INTERNAL_ERROR', 'The auth service failed; try again later.', 500);
+
+export const HTTP_ERRORS = [
+  RequestInvalidError,
+  RequestTooLargeError,
+  MediaTypeUnsupportedError,
+  ClientNotAllowedError,
+  RouteNotFoundError,
+  InternalError,
+] as const;
+
+/** `code` of every log line the authserver writes itself. */
+export const LogCode = {
+  LISTENING: 'AUTHSERVER_LISTENING',
+  STOPPING: 'AUTHSERVER_STOPPING',
+  CONFIG_INVALID: 'AUTHSERVER_CONFIG_INVALID',
+  START_FAILED: 'AUTHSERVER_START_FAILED',
+  PASSWORD_ACCEPTED: 'AUTHSERVER_PASSWORD_ACCEPTED',
+  PASSWORD_REJECTED: 'AUTHSERVER_PASSWORD_REJECTED',
+  PUBKEY_ACCEPTED: 'AUTHSERVER_PUBKEY_ACCEPTED',
+  PUBKEY_REJECTED: 'AUTHSERVER_PUBKEY_REJECTED',
+  AUTHZ_ACCEPTED: 'AUTHSERVER_AUTHZ_ACCEPTED',
+  AUTHZ_REJECTED: 'AUTHSERVER_AUTHZ_REJECTED',
+  REQUEST_REFUSED: 'AUTHSERVER_REQUEST_REFUSED',
+  REQUEST_FAILED: 'AUTHSERVER_REQUEST_FAILED',
+  REQUEST_COMPLETED: 'AUTHSERVER_REQUEST_COMPLETED',
+  /** Fallback for lines Fastify writes itself (e.g. its own "Server listening at"). */
+  HTTP_EVENT: 'AUTHSERVER_HTTP_EVENT',
+} as const;
+
+const OWN_CODES = new Set<string>(HTTP_ERRORS.map((E) => new E('').code));
+
+export interface HttpError {
+  statusCode: number;
+  code: string;
+  message: string;
+}
+
+/** Maps anything thrown while handling a request to the error the client gets. */
+export function toHttpError(err: unknown): HttpError {
+  const { code, statusCode } = (err ?? {}) as { code?: unknown; statusCode?: unknown };
+  if (typeof code === 'string' && OWN_CODES.has(code)) return pick(err as HttpError);
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return pick(new RequestTooLargeError());
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return pick(new MediaTypeUnsupportedError());
+  // Every other 4xx Fastify raises comes from reading the body: empty, not JSON, prototype poisoning.
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    return pick(new RequestInvalidError('body: not a JSON object'));
+  }
+  return pick(new InternalError());
+}
+
+function pick(err: HttpError): HttpError {
+  return { statusCode: err.statusCode, code: err.code, message: err.message };
+}

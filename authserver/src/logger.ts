@@ -1,0 +1,22 @@
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { LogCode } from './errors.ts';
+
+/**
+ * pino JSON to stdout. Redaction is a second line of defence: no code path logs a request body,
+ * but if one ever did, the password would still not reach the log.
+ */
+export function createLogger(level: LevelWithSilent = 'info', destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'authserver' },
+      redact: {
+        paths: ['password', 'passwordBase64', '*.password', '*.passwordBase64', 'body', '*.body', 'req.headers.authorization'],
+        censor: '[REDACTED]',
+      },
+      // Every line carries a code; lines Fastify writes itself get a generic one (the call's own code wins).
+      mixin: () => ({ code: LogCode.HTTP_EVENT }),
+    },
+    destination,
+  );
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/env -S node --import tsx
+import { parseArgs } from 'node:util';
+import { text } from 'node:stream/consumers';
+import type { AddressInfo } from 'node:net';
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig, readTlsMaterial } from './config.ts';
+import { demoBanner, initDemoUser } from './demo-user.ts';
+import { LogCode } from './errors.ts';
+import { createLogger } from './logger.ts';
+import { hashPassword, loadUsersFile, UsersFileError } from './users-file.ts';
+
+const USAGE = `usage:
+  authserver [serve] --config FILE
+  authserver hash-password            (reads the password from stdin)
+  authserver init-demo --users-file FILE [--username demo]
+`;
+
+async function serve(configFile: string): Promise<number> {
+  const bootLogger = createLogger('info');
+  let config;
+  let tls;
+  let users;
+  try {
+    config = await loadConfig(configFile);
+    tls = await readTlsMaterial(config.tls);
+    users = await loadUsersFile(config.usersFile);
+  } catch (err) {
+    if (!(err instanceof ConfigError || err instanceof UsersFileError)) throw err;
+    bootLogger.error({ code: LogCode.CONFIG_INVALID }, err.message);
+    return 1;
+  }
+  const logger = createLogger(config.log.level);
+  const app = buildApp({ users, tls, logger });
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const address = app.server.address() as AddressInfo;
+  logger.info(
+    { code: LogCode.LISTENING, address: address.address, port: address.port, users: users.size },
+    'authserver listening',
+  );
+
+  const stop = (signal: string) => {
+    logger.info({ code: LogCode.STOPPING, signal }, 'authserver stopping');
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return 0;
+}
+
+async function hashPasswordCommand(): Promise<number> {
+  // Strip one trailing newline so `echo secret | authserver hash-password` hashes "secret".
+  const password = (await text(process.stdin)).replace(/\r?\n$/, '');
+  if (password.length === 0) {
+    process.stderr.write('hash-password: empty password on stdin\n');
+    return 2;
+  }
+  process.stdout.write(`${await hashPassword(password)}\n`);
+  return 0;
+}
+
+async function initDemoCommand(usersFile: string, username: string): Promise<number> {
+  let result;
+  try {
+    result = await initDemoUser(usersFile, username);
+  } catch (err) {
+    process.stderr.write(`init-demo: ${(err as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(
+    result.created && result.password
+      ? demoBanner(username, result.password, usersFile)
+      : `Demo users file ${usersFile} already exists; the demo user is unchanged.\n`,
+  );
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        'users-file': { type: 'string' },
+        username: { type: 'string', default: 'demo' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return usage();
+  }
+  const { positionals, values } = parsed;
+  const [command = 'serve', ...rest] = positionals;
+  if (rest.length > 0) return usage();
+  if (command === 'serve' && values.config) return serve(values.config);
+  if (command === 'hash-password') return hashPasswordCommand();
+  if (command === 'init-demo' && values['users-file']) return initDemoCommand(values['users-file'], values.username);
+  return usage();
+}
+
+function usage(): number {
+  process.stderr.write(USAGE);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    createLogger('info').fatal({ code: LogCode.START_FAILED, err }, 'authserver failed');
+    process.exitCode = 1;
+  },
+);

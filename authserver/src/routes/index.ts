@@ -1,0 +1,4 @@
+export { authzRoute } from './authz.ts';
+export { healthRoute } from './health.ts';
+export { passwordRoute } from './password.ts';
+export { pubkeyRoute } from './pubkey.ts';

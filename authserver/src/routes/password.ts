@@ -1,0 +1,24 @@
+import type { FastifyInstance } from 'fastify';
+import { AuthResponseSchema, PasswordRequestSchema, type AuthResponse } from '@portcullis/wire';
+import { LogCode } from '../errors.ts';
+import type { UserDirectory } from '../users-file.ts';
+import { parseBody } from '../validate.ts';
+
+/** POST /password (ContainerSSH auth webhook): a refusal is 200 with success false, never an error status. */
+export function passwordRoute(app: FastifyInstance, users: UserDirectory): void {
+  app.post('/password', async (request): Promise<AuthResponse> => {
+    const body = parseBody(PasswordRequestSchema, request.body);
+    // Verify the raw bytes: the password need not be UTF-8, and a Buffer is never logged by accident.
+    const ok = await users.verifyPassword(body.username, Buffer.from(body.passwordBase64, 'base64'));
+    request.log.info(
+      {
+        code: ok ? LogCode.PASSWORD_ACCEPTED : LogCode.PASSWORD_REJECTED,
+        username: body.username,
+        connectionId: body.connectionId,
+        remoteAddress: body.remoteAddress,
+      },
+      ok ? 'password accepted' : 'password rejected',
+    );
+    return AuthResponseSchema.parse(ok ? { success: true, authenticatedUsername: body.username } : { success: false });
+  });
+}

@@ -1,0 +1,107 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import argon2 from 'argon2';
+import { parse } from 'yaml';
+import { z } from 'zod';
+
+/** argon2 PHC string, as `hash-password` prints it. Checked at load so verify never throws on a bad hash. */
+const PasswordHashSchema = z
+  .string()
+  .regex(/^\$argon2(id|i|d)\$v=\d+\$[a-z]=\d+(,[a-z]=\d+)*\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/, 'expected an argon2 hash ($argon2id$v=19$...)');
+
+/** authorized_keys line without options; kept as `type base64`, the form the gateway sends. */
+const AuthorizedKeySchema = z.string().transform((line, ctx) => {
+  const [type = '', key = ''] = line.trim().split(/\s+/);
+  if (!/^[a-z0-9@.-]+$/.test(type) || !/^[A-Za-z0-9+/]+={0,2}$/.test(key)) {
+    ctx.addIssue({ code: 'custom', message: 'expected "type base64 [comment]" (authorized_keys options are not supported)' });
+    return z.NEVER;
+  }
+  return `${type} ${key}`;
+});
+
+const UserSchema = z.strictObject({
+  passwordHash: PasswordHashSchema.optional(),
+  authorizedKeys: z.array(AuthorizedKeySchema).default([]),
+});
+export type User = z.output<typeof UserSchema>;
+
+export const UsersFileSchema = z.strictObject({
+  users: z.record(z.string().min(1).max(256), UserSchema),
+});
+
+export class UsersFileError extends Error {
+  override name = 'UsersFileError';
+}
+
+/** Reads and validates a users file; errors name the file and the bad path (`users.demo.passwordHash`). */
+export async function loadUsersFile(file: string): Promise<UserDirectory> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsersFileError(`${file}: cannot read: ${(err as Error).message}`, { cause: err });
+  }
+  return UserDirectory.create(parseUsersFile(text, file));
+}
+
+export function parseUsersFile(text: string, file = 'users file'): Map<string, User> {
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (err) {
+    throw new UsersFileError(`${file}: not valid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  const result = UsersFileSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue?.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').slice(1);
+    throw new UsersFileError(`${file}: ${where || '(top level)'}: ${issue?.message ?? 'invalid'}`);
+  }
+  // A Map, so usernames like "__proto__" or "constructor" can never hit Object.prototype.
+  return new Map(Object.entries(result.data.users));
+}
+
+/** argon2id with the library defaults (m=64 MiB, t=3, p=4); the dummy hash below uses the same cost. */
+export async function hashPassword(password: string | Buffer): Promise<string> {
+  return argon2.hash(password, { type: argon2.argon2id });
+}
+
+export class UserDirectory {
+  private constructor(
+    private readonly users: Map<string, User>,
+    private readonly dummyHash: string,
+  ) {}
+
+  static async create(users: Map<string, User>): Promise<UserDirectory> {
+    return new UserDirectory(users, await hashPassword(randomBytes(32)));
+  }
+
+  get size(): number {
+    return this.users.size;
+  }
+
+  /**
+   * True only for a known user with a password hash that matches. An unknown user (or one
+   * without a password) still costs one argon2 verify, so timing does not reveal who exists.
+   */
+  async verifyPassword(username: string, password: Buffer): Promise<boolean> {
+    const hash = this.users.get(username)?.passwordHash;
+    const ok = await argon2.verify(hash ?? this.dummyHash, password);
+    return ok && hash !== undefined;
+  }
+
+  /** Compares the offered `type base64` key with every authorized key, without stopping early. */
+  hasAuthorizedKey(username: string, publicKey: string): boolean {
+    const offered = digest(publicKey.trim());
+    let found = false;
+    for (const key of this.users.get(username)?.authorizedKeys ?? []) {
+      // Digests have equal length, as timingSafeEqual needs; it runs for every key, match or not.
+      found = timingSafeEqual(offered, digest(key)) || found;
+    }
+    return found;
+  }
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}

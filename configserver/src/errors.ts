@@ -1,0 +1,79 @@
+import createError from '@fastify/error';
+
+/**
+ * Every code the configserver emits. HTTP errors go to the gateway as `{ code, message }`; the
+ * message is fixed text a user may read, never a policy detail or a stack trace. README.md
+ * documents each code, and errors.test.ts fails when one is missing there.
+ */
+export const RequestInvalidError = createError<'CONFIG_REQUEST_INVALID', 400, [string]>(
+  'CONFIG_REQUEST_INVALID',
+  'The request is invalid: %s',
+  400,
+);
+export const RequestTooLargeError = createError('CONFIG_REQUEST_TOO_LARGE', 'The request body is too large.', 413);
+export const MediaTypeUnsupportedError = createError(
+  'CONFIG_MEDIA_TYPE_UNSUPPORTED',
+  'The request body must be application/json.',
+  415,
+);
+export const ClientNotAllowedError = createError(
+  'CONFIG_CLIENT_NOT_ALLOWED',
+  'This client certificate may not call the config service.',
+  403,
+);
+export const RouteNotFoundError = createError('CONFIG_ROUTE_NOT_FOUND', 'There is no such endpoint.', 404);
+/** The policy produced an answer the gateway could not honour: an operator's mistake, never the caller's. */
+export const RenderFailedError = createError('CONFIG_RENDER_FAILED', 'Your session could not be configured.', 500);
+export const InternalError = createError('CONFIG_INTERNAL_ERROR', 'The config service failed; try again later.', 500);
+
+export const HTTP_ERRORS = [
+  RequestInvalidError,
+  RequestTooLargeError,
+  MediaTypeUnsupportedError,
+  ClientNotAllowedError,
+  RouteNotFoundError,
+  RenderFailedError,
+  InternalError,
+] as const;
+
+/** `code` of every log line the configserver writes itself. */
+export const LogCode = {
+  LISTENING: 'CONFIGSERVER_LISTENING',
+  STOPPING: 'CONFIGSERVER_STOPPING',
+  CONFIG_INVALID: 'CONFIGSERVER_CONFIG_INVALID',
+  POLICY_INVALID: 'CONFIGSERVER_POLICY_INVALID',
+  POLICY_LOADED: 'CONFIGSERVER_POLICY_LOADED',
+  START_FAILED: 'CONFIGSERVER_START_FAILED',
+  CONFIG_SENT: 'CONFIGSERVER_CONFIG_SENT',
+  RENDER_FAILED: 'CONFIGSERVER_RENDER_FAILED',
+  REQUEST_REFUSED: 'CONFIGSERVER_REQUEST_REFUSED',
+  REQUEST_FAILED: 'CONFIGSERVER_REQUEST_FAILED',
+  REQUEST_COMPLETED: 'CONFIGSERVER_REQUEST_COMPLETED',
+  /** Fallback for lines Fastify writes itself (e.g. its own "Server listening at"). */
+  HTTP_EVENT: 'CONFIGSERVER_HTTP_EVENT',
+} as const;
+
+const OWN_CODES = new Set<string>(HTTP_ERRORS.map((E) => new E('').code));
+
+export interface HttpError {
+  statusCode: number;
+  code: string;
+  message: string;
+}
+
+/** Maps anything thrown while handling a request to the error the client gets. */
+export function toHttpError(err: unknown): HttpError {
+  const { code, statusCode } = (err ?? {}) as { code?: unknown; statusCode?: unknown };
+  if (typeof code === 'string' && OWN_CODES.has(code)) return pick(err as HttpError);
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return pick(new RequestTooLargeError());
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return pick(new MediaTypeUnsupportedError());
+  // Every other 4xx Fastify raises comes from reading the body: empty, not JSON, prototype poisoning.
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    return pick(new RequestInvalidError('body: not a JSON object'));
+  }
+  return pick(new InternalError());
+}
+
+function pick(err: HttpError): HttpError {
+  return { statusCode: err.statusCode, code: err.code, message: err.message };
+}

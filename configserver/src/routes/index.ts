@@ -1,0 +1,2 @@
+export { configRoute } from './config.ts';
+export { healthRoute } from './health.ts';

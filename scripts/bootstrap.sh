@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Prepares this machine for the tests: Debian packages, a running Docker engine,
+# and the locally built images. Idempotent; silent when there is nothing to do,
+# one line per step it actually takes. Run as root (CI and developers are root).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/docker-env.sh
+source "$here/lib/docker-env.sh"
+
+say() { echo "bootstrap: $*"; }
+die() { echo "bootstrap: ERROR: $*" >&2; exit 1; }
+
+# --- 1. Debian packages -------------------------------------------------------
+# package => command or file that proves it is there (another install, e.g.
+# docker-ce instead of docker.io, counts as present).
+declare -A need=(
+  [docker.io]=dockerd
+  [docker-compose]=docker-compose
+  [openssh-client]=ssh
+  [iproute2]=ip
+  [procps]=ps                                      # ps in the session image
+  [openssh-sftp-server]=/usr/lib/openssh/sftp-server # SFTP in the session image
+  [ca-certificates]=/etc/ssl/certs/ca-certificates.crt
+  [tmux]=tmux                                      # a real terminal for resize tests
+)
+missing=()
+for pkg in "${!need[@]}"; do
+  probe=${need[$pkg]}
+  if [[ $probe == /* ]]; then [[ -e $probe ]] && continue
+  else command -v "$probe" >/dev/null 2>&1 && continue
+  fi
+  dpkg -s "$pkg" >/dev/null 2>&1 && continue
+  missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  [[ $(id -u) -eq 0 ]] || die "missing packages (${missing[*]}); run as root or install them"
+  say "installing ${missing[*]} (apt-get; log in /tmp/portcullis-apt.log)"
+  if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; } \
+      >/tmp/portcullis-apt.log 2>&1 </dev/null; then
+    tail -n 30 /tmp/portcullis-apt.log >&2
+    die "apt-get install failed"
+  fi
+fi
+
+# --- 2. Docker engine ---------------------------------------------------------
+dockerd_running() {
+  local p
+  for p in /proc/[0-9]*; do
+    [[ $(cat "$p/comm" 2>/dev/null) == dockerd ]] && return 0
+  done
+  return 1
+}
+
+wait_docker() { # $1 = pid of the dockerd we started, or empty
+  local i
+  for ((i = 0; i < 60; i++)); do
+    docker info >/dev/null 2>&1 && return 0
+    if [[ -n $1 ]] && ! kill -0 "$1" 2>/dev/null; then return 1; fi
+    sleep 1
+  done
+  return 1
+}
+
+portcullis_docker_env
+if ! docker info >/dev/null 2>&1; then
+  if dockerd_running; then
+    say "dockerd is starting; waiting for it (up to 60 s)"
+    wait_docker "" || die "dockerd is running but 'docker info' still fails after 60 s"
+  else
+    [[ $(id -u) -eq 0 ]] || die "the Docker engine is not running and only root can start it"
+    log=/var/log/portcullis-dockerd.log
+    touch "$log" 2>/dev/null || log=/tmp/portcullis-dockerd.log
+    start_at=$(($(stat -c %s "$log" 2>/dev/null || echo 0) + 1)) # only this run's lines count
+    fail() { tail -c +"$start_at" "$log" | tail -n 30 >&2
+      if kill -0 "$pid" 2>/dev/null; then die "dockerd did not answer within 60 s (log: $log)"; fi
+      die "dockerd exited (log: $log)"; }
+    say "starting dockerd (log: $log)"
+    setsid dockerd >>"$log" 2>&1 </dev/null &
+    pid=$!
+    if ! wait_docker "$pid"; then
+      # Kernels without working iptables/nftables: the engine still runs (and
+      # publishes ports with docker-proxy) when it leaves iptables alone.
+      if ! kill -0 "$pid" 2>/dev/null && tail -c +"$start_at" "$log" | grep -qiE 'iptables|nftables|NAT chain'; then
+        say "dockerd failed on iptables; retrying with --iptables=false"
+        setsid dockerd --iptables=false >>"$log" 2>&1 </dev/null &
+        pid=$!
+        wait_docker "$pid" || fail
+      else
+        fail
+      fi
+    fi
+  fi
+  portcullis_docker_env
+fi
+
+# --- 3. Images ----------------------------------------------------------------
+bash "$here/build-images.sh"

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { runSsh } from '../helpers/ssh-client.ts';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PROJECT = `portcullis-compose-test-${process.pid}`;
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+/** Runs Debian's docker-compose (v1) on the repository's own compose file, as an operator would. */
+function compose(args: string[], env: NodeJS.ProcessEnv) {
+  return run('docker-compose', ['-p', PROJECT, ...args], { cwd: ROOT, env, maxBuffer: 16 * 1024 * 1024 });
+}
+
+describe('docker compose up starts the whole system and a user logs in', () => {
+  let env: NodeJS.ProcessEnv;
+  let port: number;
+  before(async () => {
+    port = await freePort();
+    // The images were built by the test bootstrap; compose must not try a registry.
+    env = { ...process.env, PORTCULLIS_SSH_PORT: String(port) };
+    await compose(['up', '-d', '--no-build'], env);
+  });
+  after(async () => {
+    await compose(['down', '-v', '--remove-orphans', '--timeout', '20'], env);
+    const { stdout } = await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`]);
+    assert.equal(stdout.trim(), '', 'down leaves no container of the project');
+  });
+
+  test('the first start prints a generated demo password, and ssh with it lands in a container', async () => {
+    let password: string | undefined;
+    const deadline = Date.now() + 90_000;
+    while (!password) {
+      const { stdout } = await compose(['logs', '--no-color', 'authserver'], env);
+      password = /Demo login: ssh -p 2222 demo@localhost\s+password: (\S+)/.exec(stdout)?.[1];
+      if (!password) {
+        assert.ok(Date.now() < deadline, `no demo password printed:\n${stdout}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    let result = await runSsh({ port, username: 'demo', password, command: 'id -u; echo $HOME' });
+    while (result.code === 255 && /Connection (refused|reset|closed)|kex_exchange/.test(result.stderr) && Date.now() < deadline) {
+      // The gateway container may still be starting; the port is published before it listens.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      result = await runSsh({ port, username: 'demo', password, command: 'id -u; echo $HOME' });
+    }
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, '1000\n/home/user\n');
+    const wrong = await runSsh({ port, username: 'demo', password: `${password}x`, command: 'true' });
+    assert.equal(wrong.code, 255);
+  });
+});

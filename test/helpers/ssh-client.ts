@@ -1,0 +1,82 @@
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface SshOptions {
+  readonly port: number;
+  readonly username: string;
+  /** Typed at OpenSSH's password prompt through SSH_ASKPASS, as a person would type it. */
+  readonly password?: string;
+  /** Private key file for public-key login. */
+  readonly identityFile?: string;
+  readonly command?: string;
+  /** `-tt`: a real pty even though stdin is a pipe. */
+  readonly tty?: boolean;
+  readonly stdin?: string | Buffer;
+  readonly extraArgs?: string[];
+  readonly timeoutMs?: number;
+}
+
+export interface SshResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Arguments and environment for the real OpenSSH client; the caller owns `dir`. */
+export async function opensshInvocation(options: SshOptions): Promise<{ args: string[]; env: NodeJS.ProcessEnv; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-ssh-'));
+  const askpass = join(dir, 'askpass.sh');
+  await writeFile(askpass, '#!/bin/sh\nprintf "%s\\n" "$PORTCULLIS_TEST_PASSWORD"\n');
+  await chmod(askpass, 0o700);
+  const args = [
+    '-F', '/dev/null',
+    '-o', 'StrictHostKeyChecking=no',
+    '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
+    '-o', 'ConnectTimeout=20',
+    '-o', 'NumberOfPasswordPrompts=1',
+    '-o', options.identityFile ? 'PreferredAuthentications=publickey' : 'PreferredAuthentications=password',
+    ...(options.identityFile ? ['-i', options.identityFile, '-o', 'IdentitiesOnly=yes'] : ['-o', 'PubkeyAuthentication=no']),
+    ...(options.tty ? ['-tt'] : ['-T']),
+    ...(options.extraArgs ?? []),
+    '-p', String(options.port),
+    `${options.username}@127.0.0.1`,
+    ...(options.command !== undefined ? [options.command] : []),
+  ];
+  const env = {
+    ...process.env,
+    SSH_ASKPASS: askpass,
+    SSH_ASKPASS_REQUIRE: 'force',
+    DISPLAY: process.env.DISPLAY ?? ':0',
+    PORTCULLIS_TEST_PASSWORD: options.password ?? '',
+  };
+  return { args, env, dir };
+}
+
+/** Runs the real OpenSSH client to completion (bounded by a deadline). */
+export async function runSsh(options: SshOptions): Promise<SshResult> {
+  const { args, env, dir } = await opensshInvocation(options);
+  try {
+    return await new Promise<SshResult>((resolve, reject) => {
+      const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`ssh did not finish within ${options.timeoutMs ?? 60_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      }, options.timeoutMs ?? 60_000);
+      child.on('error', reject);
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, stdout, stderr });
+      });
+      child.stdin.end(options.stdin ?? '');
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import argon2 from 'argon2';
+import { stringify } from 'yaml';
+import { createPki } from '@portcullis/pki';
+import { startProgram, type RunningProgram } from './program.ts';
+
+/** The policy files the repository ships: the tests run what operators run. */
+const POLICY_DIR = fileURLToPath(new URL('../../policies', import.meta.url));
+
+export interface World {
+  readonly dir: string;
+  readonly username: string;
+  readonly password: string;
+  readonly authserver: RunningProgram;
+  readonly configserver: RunningProgram;
+  readonly gateway: RunningProgram;
+  readonly sshPort: number;
+  readonly pki: Awaited<ReturnType<typeof createPki>>;
+  stop(): Promise<void>;
+}
+
+export interface WorldOptions {
+  /** Authorized keys for the demo user. */
+  readonly authorizedKeys?: string[];
+  readonly webhookTimeout?: string;
+  /** Runs once the certificates exist, before the gateway starts; may redirect its webhooks. */
+  readonly beforeGateway?: (certsDir: string) => Promise<{ authUrl?: string; configserverUrl?: string }>;
+}
+
+/**
+ * The three programs as real processes on 127.0.0.1 with ephemeral ports, fresh
+ * certificates and a fresh demo user, all under one temporary folder.
+ */
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-e2e-'));
+  const started: RunningProgram[] = [];
+  try {
+    const pki = await createPki(join(dir, 'certs'));
+    const username = 'demo';
+    const password = randomBytes(12).toString('base64url');
+    await writeFile(
+      join(dir, 'users.yaml'),
+      stringify({
+        users: {
+          [username]: {
+            passwordHash: await argon2.hash(password, { type: argon2.argon2id }),
+            authorizedKeys: options.authorizedKeys ?? [],
+          },
+        },
+      }),
+      { mode: 0o600 },
+    );
+    const serverTls = (name: 'authserver' | 'configserver') => ({
+      certFile: join(dir, 'certs', `${name}.crt`),
+      keyFile: join(dir, 'certs', `${name}.key`),
+      clientCaFile: join(dir, 'certs', 'ca.crt'),
+      allowedClientNames: ['gateway'],
+    });
+    await writeFile(
+      join(dir, 'authserver.yaml'),
+      stringify({ listen: '127.0.0.1:0', tls: serverTls('authserver'), usersFile: join(dir, 'users.yaml'), log: { level: 'debug' } }),
+    );
+    await writeFile(
+      join(dir, 'configserver.yaml'),
+      stringify({ listen: '127.0.0.1:0', tls: serverTls('configserver'), policyDir: POLICY_DIR, log: { level: 'debug' } }),
+    );
+    const authserver = await startProgram('authserver', ['authserver/src/main.ts', '--config', join(dir, 'authserver.yaml')], 'AUTHSERVER_LISTENING');
+    started.push(authserver);
+    const configserver = await startProgram(
+      'configserver',
+      ['configserver/src/main.ts', '--config', join(dir, 'configserver.yaml')],
+      'CONFIGSERVER_LISTENING',
+    );
+    started.push(configserver);
+    const redirect = (await options.beforeGateway?.(join(dir, 'certs'))) ?? {};
+    const clientTls = {
+      caFile: join(dir, 'certs', 'ca.crt'),
+      certFile: join(dir, 'certs', 'gateway.crt'),
+      keyFile: join(dir, 'certs', 'gateway.key'),
+      timeout: options.webhookTimeout ?? '5s',
+    };
+    await writeFile(
+      join(dir, 'gateway.yaml'),
+      stringify({
+        ssh: { listen: '127.0.0.1:0', hostKeyDir: join(dir, 'hostkeys') },
+        auth: { url: redirect.authUrl ?? `https://localhost:${authserver.port}`, ...clientTls },
+        configserver: { url: redirect.configserverUrl ?? `https://localhost:${configserver.port}/config`, ...clientTls },
+        log: { level: 'debug' },
+      }),
+    );
+    const gateway = await startProgram('gateway', ['gateway/src/main.ts', '--config', join(dir, 'gateway.yaml')], 'SSH_AVAILABLE');
+    started.push(gateway);
+    return {
+      dir,
+      username,
+      password,
+      authserver,
+      configserver,
+      gateway,
+      sshPort: gateway.port,
+      pki,
+      stop: async () => {
+        await Promise.all(started.map((program) => program.stop()));
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await Promise.all(started.map((program) => program.stop()));
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}

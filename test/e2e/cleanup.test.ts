@@ -18,10 +18,8 @@ async function waitForContainers(instanceId: string, count: number, deadlineMs =
 
 describe('when the SSH connection ends, its container is gone', () => {
   let world: World;
-  let instanceId: string;
   before(async () => {
     world = await startWorld();
-    instanceId = String((await world.gateway.waitForCode('SSH_AVAILABLE')).instanceId);
   });
   after(() => world.stop());
 
@@ -35,7 +33,7 @@ describe('when the SSH connection ends, its container is gone', () => {
     }
     const concurrent = await Promise.all(Array.from({ length: 10 }, (_, i) => ssh(`echo par-${i}`)));
     concurrent.forEach((result, i) => assert.equal(result.stdout, `par-${i}\n`, result.stderr));
-    assert.deepEqual(await waitForNoSessionContainers(instanceId), []);
+    assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
   test('a client killed mid-session leaves no container', async () => {
@@ -46,10 +44,10 @@ describe('when the SSH connection ends, its container is gone', () => {
       command: 'sleep 600',
     });
     const child = spawn('ssh', args, { env, stdio: 'ignore' });
-    await waitForContainers(instanceId, 1);
+    await waitForContainers(world.instanceId, 1);
     child.kill('SIGKILL');
     await once(child, 'close');
-    assert.deepEqual(await waitForNoSessionContainers(instanceId), []);
+    assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
   test('a network cut (connection reset mid-session) leaves no container', async (t) => {
@@ -68,10 +66,10 @@ describe('when the SSH connection ends, its container is gone', () => {
     const address = relay.address();
     const relayPort = typeof address === 'object' && address ? address.port : 0;
     const session = ssh('sleep 600', relayPort);
-    await waitForContainers(instanceId, 1);
+    await waitForContainers(world.instanceId, 1);
     for (const socket of relayed) socket.resetAndDestroy();
     const result = await session;
     assert.equal(result.code, 255, 'the client saw the connection die');
-    assert.deepEqual(await waitForNoSessionContainers(instanceId), []);
+    assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 });

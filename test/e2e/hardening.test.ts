@@ -31,14 +31,12 @@ async function holdSession(world: World, command: string) {
 
 describe('the session container is hardened with zero configuration', () => {
   let world: World;
-  let instanceId: string;
   before(async () => {
     world = await startWorld();
-    instanceId = String((await world.gateway.waitForCode('SSH_AVAILABLE')).instanceId);
   });
   after(async () => {
     await world.stop();
-    assert.deepEqual(await waitForNoSessionContainers(instanceId), []);
+    assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
   test('inside: no capabilities, no new privileges, seccomp on, read-only root, writable /tmp and home', async () => {
@@ -53,7 +51,7 @@ describe('the session container is hardened with zero configuration', () => {
       ].join('; '),
     );
     await session.waitFor('READY');
-    const containers = await listSessionContainers(instanceId);
+    const containers = await listSessionContainers(world.instanceId);
     assert.equal(containers.length, 1, 'one container for the one connection');
     const inspected = await inspectContainer(containers[0]!);
     session.release();

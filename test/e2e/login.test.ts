@@ -13,7 +13,6 @@ import { waitForNoSessionContainers } from '../helpers/docker.ts';
 
 describe('a user logs in with plain ssh and lands in a container', () => {
   let world: World;
-  let instanceId: string;
   let keyDir: string;
   before(async () => {
     keyDir = await mkdtemp(join(tmpdir(), 'portcullis-keys-'));
@@ -21,12 +20,11 @@ describe('a user logs in with plain ssh and lands in a container', () => {
     await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'other')]);
     const publicKey = (await readFile(join(keyDir, 'id_ed25519.pub'), 'utf8')).trim();
     world = await startWorld({ authorizedKeys: [publicKey] });
-    instanceId = String((await world.gateway.waitForCode('SSH_AVAILABLE')).instanceId);
   });
   after(async () => {
     await rm(keyDir, { recursive: true, force: true });
     await world.stop();
-    assert.deepEqual(await waitForNoSessionContainers(instanceId), [], 'no session container is left');
+    assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
   });
 
   const ssh = (command: string, extra: Partial<Parameters<typeof runSsh>[0]> = {}) =>

@@ -19,6 +19,8 @@ export interface World {
   readonly configserver: RunningProgram;
   readonly gateway: RunningProgram;
   readonly sshPort: number;
+  /** The gateway instance id its containers are labelled with. */
+  readonly instanceId: string;
   readonly pki: Awaited<ReturnType<typeof createPki>>;
   stop(): Promise<void>;
 }
@@ -102,6 +104,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       configserver,
       gateway,
       sshPort: gateway.port,
+      instanceId: String((await gateway.waitForCode('SSH_AVAILABLE')).instanceId),
       pki,
       stop: async () => {
         await Promise.all(started.map((program) => program.stop()));

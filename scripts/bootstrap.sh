@@ -30,7 +30,8 @@ for pkg in "${!need[@]}"; do
   if [[ $probe == /* ]]; then [[ -e $probe ]] && continue
   else command -v "$probe" >/dev/null 2>&1 && continue
   fi
-  dpkg -s "$pkg" >/dev/null 2>&1 && continue
+  # Only a package that is fully installed counts (a removed one keeps a dpkg record).
+  [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] && continue
   missing+=("$pkg")
 done
 if ((${#missing[@]})); then

@@ -38,6 +38,9 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     started = true;
     const channel = accept();
     const log = context.log.child({ channel: command === null ? 'shell' : 'exec' });
+    // A client that vanishes mid-write must cost this session only, never the gateway.
+    channel.on('error', (error: Error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'channel error'));
+    channel.stderr.on('error', () => undefined);
     const env = { ...context.environment, ...(pty ? { TERM: pty.term } : {}) };
     void run({ command, env, ...(pty ? { pty } : {}) }, channel, context.backend, log, (session) => {
       running = session;

@@ -75,6 +75,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   };
 
   const admit = async (ctx: AuthContext, decision: Extract<AuthDecision, { accepted: true }>) => {
+    log.info({ code: 'AUTH_SUCCESSFUL', method: ctx.method, username: ctx.username }, 'credentials accepted');
     const response = await deps.config.fetch(identity, ctx.username, decision.authenticatedUsername, decision.maps);
     grant = {
       authenticatedUsername: decision.authenticatedUsername,
@@ -114,7 +115,11 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
         }
         ctx.reject(OFFERED_METHODS);
       } catch (error) {
-        refuse(ctx, error);
+        try {
+          refuse(ctx, error);
+        } catch {
+          // The client left while the webhook was answering; nothing to tell it.
+        }
       }
     })();
   });

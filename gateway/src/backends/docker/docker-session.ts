@@ -21,6 +21,12 @@ export class DockerSession implements BackendSession {
     tty: boolean,
     private readonly log: Logger,
   ) {
+    // The engine may drop the attach connection at any time; that ends the session, not the gateway.
+    socket.on('error', (error: Error) => {
+      this.log.debug({ code: 'DOCKER_STREAM_OUTPUT_FAILED', ...errorFields(error) }, 'attach stream failed');
+      this.stdout.end();
+      this.stderr.end();
+    });
     if (tty) {
       this.stdout = new PassThrough();
       this.stderr = new PassThrough();

@@ -21,9 +21,10 @@ async function sourceFiles(dir: string): Promise<string[]> {
 
 test('every code the gateway emits is declared, and every declared code is emitted', async () => {
   const used = new Set<string>();
-  for (const file of await sourceFiles(SRC)) {
+  for (const file of (await sourceFiles(SRC)).filter((path) => !path.endsWith('/errors.ts'))) {
     const text = await readFile(file, 'utf8');
-    for (const match of text.matchAll(/(?:code: |GatewayError\(|\? | : )'([A-Z][A-Z0-9_]+)'/g)) used.add(match[1]!);
+    // Any quoted AREA_EVENT-shaped string is a code: codes are never built from pieces.
+    for (const match of text.matchAll(/'([A-Z][A-Z0-9]*_[A-Z0-9_]+)'/g)) used.add(match[1]!);
   }
   const declared = new Set(Object.keys(GATEWAY_CODES));
   assert.deepEqual([...used].filter((code) => !declared.has(code)).sort(), [], 'used but not declared');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AuthWebhook } from './auth/index.ts';
-import { DockerBackend } from './backends/docker/index.ts';
+import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/docker/index.ts';
 import { ConfigWebhook } from './config/index.ts';
 import { loadHostKeys, startSshListener } from './listener/index.ts';
 import type { Logger } from './observability/index.ts';
@@ -22,7 +22,14 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const configClient = new WebhookClient(config.configserver);
   const auth = new AuthWebhook(authClient);
   const configWebhook = new ConfigWebhook(configClient);
-  const backend = new DockerBackend({ socketPath: config.docker.socketPath, instanceId, log });
+  const docker = connectDockerEngine(config.docker);
+  const backend = new DockerBackend({ docker, instanceId, log });
+  const reaper = new ContainerReaper(docker, {
+    instanceId,
+    intervalMs: config.docker.reapInterval,
+    reapAfterMs: config.docker.reapAfter,
+    log,
+  });
   const hostKeys = await loadHostKeys(config.ssh.hostKeyDir, log);
   const [host, portText] = splitHostPort(config.ssh.listen);
   const open = new Set<Promise<void>>();
@@ -55,6 +62,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       });
     },
   });
+  reaper.start();
   log.info({ code: 'SSH_AVAILABLE', port: listener.port, address: host, instanceId }, 'SSH listener up');
 
   return {
@@ -65,6 +73,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       // Ending each client closes its sessions and removes its container.
       for (const client of clients) client.end();
       await Promise.all([stopped, ...open]);
+      reaper.stop();
       authClient.close();
       configClient.close();
     },

@@ -80,3 +80,64 @@ export async function runSsh(options: SshOptions): Promise<SshResult> {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+export interface SharedConnection {
+  /** Runs a command as a new session on the one shared SSH connection. */
+  run(command: string): Promise<SshResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * One SSH connection carrying several sessions, the way OpenSSH multiplexes them
+ * (ControlMaster): each `run` is a new session channel on the same connection.
+ */
+export async function openSharedConnection(options: SshOptions): Promise<SharedConnection> {
+  const { args, env, dir } = await opensshInvocation({ ...options, command: undefined });
+  const controlPath = join(dir, 'control');
+  const target = args.slice(args.length - 3); // -p PORT user@host
+  const common = args.slice(0, args.length - 3).filter((arg) => arg !== '-T' && arg !== '-tt');
+  const master = spawn('ssh', [...common, '-M', '-S', controlPath, '-o', 'ControlPersist=no', '-N', ...target], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let masterError = '';
+  master.stderr.setEncoding('utf8').on('data', (chunk: string) => (masterError += chunk));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const check = await runRaw(['-S', controlPath, '-O', 'check', ...target], env);
+    if (check.code === 0) break;
+    if (master.exitCode !== null || Date.now() > deadline) {
+      master.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`shared SSH connection did not come up: ${masterError}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    run: (command) => runRaw(['-S', controlPath, '-o', 'ControlMaster=no', '-T', ...target, command], env),
+    close: async () => {
+      await runRaw(['-S', controlPath, '-O', 'exit', ...target], env);
+      if (master.exitCode === null) await new Promise((resolve) => master.once('close', resolve));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function runRaw(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<SshResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ssh', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`ssh ${args.join(' ')} did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}

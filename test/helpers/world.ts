@@ -22,15 +22,26 @@ export interface World {
   /** The gateway instance id its containers are labelled with. */
   readonly instanceId: string;
   readonly pki: Awaited<ReturnType<typeof createPki>>;
+  /** Starts another gateway process with the same config (after a crash, or as a second instance). */
+  startAnotherGateway(): Promise<RunningProgram>;
   stop(): Promise<void>;
+}
+
+export interface GatewayRedirect {
+  readonly authUrl?: string;
+  readonly configserverUrl?: string;
+  /** Config sections merged over everything else (e.g. a Docker endpoint made for the test). */
+  readonly gateway?: Record<string, Record<string, unknown>>;
 }
 
 export interface WorldOptions {
   /** Authorized keys for the demo user. */
   readonly authorizedKeys?: string[];
   readonly webhookTimeout?: string;
+  /** Merged over the gateway's config sections (e.g. `{ docker: { host, tls } }`). */
+  readonly gateway?: Record<string, Record<string, unknown>>;
   /** Runs once the certificates exist, before the gateway starts; may redirect its webhooks. */
-  readonly beforeGateway?: (certsDir: string) => Promise<{ authUrl?: string; configserverUrl?: string }>;
+  readonly beforeGateway?: (certsDir: string) => Promise<GatewayRedirect>;
 }
 
 /**
@@ -79,6 +90,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     );
     started.push(configserver);
     const redirect = (await options.beforeGateway?.(join(dir, 'certs'))) ?? {};
+    const sections = { ...options.gateway };
+    for (const [name, section] of Object.entries(redirect.gateway ?? {})) sections[name] = { ...sections[name], ...section };
     const clientTls = {
       caFile: join(dir, 'certs', 'ca.crt'),
       certFile: join(dir, 'certs', 'gateway.crt'),
@@ -88,14 +101,23 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     await writeFile(
       join(dir, 'gateway.yaml'),
       stringify({
-        ssh: { listen: '127.0.0.1:0', hostKeyDir: join(dir, 'hostkeys') },
-        auth: { url: redirect.authUrl ?? `https://localhost:${authserver.port}`, ...clientTls },
-        configserver: { url: redirect.configserverUrl ?? `https://localhost:${configserver.port}/config`, ...clientTls },
+        ssh: { listen: '127.0.0.1:0', hostKeyDir: join(dir, 'hostkeys'), ...sections.ssh },
+        auth: { url: redirect.authUrl ?? `https://localhost:${authserver.port}`, ...clientTls, ...sections.auth },
+        configserver: {
+          url: redirect.configserverUrl ?? `https://localhost:${configserver.port}/config`,
+          ...clientTls,
+          ...sections.configserver,
+        },
+        ...(sections.docker ? { docker: sections.docker } : {}),
         log: { level: 'debug' },
       }),
     );
-    const gateway = await startProgram('gateway', ['gateway/src/main.ts', '--config', join(dir, 'gateway.yaml')], 'SSH_AVAILABLE');
-    started.push(gateway);
+    const startGateway = async () => {
+      const program = await startProgram('gateway', ['gateway/src/main.ts', '--config', join(dir, 'gateway.yaml')], 'SSH_AVAILABLE');
+      started.push(program);
+      return program;
+    };
+    const gateway = await startGateway();
     return {
       dir,
       username,
@@ -106,6 +128,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       sshPort: gateway.port,
       instanceId: String((await gateway.waitForCode('SSH_AVAILABLE')).instanceId),
       pki,
+      startAnotherGateway: startGateway,
       stop: async () => {
         await Promise.all(started.map((program) => program.stop()));
         await rm(dir, { recursive: true, force: true });

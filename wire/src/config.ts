@@ -38,17 +38,36 @@ export const DockerHostSchema = z.strictObject({
 });
 export type DockerHost = z.infer<typeof DockerHostSchema>;
 
-export const DockerExecutionSchema = z.strictObject({
-  /** `connection`: one container per SSH connection, one exec per session channel. */
-  mode: z.enum(['connection']).default('connection'),
-  imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
-  container: DockerContainerSchema,
-  host: DockerHostSchema.default({}),
-  /** Program run for a shell request (ContainerSSH `shellCommand`). */
-  shellCommand: z.array(z.string().min(1)).min(1).default(['/bin/sh']),
-  /** Program the container idles in between sessions (ContainerSSH `idleCommand`). */
-  idleCommand: z.array(z.string().min(1)).min(1).default(['/bin/sh', '-c', 'sleep infinity & wait']),
-});
+export const DockerExecutionSchema = z
+  .strictObject({
+    /**
+     * `connection`: one container per SSH connection, one exec per session channel.
+     * `session`: one container per session channel.
+     * `persistent`: exec into the container named by `containerName`, which outlives connections.
+     */
+    mode: z.enum(['connection', 'session', 'persistent']).default('connection'),
+    /** Persistent mode: the container to reach (created when missing and `createMissingContainers`). */
+    containerName: z
+      .string()
+      .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/, 'containerName is a Docker container name')
+      .optional(),
+    createMissingContainers: z.boolean().default(false),
+    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+    container: DockerContainerSchema,
+    host: DockerHostSchema.default({}),
+    /** Program run for a shell request (ContainerSSH `shellCommand`). */
+    shellCommand: z.array(z.string().min(1)).min(1).default(['/bin/sh']),
+    /**
+     * Program the container idles in between sessions (ContainerSSH `idleCommand`). It must end
+     * when its stdin closes: the gateway holds stdin open, so a container whose gateway died
+     * stops by itself.
+     */
+    idleCommand: z.array(z.string().min(1)).min(1).default(['/bin/sh', '-c', 'read -r _ || true']),
+  })
+  .refine((execution) => execution.mode !== 'persistent' || execution.containerName !== undefined, {
+    message: 'persistent mode needs containerName',
+    path: ['containerName'],
+  });
 export type DockerExecution = z.infer<typeof DockerExecutionSchema>;
 
 export const DockerConfigSchema = z.strictObject({

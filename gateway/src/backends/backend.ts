@@ -39,6 +39,8 @@ export interface ConnectionRequest {
   readonly config: AppConfig;
   /** Environment from the webhooks, for every session of the connection. */
   readonly environment: Readonly<Record<string, string>>;
+  /** Short lines for the user while the backend gets ready (image pull, pod scheduling). */
+  readonly onProgress?: (line: string) => void;
 }
 
 export interface Backend {

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { ServerChannel, Session, PseudoTtyInfo, WindowChangeInfo } from 'ssh2';
 import type { BackendConnection, BackendSession, SessionProgram } from '../backends/index.ts';
+import type { ProgressRelay } from './progress-relay.ts';
 import { isGatewayError } from '../errors.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 
@@ -9,6 +10,8 @@ export interface SessionChannelContext {
   readonly backend: Promise<BackendConnection>;
   /** Environment from the webhooks, the same for every session of the connection. */
   readonly environment: Readonly<Record<string, string>>;
+  /** Backend progress while the user waits for the container. */
+  readonly progress?: ProgressRelay;
   readonly log: Logger;
 }
 
@@ -42,7 +45,9 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     channel.on('error', (error: Error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'channel error'));
     channel.stderr.on('error', () => undefined);
     const env = { ...context.environment, ...(pty ? { TERM: pty.term } : {}) };
-    void run({ command, env, ...(pty ? { pty } : {}) }, channel, context.backend, log, (session) => {
+    const detachProgress = context.progress?.attach(channel.stderr as Writable);
+    const backend = context.backend.finally(() => detachProgress?.());
+    void run({ command, env, ...(pty ? { pty } : {}) }, channel, backend, log, (session) => {
       running = session;
     });
   };
@@ -64,7 +69,7 @@ async function run(
     session = await (await backend).startSession(program);
   } catch (error) {
     const line = isGatewayError(error) ? error.toUserLine() : 'portcullis: Could not start your session.';
-    if (!isGatewayError(error) || error.code.startsWith('DOCKER_EXEC')) {
+    if (!isGatewayError(error) || error.code === 'DOCKER_EXEC_CREATE_FAILED') {
       log.error({ code: isGatewayError(error) ? error.code : 'DOCKER_EXEC_CREATE_FAILED', ...errorFields(error) }, 'session not started');
     }
     channel.stderr.write(`${line}\r\n`);

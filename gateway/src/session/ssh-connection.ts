@@ -8,6 +8,7 @@ import { showUserAuthMessage } from '../listener/user-message.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from './connection-identity.ts';
 import { mergeConnectionMaps } from './connection-maps.ts';
+import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
 
 export interface ConnectionDependencies {
@@ -131,17 +132,19 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     const environment = Object.fromEntries(
       Object.entries(grant.maps.environment ?? {}).map(([name, entry]) => [name, entry.value]),
     );
+    const progress = new ProgressRelay();
     backend = deps.backend.openConnection({
       identity,
       authenticatedUsername: grant.authenticatedUsername,
       config: grant.config,
       environment,
+      onProgress: progress.report,
     });
     backend.catch((error: unknown) => {
       log.error({ code: isGatewayError(error) ? error.code : 'DOCKER_CONTAINER_CREATE_FAILED', ...errorFields(error) }, 'backend not ready');
     });
     const sessionLog = log;
-    client.on('session', (accept) => handleSessionChannel(accept(), { backend: backend!, environment, log: sessionLog }));
+    client.on('session', (accept) => handleSessionChannel(accept(), { backend: backend!, environment, progress, log: sessionLog }));
   });
 
   client.on('error', (error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error'));

@@ -36,8 +36,19 @@ export const GatewayConfigSchema = z.strictObject({
     .strictObject({
       /** The engine's Unix socket (the Docker-socket trust boundary is in the README). */
       socketPath: z.string().default('/var/run/docker.sock'),
+      /** `tcp://host:port` instead of the socket; needs `tls`, the engine's API is root on its host. */
+      host: z.string().regex(/^tcp:\/\/[^:/\s]+:\d{1,5}$/, 'docker.host is tcp://host:port').optional(),
+      tls: z.strictObject({ caFile: z.string().min(1), certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+      /** How often this instance sweeps for containers nobody owns any more. */
+      reapInterval: DurationSchema.default(15_000),
+      /** A container left created or stopped this long (a failed start, a dead owner) is removed. */
+      reapAfter: DurationSchema.default(30_000),
     })
-    .default({ socketPath: '/var/run/docker.sock' }),
+    .refine((docker) => docker.host === undefined || docker.tls !== undefined, {
+      message: 'a tcp:// Docker host needs tls (caFile, certFile, keyFile): plain TCP would hand the engine to the network',
+      path: ['tls'],
+    })
+    .default({ socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000 }),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

@@ -46,5 +46,11 @@ function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
     ssh: { ...config.ssh, hostKeyDir: at(config.ssh.hostKeyDir) },
     auth: webhook(config.auth),
     configserver: webhook(config.configserver),
+    docker: {
+      ...config.docker,
+      ...(config.docker.tls
+        ? { tls: { caFile: at(config.docker.tls.caFile), certFile: at(config.docker.tls.certFile), keyFile: at(config.docker.tls.keyFile) } }
+        : {}),
+    },
   };
 }

@@ -6,6 +6,8 @@ export const LABEL_SESSION = 'containerssh.io/session';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const LABEL_INSTANCE = 'portcullis.io/instance';
 export const LABEL_CONNECTION = 'portcullis.io/connection';
+/** Persistent containers outlive connections and gateways; the reaper leaves them alone. */
+export const LABEL_PERSISTENT = 'portcullis.io/persistent';
 export const MANAGED_BY = 'portcullis-gateway';
 
 export interface ContainerOwner {
@@ -54,9 +56,8 @@ export function containerCreateOptions(
       ...(host.networkMode !== undefined ? { NetworkMode: host.networkMode } : {}),
       ...(host.ipcMode !== undefined ? { IpcMode: host.ipcMode } : {}),
       ...(host.cgroupnsMode !== undefined ? { CgroupnsMode: host.cgroupnsMode } : {}),
-      // The container lives exactly as long as the connection; the gateway removes it.
+      // The container lives exactly as long as its owner; it is never restarted.
       RestartPolicy: { Name: 'no' },
-      AutoRemove: false,
     },
   };
 }

@@ -1,104 +1,135 @@
+import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import type { DockerExecution } from '@portcullis/wire';
 import { GatewayError } from '../../errors.ts';
-import { errorFields, type Logger } from '../../observability/index.ts';
+import type { Logger } from '../../observability/index.ts';
 import type { Backend, BackendConnection, BackendSession, ConnectionRequest, SessionProgram } from '../backend.ts';
-import { containerCreateOptions } from './container-spec.ts';
-import { DockerSession } from './docker-session.ts';
+import { containerCreateOptions, type ContainerOwner } from './container-spec.ts';
+import { startOwnedContainer, type OwnedContainer } from './container-lifecycle.ts';
+import { execProgram } from './docker-session.ts';
 import { ensureImage } from './image-pull.ts';
+import { reachPersistentContainer } from './persistent-container.ts';
+
+export interface DockerEngineOptions {
+  readonly socketPath: string;
+  /** `tcp://host:port`; then `tls` is required. */
+  readonly host?: string;
+  readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
+}
+
+/** The engine client, over the Unix socket or over TCP with mutual TLS. */
+export function connectDockerEngine(options: DockerEngineOptions): Docker {
+  if (!options.host) return new Docker({ socketPath: options.socketPath });
+  const url = new URL(options.host);
+  return new Docker({
+    protocol: 'https',
+    host: url.hostname,
+    port: Number(url.port),
+    ca: readFileSync(options.tls!.caFile),
+    cert: readFileSync(options.tls!.certFile),
+    key: readFileSync(options.tls!.keyFile),
+  });
+}
 
 export interface DockerBackendOptions {
-  readonly socketPath: string;
+  readonly docker: Docker;
   /** This gateway instance; written on every container so orphans can be traced. */
   readonly instanceId: string;
   readonly log: Logger;
 }
 
-/** Docker backend, `connection` mode: one container per SSH connection, one exec per session. */
+/** Docker backend: `connection`, `session` and `persistent` modes, as ContainerSSH names them. */
 export class DockerBackend implements Backend {
   readonly name = 'docker';
-  private readonly docker: Docker;
 
-  constructor(private readonly options: DockerBackendOptions) {
-    this.docker = new Docker({ socketPath: options.socketPath });
-  }
+  constructor(private readonly options: DockerBackendOptions) {}
 
   async openConnection(request: ConnectionRequest): Promise<BackendConnection> {
     const execution = request.config.docker?.execution;
     if (request.config.backend !== 'docker' || !execution) {
       throw new GatewayError('CONFIG_UNSUPPORTED', 'Session refused: the configuration names no Docker container.');
     }
-    const log = this.options.log.child({ backend: 'docker' });
-    await ensureImage(this.docker, execution.container.image, execution.imagePullPolicy, log);
-    const spec = containerCreateOptions(
-      execution,
-      { instanceId: this.options.instanceId, connectionId: request.identity.connectionId },
-      request.environment,
-    );
-    log.debug({ code: 'DOCKER_CONTAINER_CREATE', image: spec.Image }, 'creating container');
-    let container: Docker.Container | undefined;
-    try {
-      container = await this.docker.createContainer(spec);
-      await container.start();
-    } catch (cause) {
-      if (container) await removeQuietly(container, log);
-      throw new GatewayError('DOCKER_CONTAINER_CREATE_FAILED', 'Could not start your session container.', { cause });
+    const { docker, instanceId } = this.options;
+    const log = this.options.log.child({ backend: 'docker', mode: execution.mode });
+    await ensureImage(docker, execution.container.image, execution.imagePullPolicy, log, request.onProgress);
+    const owner: ContainerOwner = { instanceId, connectionId: request.identity.connectionId };
+    const spec = containerCreateOptions(execution, owner, request.environment);
+    log.debug({ code: 'DOCKER_CONTAINER_CREATE', image: spec.Image }, 'preparing container');
+    switch (execution.mode) {
+      case 'connection':
+        return new SharedContainerConnection(await startOwnedContainer(docker, spec, log), execution, log);
+      case 'session':
+        return new ContainerPerSessionConnection(docker, spec, execution, log);
+      case 'persistent': {
+        const container = await reachPersistentContainer(docker, execution, spec, log);
+        // The container outlives the connection: releasing it only ends this connection's programs.
+        return new SharedContainerConnection({ container, release: async () => undefined }, execution, log);
+      }
     }
-    return new DockerConnection(container, execution, log);
   }
 }
 
-class DockerConnection implements BackendConnection {
+/** Sessions share one container (`connection` and `persistent` modes). */
+class SharedContainerConnection implements BackendConnection {
   private closing: Promise<void> | undefined;
   private readonly sessions = new Set<BackendSession>();
 
   constructor(
-    private readonly container: Docker.Container,
+    private readonly owned: OwnedContainer,
     private readonly execution: DockerExecution,
     private readonly log: Logger,
   ) {}
 
   async startSession(program: SessionProgram): Promise<BackendSession> {
     if (this.closing) throw new GatewayError('DOCKER_EXEC_CREATE_FAILED', 'The session container is shutting down.');
-    const shell = this.execution.shellCommand;
-    const cmd = program.command === null ? shell : [shell[0]!, '-c', program.command];
-    const tty = program.pty !== undefined;
-    try {
-      const exec = await this.container.exec({
-        Cmd: cmd,
-        AttachStdin: true,
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: tty,
-        Env: Object.entries(program.env).map(([name, value]) => `${name}=${value}`),
-      });
-      const socket = await exec.start({ hijack: true, stdin: true, Tty: tty });
-      const session = new DockerSession(exec, socket, tty, this.log);
-      if (program.pty) await session.resize(program.pty.cols, program.pty.rows);
-      this.sessions.add(session);
-      void session.exited.finally(() => this.sessions.delete(session));
-      return session;
-    } catch (cause) {
-      throw new GatewayError('DOCKER_EXEC_CREATE_FAILED', 'Could not start the program in your session container.', { cause });
-    }
+    const session = await execProgram(this.owned.container, this.execution, program, this.log);
+    this.sessions.add(session);
+    void session.exited.finally(() => this.sessions.delete(session));
+    return session;
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const session of this.sessions) session.destroy();
-      await removeQuietly(this.container, this.log);
+      await this.owned.release();
     })();
     return this.closing;
   }
 }
 
-/** Force-removes a container; "already gone" counts as success. Never throws. */
-async function removeQuietly(container: Docker.Container, log: Logger): Promise<void> {
-  try {
-    await container.remove({ force: true, v: true });
-    log.debug({ code: 'DOCKER_CONTAINER_REMOVE_SUCCESSFUL' }, 'container removed');
-  } catch (error) {
-    if ((error as { statusCode?: number }).statusCode === 404) return;
-    log.error({ code: 'DOCKER_CONTAINER_REMOVE_FAILED', ...errorFields(error) }, 'container not removed');
+/** `session` mode: every session channel gets a container of its own, removed when it ends. */
+class ContainerPerSessionConnection implements BackendConnection {
+  private closing: Promise<void> | undefined;
+  private readonly containers = new Set<OwnedContainer>();
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly spec: Docker.ContainerCreateOptions,
+    private readonly execution: DockerExecution,
+    private readonly log: Logger,
+  ) {}
+
+  async startSession(program: SessionProgram): Promise<BackendSession> {
+    if (this.closing) throw new GatewayError('DOCKER_EXEC_CREATE_FAILED', 'The session container is shutting down.');
+    const name = `${this.spec.name}-${this.containers.size + 1}-${Date.now().toString(36)}`;
+    const owned = await startOwnedContainer(this.docker, { ...this.spec, name }, this.log);
+    this.containers.add(owned);
+    const release = () => {
+      this.containers.delete(owned);
+      return owned.release();
+    };
+    try {
+      const session = await execProgram(owned.container, this.execution, program, this.log);
+      void session.exited.finally(release);
+      return session;
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= Promise.all([...this.containers].map((owned) => owned.release())).then(() => undefined);
+    return this.closing;
   }
 }

@@ -1,6 +1,8 @@
 import { PassThrough, Writable, type Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import type { BackendSession } from '../backend.ts';
+import type { DockerExecution } from '@portcullis/wire';
+import { GatewayError } from '../../errors.ts';
+import type { BackendSession, SessionProgram } from '../backend.ts';
 import { demuxDockerStream } from './stream-demux.ts';
 import type { Logger } from '../../observability/index.ts';
 import { errorFields } from '../../observability/index.ts';
@@ -91,4 +93,32 @@ function ended(stream: PassThrough): Promise<void> {
     stream.once('end', () => resolve());
     stream.once('close', () => resolve());
   });
+}
+
+/** Starts one program in a running container with `docker exec`, attached both ways. */
+export async function execProgram(
+  container: Docker.Container,
+  execution: DockerExecution,
+  program: SessionProgram,
+  log: Logger,
+): Promise<BackendSession> {
+  const shell = execution.shellCommand;
+  const cmd = program.command === null ? shell : [shell[0]!, '-c', program.command];
+  const tty = program.pty !== undefined;
+  try {
+    const exec = await container.exec({
+      Cmd: cmd,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: tty,
+      Env: Object.entries(program.env).map(([name, value]) => `${name}=${value}`),
+    });
+    const socket = (await exec.start({ hijack: true, stdin: true, Tty: tty })) as Duplex;
+    const session = new DockerSession(exec, socket, tty, log);
+    if (program.pty) await session.resize(program.pty.cols, program.pty.rows);
+    return session;
+  } catch (cause) {
+    throw new GatewayError('DOCKER_EXEC_CREATE_FAILED', 'Could not start the program in your session container.', { cause });
+  }
 }

@@ -1,0 +1,64 @@
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import type { DockerExecution } from '@portcullis/wire';
+import { startFakeWebhook } from './fake-webhook.ts';
+import { startWorld, type GatewayRedirect, type World, type WorldOptions } from './world.ts';
+
+/** The hardened container the tests start from; each test changes what it is about. */
+export function hardenedExecution(overrides: Partial<DockerExecution> = {}): Record<string, unknown> {
+  return {
+    mode: 'connection',
+    imagePullPolicy: 'IfNotPresent',
+    container: { image: 'portcullis/session:dev', user: '1000:1000', workingDir: '/home/user', env: ['HOME=/home/user'] },
+    host: {
+      readonlyRootfs: true,
+      capDrop: ['ALL'],
+      securityOpt: ['no-new-privileges:true'],
+      pidsLimit: 128,
+      memory: 256 * 1024 * 1024,
+      nanoCpus: 500_000_000,
+      tmpfs: { '/tmp': 'rw,nosuid,nodev,size=16m,mode=1777', '/home/user': 'rw,nosuid,nodev,size=16m,uid=1000,gid=1000,mode=0700' },
+      networkMode: 'none',
+    },
+    shellCommand: ['/bin/bash'],
+    ...overrides,
+  };
+}
+
+/**
+ * A world whose config webhook is a small ContainerSSH-style server of the test's own,
+ * answering `execution` (which may change between logins through the returned setter).
+ */
+export async function worldWithExecution(
+  t: TestContext,
+  execution: Record<string, unknown>,
+  options: Omit<WorldOptions, 'beforeGateway'> & {
+    /** Like WorldOptions.beforeGateway, for anything else the test must start first. */
+    readonly beforeGatewayStarts?: (certsDir: string) => Promise<Pick<GatewayRedirect, 'gateway'>>;
+  } = {},
+): Promise<{ world: World; setExecution: (next: Record<string, unknown>) => void }> {
+  let current = execution;
+  let fake: Awaited<ReturnType<typeof startFakeWebhook>> | undefined;
+  const world = await startWorld({
+    ...options,
+    beforeGateway: async (certsDir) => {
+      fake = await startFakeWebhook(
+        { cert: join(certsDir, 'configserver.crt'), key: join(certsDir, 'configserver.key'), ca: join(certsDir, 'ca.crt') },
+        (req, res) => {
+          req.resume();
+          req.on('end', () => {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ config: { backend: 'docker', docker: { execution: current } } }));
+          });
+        },
+      );
+      const extra = (await options.beforeGatewayStarts?.(certsDir)) ?? {};
+      return { ...extra, configserverUrl: fake.url('/config') };
+    },
+  });
+  t.after(async () => {
+    await world.stop();
+    await fake?.close();
+  });
+  return { world, setExecution: (next) => (current = next) };
+}

@@ -23,6 +23,7 @@ declare -A need=(
   [openssh-sftp-server]=/usr/lib/openssh/sftp-server # SFTP in the session image
   [ca-certificates]=/etc/ssl/certs/ca-certificates.crt
   [tmux]=tmux                                      # a real terminal for resize tests
+  [openssh-server]=/usr/sbin/sshd                  # upstream server for the SSH proxy tests
 )
 missing=()
 for pkg in "${!need[@]}"; do
@@ -42,6 +43,16 @@ if ((${#missing[@]})); then
     tail -n 30 /tmp/portcullis-apt.log >&2
     die "apt-get install failed"
   fi
+fi
+
+# An unprivileged login for the SSH proxy tests' upstream sshd: sshd runs root's sessions
+# without privilege separation and then refuses signal requests.
+if ! id portcullis-upstream >/dev/null 2>&1; then
+  [[ $(id -u) -eq 0 ]] || die "user portcullis-upstream is missing; run as root to create it"
+  say "creating system user portcullis-upstream (SSH proxy tests)"
+  # Password field `*`: no password can match, yet sshd does not treat the account as locked
+  # (it refuses even key logins for a `!` locked account when PAM is off).
+  useradd --system --no-create-home --home-dir /nonexistent --shell /bin/sh --password '*' portcullis-upstream
 fi
 
 # --- 2. Docker engine ---------------------------------------------------------

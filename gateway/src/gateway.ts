@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { AuthWebhook } from './auth/index.ts';
+import { BackendRouter } from './backends/index.ts';
 import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/docker/index.ts';
+import { SshProxyBackend } from './backends/sshproxy/index.ts';
 import { ConfigWebhook } from './config/index.ts';
 import { loadHostKeys, startSshListener } from './listener/index.ts';
 import type { Logger } from './observability/index.ts';
@@ -23,7 +25,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const auth = new AuthWebhook(authClient);
   const configWebhook = new ConfigWebhook(configClient);
   const docker = connectDockerEngine(config.docker);
-  const backend = new DockerBackend({ docker, instanceId, log });
+  const backend = new BackendRouter([new DockerBackend({ docker, instanceId, log }), new SshProxyBackend(log)]);
   const reaper = new ContainerReaper(docker, {
     instanceId,
     intervalMs: config.docker.reapInterval,

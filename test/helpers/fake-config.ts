@@ -27,17 +27,17 @@ export function hardenedExecution(overrides: Partial<DockerExecution> = {}): Rec
 
 /**
  * A world whose config webhook is a small ContainerSSH-style server of the test's own,
- * answering `execution` (which may change between logins through the returned setter).
+ * answering `config` (which may change between logins through the returned setter).
  */
-export async function worldWithExecution(
+export async function worldWithConfig(
   t: TestContext,
-  execution: Record<string, unknown>,
+  config: Record<string, unknown>,
   options: Omit<WorldOptions, 'beforeGateway'> & {
     /** Like WorldOptions.beforeGateway, for anything else the test must start first. */
     readonly beforeGatewayStarts?: (certsDir: string) => Promise<Pick<GatewayRedirect, 'gateway'>>;
   } = {},
-): Promise<{ world: World; setExecution: (next: Record<string, unknown>) => void }> {
-  let current = execution;
+): Promise<{ world: World; setConfig: (next: Record<string, unknown>) => void }> {
+  let current = config;
   let fake: Awaited<ReturnType<typeof startFakeWebhook>> | undefined;
   const world = await startWorld({
     ...options,
@@ -48,7 +48,7 @@ export async function worldWithExecution(
           req.resume();
           req.on('end', () => {
             res.writeHead(200, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({ config: { backend: 'docker', docker: { execution: current } } }));
+            res.end(JSON.stringify({ config: current }));
           });
         },
       );
@@ -60,5 +60,16 @@ export async function worldWithExecution(
     await world.stop();
     await fake?.close();
   });
-  return { world, setExecution: (next) => (current = next) };
+  return { world, setConfig: (next) => (current = next) };
+}
+
+/** worldWithConfig for the Docker backend with the given execution settings. */
+export async function worldWithExecution(
+  t: TestContext,
+  execution: Record<string, unknown>,
+  options: Parameters<typeof worldWithConfig>[2] = {},
+): Promise<{ world: World; setExecution: (next: Record<string, unknown>) => void }> {
+  const dockerConfig = (next: Record<string, unknown>) => ({ backend: 'docker', docker: { execution: next } });
+  const { world, setConfig } = await worldWithConfig(t, dockerConfig(execution), options);
+  return { world, setExecution: (next) => setConfig(dockerConfig(next)) };
 }

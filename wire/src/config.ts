@@ -57,6 +57,8 @@ export const DockerExecutionSchema = z
     host: DockerHostSchema.default({}),
     /** Program run for a shell request (ContainerSSH `shellCommand`). */
     shellCommand: z.array(z.string().min(1)).min(1).default(['/bin/sh']),
+    /** Subsystem name → program in the image (ContainerSSH `subsystems`). */
+    subsystems: z.record(z.string().regex(/^[a-z0-9@._-]+$/), z.string().startsWith('/')).default({ sftp: '/usr/lib/openssh/sftp-server' }),
     /**
      * Program the container idles in between sessions (ContainerSSH `idleCommand`). It must end
      * when its stdin closes: the gateway holds stdin open, so a container whose gateway died
@@ -75,14 +77,51 @@ export const DockerConfigSchema = z.strictObject({
 });
 
 /** The part of ContainerSSH's AppConfig a config webhook may set and the gateway supports. */
+/** SHA-256 host key fingerprint as OpenSSH prints it (`ssh-keygen -lf`). */
+const FingerprintSchema = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'fingerprints look like SHA256:<43 base64 characters>');
+
+/**
+ * ContainerSSH's `sshproxy` section: the upstream SSH server this connection is relayed to.
+ * The upstream host key must match a pinned fingerprint; credentials are secrets and are
+ * never logged.
+ */
+export const SshProxyConfigSchema = z
+  .strictObject({
+    server: z.string().min(1).max(253),
+    port: z.number().int().min(1).max(65535).default(22),
+    /** Log in upstream under the user's own SSH username instead of `username`. */
+    usernamePassThrough: z.boolean().default(false),
+    username: z.string().min(1).max(256).optional(),
+    password: z.string().optional(),
+    /** The private key itself (OpenSSH or PEM), never a path the webhook cannot see. */
+    privateKey: z.string().startsWith('-----BEGIN ').optional(),
+    allowedHostKeyFingerprints: z.array(FingerprintSchema).min(1, 'pin at least one upstream host key fingerprint'),
+    /** Connect and handshake deadline, in milliseconds. */
+    timeout: z.number().int().positive().default(10_000),
+  })
+  .refine((proxy) => proxy.usernamePassThrough || proxy.username !== undefined, {
+    message: 'set username, or usernamePassThrough: true',
+    path: ['username'],
+  })
+  .refine((proxy) => proxy.password !== undefined || proxy.privateKey !== undefined, {
+    message: 'set password or privateKey for the upstream login',
+    path: ['privateKey'],
+  });
+export type SshProxyConfig = z.infer<typeof SshProxyConfigSchema>;
+
 export const AppConfigSchema = z
   .strictObject({
-    backend: z.enum(['docker']),
+    backend: z.enum(['docker', 'sshproxy']),
     docker: DockerConfigSchema.optional(),
+    sshproxy: SshProxyConfigSchema.optional(),
   })
   .refine((config) => config.backend !== 'docker' || config.docker !== undefined, {
     message: 'backend "docker" needs a docker.execution section',
     path: ['docker'],
+  })
+  .refine((config) => config.backend !== 'sshproxy' || config.sshproxy !== undefined, {
+    message: 'backend "sshproxy" needs an sshproxy section',
+    path: ['sshproxy'],
   });
 export type AppConfig = z.infer<typeof AppConfigSchema>;
 

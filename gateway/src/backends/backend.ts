@@ -6,11 +6,16 @@ import type { ConnectionIdentity } from '../session/connection-identity.ts';
 export interface SessionProgram {
   /** `null` runs the shell the config names; otherwise a command line for the shell's `-c`. */
   readonly command: string | null;
+  /** A subsystem request (`sftp`) instead of a shell or command. */
+  readonly subsystem?: string;
   /** Present when the client asked for a terminal. */
   readonly pty?: { readonly term: string; readonly cols: number; readonly rows: number };
   /** Session environment: webhook environment plus what the channel adds (e.g. TERM). */
   readonly env: Readonly<Record<string, string>>;
 }
+
+/** How a program ended: an exit code, or the signal that killed it (RFC 4254 §6.10). */
+export type ExitStatus = { readonly exitCode: number } | { readonly signal: string; readonly coreDumped: boolean };
 
 export interface BackendSession {
   /** Ending it closes the program's stdin (EOF), as the client's channel EOF does. */
@@ -18,8 +23,10 @@ export interface BackendSession {
   readonly stdout: Readable;
   /** With a pty the terminal merges both streams; stderr then ends at once. */
   readonly stderr: Readable;
-  /** Resolves after stdout and stderr ended, with the program's exit code. */
-  readonly exited: Promise<{ exitCode: number }>;
+  /** Resolves after stdout and stderr ended, with how the program ended. */
+  readonly exited: Promise<ExitStatus>;
+  /** Delivers a signal (`INT`, `TERM`…) to the program; absent where the backend cannot. */
+  signal?(name: string): void;
   /** Best effort; a failure is logged, never fatal to the session. */
   resize(cols: number, rows: number): Promise<void>;
   /** Tears the streams down; the program may linger until its connection closes. */

@@ -1,1 +1,2 @@
-export type { Backend, BackendConnection, BackendSession, ConnectionRequest, SessionProgram } from './backend.ts';
+export type { Backend, BackendConnection, BackendSession, ConnectionRequest, ExitStatus, SessionProgram } from './backend.ts';
+export { BackendRouter } from './backend-router.ts';

@@ -37,23 +37,31 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     accept?.();
   });
 
-  const start = (command: string | null, accept: () => ServerChannel) => {
+  const start = (command: string | null, accept: () => ServerChannel, subsystem?: string) => {
     started = true;
     const channel = accept();
-    const log = context.log.child({ channel: command === null ? 'shell' : 'exec' });
+    const log = context.log.child({ channel: subsystem ?? (command === null ? 'shell' : 'exec') });
     // A client that vanishes mid-write must cost this session only, never the gateway.
     channel.on('error', (error: Error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'channel error'));
     channel.stderr.on('error', () => undefined);
     const env = { ...context.environment, ...(pty ? { TERM: pty.term } : {}) };
     const detachProgress = context.progress?.attach(channel.stderr as Writable);
     const backend = context.backend.finally(() => detachProgress?.());
-    void run({ command, env, ...(pty ? { pty } : {}) }, channel, backend, log, (session) => {
+    const program: SessionProgram = { command, env, ...(pty ? { pty } : {}), ...(subsystem !== undefined ? { subsystem } : {}) };
+    void run(program, channel, backend, log, (session) => {
       running = session;
     });
   };
 
   session.on('shell', (accept, reject) => (started ? reject?.() : start(null, accept)));
   session.on('exec', (accept, reject, info) => (started ? reject?.() : start(info.command, accept)));
+  session.on('subsystem', (accept, reject, info) => (started ? reject?.() : start(null, accept, info.name)));
+  // Only a backend that can deliver signals says yes; the client learns the truth either way.
+  session.on('signal', (accept, reject, info) => {
+    if (!running?.signal) return reject?.();
+    running.signal(info.name);
+    accept?.();
+  });
   session.on('close', () => running?.destroy());
 }
 
@@ -82,11 +90,12 @@ async function run(
   session.stdout.pipe(channel, { end: false });
   session.stderr.pipe(channel.stderr as Writable, { end: false });
   channel.pipe(session.stdin);
-  const { exitCode } = await session.exited;
+  const status = await session.exited;
   await Promise.all([flushed(channel), flushed(channel.stderr as Writable)]);
-  log.info({ code: 'SESSION_ENDED', exitCode }, 'program ended');
+  log.info({ code: 'SESSION_ENDED', ...status }, 'program ended');
   if (!channel.destroyed) {
-    channel.exit(exitCode);
+    if ('signal' in status) channel.exit(status.signal, status.coreDumped, '');
+    else channel.exit(status.exitCode);
     channel.end();
   }
 }

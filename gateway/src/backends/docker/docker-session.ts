@@ -2,7 +2,7 @@ import { PassThrough, Writable, type Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { DockerExecution } from '@portcullis/wire';
 import { GatewayError } from '../../errors.ts';
-import type { BackendSession, SessionProgram } from '../backend.ts';
+import type { BackendSession, ExitStatus, SessionProgram } from '../backend.ts';
 import { demuxDockerStream } from './stream-demux.ts';
 import type { Logger } from '../../observability/index.ts';
 import { errorFields } from '../../observability/index.ts';
@@ -15,7 +15,7 @@ export class DockerSession implements BackendSession {
   readonly stdin: Writable;
   readonly stdout: PassThrough;
   readonly stderr: PassThrough;
-  readonly exited: Promise<{ exitCode: number }>;
+  readonly exited: Promise<ExitStatus>;
 
   constructor(
     private readonly exec: Docker.Exec,
@@ -103,7 +103,14 @@ export async function execProgram(
   log: Logger,
 ): Promise<BackendSession> {
   const shell = execution.shellCommand;
-  const cmd = program.command === null ? shell : [shell[0]!, '-c', program.command];
+  let cmd = program.command === null ? shell : [shell[0]!, '-c', program.command];
+  if (program.subsystem !== undefined) {
+    const binary = execution.subsystems[program.subsystem];
+    if (!binary) {
+      throw new GatewayError('DOCKER_SUBSYSTEM_NOT_SUPPORTED', `The ${program.subsystem} subsystem is not available in your session.`);
+    }
+    cmd = [binary];
+  }
   const tty = program.pty !== undefined;
   try {
     const exec = await container.exec({

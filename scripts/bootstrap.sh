@@ -24,6 +24,7 @@ declare -A need=(
   [ca-certificates]=/etc/ssl/certs/ca-certificates.crt
   [tmux]=tmux                                      # a real terminal for resize tests
   [openssh-server]=/usr/sbin/sshd                  # upstream server for the SSH proxy tests
+  [docker-registry]=docker-registry                # a loopback registry for the image pull tests
 )
 missing=()
 for pkg in "${!need[@]}"; do

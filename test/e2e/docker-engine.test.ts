@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
 import { hardenedExecution, worldWithExecution } from '../helpers/fake-config.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
+import { startRegistry } from '../helpers/registry.ts';
 import type { World } from '../helpers/world.ts';
 
 const run = promisify(execFile);
@@ -34,6 +35,19 @@ describe('Docker image pull policies', () => {
     const result = await login(world, 'echo from-latest');
     assert.equal(result.stdout, 'from-latest\n', result.stderr);
     assert.ok(!world.gateway.logs.some((line) => line.code === 'DOCKER_IMAGE_PULL'), 'no pull was attempted');
+  });
+
+  test('Always pulls from a registry, and the user sees progress while it does', async (t) => {
+    const registry = await startRegistry();
+    t.after(() => registry.stop());
+    const image = await registry.push('portcullis/session:dev', `portcullis/pull-test-${process.pid}:1`);
+    const { world } = await worldWithExecution(t, hardenedExecution({ imagePullPolicy: 'Always', container: { image, user: '1000:1000' } }));
+    const result = await login(world, 'echo pulled-and-running');
+    assert.equal(result.stdout, 'pulled-and-running\n', result.stderr);
+    assert.match(result.stderr, new RegExp(`Downloading your session image ${image.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    assert.match(result.stderr, /^ {2}\S.*(Pulling|Download|Pull complete|Already exists|Digest|Status)/m, 'at least one progress line from the engine');
+    assert.match(result.stderr, /Session image ready\./);
+    await world.gateway.waitForCode('DOCKER_IMAGE_PULL');
   });
 
   test('Never with a missing image: one line naming the problem, no container', async (t) => {

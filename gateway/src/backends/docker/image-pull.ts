@@ -33,7 +33,7 @@ export async function ensureImage(
   }
   log.info({ code: 'DOCKER_IMAGE_PULL', image }, 'pulling image');
   onProgress(`Downloading your session image ${image} ...`);
-  let lastLine = Date.now();
+  let lastLine = 0; // the first event shows at once
   try {
     const stream = await docker.pull(image);
     await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,53 @@
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/**
+ * Debian's docker-registry (Distribution) on loopback with a throw-away store. The engine
+ * talks plain HTTP to registries on 127.0.0.0/8, so no certificate is involved.
+ */
+export async function startRegistry(): Promise<{ address: string; push: (image: string, as: string) => Promise<string>; stop: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-registry-'));
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const port = (probe.address() as { port: number }).port;
+  probe.close();
+  const address = `127.0.0.1:${port}`;
+  await writeFile(
+    join(dir, 'config.yml'),
+    ['version: 0.1', 'log: { level: warn }', `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} } }`, `http: { addr: "${address}" }`, ''].join('\n'),
+  );
+  const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const ready = await fetch(`http://${address}/v2/`).then((res) => res.ok, () => false);
+    if (ready) break;
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error('docker-registry did not start');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const pushed: string[] = [];
+  return {
+    address,
+    /** Pushes a local image under `<registry>/<as>` and removes the local tag again. */
+    push: async (image, as) => {
+      const target = `${address}/${as}`;
+      await run('docker', ['tag', image, target]);
+      await run('docker', ['push', target]);
+      await run('docker', ['rmi', target]);
+      pushed.push(target);
+      return target;
+    },
+    stop: async () => {
+      for (const target of pushed) await run('docker', ['rmi', target]).catch(() => undefined);
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

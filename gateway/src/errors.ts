@@ -47,9 +47,11 @@ export const GATEWAY_CODES = {
   SSHPROXY_BACKEND_HANDSHAKE_FAILED: 'The upstream SSH server refused the login.',
   SSHPROXY_BACKEND_SESSION_FAILED: 'The upstream SSH server refused to open a session.',
   SSHPROXY_INVALID_FINGERPRINT: 'The upstream host key matches no pinned fingerprint (misconfiguration or interception).',
+  SSHPROXY_BACKEND_FORWARD_FAILED: 'The upstream SSH server refused a port forward.',
   SSHPROXY_EXIT_STATUS: 'The upstream program ended with an exit status.',
   SSHPROXY_EXIT_SIGNAL: 'The upstream program was ended by a signal.',
   SSHPROXY_STDOUT_ERROR: 'Relaying output from the upstream server failed.',
+  SSH_FORWARD_REJECTED: 'A port forward was refused: the backend does not offer it, or it failed.',
   SESSION_STARTED: 'A program started in the session container.',
   SESSION_ENDED: 'A program in the session container ended.',
 } as const;

@@ -5,6 +5,9 @@ import { describe, test } from 'node:test';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
 import { hardenedExecution, worldWithExecution } from '../helpers/fake-config.ts';
 import { openSharedConnection, runSsh } from '../helpers/ssh-client.ts';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
+import { throughLocalForward } from '../helpers/forwarding.ts';
 import type { World } from '../helpers/world.ts';
 
 const run = promisify(execFile);
@@ -70,5 +73,24 @@ describe('Docker backend modes', () => {
     const result = await login(world, 'true');
     assert.equal(result.code, 1);
     assert.match(result.stderr, /exists but is not managed by Portcullis.*DOCKER_PERSISTENT_CONTAINER_FOREIGN/);
+  });
+
+  test('client env requests and port forwards are refused for containers until a policy allows them', async (t) => {
+    const { world } = await worldWithExecution(t, hardenedExecution());
+    const result = await runSsh({
+      port: world.sshPort,
+      username: world.username,
+      password: world.password,
+      command: 'echo "[$LD_PRELOAD]"',
+      extraArgs: ['-o', 'SetEnv=LD_PRELOAD=/tmp/evil.so'],
+    });
+    assert.equal(result.stdout, '[]\n', result.stderr);
+    const service = createServer((socket) => socket.pipe(socket));
+    service.listen(0, '127.0.0.1');
+    await once(service, 'listening');
+    t.after(() => service.close());
+    // The client's local listener opens, but the gateway refuses the channel: nothing comes back.
+    assert.equal(await throughLocalForward(world, (service.address() as AddressInfo).port, t), '');
+    await world.gateway.waitForCode('SSH_FORWARD_REJECTED');
   });
 });

@@ -6,8 +6,11 @@ import { join } from 'node:path';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { worldWithConfig } from '../helpers/fake-config.ts';
+import { throughLocalForward } from '../helpers/forwarding.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { startSshd, type RunningSshd } from '../helpers/sshd.ts';
 import type { World } from '../helpers/world.ts';
@@ -91,6 +94,25 @@ describe('SSH proxy backend in front of a real OpenSSH server', () => {
     });
     // ssh2's client reports the exit-signal `TERM` as `SIGTERM`.
     assert.deepEqual(ended, { code: null, signal: 'SIGTERM' });
+  });
+
+  test('with the right pin: env requests reach the upstream, which applies its own AcceptEnv', async (t) => {
+    const { world } = await worldWithConfig(t, proxyConfig(sshd, [sshd.fingerprint]));
+    const result = await login(world, 'echo "[$PORTCULLIS_GREETING][$OTHER_VAR]"', {
+      extraArgs: ['-o', 'SetEnv=PORTCULLIS_GREETING=hello OTHER_VAR=dropped'],
+    });
+    assert.equal(result.stdout, '[hello][]\n', result.stderr);
+  });
+
+  test('with the right pin: ssh -L reaches a service through the upstream server', async (t) => {
+    const service = createServer((socket) => socket.pipe(socket)); // an echo service on loopback
+    service.listen(0, '127.0.0.1');
+    await once(service, 'listening');
+    t.after(() => service.close());
+    const servicePort = (service.address() as AddressInfo).port;
+    const { world } = await worldWithConfig(t, proxyConfig(sshd, [sshd.fingerprint]));
+    const reply = await throughLocalForward(world, servicePort, t);
+    assert.equal(reply, 'ping through the tunnel');
   });
 
   test('with a wrong pin: refused with a message naming the mismatch, the credential never sent', async (t) => {

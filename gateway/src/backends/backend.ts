@@ -1,4 +1,4 @@
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type { AppConfig } from '@portcullis/wire';
 import type { ConnectionIdentity } from '../session/connection-identity.ts';
 
@@ -33,9 +33,23 @@ export interface BackendSession {
   destroy(): void;
 }
 
+export interface ForwardEndpoints {
+  /** Where the client wants to connect (RFC 4254 §7.2 "host to connect"). */
+  readonly destination: { readonly host: string; readonly port: number };
+  /** Where the client says the connection comes from. */
+  readonly origin: { readonly host: string; readonly port: number };
+}
+
 export interface BackendConnection {
+  /**
+   * True where the other side applies its own policy to client `env` requests (an upstream
+   * sshd's AcceptEnv); elsewhere they are refused until a security filter allows them.
+   */
+  readonly passesClientEnvironment?: boolean;
   /** Starts one program. A failure leaves nothing new running. */
   startSession(program: SessionProgram): Promise<BackendSession>;
+  /** Opens a `direct-tcpip` stream (ssh -L); absent where the backend cannot. */
+  forwardTcp?(endpoints: ForwardEndpoints): Promise<Duplex>;
   /** Removes everything this connection created. Idempotent; never throws. */
   close(): Promise<void>;
 }

@@ -1,2 +1,2 @@
-export type { Backend, BackendConnection, BackendSession, ConnectionRequest, ExitStatus, SessionProgram } from './backend.ts';
+export type { Backend, BackendConnection, BackendSession, ConnectionRequest, ExitStatus, ForwardEndpoints, SessionProgram } from './backend.ts';
 export { BackendRouter } from './backend-router.ts';

@@ -5,6 +5,9 @@ import type { ProgressRelay } from './progress-relay.ts';
 import { isGatewayError } from '../errors.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 
+/** Client `env` requests kept per session; more are refused. */
+const MAX_CLIENT_ENV = 64;
+
 export interface SessionChannelContext {
   /** The connection's container (or pod…); a rejection carries the user-facing error. */
   readonly backend: Promise<BackendConnection>;
@@ -22,6 +25,8 @@ export interface SessionChannelContext {
  */
 export function handleSessionChannel(session: Session, context: SessionChannelContext): void {
   let pty: SessionProgram['pty'];
+  /** `env` requests, used only where the backend passes them on (see BackendConnection). */
+  const clientEnv: Record<string, string> = {};
   let running: BackendSession | undefined;
   let started = false;
 
@@ -37,6 +42,14 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     accept?.();
   });
 
+  // OpenSSH sends env with want-reply false, as sshd silently drops what AcceptEnv does not allow.
+  session.on('env', (accept, reject, info) => {
+    const acceptable = !started && Object.keys(clientEnv).length < MAX_CLIENT_ENV && /^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(info.key) && info.val.length <= 4096;
+    if (!acceptable) return reject?.();
+    clientEnv[info.key] = info.val;
+    accept?.();
+  });
+
   const start = (command: string | null, accept: () => ServerChannel, subsystem?: string) => {
     started = true;
     const channel = accept();
@@ -44,11 +57,15 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     // A client that vanishes mid-write must cost this session only, never the gateway.
     channel.on('error', (error: Error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'channel error'));
     channel.stderr.on('error', () => undefined);
-    const env = { ...context.environment, ...(pty ? { TERM: pty.term } : {}) };
     const detachProgress = context.progress?.attach(channel.stderr as Writable);
     const backend = context.backend.finally(() => detachProgress?.());
-    const program: SessionProgram = { command, env, ...(pty ? { pty } : {}), ...(subsystem !== undefined ? { subsystem } : {}) };
-    void run(program, channel, backend, log, (session) => {
+    const programFor = (connection: BackendConnection): SessionProgram => ({
+      command,
+      env: { ...(connection.passesClientEnvironment ? clientEnv : {}), ...context.environment, ...(pty ? { TERM: pty.term } : {}) },
+      ...(pty ? { pty } : {}),
+      ...(subsystem !== undefined ? { subsystem } : {}),
+    });
+    void run(programFor, channel, backend, log, (session) => {
       running = session;
     });
   };
@@ -66,15 +83,18 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
 }
 
 async function run(
-  program: SessionProgram,
+  programFor: (connection: BackendConnection) => SessionProgram,
   channel: ServerChannel,
   backend: Promise<BackendConnection>,
   log: Logger,
   onStarted: (session: BackendSession) => void,
 ): Promise<void> {
   let session: BackendSession;
+  let program: SessionProgram;
   try {
-    session = await (await backend).startSession(program);
+    const connection = await backend;
+    program = programFor(connection);
+    session = await connection.startSession(program);
   } catch (error) {
     const line = isGatewayError(error) ? error.toUserLine() : 'portcullis: Could not start your session.';
     if (!isGatewayError(error) || error.code === 'DOCKER_EXEC_CREATE_FAILED') {

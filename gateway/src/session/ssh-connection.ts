@@ -10,6 +10,7 @@ import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from '.
 import { mergeConnectionMaps } from './connection-maps.ts';
 import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
+import { handleDirectTcpip } from '../forwarding/index.ts';
 
 export interface ConnectionDependencies {
   readonly auth: AuthWebhook;
@@ -145,6 +146,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     });
     const sessionLog = log;
     client.on('session', (accept) => handleSessionChannel(accept(), { backend: backend!, environment, progress, log: sessionLog }));
+    client.on('tcpip', (accept, reject, info) => void handleDirectTcpip(accept, reject, info, backend!, sessionLog));
   });
 
   client.on('error', (error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error'));

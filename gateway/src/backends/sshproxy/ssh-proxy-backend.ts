@@ -2,7 +2,8 @@ import ssh2, { type ClientChannel } from 'ssh2';
 import type { SshProxyConfig } from '@portcullis/wire';
 import { GatewayError } from '../../errors.ts';
 import { errorFields, type Logger } from '../../observability/index.ts';
-import type { Backend, BackendConnection, BackendSession, ConnectionRequest, SessionProgram } from '../backend.ts';
+import type { Duplex } from 'node:stream';
+import type { Backend, BackendConnection, BackendSession, ConnectionRequest, ForwardEndpoints, SessionProgram } from '../backend.ts';
 import { fingerprintOf, isPinned } from './host-key-pin.ts';
 import { ProxySession } from './proxy-session.ts';
 
@@ -66,6 +67,8 @@ function connectUpstream(proxy: SshProxyConfig, username: string, log: Logger): 
 }
 
 class ProxyConnection implements BackendConnection {
+  /** The upstream sshd applies its own AcceptEnv. */
+  readonly passesClientEnvironment = true;
   private readonly sessions = new Set<BackendSession>();
 
   constructor(
@@ -90,6 +93,19 @@ class ProxyConnection implements BackendConnection {
     this.sessions.add(session);
     void session.exited.finally(() => this.sessions.delete(session));
     return session;
+  }
+
+  /** The upstream sshd applies its own AllowTcpForwarding and PermitOpen. */
+  forwardTcp({ destination, origin }: ForwardEndpoints): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      this.client.forwardOut(origin.host, origin.port, destination.host, destination.port, (error, channel) => {
+        if (error) {
+          this.log.info({ code: 'SSHPROXY_BACKEND_FORWARD_FAILED', ...errorFields(error) }, 'upstream refused a forward');
+          return reject(error);
+        }
+        resolve(channel);
+      });
+    });
   }
 
   async close(): Promise<void> {

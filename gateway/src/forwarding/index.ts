@@ -1,0 +1,1 @@
+export { handleDirectTcpip } from './direct-tcpip.ts';

@@ -10,7 +10,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const DIRS = ['wire', 'pki', 'authserver', 'configserver', 'gateway', 'test', 'policies'];
+const DIRS = ['wire', 'pki', 'authserver', 'configserver', 'gateway', 'test', 'policies', 'bench'];
 
 const args = process.argv.slice(2);
 const unit = args.includes('--unit');
@@ -38,7 +38,7 @@ function walk(dir, out) {
   return out;
 }
 
-let files = DIRS.filter((d) => !(unit && d === 'test')).flatMap((d) => walk(join(root, d), []));
+let files = DIRS.filter((d) => !(unit && (d === 'test' || d === 'bench'))).flatMap((d) => walk(join(root, d), []));
 if (words.length > 0) files = files.filter((f) => words.some((w) => f.includes(w)));
 files.sort();
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AuthWebhook } from './auth/index.ts';
-import { BackendRouter } from './backends/index.ts';
+import { BackendRouter, type Backend } from './backends/index.ts';
 import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/docker/index.ts';
 import { SshProxyBackend } from './backends/sshproxy/index.ts';
 import { ConfigWebhook } from './config/index.ts';
@@ -17,15 +17,20 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
+export interface GatewayOverrides {
+  /** Replaces the configured backends (benchmarks measure the gateway alone with a no-op one). */
+  readonly backend?: Backend;
+}
+
 /** Wires the pieces from the config; knows nothing of any single connection. */
-export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
+export async function startGateway(config: GatewayConfig, log: Logger, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
   const instanceId = randomBytes(8).toString('hex');
   const authClient = new WebhookClient(config.auth);
   const configClient = new WebhookClient(config.configserver);
-  const auth = new AuthWebhook(authClient);
-  const configWebhook = new ConfigWebhook(configClient);
+  const auth = new AuthWebhook(authClient, { transmitSensitiveMetadata: config.auth.transmitSensitiveMetadata });
+  const configWebhook = new ConfigWebhook(configClient, { transmitSensitiveMetadata: config.configserver.transmitSensitiveMetadata });
   const docker = connectDockerEngine(config.docker);
-  const backend = new BackendRouter([new DockerBackend({ docker, instanceId, log }), new SshProxyBackend(log)]);
+  const backend = overrides.backend ?? new BackendRouter([new DockerBackend({ docker, instanceId, log }), new SshProxyBackend(log)]);
   const reaper = new ContainerReaper(docker, {
     instanceId,
     intervalMs: config.docker.reapInterval,
@@ -57,6 +62,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         auth,
         config: configWebhook,
         backend,
+        authz: config.auth.authz,
         log,
         loginGraceTimeMs: config.ssh.loginGraceTime,
         maxAuthTries: config.ssh.maxAuthTries,

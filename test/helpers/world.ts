@@ -38,6 +38,10 @@ export interface WorldOptions {
   /** Authorized keys for the demo user. */
   readonly authorizedKeys?: string[];
   readonly webhookTimeout?: string;
+  /** Log level of all three programs (default `debug`, which the tests read; `info` is production's). */
+  readonly logLevel?: 'debug' | 'info';
+  /** Script that starts the gateway (default `gateway/src/main.ts`; benchmarks use a no-op backend). */
+  readonly gatewayEntry?: string;
   /** Merged over the gateway's config sections (e.g. `{ docker: { host, tls } }`). */
   readonly gateway?: Record<string, Record<string, unknown>>;
   /** Runs once the certificates exist, before the gateway starts; may redirect its webhooks. */
@@ -75,11 +79,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     });
     await writeFile(
       join(dir, 'authserver.yaml'),
-      stringify({ listen: '127.0.0.1:0', tls: serverTls('authserver'), usersFile: join(dir, 'users.yaml'), log: { level: 'debug' } }),
+      stringify({ listen: '127.0.0.1:0', tls: serverTls('authserver'), usersFile: join(dir, 'users.yaml'), log: { level: options.logLevel ?? 'debug' } }),
     );
     await writeFile(
       join(dir, 'configserver.yaml'),
-      stringify({ listen: '127.0.0.1:0', tls: serverTls('configserver'), policyDir: POLICY_DIR, log: { level: 'debug' } }),
+      stringify({ listen: '127.0.0.1:0', tls: serverTls('configserver'), policyDir: POLICY_DIR, log: { level: options.logLevel ?? 'debug' } }),
     );
     const authserver = await startProgram('authserver', ['authserver/src/main.ts', '--config', join(dir, 'authserver.yaml')], 'AUTHSERVER_LISTENING');
     started.push(authserver);
@@ -109,11 +113,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           ...sections.configserver,
         },
         ...(sections.docker ? { docker: sections.docker } : {}),
-        log: { level: 'debug' },
+        log: { level: options.logLevel ?? 'debug' },
       }),
     );
     const startGateway = async () => {
-      const program = await startProgram('gateway', ['gateway/src/main.ts', '--config', join(dir, 'gateway.yaml')], 'SSH_AVAILABLE');
+      const program = await startProgram('gateway', [options.gatewayEntry ?? 'gateway/src/main.ts', '--config', join(dir, 'gateway.yaml')], 'SSH_AVAILABLE');
       started.push(program);
       return program;
     };

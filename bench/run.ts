@@ -1,0 +1,32 @@
+/**
+ * Runs the benchmarks and prints one table: each figure next to a baseline measured in
+ * the same run, the ratio and the goal. `npm run bench` (full, writes bench/RESULTS.md),
+ * `npm run bench -- --smoke` (short, as CI runs it), `npm run bench -- --only throughput`.
+ */
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { report, type BenchOptions, type Row } from './lib/table.ts';
+
+const BENCHMARKS: Record<string, () => Promise<{ run: (options: BenchOptions) => Promise<Row[]> }>> = {
+  'time-to-shell': () => import('./time-to-shell.ts'),
+  throughput: () => import('./throughput.ts'),
+  'idle-sessions': () => import('./idle-sessions.ts'),
+  'session-rate': () => import('./session-rate.ts'),
+};
+
+const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } } });
+const names = values.only ?? Object.keys(BENCHMARKS);
+const unknown = names.filter((name) => !(name in BENCHMARKS));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark ${unknown.join(', ')}; known: ${Object.keys(BENCHMARKS).join(', ')}`);
+  process.exit(2);
+}
+const options: BenchOptions = { smoke: values.smoke };
+const rows: Row[] = [];
+for (const name of names) {
+  console.error(`bench: ${name}${options.smoke ? ' (smoke)' : ''} ...`);
+  const benchmark = await BENCHMARKS[name]!();
+  rows.push(...(await benchmark.run(options)));
+}
+const resultsFile = values.only ? undefined : fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+await report('Portcullis benchmarks', rows, options, resultsFile);

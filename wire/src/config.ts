@@ -1,9 +1,12 @@
 import { z } from 'zod';
 import { ConnectionMapsSchema } from './metadata.ts';
-import { AuthorizationRequestSchema } from './auth.ts';
+import { AuthorizationRequestSchema, ConnectionFieldsSchema } from './auth.ts';
 
-/** The config webhook gets the same body as /authz (ContainerSSH configserver.md). */
-export const ConfigRequestSchema = AuthorizationRequestSchema;
+/**
+ * The config webhook gets the same body as /authz (ContainerSSH configserver.md). A schema
+ * object of its own, so the OpenAPI document can name it ConfigRequest.
+ */
+export const ConfigRequestSchema = AuthorizationRequestSchema.extend({});
 export type ConfigRequest = z.infer<typeof ConfigRequestSchema>;
 
 /**
@@ -125,7 +128,35 @@ export const AppConfigSchema = z
   });
 export type AppConfig = z.infer<typeof AppConfigSchema>;
 
-export const ConfigResponseSchema = z
-  .object({ config: AppConfigSchema })
+/**
+ * Sections of ContainerSSH's AppConfig a config webhook may send that this gateway carries on
+ * the wire but does not enforce yet. They parse (so a ContainerSSH config server's answer is
+ * understood) and the gateway then refuses the login with CONFIG_UNSUPPORTED naming the section,
+ * never silently dropping a setting: an ignored `security` section would be a hole.
+ */
+export const UNSUPPORTED_CONFIG_SECTIONS = ['kubernetes', 'security', 'audit'] as const;
+
+/** A section whose shape this version only passes along (see UNSUPPORTED_CONFIG_SECTIONS). */
+const OpaqueSectionSchema = z.looseObject({});
+
+/**
+ * `config` of a config webhook answer as ContainerSSH defines it: a partial AppConfig that
+ * ContainerSSH merges over its static file. Portcullis has no static backend settings, so the
+ * gateway needs `backend` and that backend's section (AppConfigSchema); `config: {}` parses
+ * here and is refused there. Unknown sections are invalid.
+ */
+export const WireAppConfigSchema = z.strictObject({
+  backend: z.enum(['docker', 'kubernetes', 'sshproxy']).optional().describe('Which backend runs the session.'),
+  docker: DockerConfigSchema.optional(),
+  sshproxy: SshProxyConfigSchema.optional(),
+  kubernetes: OpaqueSectionSchema.optional().describe('ContainerSSH kubernetes section; not supported by this gateway yet.'),
+  security: OpaqueSectionSchema.optional().describe('ContainerSSH security section; not supported by this gateway yet.'),
+  audit: OpaqueSectionSchema.optional().describe('ContainerSSH audit section; not supported by this gateway yet.'),
+});
+export type WireAppConfig = z.infer<typeof WireAppConfigSchema>;
+
+export const ConfigResponseSchema = ConnectionFieldsSchema.partial()
+  .extend({ authenticatedUsername: z.string().max(256).optional() })
+  .extend({ config: WireAppConfigSchema })
   .extend(ConnectionMapsSchema.shape);
 export type ConfigResponse = z.infer<typeof ConfigResponseSchema>;

@@ -2,3 +2,4 @@ export * from './metadata.ts';
 export * from './auth.ts';
 export * from './config.ts';
 export * from './errors.ts';
+export * from './openapi.ts';

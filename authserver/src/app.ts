@@ -4,7 +4,7 @@ import { allowClientNames } from './client-names.ts';
 import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import { authzRoute, healthRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
+import { authzRoute, healthRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
 import type { UserDirectory } from './users-file.ts';
 
 /** Webhook bodies are a few hundred bytes; 64 KiB leaves room for metadata and stops floods early. */
@@ -74,5 +74,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   pubkeyRoute(app, options.users);
   authzRoute(app);
   healthRoute(app);
+  openApiRoute(app);
   return app;
 }

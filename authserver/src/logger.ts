@@ -11,7 +11,22 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: pino
       level,
       base: { service: 'authserver' },
       redact: {
-        paths: ['password', 'passwordBase64', '*.password', '*.passwordBase64', 'body', '*.body', 'req.headers.authorization'],
+        // metadata, environment and files may hold secrets marked sensitive; no code path logs them.
+        paths: [
+          'password',
+          'passwordBase64',
+          '*.password',
+          '*.passwordBase64',
+          'body',
+          '*.body',
+          'metadata',
+          'environment',
+          'files',
+          '*.metadata',
+          '*.environment',
+          '*.files',
+          'req.headers.authorization',
+        ],
         censor: '[REDACTED]',
       },
       // Every line carries a code; lines Fastify writes itself get a generic one (the call's own code wins).

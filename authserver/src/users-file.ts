@@ -3,6 +3,14 @@ import { readFile } from 'node:fs/promises';
 import argon2 from 'argon2';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import {
+  EnvironmentMapSchema,
+  FileModeSchema,
+  FilesMapSchema,
+  MetadataMapSchema,
+  type ConnectionMaps,
+  type FileValue,
+} from '@portcullis/wire';
 
 /** argon2 PHC string, as `hash-password` prints it. Checked at load so verify never throws on a bad hash. */
 const PasswordHashSchema = z
@@ -19,9 +27,44 @@ const AuthorizedKeySchema = z.string().transform((line, ctx) => {
   return `${type} ${key}`;
 });
 
+/** `NAME: text`, or `NAME: { value: text, sensitive: true }` for a secret. */
+const ValueEntrySchema = z.union([
+  z.string().transform((value) => ({ value, sensitive: false })),
+  z.strictObject({ value: z.string(), sensitive: z.boolean().default(false) }),
+]);
+
+/**
+ * A file for the session container: `PATH: text`, or `PATH: { content | base64, sensitive, mode }`.
+ * Sent as base64, as ContainerSSH encodes file contents.
+ */
+const FileEntrySchema = z
+  .union([
+    z.string().transform((content) => ({ content, sensitive: false }) as { content?: string; base64?: string; sensitive: boolean; mode?: string }),
+    z.strictObject({
+      content: z.string().optional(),
+      base64: z.base64().optional(),
+      sensitive: z.boolean().default(false),
+      mode: FileModeSchema.optional(),
+    }),
+  ])
+  .refine((file) => (file.content === undefined) !== (file.base64 === undefined), 'give exactly one of content or base64')
+  .transform(
+    (file): FileValue => ({
+      value: file.base64 ?? Buffer.from(file.content ?? '', 'utf8').toString('base64'),
+      sensitive: file.sensitive,
+      ...(file.mode !== undefined ? { mode: file.mode } : {}),
+    }),
+  );
+
 const UserSchema = z.strictObject({
   passwordHash: PasswordHashSchema.optional(),
   authorizedKeys: z.array(AuthorizedKeySchema).default([]),
+  /** Returned with a successful login; flows on to authz and config (e.g. `team`, a token marked sensitive). */
+  metadata: z.record(MetadataMapSchema.keyType, ValueEntrySchema).optional(),
+  /** Environment variables for the user's sessions. */
+  environment: z.record(EnvironmentMapSchema.keyType, ValueEntrySchema).optional(),
+  /** Files written into the user's container (absolute paths in a writable place, e.g. the home folder). */
+  files: z.record(FilesMapSchema.keyType, FileEntrySchema).optional(),
 });
 export type User = z.output<typeof UserSchema>;
 
@@ -88,6 +131,21 @@ export class UserDirectory {
     const hash = this.users.get(username)?.passwordHash;
     const ok = await argon2.verify(hash ?? this.dummyHash, password);
     return ok && hash !== undefined;
+  }
+
+  /** What a successful login of `username` returns besides the decision; empty maps left out. */
+  grantsOf(username: string): ConnectionMaps {
+    const user = this.users.get(username);
+    if (!user) return {};
+    const nonEmpty = <T extends object>(map: T | undefined) => (map && Object.keys(map).length > 0 ? map : undefined);
+    const maps: ConnectionMaps = {};
+    const metadata = nonEmpty(user.metadata);
+    const environment = nonEmpty(user.environment);
+    const files = nonEmpty(user.files);
+    if (metadata) maps.metadata = metadata;
+    if (environment) maps.environment = environment;
+    if (files) maps.files = files;
+    return maps;
   }
 
   /** Compares the offered `type base64` key with every authorized key, without stopping early. */

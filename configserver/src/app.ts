@@ -5,7 +5,7 @@ import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { Policy } from './policy/index.ts';
-import { configRoute, healthRoute } from './routes/index.ts';
+import { configRoute, healthRoute, openApiRoute } from './routes/index.ts';
 
 /** Config requests are a few hundred bytes plus metadata; 64 KiB leaves room for metadata and stops floods early. */
 export const BODY_LIMIT = 64 * 1024;
@@ -75,5 +75,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   configRoute(app, options.policy);
   healthRoute(app);
+  openApiRoute(app);
   return app;
 }

@@ -5,7 +5,8 @@ import { parseBody } from '../validate.ts';
 
 /**
  * POST /authz: for now an identity may log in only as itself. The answer echoes
- * authenticatedUsername because ContainerSSH clears it before merging the response.
+ * authenticatedUsername because ContainerSSH clears it before merging the response. It adds no
+ * maps: the login answer already carried the user's metadata, and ContainerSSH merges additively.
  */
 export function authzRoute(app: FastifyInstance): void {
   app.post('/authz', async (request): Promise<AuthResponse> => {

@@ -4,7 +4,10 @@ import { LogCode } from '../errors.ts';
 import type { UserDirectory } from '../users-file.ts';
 import { parseBody } from '../validate.ts';
 
-/** POST /password (ContainerSSH auth webhook): a refusal is 200 with success false, never an error status. */
+/**
+ * POST /password (ContainerSSH auth webhook): a refusal is 200 with success false, never an error status.
+ * Success carries the user's metadata, environment and files from the users file (never logged).
+ */
 export function passwordRoute(app: FastifyInstance, users: UserDirectory): void {
   app.post('/password', async (request): Promise<AuthResponse> => {
     const body = parseBody(PasswordRequestSchema, request.body);
@@ -19,6 +22,10 @@ export function passwordRoute(app: FastifyInstance, users: UserDirectory): void 
       },
       ok ? 'password accepted' : 'password rejected',
     );
-    return AuthResponseSchema.parse(ok ? { success: true, authenticatedUsername: body.username } : { success: false });
+    return AuthResponseSchema.parse(
+      ok
+        ? { success: true, authenticatedUsername: body.username, ...users.grantsOf(body.username) }
+        : { success: false },
+    );
   });
 }

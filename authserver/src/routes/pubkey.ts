@@ -19,6 +19,10 @@ export function pubkeyRoute(app: FastifyInstance, users: UserDirectory): void {
       },
       ok ? 'public key accepted' : 'public key rejected',
     );
-    return AuthResponseSchema.parse(ok ? { success: true, authenticatedUsername: body.username } : { success: false });
+    return AuthResponseSchema.parse(
+      ok
+        ? { success: true, authenticatedUsername: body.username, ...users.grantsOf(body.username) }
+        : { success: false },
+    );
   });
 }

@@ -1,2 +1,3 @@
 export { configRoute } from './config.ts';
 export { healthRoute } from './health.ts';
+export { openApiRoute } from './openapi.ts';

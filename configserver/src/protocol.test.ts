@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { test, before } from 'node:test';
+import fc from 'fast-check';
+import { ConfigResponseSchema, ErrorResponseSchema, openApiDocument } from '@portcullis/wire';
+import { buildApp } from './app.ts';
+import type { Policy } from './policy/index.ts';
+import { repoPolicy } from './testing/policy.ts';
+import { containerSshExample } from '../../test/helpers/reference.ts';
+import { malformedBodies } from '../../test/helpers/malformed-bodies.ts';
+
+let policy: Policy;
+before(async () => {
+  policy = await repoPolicy();
+});
+
+const valid = {
+  username: 'alice',
+  authenticatedUsername: 'alice',
+  remoteAddress: '192.0.2.10:51234',
+  connectionId: '3f2504e04f8911d39a0c0305e82c3301',
+  clientVersion: 'SSH-2.0-x',
+  metadata: { authMethod: { value: 'password', sensitive: false } },
+  environment: { PROJECT: { value: 'demo', sensitive: false } },
+  files: { '/home/user/x': { value: 'eA==', sensitive: false } },
+};
+
+test('/config: 1,000 malformed bodies give no 5xx and no crash', { timeout: 120_000 }, async (t) => {
+  const app = buildApp({ policy });
+  t.after(() => app.close());
+  let answered = 0;
+  await fc.assert(
+    fc.asyncProperty(malformedBodies(valid), async ({ payload, contentType }) => {
+      const res = await app.inject({ method: 'POST', url: '/config', payload, headers: contentType ? { 'content-type': contentType } : {} });
+      answered += 1;
+      assert.ok(res.statusCode < 500, `${res.statusCode} for ${payload.slice(0, 200)}`);
+      if (res.statusCode !== 200) ErrorResponseSchema.parse(res.json());
+    }),
+    { numRuns: 1_000, interruptAfterTimeLimit: 100_000 },
+  );
+  assert.equal(answered, 1_000, 'all 1,000 ran within the time bound');
+  assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'still up');
+});
+
+test('GET /openapi.json serves the document generated from the wire schemas', async (t) => {
+  const app = buildApp({ policy });
+  t.after(() => app.close());
+  const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+  assert.equal(res.statusCode, 200);
+  assert.deepEqual(res.json(), openApiDocument('configserver'));
+});
+
+test('/config with the derived ContainerSSH request verbatim answers a valid config', async (t) => {
+  const app = buildApp({ policy });
+  t.after(() => app.close());
+  const res = await app.inject({ method: 'POST', url: '/config', payload: await containerSshExample('derived/authz-request.json') });
+  assert.equal(res.statusCode, 200, res.body);
+  ConfigResponseSchema.parse(res.json());
+});
+
+test('/config with the docs example verbatim: its placeholder file content is a clear 400, not a 5xx', async (t) => {
+  const app = buildApp({ policy });
+  t.after(() => app.close());
+  const res = await app.inject({ method: 'POST', url: '/config', payload: await containerSshExample('config-request.json') });
+  assert.equal(res.statusCode, 400);
+  const body = ErrorResponseSchema.parse(res.json());
+  assert.equal(body.code, 'CONFIG_REQUEST_INVALID');
+  assert.match(body.message, /files\.\/path\/to\/file\.value/);
+});

@@ -1,1 +1,1 @@
-export { AuthWebhook, type AuthDecision } from './auth-webhook.ts';
+export { AuthWebhook, type AuthDecision, type AuthWebhookOptions } from './auth-webhook.ts';

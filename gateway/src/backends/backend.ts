@@ -1,5 +1,5 @@
 import type { Duplex, Readable, Writable } from 'node:stream';
-import type { AppConfig } from '@portcullis/wire';
+import type { AppConfig, FilesMap, MetadataMap } from '@portcullis/wire';
 import type { ConnectionIdentity } from '../session/connection-identity.ts';
 
 /** What a session channel asks to run. Backends never see ssh2 objects. */
@@ -60,6 +60,17 @@ export interface ConnectionRequest {
   readonly config: AppConfig;
   /** Environment from the webhooks, for every session of the connection. */
   readonly environment: Readonly<Record<string, string>>;
+  /**
+   * Metadata from auth → authz → config (including the gateway's `authMethod`). Entries marked
+   * sensitive must never reach a log line, label, error message or audit event.
+   */
+  readonly metadata?: Readonly<MetadataMap>;
+  /**
+   * Files to write into the session's container before the first session starts: absolute
+   * path → base64 content, mode (wire `fileMode`), owned by the session user. Contents marked
+   * sensitive are never logged. A backend that cannot write them must refuse, not skip them.
+   */
+  readonly files?: Readonly<FilesMap>;
   /** Short lines for the user while the backend gets ready (image pull, pod scheduling). */
   readonly onProgress?: (line: string) => void;
 }

@@ -1,36 +1,49 @@
-import { ConfigResponseSchema, type ConfigRequest, type ConfigResponse, type ConnectionMaps } from '@portcullis/wire';
+import { ConfigResponseSchema, type AppConfig, type ConfigRequest, type ConnectionMaps } from '@portcullis/wire';
 import { GatewayError } from '../errors.ts';
 import { WebhookFailure, type WebhookClient } from '../webhook/index.ts';
 import type { ConnectionIdentity } from '../session/connection-identity.ts';
+import { mapsForWebhook, mergeConnectionMaps, type FullConnectionMaps } from '../session/connection-maps.ts';
+import { supportedConfig } from './supported-config.ts';
+
+export interface ConfigWebhookOptions {
+  /** Send sensitive entries from auth and authz on to the config webhook (default: no). */
+  readonly transmitSensitiveMetadata?: boolean;
+}
+
+/** What the config webhook granted: a configuration this gateway supports, and the merged maps. */
+export interface ConfigGrant {
+  readonly config: AppConfig;
+  readonly maps: FullConnectionMaps;
+}
 
 /**
  * One config webhook call per connection. The URL is used as given, as ContainerSSH does.
  * Anything but a valid configuration refuses the connection.
  */
 export class ConfigWebhook {
-  constructor(private readonly client: WebhookClient) {}
+  constructor(
+    private readonly client: WebhookClient,
+    private readonly options: ConfigWebhookOptions = {},
+  ) {}
 
-  async fetch(identity: ConnectionIdentity, username: string, authenticatedUsername: string, maps: ConnectionMaps): Promise<ConfigResponse> {
+  /** Asks for the configuration; `maps` are what auth (and authz) set, merged into the answer's. */
+  async fetch(identity: ConnectionIdentity, username: string, authenticatedUsername: string, maps: ConnectionMaps): Promise<ConfigGrant> {
     const body: ConfigRequest = {
       username,
       authenticatedUsername,
       remoteAddress: identity.remoteAddress,
       connectionId: identity.connectionId,
       ...(identity.clientVersion ? { clientVersion: identity.clientVersion } : {}),
-      ...withoutEmpty(maps),
+      ...mapsForWebhook(maps, this.options.transmitSensitiveMetadata ?? false),
     };
+    let response;
     try {
-      return await this.client.post(null, body, ConfigResponseSchema);
+      response = await this.client.post(null, body, ConfigResponseSchema);
     } catch (error) {
       const why = error instanceof WebhookFailure ? error.describe() : 'failed';
       throw new GatewayError('CONFIG_BACKEND_ERROR', `Session refused: the configuration service ${why}.`, { cause: error });
     }
+    const merged = mergeConnectionMaps(maps, response);
+    return { config: supportedConfig(response.config, merged), maps: merged };
   }
-}
-
-/** ContainerSSH leaves empty maps out of requests (omitempty). */
-function withoutEmpty(maps: ConnectionMaps) {
-  return Object.fromEntries(
-    Object.entries(maps).filter(([, value]) => value !== undefined && Object.keys(value).length > 0),
-  );
 }

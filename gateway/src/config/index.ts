@@ -1,1 +1,2 @@
-export { ConfigWebhook } from './config-webhook.ts';
+export { ConfigWebhook, type ConfigGrant, type ConfigWebhookOptions } from './config-webhook.ts';
+export { supportedConfig } from './supported-config.ts';

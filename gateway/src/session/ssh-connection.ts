@@ -1,5 +1,5 @@
 import ssh2, { type AuthContext, type Connection, type ClientInfo } from 'ssh2';
-import type { AppConfig, ConnectionMaps } from '@portcullis/wire';
+import type { AppConfig } from '@portcullis/wire';
 import type { AuthDecision, AuthWebhook } from '../auth/index.ts';
 import type { Backend, BackendConnection } from '../backends/index.ts';
 import type { ConfigWebhook } from '../config/index.ts';
@@ -7,7 +7,7 @@ import { GatewayError, isGatewayError } from '../errors.ts';
 import { showUserAuthMessage } from '../listener/user-message.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from './connection-identity.ts';
-import { mergeConnectionMaps } from './connection-maps.ts';
+import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from './connection-maps.ts';
 import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
 import { handleDirectTcpip } from '../forwarding/index.ts';
@@ -16,6 +16,8 @@ export interface ConnectionDependencies {
   readonly auth: AuthWebhook;
   readonly config: ConfigWebhook;
   readonly backend: Backend;
+  /** Ask the auth webhook's `/authz` after a successful login (gateway setting `auth.authz`). */
+  readonly authz?: boolean;
   readonly log: Logger;
   readonly loginGraceTimeMs: number;
   readonly maxAuthTries: number;
@@ -27,7 +29,8 @@ export interface ConnectionDependencies {
 interface Grant {
   readonly authenticatedUsername: string;
   readonly config: AppConfig;
-  readonly maps: ConnectionMaps;
+  /** auth → authz → config, merged additively. Values are never logged. */
+  readonly maps: FullConnectionMaps;
 }
 
 const OFFERED_METHODS: AuthContext['method'][] = ['publickey', 'password'];
@@ -76,16 +79,29 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     }
   };
 
+  /**
+   * After the credentials were accepted: authz (when configured), then the config webhook.
+   * Metadata flows auth → authz → config, each step adding to (never dropping from) the last.
+   */
   const admit = async (ctx: AuthContext, decision: Extract<AuthDecision, { accepted: true }>) => {
     log.info({ code: 'AUTH_SUCCESSFUL', method: ctx.method, username: ctx.username }, 'credentials accepted');
-    const response = await deps.config.fetch(identity, ctx.username, decision.authenticatedUsername, decision.maps);
-    grant = {
-      authenticatedUsername: decision.authenticatedUsername,
-      config: response.config,
-      maps: mergeConnectionMaps(decision.maps, response),
-    };
-    log = log.child({ username: decision.authenticatedUsername });
-    log.debug({ code: 'CONFIG_RESPONSE', backend: response.config.backend }, 'configuration received');
+    const facts = { authMethod: ctx.method };
+    let authenticatedUsername = decision.authenticatedUsername;
+    let maps = withGatewayMetadata(decision.maps, facts);
+    if (deps.authz) {
+      const authz = await deps.auth.authorize(identity, ctx.username, authenticatedUsername, maps);
+      if (!authz.accepted) {
+        log.info({ code: 'AUTHZ_FAILED', username: ctx.username, authenticatedUsername }, 'authorization refused');
+        return deny(ctx);
+      }
+      authenticatedUsername = authz.authenticatedUsername;
+      maps = withGatewayMetadata(mergeConnectionMaps(maps, authz.maps), facts);
+      log.info({ code: 'AUTHZ_SUCCESSFUL', username: ctx.username, authenticatedUsername }, 'authorization granted');
+    }
+    const response = await deps.config.fetch(identity, ctx.username, authenticatedUsername, maps);
+    grant = { authenticatedUsername, config: response.config, maps: withGatewayMetadata(response.maps, facts) };
+    log = log.child({ username: authenticatedUsername });
+    log.debug({ code: 'CONFIG_RESPONSE', backend: response.config.backend, ...describeMaps(grant.maps) }, 'configuration received');
     ctx.accept();
   };
 
@@ -139,6 +155,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       authenticatedUsername: grant.authenticatedUsername,
       config: grant.config,
       environment,
+      metadata: grant.maps.metadata,
+      files: grant.maps.files,
       onProgress: progress.report,
     });
     backend.catch((error: unknown) => {

@@ -16,6 +16,31 @@ const WebhookSchema = z.strictObject({
 });
 export type WebhookConfig = z.infer<typeof WebhookSchema>;
 
+/**
+ * Sensitive metadata, environment and files are not sent again to later webhooks unless this
+ * is true (what ContainerSSH documents for `transmitSensitiveMetadata` but does not do).
+ */
+const TransmitSensitiveSchema = z.boolean().default(false);
+
+/** The auth webhook: `/password`, `/pubkey`, and `/authz` when `authz` is on. */
+const AuthWebhookSchema = WebhookSchema.extend({
+  /**
+   * Ask `POST <url>/authz` after a successful login, as ContainerSSH's `auth.authz` does: it
+   * may refuse, rename the user (authenticatedUsername) and add metadata. Off by default, so
+   * auth servers without /authz keep working.
+   */
+  authz: z.boolean().default(false),
+  /** Whether /authz gets sensitive entries the login step returned. */
+  transmitSensitiveMetadata: TransmitSensitiveSchema,
+});
+export type AuthWebhookConfig = z.infer<typeof AuthWebhookSchema>;
+
+const ConfigWebhookSchema = WebhookSchema.extend({
+  /** Whether the config webhook gets sensitive entries from auth and authz (ContainerSSH's key). */
+  transmitSensitiveMetadata: TransmitSensitiveSchema,
+});
+export type ConfigWebhookConfig = z.infer<typeof ConfigWebhookSchema>;
+
 /** The gateway's own file holds plumbing only: every per-user decision comes from the webhooks. */
 export const GatewayConfigSchema = z.strictObject({
   ssh: z.strictObject({
@@ -30,8 +55,8 @@ export const GatewayConfigSchema = z.strictObject({
     maxAuthTries: z.number().int().positive().default(6),
     banner: z.string().max(4096).optional(),
   }),
-  auth: WebhookSchema,
-  configserver: WebhookSchema,
+  auth: AuthWebhookSchema,
+  configserver: ConfigWebhookSchema,
   docker: z
     .strictObject({
       /** The engine's Unix socket (the Docker-socket trust boundary is in the README). */

@@ -3,7 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { GatewayError } from '../errors.ts';
-import { GatewayConfigSchema, type GatewayConfig } from './gateway-config.ts';
+import { GatewayConfigSchema, type GatewayConfig, type WebhookConfig } from './gateway-config.ts';
 
 /** Names every problem by its option path, so an operator can fix the file without reading code. */
 export function describeIssues(error: z.ZodError): string {
@@ -35,7 +35,7 @@ export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
 /** Relative file paths in the config are relative to the config file, not to the working directory. */
 function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
   const at = (path: string) => (isAbsolute(path) ? path : resolve(base, path));
-  const webhook = <T extends GatewayConfig['auth']>(hook: T): T => ({
+  const webhook = <T extends WebhookConfig>(hook: T): T => ({
     ...hook,
     caFile: at(hook.caFile),
     certFile: at(hook.certFile),

@@ -4,6 +4,7 @@ import type { DockerExecution } from '@portcullis/wire';
 import { GatewayError } from '../../errors.ts';
 import type { Logger } from '../../observability/index.ts';
 import type { Backend, BackendConnection, BackendSession, ConnectionRequest, SessionProgram } from '../backend.ts';
+import { writeContainerFiles } from './container-files.ts';
 import { containerCreateOptions, type ContainerOwner } from './container-spec.ts';
 import { startOwnedContainer, type OwnedContainer } from './container-lifecycle.ts';
 import { execProgram } from './docker-session.ts';
@@ -55,15 +56,23 @@ export class DockerBackend implements Backend {
     const owner: ContainerOwner = { instanceId, connectionId: request.identity.connectionId };
     const spec = containerCreateOptions(execution, owner, request.environment);
     log.debug({ code: 'DOCKER_CONTAINER_CREATE', image: spec.Image }, 'preparing container');
+    /** Webhook files go into every container before its first session; a failure removes what this connection owns. */
+    const withFiles = async (owned: OwnedContainer): Promise<OwnedContainer> => {
+      await writeContainerFiles(owned.container, request.files, execution.container.user).catch(async (error: unknown) => {
+        await owned.release();
+        throw error;
+      });
+      return owned;
+    };
     switch (execution.mode) {
       case 'connection':
-        return new SharedContainerConnection(await startOwnedContainer(docker, spec, log), execution, log);
+        return new SharedContainerConnection(await withFiles(await startOwnedContainer(docker, spec, log)), execution, log);
       case 'session':
-        return new ContainerPerSessionConnection(docker, spec, execution, log);
+        return new ContainerPerSessionConnection(docker, spec, execution, log, withFiles);
       case 'persistent': {
         const container = await reachPersistentContainer(docker, execution, spec, log);
         // The container outlives the connection: releasing it only ends this connection's programs.
-        return new SharedContainerConnection({ container, release: async () => undefined }, execution, log);
+        return new SharedContainerConnection(await withFiles({ container, release: async () => undefined }), execution, log);
       }
     }
   }
@@ -107,12 +116,13 @@ class ContainerPerSessionConnection implements BackendConnection {
     private readonly spec: Docker.ContainerCreateOptions,
     private readonly execution: DockerExecution,
     private readonly log: Logger,
+    private readonly prepare: (owned: OwnedContainer) => Promise<OwnedContainer> = async (owned) => owned,
   ) {}
 
   async startSession(program: SessionProgram): Promise<BackendSession> {
     if (this.closing) throw new GatewayError('DOCKER_EXEC_CREATE_FAILED', 'The session container is shutting down.');
     const name = `${this.spec.name}-${this.containers.size + 1}-${Date.now().toString(36)}`;
-    const owned = await startOwnedContainer(this.docker, { ...this.spec, name }, this.log);
+    const owned = await this.prepare(await startOwnedContainer(this.docker, { ...this.spec, name }, this.log));
     this.containers.add(owned);
     const release = () => {
       this.containers.delete(owned);

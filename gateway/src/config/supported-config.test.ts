@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigResponseSchema } from '@portcullis/wire';
+import { isGatewayError } from '../errors.ts';
+import { supportedConfig } from './supported-config.ts';
+
+const docker = { backend: 'docker', docker: { execution: { container: { image: 'portcullis/session:dev' } } } };
+const wire = (config: unknown) => ConfigResponseSchema.parse({ config }).config;
+const refusal = (run: () => unknown) => {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(isGatewayError(error));
+    return `${error.code}: ${error.userMessage}`;
+  }
+  assert.fail('not refused');
+};
+
+test('a docker config is narrowed to what the backend runs', () => {
+  assert.equal(supportedConfig(wire(docker), {}).backend, 'docker');
+});
+
+test('what the gateway cannot honour is refused by name, never ignored', () => {
+  assert.match(refusal(() => supportedConfig(wire({}), {})), /^CONFIG_UNSUPPORTED: .*names no backend/);
+  assert.match(refusal(() => supportedConfig(wire({ backend: 'kubernetes', kubernetes: { pod: {} } }), {})), /^CONFIG_UNSUPPORTED: .*no kubernetes backend/);
+  for (const section of ['security', 'audit', 'kubernetes']) {
+    assert.match(refusal(() => supportedConfig(wire({ ...docker, [section]: { x: 1 } }), {})), new RegExp(`^CONFIG_UNSUPPORTED: .*"${section}"`));
+  }
+  const proxy = { backend: 'sshproxy', sshproxy: { server: 'h', username: 'u', password: 'p', allowedHostKeyFingerprints: [`SHA256:${'A'.repeat(43)}`] } };
+  assert.match(refusal(() => supportedConfig(wire(proxy), { files: { '/f': { value: 'eA==', sensitive: false } } })), /^CONFIG_UNSUPPORTED: .*files/);
+  assert.match(refusal(() => supportedConfig(wire({ backend: 'docker' }), {})), /^CONFIG_BACKEND_ERROR/);
+});
+
+test('an empty unsupported section asks for nothing and passes', () => {
+  assert.equal(supportedConfig(wire({ ...docker, security: {} }), {}).backend, 'docker');
+});

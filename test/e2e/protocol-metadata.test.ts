@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import argon2 from 'argon2';
@@ -8,9 +10,9 @@ import { stringify } from 'yaml';
 import { startFakeWebhook } from '../helpers/fake-webhook.ts';
 import { hardenedExecution } from '../helpers/fake-config.ts';
 import { startProgram, type RunningProgram } from '../helpers/program.ts';
-import { runSsh } from '../helpers/ssh-client.ts';
+import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
-import { waitForNoSessionContainers } from '../helpers/docker.ts';
+import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
 
 /**
  * Metadata, environment and files end to end: our authserver answers the login with metadata,
@@ -110,6 +112,26 @@ describe('webhook metadata, environment and files reach the session, secrets rea
     const uid = stat.trim().split('\n').at(-1);
     assert.deepEqual(stat.trim().split('\n').slice(0, 2), [`/home/user/.token 600 ${uid}`, `/home/user/motd.txt 640 ${uid}`]);
     assert.notEqual(uid, '0');
+  });
+
+  test('docker inspect of the session container does not show the sensitive environment value', async () => {
+    const { args, env, dir } = await opensshInvocation({ port: world.sshPort, username, password, command: 'echo READY; read line' });
+    const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'ignore'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('session did not start')), 30_000);
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => chunk.includes('READY') && (clearTimeout(timer), resolve()));
+      });
+      const [id] = await listSessionContainers(world.instanceId);
+      assert.ok(id, 'the session container exists');
+      const { stdout } = await promisify(execFile)('docker', ['inspect', id]);
+      assert.ok(!stdout.includes(secretEnv), 'the sensitive value is not in the container config');
+      assert.match(stdout, /HOME=\/home\/user/, 'the inspected config is the session container');
+    } finally {
+      child.stdin.end('\n');
+      await new Promise((resolve) => child.once('close', resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('the config request carries authMethod and the earlier steps\' metadata, but no sensitive entry', async () => {

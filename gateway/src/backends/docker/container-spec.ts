@@ -20,13 +20,11 @@ export interface ContainerOwner {
  * create body. The gateway adds only its ownership labels; every security field comes
  * from the config, unchanged.
  */
-export function containerCreateOptions(
-  execution: DockerExecution,
-  owner: ContainerOwner,
-  environment: Readonly<Record<string, string>>,
-): ContainerCreateOptions {
+export function containerCreateOptions(execution: DockerExecution, owner: ContainerOwner): ContainerCreateOptions {
   const { container, host } = execution;
-  const env = [...(container.env ?? []), ...Object.entries(environment).map(([name, value]) => `${name}=${value}`)];
+  // Only the policy's static environment: webhook values (some sensitive) reach each program
+  // through its exec instead, so `docker inspect` of the container never shows them.
+  const env = [...(container.env ?? [])];
   return {
     name: `portcullis-${owner.connectionId}`,
     Image: container.image,

@@ -54,7 +54,7 @@ export class DockerBackend implements Backend {
     const log = this.options.log.child({ backend: 'docker', mode: execution.mode });
     await ensureImage(docker, execution.container.image, execution.imagePullPolicy, log, request.onProgress);
     const owner: ContainerOwner = { instanceId, connectionId: request.identity.connectionId };
-    const spec = containerCreateOptions(execution, owner, request.environment);
+    const spec = containerCreateOptions(execution, owner);
     log.debug({ code: 'DOCKER_CONTAINER_CREATE', image: spec.Image }, 'preparing container');
     /** Webhook files go into every container before its first session; a failure removes what this connection owns. */
     const withFiles = async (owned: OwnedContainer): Promise<OwnedContainer> => {

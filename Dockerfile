@@ -9,14 +9,14 @@ FROM ${BASE}
 WORKDIR /app
 COPY . /app
 
-# /certs, /data and the host key dir belong to the runtime user so that a fresh
+# /certs, /pki, /export/*, /data and the host key dir belong to the runtime user so that a fresh
 # named volume mounted there is writable (Docker copies the ownership into it).
 RUN if [ ! -d node_modules ]; then npm ci --no-audit --no-fund && npm cache clean --force; fi; \
     if ! id -u portcullis >/dev/null 2>&1; then \
       groupadd -g 10001 portcullis && useradd -u 10001 -g 10001 -M -d /home/portcullis -s /usr/sbin/nologin portcullis; \
     fi; \
-    mkdir -p /certs /data /var/lib/portcullis/hostkeys /etc/portcullis \
-    && chown 10001:10001 /certs /data /var/lib/portcullis/hostkeys
+    mkdir -p /certs /pki /export/authserver /export/configserver /export/gateway /data /var/lib/portcullis/hostkeys /etc/portcullis \
+    && chown 10001:10001 /certs /pki /export/authserver /export/configserver /export/gateway /data /var/lib/portcullis/hostkeys
 
 USER 10001:10001
 ENTRYPOINT ["node", "--import", "tsx"]

@@ -8,3 +8,4 @@ export type {
   IssuedCertificate,
   Validity,
 } from './certificate.ts';
+export { exportProgramBundles, type Program } from './export-bundles.ts';

@@ -1,8 +1,10 @@
 #!/usr/bin/env -S node --import tsx
 import { parseArgs } from 'node:util';
 import { ensurePki } from './create-pki.ts';
+import { exportProgramBundles, type Program } from './export-bundles.ts';
 
-const USAGE = 'usage: pki init --dir DIR [--san NAME]... [--validity-days N]';
+const USAGE = 'usage: pki init --dir DIR [--san NAME]... [--validity-days N] [--export OUT]';
+const PROGRAMS: readonly Program[] = ['authserver', 'configserver', 'gateway'];
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -12,6 +14,8 @@ async function main(argv: string[]): Promise<number> {
       dir: { type: 'string' },
       san: { type: 'string', multiple: true },
       'validity-days': { type: 'string' },
+      /** Also write OUT/<program>/ with only what each program needs (no CA key). */
+      export: { type: 'string' },
     },
   });
   if (positionals[0] !== 'init' || positionals.length !== 1 || !values.dir) {
@@ -32,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
       ? `pki: created CA, authserver, configserver and gateway certificates in ${paths.dir}\n`
       : `pki: ${paths.ca.cert} already present, nothing changed\n`,
   );
+  if (values.export) {
+    const dirs = await exportProgramBundles(paths, values.export, PROGRAMS);
+    process.stdout.write(`pki: wrote each program's certificate and key, without the CA key, to ${dirs.join(', ')}\n`);
+  }
   return 0;
 }
 

@@ -179,3 +179,17 @@ test('the CLI prints what it did', async (t) => {
   assert.match((await run(['init', '--dir', certs])).stdout, /already present, nothing changed\n$/);
   await assert.rejects(run(['init']), (err: { code?: number; stderr?: string }) => err.code === 2 && /usage/.test(err.stderr ?? ''));
 });
+
+test('exported bundles hold the CA certificate and one program pair each, never the CA key', async (t) => {
+  const { mkdtemp, readdir, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createPki, exportProgramBundles } = await import('./index.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-export-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const paths = await createPki(join(dir, 'pki'));
+  await exportProgramBundles(paths, join(dir, 'out'), ['authserver', 'configserver', 'gateway']);
+  for (const program of ['authserver', 'configserver', 'gateway']) {
+    assert.deepEqual((await readdir(join(dir, 'out', program))).sort(), ['ca.crt', `${program}.crt`, `${program}.key`].sort());
+  }
+});

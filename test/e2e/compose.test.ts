@@ -61,4 +61,11 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     const wrong = await runSsh({ port, username: 'demo', password: `${password}x`, command: 'true' });
     assert.equal(wrong.code, 255);
   });
+
+  test('each running program holds only its own key and the CA certificate, never the CA key', async () => {
+    for (const program of ['authserver', 'configserver', 'gateway']) {
+      const { stdout } = await compose(['exec', '-T', program, 'node', '-e', "console.log(require('fs').readdirSync('/certs').sort().join(' '))"], env);
+      assert.equal(stdout.trim(), [`${program}.crt`, `${program}.key`, 'ca.crt'].sort().join(' '), program);
+    }
+  });
 });

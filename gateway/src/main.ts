@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { isGatewayError } from './errors.ts';
 import { startGateway } from './gateway.ts';
 import { createLogger, errorFields } from './observability/index.ts';
+import { dropPrivileges } from './process/drop-privileges.ts';
 import { loadGatewayConfig } from './settings/index.ts';
 
 const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
@@ -14,6 +15,8 @@ if (!configFile) {
 try {
   const config = await loadGatewayConfig(configFile);
   const log = createLogger(config.log.level);
+  const droppedTo = dropPrivileges(config.runAs, config.docker.host ? undefined : config.docker.socketPath);
+  if (droppedTo) log.info({ code: 'GATEWAY_PRIVILEGES_DROPPED', ...droppedTo }, 'running without root');
   const gateway = await startGateway(config, log);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

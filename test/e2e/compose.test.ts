@@ -62,6 +62,16 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.equal(wrong.code, 255);
   });
 
+  test('no program runs as root: the gateway left root after reading the Docker socket group', async () => {
+    for (const program of ['authserver', 'configserver', 'gateway']) {
+      const { stdout } = await compose(
+        ['exec', '-T', program, 'node', '-e', "console.log(require('fs').readFileSync('/proc/1/status', 'utf8').match(/^Uid:.*$/m)[0])"],
+        env,
+      );
+      assert.match(stdout.trim(), /^Uid:\s+10001\s+10001\s+10001\s+10001$/, program);
+    }
+  });
+
   test('each running program holds only its own key and the CA certificate, never the CA key', async () => {
     for (const program of ['authserver', 'configserver', 'gateway']) {
       const { stdout } = await compose(['exec', '-T', program, 'node', '-e', "console.log(require('fs').readdirSync('/certs').sort().join(' '))"], env);

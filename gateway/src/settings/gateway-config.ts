@@ -74,6 +74,11 @@ export const GatewayConfigSchema = z.strictObject({
       path: ['tls'],
     })
     .default({ socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000 }),
+  /**
+   * Started as root (e.g. to reach a root-group Docker socket), the gateway switches to this
+   * `uid:gid` before it accepts anything, keeping only the socket's group as an extra group.
+   */
+  runAs: z.string().regex(/^[1-9]\d*:\d+$/, 'runAs is a non-root numeric uid:gid').optional(),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

@@ -5,7 +5,7 @@ import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/
 import { SshProxyBackend } from './backends/sshproxy/index.ts';
 import { ConfigWebhook } from './config/index.ts';
 import { loadHostKeys, startSshListener } from './listener/index.ts';
-import type { Logger } from './observability/index.ts';
+import { GatewayMetrics, startOpsServer, type HealthCheck, type Logger } from './observability/index.ts';
 import { handleConnection } from './session/index.ts';
 import type { GatewayConfig } from './settings/index.ts';
 import { WebhookClient } from './webhook/index.ts';
@@ -27,8 +27,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const instanceId = randomBytes(8).toString('hex');
   const authClient = new WebhookClient(config.auth);
   const configClient = new WebhookClient(config.configserver);
-  const auth = new AuthWebhook(authClient, { transmitSensitiveMetadata: config.auth.transmitSensitiveMetadata });
-  const configWebhook = new ConfigWebhook(configClient, { transmitSensitiveMetadata: config.configserver.transmitSensitiveMetadata });
+  const metrics = new GatewayMetrics();
+  const auth = new AuthWebhook(authClient, { transmitSensitiveMetadata: config.auth.transmitSensitiveMetadata, metrics });
+  const configWebhook = new ConfigWebhook(configClient, { transmitSensitiveMetadata: config.configserver.transmitSensitiveMetadata, metrics });
   const docker = connectDockerEngine(config.docker);
   const backend = overrides.backend ?? new BackendRouter([new DockerBackend({ docker, instanceId, log }), new SshProxyBackend(log)]);
   const reaper = new ContainerReaper(docker, {
@@ -67,11 +68,18 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
         loginGraceTimeMs: config.ssh.loginGraceTime,
         maxAuthTries: config.ssh.maxAuthTries,
         onClosed: closed,
+        metrics,
       });
     },
   });
   reaper.start();
   log.info({ code: 'SSH_AVAILABLE', port: listener.port, address: host, instanceId }, 'SSH listener up');
+  const ops = await startOpsListeners(config, metrics, [
+    { name: 'auth', check: () => authClient.reachable() },
+    { name: 'configserver', check: () => configClient.reachable() },
+    { name: 'docker', check: () => docker.ping().then(() => undefined, (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`))) },
+  ]);
+  for (const { name, port, address } of ops.listening) log.info({ code: 'GATEWAY_OPS_LISTENING', serves: name, port, address }, `${name} listener up`);
 
   return {
     port: listener.port,
@@ -82,10 +90,32 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       for (const client of clients) client.end();
       await Promise.all([stopped, ...open]);
       reaper.stop();
+      await ops.close();
       authClient.close();
       configClient.close();
     },
   };
+}
+
+/** `/metrics` and `/healthz` on their configured listeners (one server where they share one). */
+async function startOpsListeners(config: GatewayConfig, metrics: GatewayMetrics, checks: HealthCheck[]) {
+  const wanted = new Map<string, { metrics: boolean; health: boolean }>();
+  if (config.metrics) wanted.set(config.metrics.listen, { metrics: true, health: false });
+  if (config.health) wanted.set(config.health.listen, { metrics: wanted.has(config.health.listen), health: true });
+  const servers = await Promise.all(
+    [...wanted].map(async ([listen, serves]) => {
+      const [host, port] = splitHostPort(listen);
+      const server = await startOpsServer({
+        host,
+        port: Number(port),
+        ...(serves.metrics ? { metrics: metrics.registry } : {}),
+        ...(serves.health ? { health: checks } : {}),
+      });
+      const name = [serves.metrics && 'metrics', serves.health && 'health'].filter(Boolean).join('+');
+      return { name, port: server.port, address: host, close: server.close };
+    }),
+  );
+  return { listening: servers, close: () => Promise.all(servers.map((server) => server.close())).then(() => undefined) };
 }
 
 function splitHostPort(listen: string): [string, string] {

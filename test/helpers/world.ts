@@ -112,7 +112,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           ...clientTls,
           ...sections.configserver,
         },
-        ...(sections.docker ? { docker: sections.docker } : {}),
+        ...Object.fromEntries(Object.entries(sections).filter(([name]) => !['ssh', 'auth', 'configserver'].includes(name))),
         log: { level: options.logLevel ?? 'debug' },
       }),
     );

@@ -7,6 +7,7 @@ import {
   type PublicKeyRequest,
 } from '@portcullis/wire';
 import { GatewayError, type GatewayCode } from '../errors.ts';
+import { secondsSince, type GatewayMetrics } from '../observability/index.ts';
 import { WebhookFailure, type WebhookClient } from '../webhook/index.ts';
 import type { ConnectionIdentity } from '../session/connection-identity.ts';
 import { mapsForWebhook } from '../session/connection-maps.ts';
@@ -19,6 +20,7 @@ export type AuthDecision =
 export interface AuthWebhookOptions {
   /** Send sensitive entries from the login step on to /authz (default: no). */
   readonly transmitSensitiveMetadata?: boolean;
+  readonly metrics?: GatewayMetrics;
 }
 
 /**
@@ -62,13 +64,17 @@ export class AuthWebhook {
 
   private async ask(path: 'password' | 'pubkey' | 'authz', body: object, fallbackUsername: string, code: GatewayCode): Promise<AuthDecision> {
     let answer: AuthResponse;
+    const started = performance.now();
+    const authtype = path === 'authz' ? 'authorization' : path;
     try {
       answer = await this.client.post(path, body, AuthResponseSchema);
     } catch (error) {
+      this.options.metrics?.authCall(authtype, { unavailable: code }, secondsSince(started));
       const why = error instanceof WebhookFailure ? error.describe() : 'failed';
       const service = path === 'authz' ? 'authorization' : 'authentication';
       throw new GatewayError(code, `Login refused: the ${service} service ${why}.`, { cause: error });
     }
+    this.options.metrics?.authCall(authtype, answer.success ? 'accepted' : 'rejected', secondsSince(started));
     if (!answer.success) return { accepted: false };
     return {
       accepted: true,

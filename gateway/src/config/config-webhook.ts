@@ -1,5 +1,6 @@
 import { ConfigResponseSchema, type AppConfig, type ConfigRequest, type ConnectionMaps } from '@portcullis/wire';
 import { GatewayError } from '../errors.ts';
+import { secondsSince, type GatewayMetrics } from '../observability/index.ts';
 import { WebhookFailure, type WebhookClient } from '../webhook/index.ts';
 import type { ConnectionIdentity } from '../session/connection-identity.ts';
 import { mapsForWebhook, mergeConnectionMaps, type FullConnectionMaps } from '../session/connection-maps.ts';
@@ -8,6 +9,7 @@ import { supportedConfig } from './supported-config.ts';
 export interface ConfigWebhookOptions {
   /** Send sensitive entries from auth and authz on to the config webhook (default: no). */
   readonly transmitSensitiveMetadata?: boolean;
+  readonly metrics?: GatewayMetrics;
 }
 
 /** What the config webhook granted: a configuration this gateway supports, and the merged maps. */
@@ -37,9 +39,12 @@ export class ConfigWebhook {
       ...mapsForWebhook(maps, this.options.transmitSensitiveMetadata ?? false),
     };
     let response;
+    const started = performance.now();
     try {
       response = await this.client.post(null, body, ConfigResponseSchema);
+      this.options.metrics?.configCall('ok', secondsSince(started));
     } catch (error) {
+      this.options.metrics?.configCall({ unavailable: 'CONFIG_BACKEND_ERROR' }, secondsSince(started));
       const why = error instanceof WebhookFailure ? error.describe() : 'failed';
       throw new GatewayError('CONFIG_BACKEND_ERROR', `Session refused: the configuration service ${why}.`, { cause: error });
     }

@@ -1,1 +1,3 @@
 export { createLogger, errorFields, type Logger } from './logger.ts';
+export { GatewayMetrics, secondsSince, type AuthType } from './metrics.ts';
+export { startOpsServer, type HealthCheck } from './ops-server.ts';

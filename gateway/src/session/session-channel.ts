@@ -15,6 +15,8 @@ export interface SessionChannelContext {
   readonly environment: Readonly<Record<string, string>>;
   /** Backend progress while the user waits for the container. */
   readonly progress?: ProgressRelay;
+  /** Told each time a program starts (time-to-shell metric). */
+  readonly onProgramStarted?: () => void;
   readonly log: Logger;
 }
 
@@ -67,6 +69,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     });
     void run(programFor, channel, backend, log, (session) => {
       running = session;
+      context.onProgramStarted?.();
     });
   };
 

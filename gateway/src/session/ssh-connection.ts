@@ -5,7 +5,7 @@ import type { Backend, BackendConnection } from '../backends/index.ts';
 import type { ConfigWebhook } from '../config/index.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
 import { showUserAuthMessage } from '../listener/user-message.ts';
-import { errorFields, type Logger } from '../observability/index.ts';
+import { errorFields, secondsSince, type GatewayMetrics, type Logger } from '../observability/index.ts';
 import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from './connection-identity.ts';
 import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from './connection-maps.ts';
 import { ProgressRelay } from './progress-relay.ts';
@@ -23,6 +23,7 @@ export interface ConnectionDependencies {
   readonly maxAuthTries: number;
   /** Called once when the connection is fully closed and its backend cleaned up. */
   readonly onClosed?: () => void;
+  readonly metrics?: GatewayMetrics;
 }
 
 /** What the webhooks granted, fixed at login for the whole connection. */
@@ -47,6 +48,9 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   };
   let log = deps.log.child({ connectionId: identity.connectionId, remoteAddress: identity.remoteAddress });
   log.debug({ code: 'SSH_CONNECTED' }, 'connection accepted');
+  const acceptedAt = performance.now();
+  deps.metrics?.connectionOpened();
+  let loggedIn = false;
 
   let grant: Grant | undefined;
   let backend: Promise<BackendConnection> | undefined;
@@ -145,6 +149,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   client.on('ready', () => {
     clearTimeout(graceTimer);
     if (!grant) return client.end();
+    loggedIn = true;
+    deps.metrics?.handshakeSucceeded();
     log.info({ code: 'SSH_HANDSHAKE_SUCCESSFUL' }, 'logged in');
     const environment = Object.fromEntries(
       Object.entries(grant.maps.environment ?? {}).map(([name, entry]) => [name, entry.value]),
@@ -159,11 +165,24 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       files: grant.maps.files,
       onProgress: progress.report,
     });
-    backend.catch((error: unknown) => {
-      log.error({ code: isGatewayError(error) ? error.code : 'DOCKER_CONTAINER_CREATE_FAILED', ...errorFields(error) }, 'backend not ready');
-    });
+    const backendName = grant.config.backend;
+    const backendStarted = performance.now();
+    backend.then(
+      () => deps.metrics?.backendStart(backendName, true, secondsSince(backendStarted)),
+      (error: unknown) => {
+        deps.metrics?.backendStart(backendName, false, secondsSince(backendStarted));
+        log.error({ code: isGatewayError(error) ? error.code : 'DOCKER_CONTAINER_CREATE_FAILED', ...errorFields(error) }, 'backend not ready');
+      },
+    );
     const sessionLog = log;
-    client.on('session', (accept) => handleSessionChannel(accept(), { backend: backend!, environment, progress, log: sessionLog }));
+    let firstProgram = true;
+    const onProgramStarted = () => {
+      if (firstProgram) deps.metrics?.firstProgramStarted(secondsSince(acceptedAt));
+      firstProgram = false;
+    };
+    client.on('session', (accept) =>
+      handleSessionChannel(accept(), { backend: backend!, environment, progress, log: sessionLog, onProgramStarted }),
+    );
     client.on('tcpip', (accept, reject, info) => void handleDirectTcpip(accept, reject, info, backend!, sessionLog));
   });
 
@@ -171,6 +190,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
 
   client.once('close', () => {
     clearTimeout(graceTimer);
+    deps.metrics?.connectionClosed(loggedIn);
     const cleanup = backend ? backend.then((connection) => connection.close(), () => undefined) : Promise.resolve();
     void cleanup.finally(() => {
       log.info({ code: 'SSH_DISCONNECTED' }, 'connection closed');

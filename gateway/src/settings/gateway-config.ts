@@ -74,6 +74,10 @@ export const GatewayConfigSchema = z.strictObject({
       path: ['tls'],
     })
     .default({ socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000 }),
+  /** Prometheus `/metrics` on its own plain-HTTP listener (off unless set). */
+  metrics: z.strictObject({ listen: ListenSchema }).optional(),
+  /** `/healthz` for probes: 503 names the webhook or engine that does not answer (off unless set). */
+  health: z.strictObject({ listen: ListenSchema }).optional(),
   /**
    * Started as root (e.g. to reach a root-group Docker socket), the gateway switches to this
    * `uid:gid` before it accepts anything, keeping only the socket's group as an extra group.

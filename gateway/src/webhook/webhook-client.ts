@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import type { z } from 'zod';
 import type { WebhookConfig } from '../settings/index.ts';
 import { describeIssues } from '../settings/index.ts';
@@ -43,18 +44,13 @@ export class WebhookClient {
   private readonly agent: Agent;
   private readonly baseUrl: URL;
   private readonly timeoutMs: number;
+  private readonly tls: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer };
 
   constructor(config: WebhookConfig) {
     this.baseUrl = new URL(config.url);
     this.timeoutMs = config.timeout;
-    this.agent = new Agent({
-      keepAlive: true,
-      maxSockets: 64,
-      ca: readFileSync(config.caFile),
-      cert: readFileSync(config.certFile),
-      key: readFileSync(config.keyFile),
-      rejectUnauthorized: true,
-    });
+    this.tls = { ca: readFileSync(config.caFile), cert: readFileSync(config.certFile), key: readFileSync(config.keyFile) };
+    this.agent = new Agent({ keepAlive: true, maxSockets: 64, ...this.tls, rejectUnauthorized: true });
   }
 
   /** POSTs `body` to `path` below the base URL (or the base URL itself) and validates the answer. */
@@ -75,6 +71,30 @@ export class WebhookClient {
       throw new WebhookFailure('invalid', `${url.pathname} answered an invalid body: ${describeIssues(parsed.error)}`);
     }
     return parsed.data;
+  }
+
+  /**
+   * Health probe: a full mutual-TLS handshake with the server, verified as a real call
+   * would be, and nothing sent. Resolves when the server could serve a request.
+   */
+  reachable(): Promise<void> {
+    const { tls } = this;
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({
+        host: this.baseUrl.hostname,
+        port: Number(this.baseUrl.port || 443),
+        servername: this.baseUrl.hostname,
+        ...tls,
+        rejectUnauthorized: true,
+        timeout: this.timeoutMs,
+      });
+      socket.once('secureConnect', () => {
+        socket.end();
+        resolve();
+      });
+      socket.once('timeout', () => socket.destroy(new WebhookFailure('timeout', `${this.baseUrl.host} did not answer in time`)));
+      socket.once('error', (error) => reject(classify(error, this.baseUrl, this.timeoutMs)));
+    });
   }
 
   close(): void {

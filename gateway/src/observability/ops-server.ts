@@ -55,7 +55,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<{ port:
     } else if (path === '/healthz' && options.health) {
       void health().then(({ status, body }) => res.writeHead(status, { 'content-type': 'application/json' }).end(body));
     } else {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'OPS_NOT_FOUND', message: 'Only /metrics and /healthz are served here.' }));
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'GATEWAY_OPS_NOT_FOUND', message: 'Only /metrics and /healthz are served here.' }));
     }
   });
   server.listen(options.port, options.host);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { AuthWebhook } from './auth/index.ts';
 import { BackendRouter, type Backend } from './backends/index.ts';
 import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/docker/index.ts';
@@ -31,7 +32,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const auth = new AuthWebhook(authClient, { transmitSensitiveMetadata: config.auth.transmitSensitiveMetadata, metrics });
   const configWebhook = new ConfigWebhook(configClient, { transmitSensitiveMetadata: config.configserver.transmitSensitiveMetadata, metrics });
   const docker = connectDockerEngine(config.docker);
-  const backend = overrides.backend ?? new BackendRouter([new DockerBackend({ docker, instanceId, log }), new SshProxyBackend(log)]);
+  const backend = overrides.backend ?? new BackendRouter([new DockerBackend({ docker, instanceId, log }), new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined)]);
   const reaper = new ContainerReaper(docker, {
     instanceId,
     intervalMs: config.docker.reapInterval,

@@ -115,6 +115,22 @@ describe('SSH proxy backend in front of a real OpenSSH server', () => {
     assert.equal(reply, 'ping through the tunnel');
   });
 
+  test('a config with no credential logs in upstream with the key the gateway holds', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-gateway-key-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'upstream_key'), sshd.clientKey, { mode: 0o600 });
+    const { privateKey: _dropped, ...withoutCredential } = proxyConfig(sshd, [sshd.fingerprint]).sshproxy;
+    const config = { backend: 'sshproxy', sshproxy: withoutCredential };
+    const { world } = await worldWithConfig(t, config, { gateway: { sshproxy: { privateKeyFile: join(dir, 'upstream_key') } } });
+    const result = await login(world, 'id -un');
+    assert.equal(result.stdout, `${sshd.user}\n`, result.stderr);
+
+    const { world: keyless } = await worldWithConfig(t, config);
+    const refused = await login(keyless, 'id -un');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /there is no credential for your server.*CONFIG_UNSUPPORTED/);
+  });
+
   test('with a wrong pin: refused with a message naming the mismatch, the credential never sent', async (t) => {
     const wrongPin = `SHA256:${Buffer.alloc(32, 7).toString('base64').replace(/=+$/, '')}`;
     const { world } = await worldWithConfig(t, proxyConfig(sshd, [wrongPin]));

@@ -96,7 +96,10 @@ export const SshProxyConfigSchema = z
     usernamePassThrough: z.boolean().default(false),
     username: z.string().min(1).max(256).optional(),
     password: z.string().optional(),
-    /** The private key itself (OpenSSH or PEM), never a path the webhook cannot see. */
+    /**
+     * The private key itself (OpenSSH or PEM), never a path the webhook cannot see. Without
+     * it or a password, the gateway logs in with its own key (gateway setting sshproxy.privateKeyFile).
+     */
     privateKey: z.string().startsWith('-----BEGIN ').optional(),
     allowedHostKeyFingerprints: z.array(FingerprintSchema).min(1, 'pin at least one upstream host key fingerprint'),
     /** Connect and handshake deadline, in milliseconds. */
@@ -106,10 +109,7 @@ export const SshProxyConfigSchema = z
     message: 'set username, or usernamePassThrough: true',
     path: ['username'],
   })
-  .refine((proxy) => proxy.password !== undefined || proxy.privateKey !== undefined, {
-    message: 'set password or privateKey for the upstream login',
-    path: ['privateKey'],
-  });
+
 export type SshProxyConfig = z.infer<typeof SshProxyConfigSchema>;
 
 export const AppConfigSchema = z

@@ -74,6 +74,8 @@ export const GatewayConfigSchema = z.strictObject({
       path: ['tls'],
     })
     .default({ socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000 }),
+  /** The gateway's own upstream key, for SSH proxy configs that carry no credential. */
+  sshproxy: z.strictObject({ privateKeyFile: z.string().min(1).optional() }).optional(),
   /** Prometheus `/metrics` on its own plain-HTTP listener (off unless set). */
   metrics: z.strictObject({ listen: ListenSchema }).optional(),
   /** `/healthz` for probes: 503 names the webhook or engine that does not answer (off unless set). */

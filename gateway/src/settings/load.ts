@@ -46,6 +46,7 @@ function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
     ssh: { ...config.ssh, hostKeyDir: at(config.ssh.hostKeyDir) },
     auth: webhook(config.auth),
     configserver: webhook(config.configserver),
+    ...(config.sshproxy?.privateKeyFile ? { sshproxy: { privateKeyFile: at(config.sshproxy.privateKeyFile) } } : {}),
     docker: {
       ...config.docker,
       ...(config.docker.tls

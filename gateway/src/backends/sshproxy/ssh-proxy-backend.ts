@@ -15,12 +15,24 @@ import { ProxySession } from './proxy-session.ts';
 export class SshProxyBackend implements Backend {
   readonly name = 'sshproxy';
 
-  constructor(private readonly log: Logger) {}
+  /** `gatewayKey`: the gateway's own private key, used when the config carries no credential. */
+  constructor(
+    private readonly log: Logger,
+    private readonly gatewayKey?: string,
+  ) {}
 
   async openConnection(request: ConnectionRequest): Promise<BackendConnection> {
-    const proxy = request.config.sshproxy;
+    let proxy = request.config.sshproxy;
     if (request.config.backend !== 'sshproxy' || !proxy) {
       throw new GatewayError('CONFIG_UNSUPPORTED', 'Session refused: the configuration names no upstream server.');
+    }
+    if (proxy.password === undefined && proxy.privateKey === undefined) {
+      if (!this.gatewayKey) {
+        throw new GatewayError('CONFIG_UNSUPPORTED', 'Session refused: there is no credential for your server.', {
+          cause: new Error('the sshproxy config has no password or privateKey and the gateway holds no key (sshproxy.privateKeyFile)'),
+        });
+      }
+      proxy = { ...proxy, privateKey: this.gatewayKey };
     }
     const log = this.log.child({ backend: 'sshproxy', upstream: `${proxy.server}:${proxy.port}` });
     log.debug({ code: 'SSHPROXY_CONNECTING' }, 'connecting upstream');

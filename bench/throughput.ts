@@ -3,11 +3,11 @@
  * Portcullis (Docker backend) and, as the baseline in the same run, straight to Debian's
  * OpenSSH server on the same machine. Goal: ≥ 0.9× sshd.
  */
+import { generateParsableKeyPair } from '../gateway/src/listener/index.ts';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { startSshd } from '../test/helpers/sshd.ts';
 import { startWorld } from '../test/helpers/world.ts';
 import type { BenchOptions, Row } from './lib/table.ts';
@@ -47,7 +47,7 @@ async function viaSftp(target: Target, file: string, batch: string): Promise<num
 export async function run(options: BenchOptions): Promise<Row[]> {
   const bytes = options.smoke ? 32 * 1024 * 1024 : 1024 * 1024 * 1024;
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-throughput-'));
-  const key = ssh2.utils.generateKeyPairSync('ed25519');
+  const key = generateParsableKeyPair('ed25519');
   const world = await startWorld({ authorizedKeys: [key.public], logLevel: 'info' });
   const sshd = await startSshd();
   try {

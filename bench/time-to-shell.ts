@@ -4,6 +4,7 @@
  * bare ssh2 handshake + login with no webhook and no backend, plus a direct Docker
  * create/start/exec to first output byte. Goal: ≤ baseline + 50 ms.
  */
+import { generateParsableKeyPair } from '../gateway/src/listener/index.ts';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import Docker from 'dockerode';
@@ -41,7 +42,7 @@ async function timeShell(port: number, username: string, credential: Credential)
 
 /** A bare ssh2 server: handshake and a password login, no webhook, no backend. */
 async function bareServer(): Promise<{ port: number; close: () => void }> {
-  const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
+  const hostKey = generateParsableKeyPair('ed25519').private;
   const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
     client.on('authentication', (ctx) => (ctx.method === 'password' ? ctx.accept() : ctx.reject(['password'])));
     client.on('session', (accept) => {
@@ -89,7 +90,7 @@ async function timeDockerExec(docker: Docker): Promise<number> {
 export async function run(options: BenchOptions): Promise<Row[]> {
   const runs = options.smoke ? 3 : 20;
   const docker = new Docker();
-  const key = ssh2.utils.generateKeyPairSync('ed25519');
+  const key = generateParsableKeyPair('ed25519');
   const world = await startWorld({ authorizedKeys: [key.public], logLevel: 'info' });
   const bare = await bareServer();
   try {

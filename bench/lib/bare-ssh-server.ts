@@ -2,10 +2,11 @@
  * Baseline for the memory and session-rate benchmarks: ssh2's server with nothing behind
  * it (any key logs in, `exit N` ends at once, a shell waits). Prints its port as a log line.
  */
+import { generateParsableKeyPair } from '../../gateway/src/listener/index.ts';
 import { once } from 'node:events';
 import ssh2 from 'ssh2';
 
-const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
+const hostKey = generateParsableKeyPair('ed25519').private;
 const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
   client.on('authentication', (ctx) => (ctx.method === 'publickey' ? ctx.accept() : ctx.reject(['publickey'])));
   client.on('session', (accept) => {

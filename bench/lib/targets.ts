@@ -1,5 +1,5 @@
+import { generateParsableKeyPair } from '../../gateway/src/listener/index.ts';
 import { readFile } from 'node:fs/promises';
-import ssh2 from 'ssh2';
 import { startProgram, type RunningProgram } from '../../test/helpers/program.ts';
 import { startWorld, type World } from '../../test/helpers/world.ts';
 
@@ -21,7 +21,7 @@ async function rssOf(program: RunningProgram): Promise<number> {
 
 /** The real gateway process, real webhooks over mTLS, and the no-op backend. */
 export async function noopGateway(): Promise<SshTarget & { world: World }> {
-  const key = ssh2.utils.generateKeyPairSync('ed25519');
+  const key = generateParsableKeyPair('ed25519');
   const world = await startWorld({ authorizedKeys: [key.public], logLevel: 'info', gatewayEntry: 'bench/lib/noop-gateway.ts', gateway: { ssh: { maxStartups: 1000 } } });
   return {
     label: 'portcullis (no-op backend)',
@@ -41,7 +41,7 @@ export async function bareServer(): Promise<SshTarget> {
     label: 'bare ssh2 server',
     port: program.port,
     username: 'bench',
-    privateKey: ssh2.utils.generateKeyPairSync('ed25519').private,
+    privateKey: generateParsableKeyPair('ed25519').private,
     rss: () => rssOf(program),
     stop: () => program.stop(),
   };

@@ -1,3 +1,3 @@
 export { startSshListener, type SshListener, type ListenerOptions } from './ssh-listener.ts';
-export { loadHostKeys } from './host-keys.ts';
+export { loadHostKeys, generateParsableKeyPair } from './host-keys.ts';
 export { showUserAuthMessage } from './user-message.ts';

@@ -24,6 +24,14 @@ export const ClientNotAllowedError = createError(
 export const RouteNotFoundError = createError('CONFIG_ROUTE_NOT_FOUND', 'There is no such endpoint.', 404);
 /** The policy produced an answer the gateway could not honour: an operator's mistake, never the caller's. */
 export const RenderFailedError = createError('CONFIG_RENDER_FAILED', 'Your session could not be configured.', 500);
+/** A policy deny rule matched this user; the message is the policy author's, written for users. */
+export const PolicyDeniedError = createError<'CONFIG_POLICY_DENIED', 403, [string]>('CONFIG_POLICY_DENIED', 'Access denied by policy: %s', 403);
+/** The rendered session broke a guardrail (a policy the loader could not rule out); fail closed. */
+export const GuardrailViolatedError = createError(
+  'CONFIG_GUARDRAIL_VIOLATED',
+  'Your session could not be configured safely.',
+  500,
+);
 export const InternalError = createError('CONFIG_INTERNAL_ERROR', 'The config service failed; try again later.', 500);
 
 export const HTTP_ERRORS = [
@@ -33,6 +41,8 @@ export const HTTP_ERRORS = [
   ClientNotAllowedError,
   RouteNotFoundError,
   RenderFailedError,
+  PolicyDeniedError,
+  GuardrailViolatedError,
   InternalError,
 ] as const;
 
@@ -49,6 +59,10 @@ export const LogCode = {
   REQUEST_REFUSED: 'CONFIGSERVER_REQUEST_REFUSED',
   REQUEST_FAILED: 'CONFIGSERVER_REQUEST_FAILED',
   REQUEST_COMPLETED: 'CONFIGSERVER_REQUEST_COMPLETED',
+  POLICY_DENIED: 'CONFIGSERVER_POLICY_DENIED',
+  GUARDRAIL_VIOLATED: 'CONFIGSERVER_GUARDRAIL_VIOLATED',
+  POLICY_RELOADED: 'CONFIGSERVER_POLICY_RELOADED',
+  POLICY_RELOAD_FAILED: 'CONFIGSERVER_POLICY_RELOAD_FAILED',
   /** Fallback for lines Fastify writes itself (e.g. its own "Server listening at"). */
   HTTP_EVENT: 'CONFIGSERVER_HTTP_EVENT',
 } as const;

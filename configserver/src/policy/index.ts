@@ -1,3 +1,11 @@
-export { BASELINE_FILE, BaselineSchema, loadPolicy, parseBaseline, PolicyError } from './load.ts';
-export type { Baseline, Policy } from './load.ts';
-export { renderConfig } from './render.ts';
+export { BASELINE_FILE, BaselineSchema, formatDiagnostic, parseBaseline, PolicyError, readPolicySet } from './load.ts';
+export type { Baseline, Diagnostic, Policy, Profile } from './load.ts';
+export { lintDir, lintPolicy, loadPolicy } from './lint.ts';
+export { answerFor, policyCeilings, renderConfig, resolve, toConfigResponse } from './render.ts';
+export type { Resolution, ResolveInput } from './render.ts';
+export { checkGuardrails, RULES } from './guardrails.ts';
+export type { Violation } from './guardrails.ts';
+export { checkPodSecurity } from './pod-security.ts';
+export type { PodSecurityViolation, PodSecurityLevel } from './pod-security.ts';
+export { explainFields, explainText, renderedYaml } from './explain.ts';
+export type { Rendered, Origin } from './merge.ts';

@@ -1,23 +1,42 @@
 import type { FastifyInstance } from 'fastify';
 import { ConfigRequestSchema, type ConfigResponse } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
-import { renderConfig, type Policy } from '../policy/index.ts';
+import { answerFor, resolve, type Policy } from '../policy/index.ts';
+import { PolicyStore } from '../policy/store.ts';
 import { parseBody } from '../validate.ts';
 
 /**
- * POST /config (ContainerSSH config webhook; the body is the /authz body). Bad input is 400;
- * only a policy that renders something invalid is 500 CONFIG_RENDER_FAILED.
+ * POST /config (ContainerSSH config webhook; the body is the /authz body). Bad input is 400; a
+ * deny rule is 403 CONFIG_POLICY_DENIED; a session that breaks a guardrail fails closed with
+ * 500 CONFIG_GUARDRAIL_VIOLATED; an answer the wire schema refuses is 500 CONFIG_RENDER_FAILED.
+ *
+ * Once the server listens, the policy folder is watched and reloaded (see PolicyStore); tests
+ * that only inject keep the set they passed in.
  */
 export function configRoute(app: FastifyInstance, policy: Policy): void {
+  const store = new PolicyStore(policy, app.log);
+  app.addHook('onListen', async () => store.watch());
+  app.addHook('onClose', async () => store.close());
+
   app.post('/config', async (request): Promise<ConfigResponse> => {
     const body = parseBody(ConfigRequestSchema, request.body);
-    const answer = renderConfig(body, policy);
+    const resolution = resolve(body, store.current());
+    const who = { username: body.username, authenticatedUsername: body.authenticatedUsername, connectionId: body.connectionId };
+    const profiles = resolution.matched.map(({ profile }) => profile.name);
+    if (resolution.deny) {
+      request.log.info({ code: LogCode.POLICY_DENIED, ...who, profile: resolution.deny.profile }, 'login denied by policy');
+    } else if (resolution.violations.length > 0) {
+      request.log.error(
+        { code: LogCode.GUARDRAIL_VIOLATED, ...who, profiles, rules: resolution.violations.map((violation) => `${violation.rule} ${violation.path}`) },
+        'rendered session breaks a guardrail; refused',
+      );
+    }
+    const answer = answerFor(resolution);
     request.log.info(
       {
         code: LogCode.CONFIG_SENT,
-        username: body.username,
-        authenticatedUsername: body.authenticatedUsername,
-        connectionId: body.connectionId,
+        ...who,
+        profiles,
         backend: answer.config.backend,
         image: answer.config.docker?.execution.container.image,
       },

@@ -1,0 +1,114 @@
+import { ceilingsOf, checkGuardrails, RULES, type Violation } from './guardrails.ts';
+import { describeDiagnostic, formatDiagnostic, PolicyError, readPolicySet, type Diagnostic, type Policy, type Profile } from './load.ts';
+import { merge, type Origin, type Rendered } from './merge.ts';
+import { basePod } from './render.ts';
+import { positionOf } from './source.ts';
+
+/** Origins of `path` and of everything below it. */
+function originsUnder(origins: ReadonlyMap<string, Origin>, path: string): Origin[] {
+  const found: Origin[] = [];
+  for (const [key, origin] of origins) {
+    if (key === path || key.startsWith(`${path}.`) || key.startsWith(`${path}[`)) found.push(origin);
+  }
+  return found;
+}
+
+function parentOf(path: string): string {
+  return path.replace(/(\.[^.[\]]+|\[(?:\d+|"(?:[^"\\]|\\.)*")\])$/, '');
+}
+
+/** Where a violation should be reported: the profile's own field when it wrote one, else the nearest. */
+function locate(rendered: Rendered, violation: Violation, from: string | undefined): Origin | undefined {
+  let path = violation.path;
+  for (;;) {
+    const candidates = originsUnder(rendered.origins, path);
+    const own = from ? candidates.find((origin) => origin.from === from) : candidates[0];
+    if (own) return own;
+    if (candidates.length > 0 && from) return undefined; // set by someone else: not this file's finding
+    const parent = parentOf(path);
+    if (parent === path || parent === '') return undefined;
+    path = parent;
+  }
+}
+
+function toDiagnostic(violation: Violation, origin: Origin | undefined, fallback: Profile | undefined, baselineFile: string): Diagnostic {
+  // Nothing of this file's own at the path (e.g. a pod-level field broke a container check): point at its overlay.
+  const where = origin && origin.line > 0 ? origin : fallback ? positionOf(fallback.source, ['overlay']) : { file: baselineFile, line: 1, column: 1 };
+  return {
+    file: where.file,
+    line: where.line,
+    column: where.column,
+    rule: violation.rule,
+    message: `${violation.path}: ${violation.message}`,
+    hint: RULES[violation.rule] ?? 'see policies/README.md',
+  };
+}
+
+/**
+ * Guardrail findings for a parsed policy set: the baseline alone, each profile alone on the
+ * baseline, and all profiles together in merge order (the widest combination a user can get).
+ * Each finding points at the field that caused it.
+ */
+export function lintPolicy(policy: Policy): Diagnostic[] {
+  const diagnostics: Diagnostic[] = [];
+  const seen = new Set<string>();
+  const push = (diagnostic: Diagnostic) => {
+    const key = formatDiagnostic(diagnostic);
+    if (!seen.has(key)) {
+      seen.add(key);
+      diagnostics.push(diagnostic);
+    }
+  };
+  const ceilings = ceilingsOf(policy.baseline, basePod(policy));
+  const base = merge(policy, []);
+  for (const violation of checkGuardrails(base, ceilings)) push(toDiagnostic(violation, locate(base, violation, undefined), undefined, policy.baselineFile));
+  const baseKeys = new Set(checkGuardrails(base, ceilings).map((v) => `${v.rule} ${v.path}`));
+  const profiles = (policy.profiles ?? []).filter((profile) => !profile.spec.deny);
+  const names = new Map<string, Profile>();
+  for (const profile of policy.profiles ?? []) {
+    const earlier = names.get(profile.name);
+    if (earlier) {
+      push({ file: profile.source.file, line: 1, column: 1, rule: 'duplicate-profile', message: `profile name ${profile.name} is also used by ${earlier.source.file}`, hint: 'give every profile a unique name' });
+    }
+    names.set(profile.name, profile);
+    if (profile.spec.deny && Object.keys(profile.spec.overlay).length > 0) {
+      push({ file: profile.source.file, line: 1, column: 1, rule: 'deny-with-overlay', message: 'a deny profile refuses the login; its overlay would never apply', hint: 'remove the overlay or the deny' });
+    }
+  }
+  const check = (set: readonly Profile[], blame: (origin: Origin) => Profile | undefined) => {
+    const rendered = merge(policy, set);
+    for (const violation of checkGuardrails(rendered, ceilings)) {
+      if (baseKeys.has(`${violation.rule} ${violation.path}`)) continue;
+      const origin = locate(rendered, violation, set.length === 1 ? set[0]!.name : undefined);
+      const profile = origin ? blame(origin) : set[0];
+      push(toDiagnostic(violation, origin, profile, policy.baselineFile));
+    }
+  };
+  for (const profile of profiles) check([profile], () => profile);
+  if (profiles.length > 1 && diagnostics.length === 0) check(profiles, (origin) => profiles.find((p) => p.name === origin.from));
+  return diagnostics.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column));
+}
+
+/** Reads and lints a policy folder; every finding, nothing thrown for a bad policy. */
+export async function lintDir(dir: string, extraProfiles: readonly string[] = []): Promise<{ policy?: Policy; diagnostics: Diagnostic[] }> {
+  const read = await readPolicySet(dir, extraProfiles);
+  const policy = read.policy ?? read.partial;
+  if (!policy) return { diagnostics: read.diagnostics };
+  const diagnostics = [...read.diagnostics, ...lintPolicy(policy)];
+  return diagnostics.length > 0 ? { diagnostics } : { policy, diagnostics };
+}
+
+/**
+ * Loads `<policyDir>/baseline.yaml` and `profiles/*.yaml`: a set with any lint finding is
+ * refused with PolicyError listing them all (`file:line:column: rule: message`).
+ */
+export async function loadPolicy(policyDir: string): Promise<Policy> {
+  const { policy, diagnostics } = await lintDir(policyDir);
+  if (!policy) {
+    throw new PolicyError(
+      diagnostics.length === 1 ? describeDiagnostic(diagnostics[0]!) : `${diagnostics.length} policy errors:\n${diagnostics.map(describeDiagnostic).join('\n')}`,
+      diagnostics,
+    );
+  }
+  return policy;
+}

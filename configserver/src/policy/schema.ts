@@ -1,0 +1,133 @@
+import { DockerExecutionSchema, DockerHostSchema } from '@portcullis/wire';
+import { z } from 'zod';
+import { CPU_PATTERN, MEMORY_PATTERN } from './quantity.ts';
+
+const Memory = z.string().regex(MEMORY_PATTERN, 'a memory quantity such as "512Mi" or "2Gi"');
+const Cpu = z.string().regex(CPU_PATTERN, 'a CPU quantity such as "500m" or "2"');
+/** Durations carry a unit (STYLE.md): "30s", "15m", "8h". */
+const Duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration with a unit, e.g. "30m"');
+/** Kubernetes label keys and values (DNS-style prefix, 63-character name). */
+const LabelKey = z.string().regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'a Kubernetes label key');
+const LabelValue = z.string().regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/, 'a Kubernetes label value');
+const Name = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a DNS label: lower-case letters, digits and -');
+
+/**
+ * The highest values a profile may raise resources to. Defaults: the baseline's own limits,
+ * so a policy that declares no ceilings can only lower resources.
+ */
+export const CeilingsSchema = z.strictObject({
+  cpu: Cpu.optional(),
+  memory: Memory.optional(),
+  pids: z.number().int().positive().optional(),
+});
+
+/** Cluster-side settings `render manifests` uses; defaults suit a single gateway install. */
+export const KubernetesSettingsSchema = z.strictObject({
+  namespace: Name.default('portcullis-sessions'),
+  gateway: z
+    .strictObject({ namespace: Name.default('portcullis'), serviceAccount: Name.default('portcullis-gateway') })
+    .default({ namespace: 'portcullis', serviceAccount: 'portcullis-gateway' }),
+  quota: z.record(z.string(), z.string()).default({ pods: '50', 'limits.cpu': '40', 'limits.memory': '40Gi' }),
+  /** Session pods older than this are orphans the reaper deletes (their gateway is gone). */
+  maxSessionAge: Duration.default('24h'),
+  /** The hardened pod template; a plain Kubernetes Pod (metadata + spec) with one container. */
+  pod: z.looseObject({
+    metadata: z.looseObject({ labels: z.record(LabelKey, LabelValue).default({}) }).default({ labels: {} }),
+    spec: z.looseObject({ containers: z.array(z.looseObject({ name: Name, image: z.string().min(1) })).length(1, 'the session pod has exactly one container') }),
+  }),
+});
+
+/**
+ * baseline.yaml: the hardened session every user gets before any profile applies. The Docker
+ * part is exactly the wire's DockerExecutionSchema, so a baseline that loads is one the
+ * gateway can run; unknown keys are errors, never silently dropped.
+ */
+export const BaselineSchema = z.strictObject({
+  docker: z.strictObject({ execution: DockerExecutionSchema }),
+  kubernetes: KubernetesSettingsSchema.optional(),
+  ceilings: CeilingsSchema.default({}),
+});
+export type Baseline = z.output<typeof BaselineSchema>;
+
+const Resources = z.strictObject({
+  requests: z.strictObject({ cpu: Cpu.optional(), memory: Memory.optional() }).optional(),
+  limits: z.strictObject({ cpu: Cpu.optional(), memory: Memory.optional(), pids: z.number().int().positive().optional() }).optional(),
+});
+
+const FileSchema = z.union([
+  z.string(),
+  z.strictObject({
+    content: z.string().optional(),
+    base64: z.base64().optional(),
+    mode: z.string().regex(/^0?[0-7]{3}$/, 'octal permission bits such as "0644"').optional(),
+    sensitive: z.boolean().optional(),
+  }),
+]);
+
+const Egress = z.strictObject({
+  cidr: z.cidrv4().or(z.cidrv6()),
+  ports: z.array(z.strictObject({ port: z.number().int().min(1).max(65535), protocol: z.enum(['TCP', 'UDP']).default('TCP') })).optional(),
+});
+
+/** What a profile changes. Every field is optional; guardrails decide what may change. */
+export const OverlaySchema = z.strictObject({
+  image: z.string().min(1).optional(),
+  imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
+  resources: Resources.optional(),
+  environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and _'), z.string()).optional(),
+  files: z.record(z.string().regex(/^\/[^\0]*$/, 'file paths are absolute'), FileSchema).optional(),
+  mode: z.enum(['connection', 'session']).optional(),
+  egress: z.array(Egress).optional(),
+  labels: z.record(LabelKey, LabelValue).optional(),
+  /** Passed to the gateway's security filters once it enforces them (rendered, shown by explain). */
+  securityFilters: z
+    .strictObject({
+      forwarding: z.boolean().optional(),
+      subsystems: z.array(z.string()).optional(),
+      maxSessions: z.number().int().positive().optional(),
+    })
+    .optional(),
+  sessionLimits: z.strictObject({ idleTimeout: Duration.optional(), maxDuration: Duration.optional() }).optional(),
+  audit: z.strictObject({ enabled: z.boolean().optional(), recordInput: z.boolean().optional() }).optional(),
+  /** Raw Kubernetes fields: `spec` merges into the pod spec, `container` into the session container. */
+  pod: z
+    .strictObject({
+      metadata: z.strictObject({ labels: z.record(LabelKey, LabelValue).optional(), annotations: z.record(z.string(), z.string()).optional() }).optional(),
+      spec: z.record(z.string(), z.unknown()).optional(),
+      container: z.record(z.string(), z.unknown()).optional(),
+    })
+    .optional(),
+  /** Raw Docker HostConfig fields (the wire's subset), merged over the baseline's. */
+  docker: z.strictObject({ host: DockerHostSchema.partial().optional(), user: z.string().regex(/^\d+(:\d+)?$/).optional() }).optional(),
+});
+export type Overlay = z.output<typeof OverlaySchema>;
+
+const StringList = z.array(z.string().min(1)).min(1);
+
+/** Every listed criterion must hold; within one list, any entry may match. */
+export const MatchSchema = z.strictObject({
+  /** Usernames; `*` matches any run of characters (`contractor-*`). */
+  users: StringList.optional(),
+  /** Any of these groups, from the `groups` metadata entry (comma-separated). */
+  groups: StringList.optional(),
+  /** Claim name → accepted values, from `claim:<name>` metadata entries. */
+  claims: z.record(z.string().min(1), z.union([z.string(), StringList])).optional(),
+  /** The client's address must fall in one of these CIDRs. */
+  sourceCidrs: z.array(z.cidrv4().or(z.cidrv6())).min(1).optional(),
+  /** From the `authMethod` metadata entry the gateway sets (`password`, `publickey`). */
+  authMethods: StringList.optional(),
+});
+export type Match = z.output<typeof MatchSchema>;
+
+export const ProfileSchema = z
+  .strictObject({
+    name: Name.optional(),
+    description: z.string().optional(),
+    /** Merge order: lower first, so a higher priority wins a conflict; ties go by file name. */
+    priority: z.number().int().default(0),
+    match: MatchSchema.default({}),
+    /** A matching deny profile refuses the login; the message is shown to the user. */
+    deny: z.strictObject({ message: z.string().min(1).max(200) }).optional(),
+    overlay: OverlaySchema.default({}),
+  });
+export type ProfileSpec = z.output<typeof ProfileSchema>;

@@ -12,6 +12,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: (options: BenchOptions) =>
   throughput: () => import('./throughput.ts'),
   'idle-sessions': () => import('./idle-sessions.ts'),
   'session-rate': () => import('./session-rate.ts'),
+  'policy-test': () => import('./policy-test.ts'),
 };
 
 const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } } });

@@ -26,6 +26,7 @@ export const GATEWAY_CODES = {
   AUTHZ_BACKEND_ERROR: 'The authz webhook was unreachable, slow, or answered something invalid.',
   CONFIG_RESPONSE: 'The config webhook answered a valid configuration.',
   CONFIG_BACKEND_ERROR: 'The config webhook was unreachable, slow, or answered something invalid.',
+  CONFIG_POLICY_DENIED: 'The configuration service refused the user by policy; its message is shown to the user.',
   CONFIG_UNSUPPORTED: 'The config webhook asked for something this gateway does not support.',
   DOCKER_CONTAINER_CREATE: 'Creating the session container.',
   DOCKER_CONTAINER_ATTACH_FAILED: 'The attach connection that ties a container to this gateway failed.',

@@ -44,6 +44,12 @@ export class ConfigWebhook {
       response = await this.client.post(null, body, ConfigResponseSchema);
       this.options.metrics?.configCall('ok', secondsSince(started));
     } catch (error) {
+      const policyDenial = error instanceof WebhookFailure && error.answer?.code === 'CONFIG_POLICY_DENIED' ? error.answer.message : undefined;
+      if (policyDenial !== undefined) {
+        // A decision, not an outage: the policy's own words are the user's answer.
+        this.options.metrics?.configCall('denied', secondsSince(started));
+        throw new GatewayError('CONFIG_POLICY_DENIED', `Login refused. ${userText(policyDenial)}`, { cause: error });
+      }
       this.options.metrics?.configCall({ unavailable: 'CONFIG_BACKEND_ERROR' }, secondsSince(started));
       const why = error instanceof WebhookFailure ? error.describe() : 'failed';
       throw new GatewayError('CONFIG_BACKEND_ERROR', `Session refused: the configuration service ${why}.`, { cause: error });
@@ -51,4 +57,10 @@ export class ConfigWebhook {
     const merged = mergeConnectionMaps(maps, response);
     return { config: supportedConfig(response.config, merged), maps: merged };
   }
+}
+
+/** A server's sentence on one line of the user's terminal: no control characters, bounded. */
+function userText(text: string): string {
+  const line = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
+  return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }

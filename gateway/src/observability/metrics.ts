@@ -61,10 +61,11 @@ export class GatewayMetrics {
     else this.authServerFailures.inc({ type: 'hard', authtype, retry: RETRY, reason: outcome.unavailable });
   }
 
-  configCall(outcome: 'ok' | { unavailable: string }, seconds: number): void {
+  /** `denied`: the policy refused the user, an answer and not a failure of the server. */
+  configCall(outcome: 'ok' | 'denied' | { unavailable: string }, seconds: number): void {
     this.configRequests.inc({ retry: RETRY });
     this.configSeconds.observe(seconds);
-    if (outcome !== 'ok') this.configFailures.inc({ type: 'hard', retry: RETRY, reason: outcome.unavailable });
+    if (typeof outcome === 'object') this.configFailures.inc({ type: 'hard', retry: RETRY, reason: outcome.unavailable });
   }
 
   backendStart(backend: string, ok: boolean, seconds: number): void {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import type { z } from 'zod';
+import { ErrorResponseSchema } from '@portcullis/wire';
 import type { WebhookConfig } from '../settings/index.ts';
 import { describeIssues } from '../settings/index.ts';
 
@@ -15,11 +16,15 @@ export class WebhookFailure extends Error {
   constructor(
     readonly reason: WebhookFailureReason,
     detail: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; answer?: { code: string; message: string } },
   ) {
     super(detail, options);
     this.name = 'WebhookFailure';
+    this.answer = options?.answer;
   }
+
+  /** A non-200 answer's `{ code, message }` body, when the server sent one (Portcullis's error shape). */
+  readonly answer: { code: string; message: string } | undefined;
 
   /** Short words a user may read: what went wrong, without anything the server said. */
   describe(): string {
@@ -58,7 +63,8 @@ export class WebhookClient {
     const url = path === null ? this.baseUrl : new URL(path, withTrailingSlash(this.baseUrl));
     const { status, text } = await this.send(url, JSON.stringify(body));
     if (status !== 200) {
-      throw new WebhookFailure('status', `${url.pathname} answered HTTP ${status}`);
+      const answer = ErrorResponseSchema.safeParse(safeJson(text));
+      throw new WebhookFailure('status', `${url.pathname} answered HTTP ${status}`, answer.success ? { answer: answer.data } : {});
     }
     let json: unknown;
     try {
@@ -133,6 +139,14 @@ export class WebhookClient {
       req.on('error', (error) => reject(classify(error, url, this.timeoutMs)));
       req.end(payload);
     });
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,23 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from '../helpers/ports.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PROJECT = `portcullis-compose-test-${process.pid}`;
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 /** Runs Debian's docker-compose (v1) on the repository's own compose file, as an operator would. */
 function compose(args: string[], env: NodeJS.ProcessEnv) {

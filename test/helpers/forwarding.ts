@@ -1,18 +1,16 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { text } from 'node:stream/consumers';
 import type { TestContext } from 'node:test';
+import { freePort } from './ports.ts';
 import { opensshInvocation } from './ssh-client.ts';
 import type { World } from './world.ts';
 
 /** Runs `ssh -L` through the gateway and sends one line through the tunnel; resolves with the reply. */
 export async function throughLocalForward(world: World, servicePort: number, t: TestContext): Promise<string> {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const localPort = (probe.address() as AddressInfo).port;
-  probe.close();
+  const localPort = await freePort();
   const { args, env, dir } = await opensshInvocation({
     port: world.sshPort,
     username: world.username,

@@ -1,10 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './ports.ts';
 
 const run = promisify(execFile);
 
@@ -14,11 +14,7 @@ const run = promisify(execFile);
  */
 export async function startRegistry(): Promise<{ address: string; push: (image: string, as: string) => Promise<string>; stop: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-registry-'));
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const port = (probe.address() as { port: number }).port;
-  probe.close();
-  const address = `127.0.0.1:${port}`;
+  const address = `127.0.0.1:${await freePort()}`;
   await writeFile(
     join(dir, 'config.yml'),
     ['version: 0.1', 'log: { level: warn }', `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} } }`, `http: { addr: "${address}" }`, ''].join('\n'),

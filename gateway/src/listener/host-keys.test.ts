@@ -23,7 +23,7 @@ test('a stored host key that does not parse stops the start, naming the file', a
   const { writeFile } = await import('node:fs/promises');
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-hostkeys-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(join(dir, 'ssh_host_ed25519_key'), '-----BEGIN OPENSSH PRIVATE KEY-----\nbroken\n-----END OPENSSH PRIVATE KEY-----\n');
+  await writeFile(join(dir, 'ssh_host_ed25519_key'), 'not a private key at all\n');
   await assert.rejects(loadHostKeys(dir, pino({ level: 'silent' })), /ssh_host_ed25519_key is not a valid private key/);
 });
 

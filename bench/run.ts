@@ -13,6 +13,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: (options: BenchOptions) =>
   'idle-sessions': () => import('./idle-sessions.ts'),
   'session-rate': () => import('./session-rate.ts'),
   'policy-test': () => import('./policy-test.ts'),
+  'config-webhook': () => import('./config-webhook.ts'),
 };
 
 const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } } });

@@ -33,11 +33,10 @@ export function resolve(input: ResolveInput, policy: Policy): Resolution {
     if (reasons) matched.push({ profile, reasons });
   }
   const denier = matched.find(({ profile }) => profile.spec.deny);
-  const rendered = merge(
+  const { rendered, violations } = renderFor(
     policy,
     matched.filter(({ profile }) => !profile.spec.deny).map(({ profile }) => profile),
   );
-  const violations = checkGuardrails(rendered, policyCeilings(policy));
   return {
     subject,
     matched,
@@ -45,6 +44,30 @@ export function resolve(input: ResolveInput, policy: Policy): Resolution {
     rendered,
     violations,
   };
+}
+
+/** Renders kept per policy set; a reload makes a new Policy object, so nothing stale is served. */
+const renders = new WeakMap<Policy, Map<string, { rendered: Rendered; violations: ReturnType<typeof checkGuardrails> }>>();
+/** Distinct matched-profile combinations kept per policy set; the oldest goes first. */
+const MAX_RENDERS = 4096;
+
+/**
+ * The merge and its guardrail check depend only on the policy set and which profiles
+ * matched, not on who asked, so each combination is computed once. That is most of a
+ * request's cost with many profiles (bench/config-webhook.ts). Results are never mutated.
+ */
+function renderFor(policy: Policy, profiles: Profile[]): { rendered: Rendered; violations: ReturnType<typeof checkGuardrails> } {
+  let cache = renders.get(policy);
+  if (!cache) renders.set(policy, (cache = new Map()));
+  const key = profiles.map((profile) => profile.source.file).join('\n'); // file paths are unique, names only after lint
+  let entry = cache.get(key);
+  if (!entry) {
+    const rendered = merge(policy, profiles);
+    entry = { rendered, violations: checkGuardrails(rendered, policyCeilings(policy)) };
+    if (cache.size >= MAX_RENDERS) cache.delete(cache.keys().next().value!);
+    cache.set(key, entry);
+  }
+  return entry;
 }
 
 /** The baseline's own pod: its limits are the default ceilings. */
@@ -57,8 +80,13 @@ export function policyCeilings(policy: Policy) {
 }
 
 /** The ConfigResponse for a resolution: the Docker section now; the pod spec waits for the Kubernetes backend. */
+/** Validated answers per (cached, never mutated) render: the schema check runs once per combination. */
+const answers = new WeakMap<Rendered, ConfigResponse>();
+
 export function toConfigResponse(resolution: Resolution): ConfigResponse {
   const { rendered } = resolution;
+  const known = answers.get(rendered);
+  if (known) return known;
   const environment = Object.fromEntries(Object.entries(rendered.environment).map(([name, value]) => [name, { value, sensitive: false }]));
   const candidate = {
     config: { backend: 'docker', docker: { execution: rendered.docker.execution } },
@@ -72,6 +100,7 @@ export function toConfigResponse(resolution: Resolution): ConfigResponse {
       cause: new Error(`${issue?.path.map(String).join('.') || '(top level)'}: ${issue?.message ?? 'invalid'}`),
     });
   }
+  answers.set(rendered, result.data);
   return result.data;
 }
 

@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
-import { connect } from 'node:net';
-import { text } from 'node:stream/consumers';
+import { connect, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import { freePort } from './ports.ts';
 import { opensshInvocation } from './ssh-client.ts';
@@ -22,17 +21,27 @@ export async function throughLocalForward(world: World, servicePort: number, t: 
     tunnel.kill('SIGTERM');
     await rm(dir, { recursive: true, force: true });
   });
+  // Retry only while ssh has not opened its local listener yet (connection refused).
   const deadline = Date.now() + 30_000;
+  let socket: Socket;
   for (;;) {
+    socket = connect(localPort, '127.0.0.1');
     try {
-      const socket = connect(localPort, '127.0.0.1');
       await once(socket, 'connect');
-      socket.end('ping through the tunnel');
-      return await text(socket);
+      break;
     } catch (error) {
       if (Date.now() > deadline || tunnel.exitCode !== null) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
+  // Connected: whatever comes back is the answer. A refused channel closes the local
+  // socket, sometimes with a reset; both mean nothing came through.
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => undefined); // a reset ends the exchange like a close
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.end('ping through the tunnel');
+  await closed;
+  return Buffer.concat(chunks).toString('utf8');
 }
 

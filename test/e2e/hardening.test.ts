@@ -1,33 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { opensshInvocation } from '../helpers/ssh-client.ts';
+import { holdSession } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { inspectContainer, listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
-
-/** Runs `command` over ssh, keeps the connection open until `release` is called. */
-async function holdSession(world: World, command: string) {
-  const { args, env } = await opensshInvocation({
-    port: world.sshPort,
-    username: world.username,
-    password: world.password,
-    command,
-  });
-  const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const waitFor = async (marker: string, deadlineMs = 30_000) => {
-    const end = Date.now() + deadlineMs;
-    while (!stdout.includes(marker)) {
-      if (Date.now() > end) throw new Error(`no "${marker}" in time; stdout: ${stdout} stderr: ${stderr}`);
-      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 50))]);
-    }
-  };
-  return { child, closed, waitFor, output: () => stdout, release: () => child.stdin.end('\n') };
-}
 
 describe('the session container is hardened with zero configuration', () => {
   let world: World;
@@ -40,16 +15,18 @@ describe('the session container is hardened with zero configuration', () => {
   });
 
   test('inside: no capabilities, no new privileges, seccomp on, read-only root, writable /tmp and home', async () => {
-    const session = await holdSession(
-      world,
-      [
+    const session = await holdSession({
+      port: world.sshPort,
+      username: world.username,
+      password: world.password,
+      command: [
         'grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status',
         'touch /etc/probe 2>/dev/null && echo etc-writable || echo etc-readonly',
         'touch /tmp/probe && echo tmp-writable',
         'touch "$HOME/probe" && echo home-writable',
         'echo READY; read line',
       ].join('; '),
-    );
+    });
     await session.waitFor('READY');
     const containers = await listSessionContainers(world.instanceId);
     assert.equal(containers.length, 1, 'one container for the one connection');
@@ -57,7 +34,7 @@ describe('the session container is hardened with zero configuration', () => {
     session.release();
     assert.equal(await session.closed, 0);
 
-    const inside = session.output();
+    const inside = session.stdout();
     assert.match(inside, /CapEff:\s+0000000000000000/);
     assert.match(inside, /CapPrm:\s+0000000000000000/);
     assert.match(inside, /CapBnd:\s+0000000000000000/);

@@ -5,7 +5,7 @@
  * a policy edit takes effect while the configserver runs, while a broken edit keeps the old set.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import argon2 from 'argon2';
 import { stringify } from 'yaml';
 import { createPki } from '@portcullis/pki';
 import { startProgram, type RunningProgram } from '../helpers/program.ts';
-import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
+import { holdSession, runSsh } from '../helpers/ssh-client.ts';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
 
 const run = promisify(execFile);
@@ -108,40 +108,30 @@ async function startPolicyWorld(): Promise<PolicyWorld> {
 
 /** Logs `user` in, reads the session's memory limit inside and the container's image outside. */
 async function sessionFacts(world: PolicyWorld, user: string): Promise<{ image: string; memory: number; cgroupLimit: number; profile: string }> {
-  const { args, env, dir } = await opensshInvocation({
+  const session = await holdSession({
     port: world.gateway.port,
     username: user,
     password: world.passwords[user]!,
     command: 'echo "LIMIT=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"; echo "PROFILE=${PORTCULLIS_PROFILE:-none}"; echo READY; read line',
   });
-  const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
   try {
-    const end = Date.now() + 30_000;
-    while (!stdout.includes('READY')) {
-      if (Date.now() > end || child.exitCode !== null) throw new Error(`${user}: no READY; stdout: ${stdout} stderr: ${stderr}`);
-      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 50))]);
-    }
+    await session.waitFor('READY');
     const [id] = await listSessionContainers(world.instanceId);
     assert.ok(id, 'a session container exists');
     const { stdout: inspected } = await run('docker', ['inspect', id]);
     const container = (JSON.parse(inspected) as { Config: { Image: string }; HostConfig: { Memory: number } }[])[0]!;
-    child.stdin.end('\n');
-    assert.equal(await closed, 0, `${user}: ssh exit; stderr: ${stderr}`);
+    session.release();
+    assert.equal(await session.closed, 0, `${user}: ssh exit; stderr: ${session.stderr()}`);
     await waitForNoSessionContainers(world.instanceId);
     return {
       image: container.Config.Image,
       memory: container.HostConfig.Memory,
-      cgroupLimit: Number(/LIMIT=(\d+)/.exec(stdout)?.[1]),
-      profile: /PROFILE=(\S+)/.exec(stdout)?.[1] ?? '',
+      cgroupLimit: Number(/LIMIT=(\d+)/.exec(session.stdout())?.[1]),
+      profile: /PROFILE=(\S+)/.exec(session.stdout())?.[1] ?? '',
     };
   } finally {
-    child.kill();
-    await rm(dir, { recursive: true, force: true });
+    session.release();
+    await session.closed;
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { execFile, spawn } from 'node:child_process';
-import { rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { startFakeWebhook } from '../helpers/fake-webhook.ts';
 import { hardenedExecution } from '../helpers/fake-config.ts';
 import { startProgram, type RunningProgram } from '../helpers/program.ts';
-import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
+import { holdSession, runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
 
@@ -115,22 +115,17 @@ describe('webhook metadata, environment and files reach the session, secrets rea
   });
 
   test('docker inspect of the session container does not show the sensitive environment value', async () => {
-    const { args, env, dir } = await opensshInvocation({ port: world.sshPort, username, password, command: 'echo READY; read line' });
-    const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'ignore'] });
+    const session = await holdSession({ port: world.sshPort, username, password, command: 'echo READY; read line' });
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('session did not start')), 30_000);
-        child.stdout.setEncoding('utf8').on('data', (chunk: string) => chunk.includes('READY') && (clearTimeout(timer), resolve()));
-      });
+      await session.waitFor('READY');
       const [id] = await listSessionContainers(world.instanceId);
       assert.ok(id, 'the session container exists');
       const { stdout } = await promisify(execFile)('docker', ['inspect', id]);
       assert.ok(!stdout.includes(secretEnv), 'the sensitive value is not in the container config');
       assert.match(stdout, /HOME=\/home\/user/, 'the inspected config is the session container');
     } finally {
-      child.stdin.end('\n');
-      await new Promise((resolve) => child.once('close', resolve));
-      await rm(dir, { recursive: true, force: true });
+      session.release();
+      await session.closed;
     }
   });
 

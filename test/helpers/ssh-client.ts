@@ -59,26 +59,48 @@ export async function opensshInvocation(options: SshOptions): Promise<{ args: st
 export async function runSsh(options: SshOptions): Promise<SshResult> {
   const { args, env, dir } = await opensshInvocation(options);
   try {
-    return await new Promise<SshResult>((resolve, reject) => {
-      const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`ssh did not finish within ${options.timeoutMs ?? 60_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-      }, options.timeoutMs ?? 60_000);
-      child.on('error', reject);
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, stdout, stderr });
-      });
-      child.stdin.end(options.stdin ?? '');
-    });
+    return await runToEnd(args, env, options.stdin ?? '', options.timeoutMs);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+export interface HeldSession {
+  /** Resolves once stdout shows `marker`; fails with what was seen if ssh ends or time runs out. */
+  waitFor(marker: string, deadlineMs?: number): Promise<void>;
+  stdout(): string;
+  stderr(): string;
+  /** Writes to the program's stdin and closes it (e.g. to end a `read line`). */
+  release(input?: string): void;
+  /** ssh's exit code, once it has ended. */
+  readonly closed: Promise<number | null>;
+}
+
+/**
+ * Runs `command` over the real OpenSSH client and keeps the session open, so a test can look
+ * at the container while it exists; `release` lets the program finish.
+ */
+export async function holdSession(options: SshOptions & { command: string }): Promise<HeldSession> {
+  const { args, env, dir } = await opensshInvocation(options);
+  const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve)).finally(() => rm(dir, { recursive: true, force: true }));
+  return {
+    waitFor: async (marker, deadlineMs = 30_000) => {
+      const end = Date.now() + deadlineMs;
+      while (!stdout.includes(marker)) {
+        if (Date.now() > end || child.exitCode !== null) throw new Error(`no "${marker}" in time; stdout: ${stdout} stderr: ${stderr}`);
+        await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 50))]);
+      }
+    },
+    stdout: () => stdout,
+    stderr: () => stderr,
+    release: (input = '\n') => child.stdin.end(input),
+    closed,
+  };
 }
 
 export interface SharedConnection {
@@ -104,7 +126,7 @@ export async function openSharedConnection(options: SshOptions): Promise<SharedC
   master.stderr.setEncoding('utf8').on('data', (chunk: string) => (masterError += chunk));
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const check = await runRaw(['-S', controlPath, '-O', 'check', ...target], env);
+    const check = await runToEnd(['-S', controlPath, '-O', 'check', ...target], env);
     if (check.code === 0) break;
     if (master.exitCode !== null || Date.now() > deadline) {
       master.kill('SIGKILL');
@@ -114,30 +136,32 @@ export async function openSharedConnection(options: SshOptions): Promise<SharedC
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {
-    run: (command) => runRaw(['-S', controlPath, '-o', 'ControlMaster=no', '-T', ...target, command], env),
+    run: (command) => runToEnd(['-S', controlPath, '-o', 'ControlMaster=no', '-T', ...target, command], env),
     close: async () => {
-      await runRaw(['-S', controlPath, '-O', 'exit', ...target], env);
+      await runToEnd(['-S', controlPath, '-O', 'exit', ...target], env);
       if (master.exitCode === null) await new Promise((resolve) => master.once('close', resolve));
       await rm(dir, { recursive: true, force: true });
     },
   };
 }
 
-function runRaw(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<SshResult> {
+/** Runs ssh with `args` to completion, feeding `stdin`, bounded by a deadline. */
+function runToEnd(args: string[], env: NodeJS.ProcessEnv, stdin: string | Buffer = '', timeoutMs = 60_000): Promise<SshResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ssh', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`ssh ${args.join(' ')} did not finish within ${timeoutMs} ms`));
+      reject(new Error(`ssh did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
+    child.stdin.end(stdin);
   });
 }

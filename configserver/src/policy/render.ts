@@ -2,6 +2,7 @@ import { ConfigResponseSchema, type ConfigRequest, type ConfigResponse } from '@
 import { GuardrailViolatedError, PolicyDeniedError, RenderFailedError } from '../errors.ts';
 import { ceilingsOf, checkGuardrails, type Violation } from './guardrails.ts';
 import type { Policy, Profile } from './load.ts';
+import { candidateProfiles } from './candidates.ts';
 import { matchProfile, subjectOf, type Subject } from './match.ts';
 import { defaultPod, merge, type Rendered } from './merge.ts';
 
@@ -28,7 +29,7 @@ export type ResolveInput = Pick<ConfigRequest, 'username' | 'remoteAddress'> & P
 export function resolve(input: ResolveInput, policy: Policy): Resolution {
   const subject = subjectOf(input);
   const matched: MatchedProfile[] = [];
-  for (const profile of policy.profiles ?? []) {
+  for (const profile of candidateProfiles(policy, subject.username)) {
     const reasons = matchProfile(profile.spec.match, subject);
     if (reasons) matched.push({ profile, reasons });
   }

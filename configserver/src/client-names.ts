@@ -2,6 +2,9 @@ import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import { ClientNotAllowedError } from './errors.ts';
 
+/** Names per TLS connection: a peer certificate never changes on a socket, and reading it is costly. */
+const namesBySocket = new WeakMap<object, string[]>();
+
 /**
  * The names a verified client certificate answers to: its CN and its SAN DNS entries.
  * Empty when the socket is not TLS (app.inject) or carries no certificate.
@@ -9,6 +12,12 @@ import { ClientNotAllowedError } from './errors.ts';
 export function clientNames(socket: unknown): string[] {
   const tls = socket as Partial<TLSSocket>;
   if (typeof tls.getPeerCertificate !== 'function') return [];
+  let names = namesBySocket.get(tls);
+  if (!names) namesBySocket.set(tls, (names = peerNames(tls as TLSSocket)));
+  return names;
+}
+
+function peerNames(tls: TLSSocket): string[] {
   const cert = tls.getPeerCertificate();
   if (!cert || Object.keys(cert).length === 0) return [];
   const cn = cert.subject?.CN;

@@ -1,6 +1,6 @@
 // Where log lines go: stdout (default), a file, or syslog (RFC 5424 over UDP, TCP or a Unix
 // stream socket). The same file sits in gateway/, authserver/ and configserver/ (each program
-// stays self-contained); test/log-destination.test.ts keeps the copies identical.
+// stays self-contained); test/ops-copies.test.ts keeps the copies identical.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { hostname } from 'node:os';
@@ -79,8 +79,9 @@ export function formatRfc5424(line: string, facility: number, appName: string, h
   const severity = SEVERITIES[String(parsed.level)] ?? 6;
   const time = typeof parsed.time === 'number' || typeof parsed.time === 'string' ? new Date(parsed.time) : new Date();
   const timestamp = Number.isNaN(time.getTime()) ? new Date().toISOString() : time.toISOString();
-  // RFC 5424 section 6: header fields are printable ASCII without spaces, MSGID at most 32 of them.
-  const field = (value: unknown, max: number) => (typeof value === 'string' && /^[!-~]+$/.test(value) ? value.slice(0, max) : '-');
+  // RFC 5424 section 6: header fields are printable ASCII without spaces, MSGID at most 32 of
+  // them. A longer code is not cut (a cut code would name another event): MSGID is then "-".
+  const field = (value: unknown, max: number) => (typeof value === 'string' && /^[!-~]+$/.test(value) && value.length <= max ? value : '-');
   return `<${facility * 8 + severity}>1 ${timestamp} ${field(host, 255)} ${field(appName, 48)} ${pid} ${field(parsed.code, 32)} - ${line}`;
 }
 

@@ -21,25 +21,22 @@ const SEVERITIES: Record<string, number> = {
   60: 2, 50: 3, 40: 4, 30: 6, 20: 7, 10: 7,
 };
 
+// Descriptions are .describe() texts: docs/config-*.md is generated from them (scripts/config-doc.ts).
 const SyslogSchema = z.strictObject({
-  /** `udp://host:port`, `tcp://host:port` (octet-counted frames, RFC 6587) or `unix:///path` (a stream socket). */
   destination: z
     .string()
     .regex(/^(?:(?:udp|tcp):\/\/(?:\[[0-9a-fA-F:]+\]|[^\s:/[\]]+):\d{1,5}|unix:\/\/\/\S+)$/, 'syslog.destination is udp://host:port, tcp://host:port or unix:///path')
-    .default('udp://127.0.0.1:514'),
-  facility: z.enum(Object.keys(FACILITIES) as [Facility, ...Facility[]]).default('local0'),
-  /** RFC 5424 APP-NAME; the program's name when unset. */
-  tag: z.string().regex(/^[!-~]{1,48}$/, 'syslog.tag is 1 to 48 printable ASCII characters').optional(),
+    .default('udp://127.0.0.1:514')
+    .describe('`udp://host:port`, `tcp://host:port` (octet-counted frames, RFC 6587) or `unix:///path` (a stream socket)'),
+  facility: z.enum(Object.keys(FACILITIES) as [Facility, ...Facility[]]).default('local0').describe('syslog facility'),
+  tag: z.string().regex(/^[!-~]{1,48}$/, 'syslog.tag is 1 to 48 printable ASCII characters').optional().describe("RFC 5424 APP-NAME; `portcullis-<program>` when unset"),
 });
 
 /** Fields added to each program's `log` section beside `level`. */
 export const LogTargetFields = {
-  /** `stdout` (JSON lines, the default), `file` (JSON lines appended to `file`) or `syslog`. */
-  destination: z.enum(['stdout', 'file', 'syslog']).default('stdout'),
-  /** The file for `destination: file`; its folder is created if missing. */
-  file: z.string().min(1).optional(),
-  /** Settings for `destination: syslog`. */
-  syslog: SyslogSchema.optional(),
+  destination: z.enum(['stdout', 'file', 'syslog']).default('stdout').describe('`stdout` (JSON lines), `file` (JSON lines appended to `log.file`) or `syslog` (RFC 5424; MSGID is the code, MSG the JSON line)'),
+  file: z.string().min(1).optional().describe('the file for `destination: file`; its folder is created if missing'),
+  syslog: SyslogSchema.optional().describe('settings for `destination: syslog`'),
 };
 
 export interface LogTarget {

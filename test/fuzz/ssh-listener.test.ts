@@ -95,7 +95,8 @@ async function drive<T>(inputs: T[], send: (input: T) => Promise<boolean>): Prom
 
 function sample(text: string, name: string): number {
   const line = text.split('\n').find((entry) => entry.startsWith(`${name} `) || entry.startsWith(`${name}{`));
-  return Number(line?.split(' ').pop() ?? NaN);
+  // A labelled counter has no sample until it first moves.
+  return line ? Number(line.split(' ').pop()) : 0;
 }
 
 describe('the SSH listener survives hostile bytes before and after key exchange', () => {
@@ -109,6 +110,20 @@ describe('the SSH listener survives hostile bytes before and after key exchange'
 
   const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const login = () => runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'echo still-serving', timeoutMs: 60_000 });
+
+  test('a client that connects and never sends its identification is dropped after the login grace time', async () => {
+    const sockets = Array.from({ length: 3 }, () => {
+      const socket = connect(world.sshPort, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.on('data', () => undefined);
+      return socket;
+    });
+    // loginGraceTime is 10 s here; closedOrHung gives up after 15 s, so a hang fails the test.
+    const hung = await Promise.all(sockets.map(closedOrHung));
+    assert.deepEqual(hung, [false, false, false], 'the gateway closed every silent connection');
+    const expired = world.gateway.logs.filter((line) => line.code === 'SSH_LOGIN_GRACE_EXPIRED' && line.stage === 'identification');
+    assert.ok(expired.length >= 3, 'logged with SSH_LOGIN_GRACE_EXPIRED');
+  });
 
   test('every hostile connection is dropped, a real user is served meanwhile, nothing stays open, the heap returns', { timeout: byMode(600_000, 3_600_000) }, async (t) => {
     // Warm up (first login compiles code paths and fills caches), then take the baseline.
@@ -139,6 +154,9 @@ describe('the SSH listener survives hostile bytes before and after key exchange'
       text = await scrape();
     }
     assert.equal(sample(text, 'containerssh_ssh_current_connections'), 0, 'no connection left open');
+    const dropped = sample(text, 'containerssh_ssh_failed_handshakes_total') - sample(baseline, 'containerssh_ssh_failed_handshakes_total');
+    // ssh2 surfaces a connection only once it sent an identification line; those are counted.
+    assert.ok(dropped >= postInputs.length, `each identified connection that was dropped is a failed handshake (${dropped})`);
     assert.equal((await login()).code, 0, 'and it still serves afterwards');
     let heap = sample(await scrape(), 'nodejs_heap_size_used_bytes');
     // V8 collects lazily: give it a few seconds of idle before judging.

@@ -4,6 +4,7 @@ import { allowClientNames } from './client-names.ts';
 import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import type { RequestMetrics } from './ops/index.ts';
 import { authzRoute, healthRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
 import type { UserDirectory } from './users-file.ts';
 
@@ -16,6 +17,8 @@ export interface AppOptions {
   tls?: TlsMaterial;
   logger?: Logger;
   bodyLimit?: number;
+  /** Request counts and latencies for the ops listener's /metrics. */
+  metrics?: RequestMetrics;
 }
 
 /** Builds the authserver; does not listen (main.ts does), so tests can inject without a port. */
@@ -41,6 +44,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   }) as unknown as FastifyInstance;
 
   if (tls?.allowedClientNames) app.addHook('onRequest', allowClientNames(tls.allowedClientNames));
+  options.metrics?.instrument(app);
 
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug(

@@ -36,6 +36,7 @@ export const HTTP_ERRORS = [
 /** `code` of every log line the authserver writes itself. */
 export const LogCode = {
   LISTENING: 'AUTHSERVER_LISTENING',
+  OPS_LISTENING: 'AUTHSERVER_OPS_LISTENING',
   STOPPING: 'AUTHSERVER_STOPPING',
   CONFIG_INVALID: 'AUTHSERVER_CONFIG_INVALID',
   START_FAILED: 'AUTHSERVER_START_FAILED',

@@ -5,9 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, readTlsMaterial } from './config.ts';
 import { demoBanner, initDemoUser } from './demo-user.ts';
-import { LogCode } from './errors.ts';
+import { LogCode, RouteNotFoundError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import { hashPassword, loadUsersFile, UsersFileError } from './users-file.ts';
+import { openLogDestination, RequestMetrics, startOpsListeners } from './ops/index.ts';
+import { hashPassword, loadUsersFile, readUsersFile, UsersFileError } from './users-file.ts';
 
 const USAGE = `usage:
   authserver [serve] --config FILE
@@ -29,18 +30,28 @@ async function serve(configFile: string): Promise<number> {
     bootLogger.error({ code: LogCode.CONFIG_INVALID }, err.message);
     return 1;
   }
-  const logger = createLogger(config.log.level);
-  const app = buildApp({ users, tls, logger });
+  const logger = createLogger(config.log.level, openLogDestination(config.log, 'portcullis-authserver'));
+  const metrics = new RequestMetrics();
+  const app = buildApp({ users, tls, logger, metrics });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address() as AddressInfo;
   logger.info(
     { code: LogCode.LISTENING, address: address.address, port: address.port, users: users.size },
     'authserver listening',
   );
+  const ops = await startOpsListeners({
+    metrics: config.metrics?.listen,
+    health: config.health?.listen,
+    registry: metrics.registry,
+    // Users are loaded at start; the file must stay readable and valid for the next start.
+    checks: [{ name: 'usersFile', check: async () => void (await readUsersFile(config.usersFile)) }],
+    notFoundCode: new RouteNotFoundError().code,
+  });
+  for (const { serves, address: host, port } of ops.listening) logger.info({ code: LogCode.OPS_LISTENING, serves, address: host, port }, `${serves} listener up`);
 
   const stop = (signal: string) => {
     logger.info({ code: LogCode.STOPPING, signal }, 'authserver stopping');
-    app.close().then(
+    Promise.all([app.close(), ops.close()]).then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -87,6 +87,17 @@ export async function loadUsersFile(file: string): Promise<UserDirectory> {
   return UserDirectory.create(parseUsersFile(text, file));
 }
 
+/** Reads and validates a users file without hashing anything (cheap enough for a health probe). */
+export async function readUsersFile(file: string): Promise<Map<string, User>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsersFileError(`${file}: cannot read: ${(err as Error).message}`, { cause: err });
+  }
+  return parseUsersFile(text, file);
+}
+
 export function parseUsersFile(text: string, file = 'users file'): Map<string, User> {
   let raw: unknown;
   try {

@@ -4,7 +4,9 @@ import { allowClientNames } from './client-names.ts';
 import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import type { RequestMetrics } from './ops/index.ts';
 import type { Policy } from './policy/index.ts';
+import type { PolicyStore } from './policy/store.ts';
 import { configRoute, healthRoute, openApiRoute } from './routes/index.ts';
 
 /** Config requests are a few hundred bytes plus metadata; 64 KiB leaves room for metadata and stops floods early. */
@@ -16,6 +18,10 @@ export interface AppOptions {
   tls?: TlsMaterial;
   logger?: Logger;
   bodyLimit?: number;
+  /** Request counts and latencies for the ops listener's /metrics. */
+  metrics?: RequestMetrics;
+  /** The policy store serving `policy`, when the caller watches its health; one is made otherwise. */
+  store?: PolicyStore;
 }
 
 /** Builds the configserver; does not listen (main.ts does), so tests can inject without a port. */
@@ -41,6 +47,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   }) as unknown as FastifyInstance;
 
   if (tls?.allowedClientNames) app.addHook('onRequest', allowClientNames(tls.allowedClientNames));
+  options.metrics?.instrument(app);
 
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug(
@@ -73,7 +80,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return reply.code(404).send({ code: err.code, message: err.message });
   });
 
-  configRoute(app, options.policy);
+  configRoute(app, options.policy, options.store);
   healthRoute(app);
   openApiRoute(app);
   return app;

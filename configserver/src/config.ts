@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { checkLogTarget, LogTargetFields } from './ops/index.ts';
 
 /** `host:port` or `[v6]:port`; port 0 lets the OS choose (tests read it from the listening log line). */
 const ListenSchema = z.string().transform((value, ctx) => {
@@ -29,8 +30,13 @@ export const ConfigSchema = z.strictObject({
   /** Folder holding baseline.yaml (later also profiles/). */
   policyDir: z.string().min(1),
   log: z
-    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-    .default({ level: 'info' }),
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), ...LogTargetFields })
+    .superRefine(checkLogTarget)
+    .default({ level: 'info', destination: 'stdout' }),
+  /** Prometheus `/metrics` on its own plain-HTTP listener (off unless set). */
+  metrics: z.strictObject({ listen: ListenSchema }).optional(),
+  /** `/healthz` for probes on a plain-HTTP listener (off unless set); the same address as metrics shares one. */
+  health: z.strictObject({ listen: ListenSchema }).optional(),
 });
 export type Config = z.output<typeof ConfigSchema>;
 
@@ -65,6 +71,7 @@ export function parseConfig(text: string, file: string): Config {
   const config = result.data;
   return {
     ...config,
+    log: { ...config.log, ...(config.log.file ? { file: resolve(base, config.log.file) } : {}) },
     policyDir: resolve(base, config.policyDir),
     tls: {
       ...config.tls,

@@ -3,9 +3,11 @@ import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, readTlsMaterial } from './config.ts';
-import { LogCode } from './errors.ts';
+import { LogCode, RouteNotFoundError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { openLogDestination, RequestMetrics, startOpsListeners } from './ops/index.ts';
 import { loadPolicy, PolicyError } from './policy/index.ts';
+import { PolicyStore } from './policy/store.ts';
 
 const USAGE = 'usage: configserver [serve] --config FILE\n';
 
@@ -29,16 +31,34 @@ async function serve(configFile: string): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger(config.log.level);
+  const logger = createLogger(config.log.level, openLogDestination(config.log, 'portcullis-configserver'));
   logger.info({ code: LogCode.POLICY_LOADED, file: policy.baselineFile }, 'policy loaded');
-  const app = buildApp({ policy, tls, logger });
+  const metrics = new RequestMetrics();
+  const store = new PolicyStore(policy, logger);
+  const app = buildApp({ policy, tls, logger, metrics, store });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address() as AddressInfo;
   logger.info({ code: LogCode.LISTENING, address: address.address, port: address.port }, 'configserver listening');
+  const ops = await startOpsListeners({
+    metrics: config.metrics?.listen,
+    health: config.health?.listen,
+    registry: metrics.registry,
+    checks: [
+      {
+        name: 'policy',
+        // The last good set keeps serving, but the folder an operator edited does not load: say so.
+        check: async () => {
+          if (store.lastReloadError) throw new Error(`the policy folder does not load (${store.lastReloadError}); the last good set still serves`);
+        },
+      },
+    ],
+    notFoundCode: new RouteNotFoundError().code,
+  });
+  for (const { serves, address: host, port } of ops.listening) logger.info({ code: LogCode.OPS_LISTENING, serves, address: host, port }, `${serves} listener up`);
 
   const stop = (signal: string) => {
     logger.info({ code: LogCode.STOPPING, signal }, 'configserver stopping');
-    app.close().then(
+    Promise.all([app.close(), ops.close()]).then(
       () => process.exit(0),
       () => process.exit(1),
     );

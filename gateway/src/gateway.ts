@@ -49,6 +49,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
     host,
     port: Number(portText),
     maxStartups: config.ssh.maxStartups,
+    identificationTimeoutMs: config.ssh.loginGraceTime,
     ...(config.ssh.banner ? { banner: config.ssh.banner } : {}),
     log,
     onConnection: (client, info) => {

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { isGatewayError } from './errors.ts';
 import { startGateway } from './gateway.ts';
-import { createLogger, errorFields } from './observability/index.ts';
+import { createLogger, errorFields, openLogDestination } from './observability/index.ts';
 import { dropPrivileges } from './process/drop-privileges.ts';
 import { loadGatewayConfig } from './settings/index.ts';
 
@@ -14,7 +14,7 @@ if (!configFile) {
 
 try {
   const config = await loadGatewayConfig(configFile);
-  const log = createLogger(config.log.level);
+  const log = createLogger(config.log.level, openLogDestination(config.log, 'portcullis-gateway'));
   const droppedTo = dropPrivileges(config.runAs, config.docker.host ? undefined : config.docker.socketPath);
   if (droppedTo) log.info({ code: 'GATEWAY_PRIVILEGES_DROPPED', ...droppedTo }, 'running without root');
   const gateway = await startGateway(config, log);

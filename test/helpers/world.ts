@@ -44,6 +44,9 @@ export interface WorldOptions {
   readonly gatewayEntry?: string;
   /** Merged over the gateway's config sections (e.g. `{ docker: { host, tls } }`). */
   readonly gateway?: Record<string, Record<string, unknown>>;
+  /** Merged over the authserver's and configserver's config keys (e.g. `{ metrics: { listen } }`). */
+  readonly authserver?: Record<string, unknown>;
+  readonly configserver?: Record<string, unknown>;
   /** Runs once the certificates exist, before the gateway starts; may redirect its webhooks. */
   readonly beforeGateway?: (certsDir: string) => Promise<GatewayRedirect>;
 }
@@ -79,11 +82,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     });
     await writeFile(
       join(dir, 'authserver.yaml'),
-      stringify({ listen: '127.0.0.1:0', tls: serverTls('authserver'), usersFile: join(dir, 'users.yaml'), log: { level: options.logLevel ?? 'debug' } }),
+      stringify({ listen: '127.0.0.1:0', tls: serverTls('authserver'), usersFile: join(dir, 'users.yaml'), log: { level: options.logLevel ?? 'debug' }, ...options.authserver }),
     );
     await writeFile(
       join(dir, 'configserver.yaml'),
-      stringify({ listen: '127.0.0.1:0', tls: serverTls('configserver'), policyDir: POLICY_DIR, log: { level: options.logLevel ?? 'debug' } }),
+      stringify({ listen: '127.0.0.1:0', tls: serverTls('configserver'), policyDir: POLICY_DIR, log: { level: options.logLevel ?? 'debug' }, ...options.configserver }),
     );
     const authserver = await startProgram('authserver', ['authserver/src/main.ts', '--config', join(dir, 'authserver.yaml')], 'AUTHSERVER_LISTENING');
     started.push(authserver);

@@ -19,6 +19,8 @@ export class PolicyStore {
   private running: Promise<void> = Promise.resolve();
   reloads = 0;
   reloadFailures = 0;
+  /** Why the folder's current content does not load (the last good set still serves); undefined when it does. */
+  lastReloadError: string | undefined;
 
   constructor(
     policy: Policy,
@@ -57,11 +59,13 @@ export class PolicyStore {
       const next = await loadPolicy(dir);
       this.policy = next;
       this.reloads++;
+      this.lastReloadError = undefined;
       this.log.info({ code: LogCode.POLICY_RELOADED, dir, profiles: next.profiles?.length ?? 0, reloads: this.reloads }, 'policy reloaded');
       return true;
     } catch (err) {
       this.reloadFailures++;
       const errors = err instanceof PolicyError && err.diagnostics.length > 0 ? err.diagnostics.map(formatDiagnostic) : [(err as Error).message];
+      this.lastReloadError = errors[0];
       this.log.error(
         { code: LogCode.POLICY_RELOAD_FAILED, dir, errors, failures: this.reloadFailures },
         'policy reload failed; the last good policy set stays in service',

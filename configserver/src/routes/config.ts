@@ -13,8 +13,7 @@ import { parseBody } from '../validate.ts';
  * Once the server listens, the policy folder is watched and reloaded (see PolicyStore); tests
  * that only inject keep the set they passed in.
  */
-export function configRoute(app: FastifyInstance, policy: Policy): void {
-  const store = new PolicyStore(policy, app.log);
+export function configRoute(app: FastifyInstance, policy: Policy, store: PolicyStore = new PolicyStore(policy, app.log)): void {
   app.addHook('onListen', async () => store.watch());
   app.addHook('onClose', async () => store.close());
 

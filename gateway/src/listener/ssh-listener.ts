@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import ssh2, { type Connection, type ClientInfo } from 'ssh2';
 import type { Logger } from '../observability/index.ts';
 
@@ -10,6 +11,12 @@ export interface ListenerOptions {
   readonly maxStartups: number;
   readonly banner?: string;
   readonly log: Logger;
+  /**
+   * Time a TCP connection has to send its SSH identification. ssh2 surfaces a connection only
+   * once it identified, so without this a client that connects and stays silent would hold a
+   * socket forever, outside maxStartups and the login grace time.
+   */
+  readonly identificationTimeoutMs?: number;
   /** Takes over a connection; returns a function to call when it has logged in or closed. */
   readonly onConnection: (client: Connection, info: ClientInfo) => void;
 }
@@ -30,32 +37,55 @@ export async function startSshListener(options: ListenerOptions): Promise<SshLis
       ...(options.banner ? { banner: options.banner } : {}),
     },
     (client, info) => {
-      if (unauthenticated >= options.maxStartups) {
-        options.log.warn({ code: 'SSH_MAX_STARTUPS', limit: options.maxStartups }, 'too many unauthenticated connections');
-        client.end();
-        return;
-      }
-      unauthenticated += 1;
-      let counted = true;
-      const release = () => {
-        if (counted) {
-          counted = false;
-          unauthenticated -= 1;
-        }
-      };
-      client.once('ready', release);
-      client.once('close', release);
+      // Identified in time: the login grace time (handleConnection) takes over from here.
+      const key = `${info.ip}:${info.port}`;
+      const accepted = identifying.get(key);
+      identifying.delete(key);
+      if (accepted) clearTimeout(accepted.timer);
+      client.once('ready', () => accepted?.release());
       options.onConnection(client, info);
     },
   );
   // A client that breaks the protocol before identification must not take the gateway down.
   server.on('error', (error: Error) => options.log.debug({ code: 'SSH_CONNECTION_ERROR', error: { message: error.message } }, 'listener error'));
-  server.listen(options.port, options.host);
-  await once(server, 'listening');
-  const address = server.address();
+
+  // The gateway owns the TCP listener and hands each socket to ssh2, so that every accepted
+  // connection counts toward maxStartups (as in OpenSSH) and has a deadline from its first byte.
+  const identifying = new Map<string, { timer: NodeJS.Timeout; release: () => void }>();
+  const tcp = createServer((socket) => {
+    if (unauthenticated >= options.maxStartups) {
+      options.log.warn({ code: 'SSH_MAX_STARTUPS', limit: options.maxStartups }, 'too many unauthenticated connections');
+      socket.destroy();
+      return;
+    }
+    unauthenticated += 1;
+    let counted = true;
+    const release = () => {
+      if (counted) {
+        counted = false;
+        unauthenticated -= 1;
+      }
+    };
+    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    const timer = setTimeout(() => {
+      options.log.info({ code: 'SSH_LOGIN_GRACE_EXPIRED', stage: 'identification' }, 'no SSH identification in time');
+      socket.destroy();
+    }, options.identificationTimeoutMs ?? 60_000);
+    identifying.set(key, { timer, release });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      if (identifying.get(key)?.timer === timer) identifying.delete(key);
+      release();
+    });
+    socket.on('error', () => undefined);
+    server.injectSocket(socket);
+  });
+  tcp.listen(options.port, options.host);
+  await once(tcp, 'listening');
+  const address = tcp.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   return {
     port,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () => new Promise((resolve) => tcp.close(() => resolve())),
   };
 }

@@ -17,7 +17,7 @@ const REDACTED_PATHS = [
   '*.privateKey',
 ];
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
       level,

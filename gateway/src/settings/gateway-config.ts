@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DurationSchema } from './duration.ts';
+import { checkLogTarget, LogTargetFields } from '../observability/log-destination.ts';
 
 /** host:port with a numeric port; port 0 asks the system for a free one. */
 const ListenSchema = z
@@ -88,7 +89,9 @@ export const GatewayConfigSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+      ...LogTargetFields,
     })
-    .default({ level: 'info' }),
+    .superRefine(checkLogTarget)
+    .default({ level: 'info', destination: 'stdout' }),
 });
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;

@@ -44,6 +44,7 @@ function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
   return {
     ...config,
     ssh: { ...config.ssh, hostKeyDir: at(config.ssh.hostKeyDir) },
+    log: { ...config.log, ...(config.log.file ? { file: at(config.log.file) } : {}) },
     auth: webhook(config.auth),
     configserver: webhook(config.configserver),
     ...(config.sshproxy?.privateKeyFile ? { sshproxy: { privateKeyFile: at(config.sshproxy.privateKeyFile) } } : {}),

@@ -1,0 +1,3 @@
+export { checkLogTarget, formatRfc5424, LogTargetFields, openLogDestination, type LogTarget } from './log-destination.ts';
+export { RequestMetrics } from './metrics.ts';
+export { startOpsListeners, type HealthCheck, type OpsListeners } from './ops-server.ts';

@@ -1,0 +1,43 @@
+// The same file sits in authserver/ and configserver/; test/ops-copies.test.ts keeps them identical.
+import type { FastifyInstance } from 'fastify';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * The webhook service's own request metrics. Labels are bounded: the route template (never the
+ * raw URL, so scanners cannot mint new series), the method and the status code.
+ */
+export class RequestMetrics {
+  readonly registry = new Registry();
+
+  private readonly requests = new Counter({
+    name: 'portcullis_webhook_requests_total',
+    help: 'HTTP requests answered, by route template, method and status code.',
+    labelNames: ['route', 'method', 'status'],
+    registers: [this.registry],
+  });
+  private readonly seconds = new Histogram({
+    name: 'portcullis_webhook_request_duration_seconds',
+    help: 'Time from request to response, by route template and method.',
+    labelNames: ['route', 'method'],
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Counts every answered request of `app` (a client refused during the TLS handshake never makes one). */
+  instrument(app: FastifyInstance): void {
+    app.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      const method = KNOWN_METHODS.has(request.method) ? request.method : 'OTHER';
+      this.requests.inc({ route, method, status: String(reply.statusCode) });
+      this.seconds.observe({ route, method }, reply.elapsedTime / 1000);
+    });
+  }
+}
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);

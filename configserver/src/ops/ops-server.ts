@@ -1,0 +1,101 @@
+// The same file sits in authserver/ and configserver/; test/ops-copies.test.ts keeps them identical.
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import type { Registry } from 'prom-client';
+
+/** A dependency the service needs to serve; `check` rejects with why it cannot. */
+export interface HealthCheck {
+  readonly name: string;
+  check(): Promise<void>;
+}
+
+/** Results are reused this long, so probes at any rate cost the dependencies little. */
+const HEALTH_CACHE_MS = 2_000;
+
+export interface OpsListenOptions {
+  /** Where `/metrics` listens, if anywhere. */
+  readonly metrics?: { host: string; port: number } | undefined;
+  /** Where `/healthz` listens, if anywhere; the same address as metrics shares one listener. */
+  readonly health?: { host: string; port: number } | undefined;
+  readonly registry: Registry;
+  readonly checks: readonly HealthCheck[];
+  /** The `code` of the JSON 404 for any other path. */
+  readonly notFoundCode: string;
+}
+
+export interface OpsListeners {
+  readonly listening: { serves: string; address: string; port: number }[];
+  close(): Promise<void>;
+}
+
+/**
+ * Plain-HTTP listeners for operators and probes, apart from the mTLS port: `/metrics`
+ * (Prometheus) and `/healthz` (200 when every dependency is fine, 503 naming those that are not).
+ * They carry no credential and no user data.
+ */
+export async function startOpsListeners(options: OpsListenOptions): Promise<OpsListeners> {
+  const wanted = new Map<string, { host: string; port: number; metrics: boolean; health: boolean }>();
+  if (options.metrics) wanted.set(key(options.metrics), { ...options.metrics, metrics: true, health: false });
+  if (options.health) {
+    const shared = wanted.get(key(options.health));
+    if (shared) shared.health = true;
+    else wanted.set(key(options.health), { ...options.health, metrics: false, health: true });
+  }
+  const health = healthAnswer(options.checks);
+  const servers = await Promise.all(
+    [...wanted.values()].map(async (want) => {
+      const server: Server = createServer((req, res) => {
+        const path = (req.url ?? '/').split('?')[0];
+        if (req.method !== 'GET') {
+          res.writeHead(405, { allow: 'GET' }).end();
+        } else if (path === '/metrics' && want.metrics) {
+          options.registry.metrics().then(
+            (text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text),
+            () => res.writeHead(500).end(),
+          );
+        } else if (path === '/healthz' && want.health) {
+          void health().then(({ status, body }) => res.writeHead(status, { 'content-type': 'application/json' }).end(body));
+        } else {
+          res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: options.notFoundCode, message: 'Only /metrics and /healthz are served here.' }));
+        }
+      });
+      server.listen(want.port, want.host);
+      await once(server, 'listening');
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : want.port;
+      const serves = [want.metrics ? 'metrics' : '', want.health ? 'health' : ''].filter(Boolean).join('+');
+      return { server, info: { serves, address: want.host, port } };
+    }),
+  );
+  return {
+    listening: servers.map(({ info }) => info),
+    close: async () => {
+      await Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    },
+  };
+}
+
+function key(listen: { host: string; port: number }): string {
+  return `${listen.host}:${listen.port}`;
+}
+
+function healthAnswer(checks: readonly HealthCheck[]) {
+  let cached: { at: number; status: number; body: string } | undefined;
+  return async () => {
+    if (cached && Date.now() - cached.at < HEALTH_CACHE_MS) return cached;
+    const results = await Promise.all(
+      checks.map(async ({ name, check }) => {
+        try {
+          await check();
+          return [name, 'ok'] as const;
+        } catch (error) {
+          return [name, error instanceof Error ? error.message : String(error)] as const;
+        }
+      }),
+    );
+    const failing = results.filter(([, result]) => result !== 'ok').map(([name]) => name);
+    const body = JSON.stringify({ status: failing.length ? 'unavailable' : 'ok', failing, checks: Object.fromEntries(results) });
+    cached = { at: Date.now(), status: failing.length ? 503 : 200, body };
+    return cached;
+  };
+}

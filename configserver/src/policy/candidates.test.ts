@@ -29,7 +29,7 @@ test('the user index skips no profile that matches and keeps merge order', async
         username,
         authenticatedUsername: username,
         remoteAddress: '192.0.2.1:22',
-        metadata: groups ? { groups: { value: groups, sensitive: false } } : {},
+        metadata: groups ? { groups: { value: groups, sensitive: false } } : ({} as Record<string, { value: string; sensitive: boolean }>),
       };
       const everyMatch = (policy.profiles ?? []).filter((p) => matchProfile(p.spec.match, subjectOf(input))).map((p) => p.name);
       const resolved = resolve(input, policy).matched.map(({ profile: p }) => p.name);

@@ -109,6 +109,15 @@ test('probes use /healthz on the ops port; two gateway replicas sit behind one S
   }
 });
 
+test('in namespace portcullis only the gateway reaches the webhooks; SSH and the ops port are open', async () => {
+  const policies = (await documents('portcullis.yaml')).filter((doc) => doc.kind === 'NetworkPolicy');
+  const deny = policies.find((doc) => doc.metadata.name === 'default-deny-ingress');
+  assert.deepEqual(deny?.spec, { podSelector: {}, policyTypes: ['Ingress'] }, 'everything else is denied');
+  const webhooks = policies.find((doc) => doc.metadata.name === 'webhooks-from-gateway')!;
+  assert.deepEqual(webhooks.spec.ingress, [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'gateway' } } }], ports: [{ protocol: 'TCP', port: 8443 }] }]);
+  assert.deepEqual(webhooks.spec.podSelector.matchExpressions[0].values, ['authserver', 'configserver']);
+});
+
 test('the configs in the ConfigMaps parse with each program\'s own schema, and the policy ConfigMap is projected whole', async () => {
   const docs = await all();
   const data = (name: string) => docs.find((doc) => doc.kind === 'ConfigMap' && doc.metadata.name === name)!.data as Record<string, string>;

@@ -50,6 +50,11 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
     port: Number(portText),
     maxStartups: config.ssh.maxStartups,
     identificationTimeoutMs: config.ssh.loginGraceTime,
+    // ContainerSSH counts every TCP connection; ssh2 shows the gateway only those that identify.
+    onUnidentifiedClose: () => {
+      metrics.connectionOpened();
+      metrics.connectionClosed(false);
+    },
     ...(config.ssh.banner ? { banner: config.ssh.banner } : {}),
     log,
     onConnection: (client, info) => {

@@ -122,6 +122,17 @@ describe('the webhook services export request metrics and a probe-ready /healthz
     assert.match(after, /^process_cpu_seconds_total/m, 'process metrics too');
   });
 
+  test('clients refused during the TLS handshake are counted', async () => {
+    const before = sample(await scrape(authOps), 'portcullis_webhook_tls_handshake_failures_total');
+    await assert.rejects(httpsJson(`https://localhost:${authserver.port}/password`, { ca: client.ca }, { ...base }), 'no client certificate');
+    let after = before;
+    for (let i = 0; i < 40 && after === before; i += 1) {
+      after = sample(await scrape(authOps), 'portcullis_webhook_tls_handshake_failures_total');
+      if (after === before) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(after - before, 1);
+  });
+
   test('the ops listener answers a JSON 404 with a code for other paths, and no webhook route', async () => {
     const res = await fetch(`http://127.0.0.1:${authOps}/password`);
     assert.equal(res.status, 404);

@@ -155,8 +155,7 @@ describe('the SSH listener survives hostile bytes before and after key exchange'
     }
     assert.equal(sample(text, 'containerssh_ssh_current_connections'), 0, 'no connection left open');
     const dropped = sample(text, 'containerssh_ssh_failed_handshakes_total') - sample(baseline, 'containerssh_ssh_failed_handshakes_total');
-    // ssh2 surfaces a connection only once it sent an identification line; those are counted.
-    assert.ok(dropped >= postInputs.length, `each identified connection that was dropped is a failed handshake (${dropped})`);
+    assert.ok(dropped >= preInputs.length + postInputs.length, `each dropped connection is counted as a failed handshake (${dropped})`);
     assert.equal((await login()).code, 0, 'and it still serves afterwards');
     let heap = sample(await scrape(), 'nodejs_heap_size_used_bytes');
     // V8 collects lazily: give it a few seconds of idle before judging.
@@ -167,5 +166,38 @@ describe('the SSH listener survives hostile bytes before and after key exchange'
     const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
     t.diagnostic(`${preInputs.length} pre-KEX and ${postInputs.length} post-KEX hostile connections: 0 hung, 0 crashes; heap ${mib(baseHeap)} → ${mib(heap)} MiB`);
     assert.ok(heap <= baseHeap * 1.5 + 32 * 1024 * 1024, `heap ${mib(heap)} MiB returned near the baseline ${mib(baseHeap)} MiB`);
+  });
+});
+
+describe('silent connections count toward maxStartups from the moment they are accepted', () => {
+  let world: World;
+  before(async () => {
+    world = await startWorld({ logLevel: 'info', gateway: { ssh: { maxStartups: 2, loginGraceTime: '20s' } } });
+  });
+  after(() => world.stop());
+
+  test('two silent connections fill maxStartups: a third connection is dropped at once, and a login works once they are gone', async () => {
+    const silent = Array.from({ length: 2 }, () => {
+      const socket = connect(world.sshPort, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.on('data', () => undefined);
+      return socket;
+    });
+    await Promise.all(silent.map((socket) => new Promise((resolve) => socket.once('connect', resolve))));
+    await world.gateway.waitForCode('SSH_AVAILABLE');
+    // Accepting is asynchronous on the gateway's side: retry the third until it is refused, bounded.
+    let refused = false;
+    for (let attempt = 0; attempt < 20 && !refused; attempt += 1) {
+      const third = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'true', timeoutMs: 30_000 });
+      refused = third.code === 255 && world.gateway.logs.some((line) => line.code === 'SSH_MAX_STARTUPS');
+    }
+    assert.ok(refused, 'the third connection was dropped with SSH_MAX_STARTUPS');
+    for (const socket of silent) socket.destroy();
+    // Once the silent ones are gone, a user gets in again.
+    let ok = false;
+    for (let attempt = 0; attempt < 20 && !ok; attempt += 1) {
+      ok = (await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'true', timeoutMs: 30_000 })).code === 0;
+    }
+    assert.ok(ok, 'a login works after the silent connections closed');
   });
 });

@@ -25,12 +25,19 @@ export class RequestMetrics {
     registers: [this.registry],
   });
 
+  private readonly tlsFailures = new Counter({
+    name: 'portcullis_webhook_tls_handshake_failures_total',
+    help: 'Connections refused during the TLS handshake (no, expired or foreign client certificate, or not TLS at all).',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Counts every answered request of `app` (a client refused during the TLS handshake never makes one). */
+  /** Counts every answered request of `app`, and every client refused during the TLS handshake. */
   instrument(app: FastifyInstance): void {
+    app.server.on('tlsClientError', () => this.tlsFailures.inc());
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
       const method = KNOWN_METHODS.has(request.method) ? request.method : 'OTHER';

@@ -17,6 +17,8 @@ export interface ListenerOptions {
    * socket forever, outside maxStartups and the login grace time.
    */
   readonly identificationTimeoutMs?: number;
+  /** Called when a TCP connection closes without ever sending an SSH identification (for metrics). */
+  readonly onUnidentifiedClose?: () => void;
   /** Takes over a connection; returns a function to call when it has logged in or closed. */
   readonly onConnection: (client: Connection, info: ClientInfo) => void;
 }
@@ -74,7 +76,10 @@ export async function startSshListener(options: ListenerOptions): Promise<SshLis
     identifying.set(key, { timer, release });
     socket.once('close', () => {
       clearTimeout(timer);
-      if (identifying.get(key)?.timer === timer) identifying.delete(key);
+      if (identifying.get(key)?.timer === timer) {
+        identifying.delete(key);
+        options.onUnidentifiedClose?.();
+      }
       release();
     });
     socket.on('error', () => undefined);

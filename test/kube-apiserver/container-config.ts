@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type Docker from 'dockerode';
 import { parseQuantity } from './quantity.ts';
 import type { Container, Pod } from './pod-spec.ts';
@@ -9,6 +10,9 @@ export const POD_NAME_LABEL = 'io.kubernetes.pod.name';
 export const POD_NAMESPACE_LABEL = 'io.kubernetes.pod.namespace';
 export const POD_UID_LABEL = 'io.kubernetes.pod.uid';
 export const CONTAINER_NAME_LABEL = 'io.kubernetes.container.name';
+/** The process that runs the server instance, so a later instance can reap what a killed one left. */
+export const OWNER_PID_LABEL = 'io.portcullis.kube-apiserver.pid';
+export const OWNER_HOST_LABEL = 'io.portcullis.kube-apiserver.host';
 
 export interface ContainerConfigContext {
   instanceId: string;
@@ -142,6 +146,8 @@ export function containerCreateOptions(pod: Pod, c: Container & { name: string; 
     OpenStdin: c.stdin === true,
     Labels: {
       [INSTANCE_LABEL]: ctx.instanceId,
+      [OWNER_PID_LABEL]: String(process.pid),
+      [OWNER_HOST_LABEL]: hostname(),
       [POD_NAME_LABEL]: pod.metadata.name,
       [POD_NAMESPACE_LABEL]: pod.metadata.namespace ?? '',
       [POD_UID_LABEL]: pod.metadata.uid,

@@ -105,6 +105,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   const instanceId = randomBytes(6).toString('hex');
   const token = options.token ?? randomBytes(32).toString('base64url');
   const docker = options.docker ?? new Docker();
+  await PodRuntime.reapOrphans(docker).catch(() => 0);
   const ca = await createCertificateAuthority({ commonName: 'kubernetes-ca' });
   const leaf = await createCertificate(ca, {
     commonName: 'kube-apiserver',

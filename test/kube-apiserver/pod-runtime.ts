@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
-import { containerCreateOptions, ContainerConfigError, INSTANCE_LABEL, POD_UID_LABEL } from './container-config.ts';
+import { hostname } from 'node:os';
+import { containerCreateOptions, ContainerConfigError, INSTANCE_LABEL, OWNER_HOST_LABEL, OWNER_PID_LABEL, POD_UID_LABEL } from './container-config.ts';
 import { recordPodEvent } from './events.ts';
 import type { Pod } from './pod-spec.ts';
 import { unschedulableReason, type NodeModel } from './scheduler.ts';
@@ -135,7 +136,33 @@ export class PodRuntime {
       state.cancelled = true;
       for (const t of state.timers) clearTimeout(t);
     }
+    // Remove first, so graceful stops in flight end now; then sweep what a start in flight made.
+    await this.removeAll();
     await Promise.allSettled([...this.pending]);
+    await this.removeAll();
+  }
+
+  /**
+   * Removes pod containers of test servers whose process on this host has died (a test run
+   * killed before its close()); containers of live processes are left alone.
+   */
+  static async reapOrphans(docker: Docker): Promise<number> {
+    const found = await docker.listContainers({ all: true, filters: { label: [OWNER_PID_LABEL, `${OWNER_HOST_LABEL}=${hostname()}`] } });
+    const dead = found.filter((c) => {
+      const pid = Number(c.Labels[OWNER_PID_LABEL]);
+      if (!Number.isInteger(pid) || pid <= 0) return false;
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code === 'ESRCH';
+      }
+    });
+    await Promise.allSettled(dead.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
+    return dead.length;
+  }
+
+  private async removeAll(): Promise<void> {
     const left = await this.docker.listContainers({ all: true, filters: { label: [`${INSTANCE_LABEL}=${this.instanceId}`] } });
     await Promise.allSettled(left.map((c) => this.docker.getContainer(c.Id).remove({ force: true, v: true })));
   }
@@ -323,7 +350,8 @@ export class PodRuntime {
         started: true,
         state: { running: { startedAt: info?.State.StartedAt?.replace(/\.\d+Z$/, 'Z') ?? now() } },
       });
-      this.track(this.watchExit(state, c.name, container, 0));
+      // Not tracked: it ends only when the container does, which close() itself brings about.
+      this.watchExit(state, c.name, container, 0).catch(() => undefined);
     }
     this.update(state, (p) => {
       const statuses = (p.status.containerStatuses as Array<{ ready?: boolean }> | undefined) ?? [];

@@ -316,11 +316,31 @@ export class KubeApi {
     const labels = parseLabelSelector(query.get('labelSelector') ?? undefined);
     const fieldKeys = Object.keys(route.def.fields({ apiVersion: '', kind: '', metadata: { name: '', namespace: '', uid: '', resourceVersion: '', creationTimestamp: '' } }));
     const fields = parseFieldSelector(query.get('fieldSelector') ?? undefined, fieldKeys);
-    const items = this.ctx.store
+    let items = this.ctx.store
       .list(route.def.resource, route.namespace)
-      .filter((o) => labels(o.metadata.labels ?? {}) && fields(route.def.fields(o)))
-      .map(stripForList);
-    return { kind: `${route.def.kind}List`, apiVersion: apiVersionOf(route.def), metadata: { resourceVersion: this.ctx.store.currentResourceVersion() }, items };
+      .filter((o) => labels(o.metadata.labels ?? {}) && fields(route.def.fields(o)));
+    const metadata: Record<string, unknown> = { resourceVersion: this.ctx.store.currentResourceVersion() };
+    // Pagination: the continue token names the last key served; items are in key order.
+    const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const token = query.get('continue');
+    if (token) {
+      let after: string;
+      try {
+        after = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { start: string }).start;
+        if (typeof after !== 'string') throw new Error('no start');
+      } catch {
+        throw errors.badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+      }
+      items = items.filter((o) => keyOf(o) > after);
+    }
+    const limit = Number(query.get('limit') ?? '0');
+    if (Number.isInteger(limit) && limit > 0 && items.length > limit) {
+      const page = items.slice(0, limit);
+      metadata.continue = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(metadata.resourceVersion), start: keyOf(page[page.length - 1]!) })).toString('base64url');
+      metadata.remainingItemCount = items.length - limit;
+      items = page;
+    }
+    return { kind: `${route.def.kind}List`, apiVersion: apiVersionOf(route.def), metadata, items: items.map(stripForList) };
   }
 
   private get(route: Route): KubeObject {

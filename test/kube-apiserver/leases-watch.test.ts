@@ -74,6 +74,22 @@ describe('test kube-apiserver: leases, informers and watch semantics', () => {
     assert.equal(gone.body.message, 'leases.coordination.k8s.io "gateway-a" not found');
   });
 
+  it('pages a list with limit and continue', async () => {
+    for (const name of ['page-a', 'page-b', 'page-c']) {
+      await clients.coordination.createNamespacedLease({ namespace: NS, body: { metadata: { name, labels: { paged: 'yes' } }, spec: { holderIdentity: name } } });
+    }
+    const first = await clients.coordination.listNamespacedLease({ namespace: NS, labelSelector: 'paged=yes', limit: 2 });
+    assert.deepEqual(first.items.map((l) => l.metadata?.name), ['page-a', 'page-b']);
+    assert.equal(first.metadata?.remainingItemCount, 1);
+    assert.ok(first.metadata?._continue, 'a continue token');
+    const second = await clients.coordination.listNamespacedLease({ namespace: NS, labelSelector: 'paged=yes', limit: 2, _continue: first.metadata._continue });
+    assert.deepEqual(second.items.map((l) => l.metadata?.name), ['page-c']);
+    assert.equal(second.metadata?._continue, undefined);
+    await clients.coordination.deleteCollectionNamespacedLease({ namespace: NS, labelSelector: 'paged=yes' });
+    const left = await clients.coordination.listNamespacedLease({ namespace: NS, labelSelector: 'paged=yes' });
+    assert.deepEqual(left.items, []);
+  });
+
   it('feeds a client-node informer: add, update, delete', async () => {
     const seen: string[] = [];
     const informer = k8s.makeInformer(

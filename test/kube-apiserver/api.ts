@@ -710,6 +710,7 @@ export class KubeApi {
       const stderr = queryFlag(q, 'stderr');
       const tty = queryFlag(q, 'tty');
       if (!stdin && !stdout && !stderr) throw errors.badRequest('you must specify at least one of stdin, stdout, stderr');
+      if (!pod.spec.nodeName) throw errors.badRequest(`pod ${pod.metadata.name} does not have a host assigned`);
       const id = this.ctx.runtime.containerId(pod, container);
       const statuses = ((pod.status as { containerStatuses?: Array<{ name: string; state?: Record<string, unknown> }> }).containerStatuses ?? []);
       const running = statuses.find((s) => s.name === container)?.state?.running !== undefined;

@@ -45,6 +45,15 @@ describe('test kube-apiserver: pods/exec over the channel WebSocket protocol', (
     assert.deepEqual(result.status, { metadata: {}, status: 'Success' });
   });
 
+  it('reports a program that cannot start as an InternalError status, as the kubelet does', async () => {
+    const result = await execIn(clients, NS, 'box', ['no-such-program']);
+    assert.equal(result.stdout, '');
+    assert.equal(result.status.status, 'Failure');
+    assert.equal(result.status.reason, 'InternalError');
+    assert.equal(result.status.code, 500);
+    assert.match(result.status.message ?? '', /^Internal error occurred: error executing command in container: failed to exec in container: .*executable file not found in \$PATH/);
+  });
+
   it('delivers stdin and its end (v5 close signal), so cat ends', async () => {
     const result = await execIn(clients, NS, 'box', ['sh', '-c', 'cat; echo done'], { stdin: 'hello\nworld\n' });
     assert.equal(result.stdout, 'hello\nworld\ndone\n');

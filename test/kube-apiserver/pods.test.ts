@@ -128,6 +128,19 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
     assert.equal(gone.code, 404);
   });
 
+  it('keeps the create body as received, and serves a finished pod\'s log', async () => {
+    const body = sessionPod('logger');
+    body.spec!.containers[0]!.command = ['sh', '-c', 'echo line one; echo line two >&2'];
+    await clients.core.createNamespacedPod({ namespace: NS, body });
+    const received = server.received.filter((r) => r.resource === 'pods' && (r.body as { metadata?: { name?: string } }).metadata?.name === 'logger');
+    assert.equal(received.length, 1);
+    assert.deepEqual((received[0]!.body as { spec: unknown }).spec, JSON.parse(JSON.stringify(body.spec)));
+    await watchPodUntil(clients, NS, 'logger', (p) => p.status?.phase === 'Succeeded');
+    const log = await clients.core.readNamespacedPodLog({ name: 'logger', namespace: NS });
+    assert.equal(log, 'line one\nline two\n');
+    await clients.core.deleteNamespacedPod({ name: 'logger', namespace: NS });
+  });
+
   it('patches labels with JSON patch and merge patch', async () => {
     await clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('labelled', {}, { a: '1' }) });
     const jsonPatched = await clients.core.patchNamespacedPod({

@@ -35,6 +35,8 @@ export interface ApiControls {
   admissionWebhook: AdmissionWebhook | undefined;
   /** Subprotocols offered for exec, in order of preference. */
   execProtocols: string[];
+  /** Time every request (and exec upgrade) waits before it is handled: a slow API server. */
+  responseDelayMs: number;
 }
 
 export interface ApiContext {
@@ -214,6 +216,8 @@ export class KubeApi {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      const delay = this.ctx.controls.responseDelayMs;
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       if (!this.authenticated(req)) throw errors.unauthorized();
       const url = new URL(req.url ?? '/', 'https://kube-apiserver');
       if (this.discovery(url.pathname, res)) return;
@@ -678,6 +682,15 @@ export class KubeApi {
 
   /** pods/exec: everything is checked before the upgrade, so a refusal is an HTTP Status as on a cluster. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const delay = this.ctx.controls.responseDelayMs;
+    if (delay > 0) {
+      setTimeout(() => this.upgradeNow(req, socket, head), delay);
+      return;
+    }
+    this.upgradeNow(req, socket, head);
+  }
+
+  private upgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const refuse = (status: Status) => {
       const text = JSON.stringify(status);
       socket.end(

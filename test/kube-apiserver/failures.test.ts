@@ -130,6 +130,25 @@ describe('test kube-apiserver: the failures a gateway must map', () => {
     await clients.core.deleteNamespacedPod({ name: 'slow', namespace: NS, gracePeriodSeconds: 0 });
   });
 
+  it('ends open watches on request, and answers slowly when told to', async () => {
+    let ended = false;
+    await clients.watch.watch(`/api/v1/namespaces/${NS}/pods`, {}, () => undefined, () => (ended = true));
+    server.controls.dropWatches();
+    const deadline = Date.now() + 10_000;
+    while (!ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(ended, 'the watch saw the server close it');
+
+    server.controls.setResponseDelay(300);
+    try {
+      const started = Date.now();
+      await clients.core.listNamespacedPod({ namespace: NS });
+      // A lower bound only (timers may fire a millisecond early): the answer waited for the delay.
+      assert.ok(Date.now() - started >= 250, 'the answer waited for the configured delay');
+    } finally {
+      server.controls.setResponseDelay(0);
+    }
+  });
+
   it('becomes unreachable and comes back on the same address; pods keep running', async () => {
     await clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('survivor') });
     await watchPodUntil(clients, NS, 'survivor', isRunning);

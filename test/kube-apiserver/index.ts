@@ -66,6 +66,10 @@ export interface KubeApiServerControls {
   restart(): Promise<void>;
   /** Forgets the watch history, so watches from an older resourceVersion get 410 Expired. */
   compactHistory(): void;
+  /** Ends every open watch stream (clients see the server close it, as at a watch timeout). */
+  dropWatches(): void;
+  /** Delays every request by `ms` before handling it: a slow API server (0 turns it off). */
+  setResponseDelay(ms: number): void;
 }
 
 export interface KubeApiServer {
@@ -133,6 +137,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     denied: new Set(options.deny ?? []),
     admissionWebhook: options.admissionWebhook,
     execProtocols: options.execProtocols ?? [...EXEC_PROTOCOLS],
+    responseDelayMs: 0,
   };
   const ctx: ApiContext = { store, runtime, docker, token, controls: controlsState, received: [] };
   const api = new KubeApi(ctx);
@@ -270,6 +275,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         await startListening();
       },
       compactHistory: () => store.compact(),
+      dropWatches: () => api.closeWatches(),
+      setResponseDelay: (ms) => void (controlsState.responseDelayMs = ms),
     },
     async close() {
       if (closed) return;

@@ -4,7 +4,8 @@ import { allowClientNames } from './client-names.ts';
 import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import { authzRoute, healthRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
+import { ConversationStore, passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
+import { authzRoute, healthRoute, keyboardInteractiveRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
 import type { UserDirectory } from './users-file.ts';
 
 /** Webhook bodies are a few hundred bytes; 64 KiB leaves room for metadata and stops floods early. */
@@ -16,6 +17,11 @@ export interface AppOptions {
   tls?: TlsMaterial;
   logger?: Logger;
   bodyLimit?: number;
+  /**
+   * Keyboard-interactive flows, tried in order; the first whose `start` takes the user runs the
+   * conversation. Default: password then, for users with `totpSecret`, a one-time code.
+   */
+  keyboardInteractiveFlows?: readonly KeyboardInteractiveFlow[];
 }
 
 /** Builds the authserver; does not listen (main.ts does), so tests can inject without a port. */
@@ -73,6 +79,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   passwordRoute(app, options.users);
   pubkeyRoute(app, options.users);
   authzRoute(app);
+  keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore());
   healthRoute(app);
   openApiRoute(app);
   return app;

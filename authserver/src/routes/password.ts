@@ -12,10 +12,14 @@ export function passwordRoute(app: FastifyInstance, users: UserDirectory): void 
   app.post('/password', async (request): Promise<AuthResponse> => {
     const body = parseBody(PasswordRequestSchema, request.body);
     // Verify the raw bytes: the password need not be UTF-8, and a Buffer is never logged by accident.
-    const ok = await users.verifyPassword(body.username, Buffer.from(body.passwordBase64, 'base64'));
+    const passwordOk = await users.verifyPassword(body.username, Buffer.from(body.passwordBase64, 'base64'));
+    // A user with a one-time code logs in only over keyboard-interactive: the password alone is not enough.
+    const secondFactorMissing = users.hasTotp(body.username);
+    const ok = passwordOk && !secondFactorMissing;
     request.log.info(
       {
         code: ok ? LogCode.PASSWORD_ACCEPTED : LogCode.PASSWORD_REJECTED,
+        ...(ok ? {} : { reason: passwordOk ? 'second-factor-required' : 'password' }),
         username: body.username,
         connectionId: body.connectionId,
         remoteAddress: body.remoteAddress,

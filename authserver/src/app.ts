@@ -4,6 +4,7 @@ import { allowClientNames } from './client-names.ts';
 import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import type { UserCertificateVerifier } from './methods/certificate/index.ts';
 import { ConversationStore, passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
 import { authzRoute, healthRoute, keyboardInteractiveRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
 import type { UserDirectory } from './users-file.ts';
@@ -22,6 +23,8 @@ export interface AppOptions {
    * conversation. Default: password then, for users with `totpSecret`, a one-time code.
    */
   keyboardInteractiveFlows?: readonly KeyboardInteractiveFlow[];
+  /** Verifies OpenSSH user certificates on /pubkey; without it every certificate is refused. */
+  certificates?: UserCertificateVerifier;
 }
 
 /** Builds the authserver; does not listen (main.ts does), so tests can inject without a port. */
@@ -77,7 +80,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   passwordRoute(app, options.users);
-  pubkeyRoute(app, options.users);
+  pubkeyRoute(app, options.users, options.certificates);
   authzRoute(app);
   keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore());
   healthRoute(app);

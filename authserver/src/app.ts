@@ -81,7 +81,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   passwordRoute(app, options.users);
   pubkeyRoute(app, options.users, options.certificates);
-  authzRoute(app);
+  authzRoute(app, options.users);
   keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore());
   healthRoute(app);
   openApiRoute(app);

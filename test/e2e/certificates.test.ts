@@ -34,6 +34,9 @@ describe('OpenSSH user certificates: verified by the authserver against its CAs'
     await writeFile(join(dir, 'revoked.yaml'), stringify({ serials: [666], keys: [revokedKeyLine] }));
     world = await startWorld({
       authserver: { userCertificates: { trustedCaKeysFile: join(dir, 'ca.pub'), revocationFile: join(dir, 'revoked.yaml') } },
+      // The certificate's key id is the identity /authz maps to SSH usernames.
+      gateway: { auth: { authz: true } },
+      identities: { 'certificate:contractor@example.org': ['guest'] },
     });
   });
   after(async () => {
@@ -96,6 +99,18 @@ describe('OpenSSH user certificates: verified by the authserver against its CAs'
     );
     const here = await login(await certify('here', 'ca', ['-I', 'alice', '-n', world.username, '-V', '-5m:+1h', '-O', 'source-address=192.0.2.1,127.0.0.0/8']));
     assert.equal(here.code, 0, here.stderr);
+  });
+
+  test('authz maps the certificate key id: a key id listed only for another username is refused after authentication', async () => {
+    const before = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_AUTHZ_REJECTED').length;
+    const result = await login(await certify('contractor', 'ca', ['-I', 'contractor@example.org', '-n', world.username, '-V', '-5m:+1h']));
+    assert.equal(result.code, 255);
+    assert.match(result.stderr, /Permission denied/);
+    const rejected = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_AUTHZ_REJECTED');
+    assert.equal(rejected.length, before + 1);
+    assert.equal(rejected.at(-1)?.identity, 'certificate:contractor@example.org');
+    assert.equal(rejected.at(-1)?.reason, 'identity-not-allowed');
+    await world.gateway.waitForCode('AUTHZ_FAILED');
   });
 
   test('the certificate never appears in a log, only its key id, serial and CA fingerprint', async () => {

@@ -4,6 +4,7 @@ import { text } from 'node:stream/consumers';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, readTlsMaterial, readTrustedCaKeys } from './config.ts';
+import { LoginThrottle } from './methods/brute-force/index.ts';
 import { RevocationFile, RevocationListError, UserCertificateVerifier } from './methods/certificate/index.ts';
 import { demoBanner, initDemoUser } from './demo-user.ts';
 import { LogCode } from './errors.ts';
@@ -38,7 +39,18 @@ async function serve(configFile: string): Promise<number> {
     return 1;
   }
   const logger = createLogger(config.log.level);
-  const app = buildApp({ users, tls, logger, ...(certificates ? { certificates } : {}) });
+  const limits = config.bruteForce;
+  const throttle = limits
+    ? new LoginThrottle({
+        addressFailures: limits.addressFailures,
+        usernameFailures: limits.usernameFailures,
+        windowSeconds: limits.window,
+        addressBlockSeconds: limits.addressBlock,
+        usernameBackoffSeconds: limits.usernameBackoff,
+        usernameBackoffMaxSeconds: limits.usernameBackoffMax,
+      })
+    : null;
+  const app = buildApp({ users, tls, logger, throttle, ...(certificates ? { certificates } : {}) });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address() as AddressInfo;
   logger.info(

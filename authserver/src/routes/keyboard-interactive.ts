@@ -6,7 +6,7 @@ import {
   type KeyboardInteractiveResponse,
 } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
-import { refusal, type LoginThrottle } from '../methods/brute-force/index.ts';
+import { addressOf, refusal, type LoginThrottle } from '../methods/brute-force/index.ts';
 import type { ConversationStep, ConversationStore, KeyboardInteractiveFlow } from '../methods/keyboard-interactive/index.ts';
 import { parseBody } from '../validate.ts';
 
@@ -38,7 +38,14 @@ export function keyboardInteractiveRoute(
         if (!conversation) continue;
         const step = await conversation.next([], body);
         if ('decision' in step) return settle(request, body, throttle, decide(request, body, flow.name, step));
-        const state = store.add({ conversation, flow: flow.name, connectionId: body.connectionId, username: body.username, expectedAnswers: step.challenge.prompts.length });
+        const state = store.add({
+          conversation,
+          flow: flow.name,
+          connectionId: body.connectionId,
+          username: body.username,
+          address: addressOf(body.remoteAddress),
+          expectedAnswers: step.challenge.prompts.length,
+        });
         if (state === undefined) return refuse(request, body, 'too-many-conversations');
         return challenge(request, body, step.challenge, state);
       }

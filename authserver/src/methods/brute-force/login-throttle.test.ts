@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { buildApp } from '../../app.ts';
 import { hashPassword, parseUsersFile, UserDirectory } from '../../users-file.ts';
-import { addressOf, LoginThrottle } from './login-throttle.ts';
+import { addressOf, LoginThrottle, throttleKeyOf } from './login-throttle.ts';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSFVNas2nxkr4D13alvWTxmRB39dAklyBnb/wxsjFzn';
 let users: UserDirectory;
@@ -67,4 +67,11 @@ test('a public key "yes" does not reset a username count; a password success doe
 test('addresses are counted without their port', () => {
   assert.equal(addressOf('127.0.0.2:51234'), '127.0.0.2');
   assert.equal(addressOf('[::1]:22'), '::1');
+});
+
+test('IPv6 addresses are counted per /64, IPv4 per address', () => {
+  assert.equal(throttleKeyOf('[2001:db8:0:1::5]:22'), '2001:db8:0:1::/64');
+  assert.equal(throttleKeyOf('[2001:db8:0:1:ffff:1:2:3]:22'), '2001:db8:0:1::/64');
+  assert.equal(throttleKeyOf('[::1]:22'), '0:0:0:0::/64');
+  assert.equal(throttleKeyOf('127.0.0.2:22'), '127.0.0.2');
 });

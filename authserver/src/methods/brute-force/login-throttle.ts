@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 
 /** Limits on failed logins across connections; durations in seconds. */
@@ -54,7 +55,7 @@ export class LoginThrottle {
 
   /** Whether a login for `username` from `remoteAddress` (`ip:port`) is refused without checking it. */
   async blocked(remoteAddress: string, username: string): Promise<Block | undefined> {
-    const address = await this.addresses.get(addressOf(remoteAddress));
+    const address = await this.addresses.get(throttleKeyOf(remoteAddress));
     if (address && address.consumedPoints >= this.settings.addressFailures && address.msBeforeNext > 0) {
       return { scope: 'address', retryAfterSeconds: Math.ceil(address.msBeforeNext / 1000) };
     }
@@ -70,7 +71,7 @@ export class LoginThrottle {
    */
   async failed(remoteAddress: string, username: string): Promise<Block | undefined> {
     let started: Block | undefined;
-    const address = await this.addresses.consume(addressOf(remoteAddress)).catch((res: unknown) => res as { consumedPoints: number; msBeforeNext: number });
+    const address = await this.addresses.consume(throttleKeyOf(remoteAddress)).catch((res: unknown) => res as { consumedPoints: number; msBeforeNext: number });
     if (address.consumedPoints === this.settings.addressFailures) {
       started = { scope: 'address', retryAfterSeconds: this.settings.addressBlockSeconds };
     }
@@ -97,4 +98,18 @@ export function addressOf(remoteAddress: string): string {
   if (bracketed) return bracketed[1]!;
   const at = remoteAddress.lastIndexOf(':');
   return at > 0 && remoteAddress.indexOf(':') === at ? remoteAddress.slice(0, at) : remoteAddress;
+}
+
+/**
+ * What failures are counted under: the IPv4 address, or the IPv6 /64 (one host usually holds a
+ * whole /64, so counting single IPv6 addresses would give an attacker 2^64 fresh tries).
+ */
+export function throttleKeyOf(remoteAddress: string): string {
+  const address = addressOf(remoteAddress);
+  if (isIP(address) !== 6 || address.includes('.')) return address;
+  const [head = '', tail = ''] = address.split('::');
+  const left = head ? head.split(':') : [];
+  const right = address.includes('::') && tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((group) => Number.parseInt(group, 16).toString(16)).join(':')}::/64`;
 }

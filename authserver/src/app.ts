@@ -5,7 +5,10 @@ import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { RequestMetrics } from './ops/index.ts';
-import { authzRoute, healthRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
+import { LoginThrottle } from './methods/brute-force/index.ts';
+import type { UserCertificateVerifier } from './methods/certificate/index.ts';
+import { ConversationStore, passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
+import { authzRoute, healthRoute, keyboardInteractiveRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
 import type { UserDirectory } from './users-file.ts';
 
 /** Webhook bodies are a few hundred bytes; 64 KiB leaves room for metadata and stops floods early. */
@@ -19,6 +22,15 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Request counts and latencies for the ops listener's /metrics. */
   metrics?: RequestMetrics;
+  /**
+   * Keyboard-interactive flows, tried in order; the first whose `start` takes the user runs the
+   * conversation. Default: password then, for users with `totpSecret`, a one-time code.
+   */
+  keyboardInteractiveFlows?: readonly KeyboardInteractiveFlow[];
+  /** Verifies OpenSSH user certificates on /pubkey; without it every certificate is refused. */
+  certificates?: UserCertificateVerifier;
+  /** Brute-force protection across connections; `null` turns it off. Default: the default limits. */
+  throttle?: LoginThrottle | null;
 }
 
 /** Builds the authserver; does not listen (main.ts does), so tests can inject without a port. */
@@ -74,9 +86,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return reply.code(404).send({ code: err.code, message: err.message });
   });
 
-  passwordRoute(app, options.users);
-  pubkeyRoute(app, options.users);
-  authzRoute(app);
+  const throttle = options.throttle === null ? undefined : (options.throttle ?? new LoginThrottle());
+  passwordRoute(app, options.users, throttle);
+  pubkeyRoute(app, options.users, options.certificates, throttle);
+  authzRoute(app, options.users);
+  keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore(), throttle);
   healthRoute(app);
   openApiRoute(app);
   return app;

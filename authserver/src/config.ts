@@ -15,6 +15,13 @@ const ListenSchema = z.string().transform((value, ctx) => {
   return { host: match[1] ?? match[2] ?? '', port };
 });
 
+/** A duration with its unit (`"90s"`, `"15m"`, `"1h"`), in whole seconds. */
+const DurationSchema = z
+  .string()
+  .regex(/^\d+(s|m|h)$/, 'expected a duration such as "30s", "15m" or "1h"')
+  .transform((text) => Number.parseInt(text, 10) * { s: 1, m: 60, h: 3600 }[text.slice(-1) as 's' | 'm' | 'h'])
+  .refine((seconds) => seconds >= 1, 'at least 1s');
+
 const TlsSchema = z.strictObject({
   certFile: z.string().min(1),
   keyFile: z.string().min(1),
@@ -28,6 +35,29 @@ export const ConfigSchema = z.strictObject({
   listen: ListenSchema.default({ host: '127.0.0.1', port: 8443 }),
   tls: TlsSchema,
   usersFile: z.string().min(1),
+  /** OpenSSH user certificates on /pubkey: the CAs trusted to sign them, and what is revoked. */
+  userCertificates: z
+    .strictObject({
+      /** One CA public key per line (authorized-key form), like sshd's TrustedUserCAKeys. */
+      trustedCaKeysFile: z.string().min(1),
+      /** YAML of revoked `serials`, `keyIds` and `keys`; re-read when it changes. */
+      revocationFile: z.string().min(1).optional(),
+    })
+    .optional(),
+  /** Brute-force protection across connections; `false` turns it off. */
+  bruteForce: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        addressFailures: z.number().int().positive().default(50),
+        usernameFailures: z.number().int().positive().default(10),
+        window: DurationSchema.default(15 * 60),
+        addressBlock: DurationSchema.default(15 * 60),
+        usernameBackoff: DurationSchema.default(1),
+        usernameBackoffMax: DurationSchema.default(15 * 60),
+      }),
+    ])
+    .default({ addressFailures: 50, usernameFailures: 10, window: 15 * 60, addressBlock: 15 * 60, usernameBackoff: 1, usernameBackoffMax: 15 * 60 }),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), ...LogTargetFields })
     .superRefine(checkLogTarget)
@@ -72,6 +102,14 @@ export function parseConfig(text: string, file: string): Config {
     ...config,
     log: { ...config.log, ...(config.log.file ? { file: resolve(base, config.log.file) } : {}) },
     usersFile: resolve(base, config.usersFile),
+    ...(config.userCertificates
+      ? {
+          userCertificates: {
+            trustedCaKeysFile: resolve(base, config.userCertificates.trustedCaKeysFile),
+            ...(config.userCertificates.revocationFile ? { revocationFile: resolve(base, config.userCertificates.revocationFile) } : {}),
+          },
+        }
+      : {}),
     tls: {
       ...config.tls,
       certFile: resolve(base, config.tls.certFile),
@@ -103,4 +141,23 @@ export async function readTlsMaterial(tls: Config['tls']): Promise<TlsMaterial> 
     ca: await read('clientCaFile', tls.clientCaFile),
     ...(tls.allowedClientNames ? { allowedClientNames: tls.allowedClientNames } : {}),
   };
+}
+
+/** The trusted CA keys, one per non-comment line; a line that is not a key names the file and line. */
+export async function readTrustedCaKeys(file: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`userCertificates.trustedCaKeysFile: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const keys: string[] = [];
+  for (const [index, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    if (!/^[a-z0-9@.-]+ [A-Za-z0-9+/=]+(\s.*)?$/.test(line)) throw new ConfigError(`${file}:${index + 1}: expected "type base64 [comment]"`);
+    keys.push(line);
+  }
+  if (keys.length === 0) throw new ConfigError(`${file}: no CA key`);
+  return keys;
 }

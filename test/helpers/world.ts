@@ -44,7 +44,11 @@ export interface WorldOptions {
   readonly gatewayEntry?: string;
   /** Merged over the gateway's config sections (e.g. `{ docker: { host, tls } }`). */
   readonly gateway?: Record<string, Record<string, unknown>>;
-  /** Merged over the authserver's and configserver's config keys (e.g. `{ metrics: { listen } }`). */
+  /** More users for the authserver's users file, beside the demo user (e.g. one with a `totpSecret`). */
+  readonly extraUsers?: Record<string, Record<string, unknown>>;
+  /** The users file's `identities` map (`kind:id` → allowed SSH usernames). */
+  readonly identities?: Record<string, string[]>;
+  /** Merged over the authserver's and configserver's config keys (e.g. `{ metrics: { listen } }`, `certificates`, `bruteForce`). */
   readonly authserver?: Record<string, unknown>;
   readonly configserver?: Record<string, unknown>;
   /** Runs once the certificates exist, before the gateway starts; may redirect its webhooks. */
@@ -70,7 +74,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
             passwordHash: await argon2.hash(password, { type: argon2.argon2id }),
             authorizedKeys: options.authorizedKeys ?? [],
           },
+          ...options.extraUsers,
         },
+        ...(options.identities ? { identities: options.identities } : {}),
       }),
       { mode: 0o600 },
     );

@@ -31,8 +31,11 @@ export function encodeMessage(message: AuditMessage): Buffer {
   return Buffer.from(encoder.encode(message));
 }
 
+/** Wall clock at start plus the monotonic clock since: nanosecond stamps that never go back. */
+const EPOCH_OFFSET = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+
 export function nowNanoseconds(): bigint {
-  return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+  return EPOCH_OFFSET + process.hrtime.bigint();
 }
 
 export class BinaryLogError extends Error {}

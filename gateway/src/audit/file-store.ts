@@ -29,6 +29,7 @@ export class FileRecordingStore implements RecordingStore {
   async openStream(key: string, format: StreamFormat): Promise<StreamWriter> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true });
+    await mkdir(join(this.directory, OPEN_DIR), { recursive: true });
     await writeFile(this.marker(key), key);
     const data = await open(path, 'wx');
     const chain = new ChunkChain(key);

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, appendFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test, type TestContext } from 'node:test';
+import pino from 'pino';
+import { AuditConfigSchema } from '@portcullis/wire';
+import { isGatewayError } from '../errors.ts';
+import { parseAsciicast } from './asciicast.ts';
+import { decodeBinaryLog } from './binary-log.ts';
+import { FileRecordingStore } from './file-store.ts';
+import { MESSAGE_TYPES } from './message-types.ts';
+import { openSource, verifyStreams } from './recording-reader.ts';
+import { ConnectionRecorder } from './connection-recorder.ts';
+
+const CONNECTION_ID = '0123456789abcdef0123456789abcdef';
+const log = pino({ level: 'silent' });
+
+async function tempDir(t: TestContext) {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-audit-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function recorder(store: FileRecordingStore | undefined, failures: string[] = []) {
+  return new ConnectionRecorder({
+    identity: { connectionId: CONNECTION_ID, remoteAddress: '127.0.0.1:5555' },
+    storeFor: () => store,
+    flushIntervalMs: 60_000,
+    maxChunkBytes: 64,
+    log,
+    onFailure: (reason) => failures.push(reason),
+    onRequiredFailure: () => failures.push('ended'),
+  });
+}
+
+test('a terminal session is recorded in order in the binary log and as asciicast, and verifies', async (t) => {
+  const dir = await tempDir(t);
+  const store = new FileRecordingStore(dir);
+  const tap = recorder(store);
+  tap.authAttempt({ method: 'password', username: 'demo', password: Buffer.from('secret'), outcome: 'rejected' });
+  tap.authAttempt({ method: 'password', username: 'demo', password: Buffer.from('secret2'), outcome: 'accepted' });
+  await tap.configure(AuditConfigSchema.parse({ recording: 'required' }));
+  tap.handshake(true);
+  const channel = tap.channel('session');
+  channel.request('pty', { term: 'xterm-256color', cols: 100, rows: 30 });
+  channel.request('shell');
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  channel.streams({ stdin, stdout });
+  stdin.write('echo hi\r');
+  stdout.write('hello from the container ');
+  stdout.write(Buffer.from('é').subarray(0, 1));
+  stdout.write(Buffer.from('é').subarray(1));
+  channel.request('window-change', { cols: 120, rows: 40 });
+  channel.exit({ exitCode: 3 });
+  channel.close();
+  await tap.close();
+
+  const [id] = (await readdir(dir)).filter((name) => !name.startsWith('.'));
+  const source = await openSource(join(dir, id!));
+  const verdicts = await verifyStreams(source);
+  assert.deepEqual(verdicts.map((verdict) => [verdict.key.split('/')[1], verdict.ok, verdict.complete]), [['audit.cslog', true, true], ['channel-0.cast', true, true]]);
+
+  const { version, messages } = decodeBinaryLog(await readFile(join(dir, id!, 'audit.cslog')));
+  assert.equal(version, 2);
+  assert.deepEqual(
+    messages.map((message) => message.type),
+    [0, 102, 101, 199, 300, 301, 404, 405, 500, 500, 500, 500, 408, 499, 497, 1],
+  );
+  const timestamps = messages.map((message) => message.timestamp);
+  assert.deepEqual(timestamps, [...timestamps].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), 'timestamps never go back');
+  const auth = messages.find((message) => message.type === MESSAGE_TYPES.authPasswordSuccessful)!;
+  assert.equal((auth.payload!.password as Buffer).length, 0, 'no password without intercept.passwords');
+  const io = messages.filter((message) => message.type === MESSAGE_TYPES.io).map((message) => `${message.payload!.stream}:${(message.payload!.data as Buffer).toString('latin1')}`);
+  assert.equal(io[0], '0:echo hi\r');
+  assert.equal(messages.find((message) => message.type === MESSAGE_TYPES.exit)!.payload!.exitStatus, 3);
+
+  const cast = parseAsciicast(await readFile(join(dir, id!, 'channel-0.cast'), 'utf8'));
+  assert.equal(cast.header.width, 100);
+  assert.equal(cast.header.height, 30);
+  assert.deepEqual((cast.header.env as Record<string, string>).TERM, 'xterm-256color');
+  assert.equal(cast.events.filter(([, code]) => code === 'o').map(([, , text]) => text).join(''), 'hello from the container é');
+  assert.deepEqual(cast.events.find(([, code]) => code === 'r')?.[2], '120x40');
+});
+
+test('passwords are recorded only when the policy asks', async (t) => {
+  const dir = await tempDir(t);
+  const tap = recorder(new FileRecordingStore(dir));
+  tap.authAttempt({ method: 'password', username: 'demo', password: Buffer.from('pw'), outcome: 'accepted' });
+  await tap.configure(AuditConfigSchema.parse({ recording: 'best-effort', intercept: { passwords: true } }));
+  await tap.close();
+  const [id] = (await readdir(dir)).filter((name) => !name.startsWith('.'));
+  const { messages } = decodeBinaryLog(await readFile(join(dir, id!, 'audit.cslog')));
+  assert.equal((messages[1]!.payload!.password as Buffer).toString(), 'pw');
+});
+
+test('required recording without a store refuses the login; best-effort goes on unrecorded and counts it', async () => {
+  const failures: string[] = [];
+  await assert.rejects(recorder(undefined, failures).configure(AuditConfigSchema.parse({ recording: 'required', storage: 's3' })), (error: unknown) => {
+    assert.ok(isGatewayError(error));
+    assert.equal(error.code, 'AUDIT_STORAGE_UNAVAILABLE');
+    assert.match(error.toUserLine(), /must be recorded/);
+    return true;
+  });
+  await recorder(undefined, failures).configure(AuditConfigSchema.parse({ recording: 'best-effort' }));
+  assert.deepEqual(failures, ['unavailable', 'unavailable']);
+});
+
+test('a stream left open by a crash is cut to its last indexed chunk and sealed as incomplete', async (t) => {
+  const dir = await tempDir(t);
+  const store = new FileRecordingStore(dir);
+  const key = `20261123T000000Z-${CONNECTION_ID}/channel-0.cast`;
+  const writer = await store.openStream(key, 'asciicast');
+  await writer.append(Buffer.from('{"version":2,"width":80,"height":24}\n'));
+  await writer.append(Buffer.from('[0.1,"o","kept"]\n'));
+  // The crash: bytes written that never got their chain entry.
+  await appendFile(join(dir, key), '[0.2,"o","lost');
+  const fresh = new FileRecordingStore(dir);
+  assert.deepEqual(await fresh.recover(), [key]);
+  const [verdict] = await verifyStreams(await openSource(join(dir, key)));
+  assert.equal(verdict!.ok, true, verdict!.problems.join('; '));
+  assert.equal(verdict!.complete, false);
+  assert.match(await readFile(join(dir, key), 'utf8'), /kept"\]\n$/);
+  assert.deepEqual(await fresh.recover(), [], 'nothing left to recover');
+  void writeFile;
+});

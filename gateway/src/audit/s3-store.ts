@@ -58,6 +58,9 @@ export class S3RecordingStore implements RecordingStore {
       region: options.region,
       forcePathStyle: options.forcePathStyle,
       maxAttempts: 2,
+      // Many S3-compatible stores do not understand the SDK's default trailing checksums.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });

@@ -9,10 +9,12 @@ import { FileRecordingStore } from './file-store.ts';
 import type { RecordingStore } from './recording-store.ts';
 import { loadS3Credentials, S3RecordingStore } from './s3-store.ts';
 import type { ConnectionTap } from './tap.ts';
+import { startPlayerServer } from './player/player-server.ts';
 
 /** The gateway's recorder: its stores, its metrics, and one ConnectionRecorder per connection. */
 export class AuditService {
   private readonly failures: Counter<'reason'>;
+  private player: { port: number; close: () => Promise<void> } | undefined;
 
   private constructor(
     private readonly settings: AuditSettings | undefined,
@@ -48,6 +50,15 @@ export class AuditService {
     }
     const service = new AuditService(settings, stores, log, registry);
     await service.recover();
+    if (settings?.player) {
+      const kind = settings.player.storage ?? (stores.file ? 'file' : 's3');
+      const store = stores[kind];
+      if (!store) throw new Error(`audit.player shows "${kind}" recordings, but audit has no ${kind === 'file' ? 'directory' : 's3'} configured`);
+      const at = settings.player.listen.lastIndexOf(':');
+      const host = settings.player.listen.slice(0, at).replace(/^\[|\]$/g, '');
+      service.player = await startPlayerServer({ host, port: Number(settings.player.listen.slice(at + 1)), store, pageSize: settings.player.pageSize });
+      log.info({ code: 'AUDIT_PLAYER_LISTENING', address: host, port: service.player.port }, 'recording player listening');
+    }
     return service;
   }
 
@@ -80,6 +91,7 @@ export class AuditService {
   }
 
   async close(): Promise<void> {
+    await this.player?.close();
     await Promise.all(Object.values(this.stores).map((store) => store.close()));
   }
 }

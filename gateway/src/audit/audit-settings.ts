@@ -39,6 +39,13 @@ export const AuditSettingsSchema = z.strictObject({
   /** A chunk is also closed when its raw content reaches this size. */
   maxChunkBytes: z.number().int().positive().default(1024 * 1024),
   /** The recording player page (off unless set); plain HTTP, so bind it to a trusted address. */
-  player: z.strictObject({ listen: ListenSchema, pageSize: z.number().int().positive().max(500).default(20) }).optional(),
+  player: z
+    .strictObject({
+      listen: ListenSchema,
+      pageSize: z.number().int().positive().max(500).default(20),
+      /** Which store the page shows; by default the directory when set, else S3. */
+      storage: z.enum(['file', 's3']).optional(),
+    })
+    .optional(),
 });
 export type AuditSettings = z.infer<typeof AuditSettingsSchema>;

@@ -28,7 +28,61 @@ export function fileHeader(version = FORMAT_VERSION): Buffer {
 const encoder = new Encoder({ useRecords: false, tagUint8Array: false, mapsAsObjects: true, variableMapSize: true } as ConstructorParameters<typeof Encoder>[0]);
 
 export function encodeMessage(message: AuditMessage): Buffer {
-  return Buffer.from(encoder.encode(message));
+  const encoded = encoder.encode(message);
+  return Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+}
+
+/** CBOR head of a major type with its argument (RFC 8949 §3). */
+function head(major: number, value: number | bigint): Buffer {
+  const n = BigInt(value);
+  if (n < 24n) return Buffer.from([(major << 5) | Number(n)]);
+  if (n < 0x100n) return Buffer.from([(major << 5) | 24, Number(n)]);
+  if (n < 0x10000n) return Buffer.from([(major << 5) | 25, Number(n >> 8n), Number(n & 0xffn)]);
+  if (n < 0x100000000n) {
+    const out = Buffer.alloc(5);
+    out[0] = (major << 5) | 26;
+    out.writeUInt32BE(Number(n), 1);
+    return out;
+  }
+  const out = Buffer.alloc(9);
+  out[0] = (major << 5) | 27;
+  out.writeBigUInt64BE(n, 1);
+  return out;
+}
+
+const text = (value: string) => {
+  const bytes = Buffer.from(value, 'utf8');
+  return Buffer.concat([head(3, bytes.length), bytes]);
+};
+const KEY_CONNECTION_ID = text('connectionId');
+const KEY_TIMESTAMP = text('timestamp');
+const KEY_TYPE = text('type');
+const KEY_PAYLOAD = text('payload');
+const KEY_STREAM = text('stream');
+const KEY_DATA = text('data');
+const KEY_CHANNEL_ID = text('channelId');
+
+/**
+ * An I/O message (type 500) as pieces whose middle one is `data` itself, uncopied: the same
+ * CBOR map encodeMessage makes, without copying every byte of the session once more.
+ */
+export function encodeIoMessage(connectionId: string, timestamp: bigint, channelId: number, stream: number, data: Buffer): Buffer[] {
+  const before = Buffer.concat([
+    Buffer.from([0xa5]),
+    KEY_CONNECTION_ID,
+    text(connectionId),
+    KEY_TIMESTAMP,
+    head(0, timestamp),
+    KEY_TYPE,
+    head(0, 500),
+    KEY_PAYLOAD,
+    Buffer.from([0xa2]),
+    KEY_STREAM,
+    head(0, stream),
+    KEY_DATA,
+    head(2, data.length),
+  ]);
+  return [before, data, Buffer.concat([KEY_CHANNEL_ID, head(0, channelId)])];
 }
 
 /** Wall clock at start plus the monotonic clock since: nanosecond stamps that never go back. */

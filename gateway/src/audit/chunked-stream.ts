@@ -44,6 +44,8 @@ export class ChunkedStream {
   add(piece: Buffer): void {
     if (this.failed || this.closed) return;
     if (this.backlog + this.buffered > MAX_BACKLOG_BYTES) {
+      // The store cannot keep up: losing recording is reported like a failed write, never hidden.
+      if (this.dropped === 0) this.options.onFailure(new Error('the recording storage fell behind by 64 MiB; content is being dropped'));
       this.dropped += piece.length;
       return;
     }

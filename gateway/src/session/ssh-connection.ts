@@ -191,6 +191,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     client.on('session', (accept) =>
       handleSessionChannel(accept(), { backend: backend!, environment, progress, log: sessionLog, onProgramStarted, audit: tap.channel('session') }),
     );
+    // ssh2 shows only forwarding requests (others it refuses itself); refused here unless another listener handles them.
+    client.on('request', (_accept, reject, name) => (tap.globalRequest(name), client.listenerCount('request') === 1 && reject?.()));
     client.on('tcpip', (accept, reject, info) => void handleDirectTcpip(accept, reject, info, backend!, sessionLog, tap.channel('direct-tcpip', { destination: `${info.destIP}:${info.destPort}` })));
   });
 

@@ -131,4 +131,5 @@ test(`an SFTP upload of ${SFTP_MIB} MiB is one file event with its SHA-256, and 
   assert.ok(!messages.some((message) => message.type === MESSAGE_TYPES.io), 'no raw SFTP bytes in the log');
   const bytes = await folderBytes(folder);
   assert.ok(bytes < 1024 * 1024, `the recording is ${bytes} bytes`);
+  t.diagnostic(`${SFTP_MIB} MiB uploaded, recording ${bytes} bytes`);
 });

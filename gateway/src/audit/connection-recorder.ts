@@ -1,6 +1,4 @@
 import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
-import { gzip, constants as zlibConstants } from 'node:zlib';
 import type { AuditConfig } from '@portcullis/wire';
 import type { ExitStatus } from '../backends/index.ts';
 import { GatewayError } from '../errors.ts';
@@ -9,12 +7,12 @@ import type { ConnectionIdentity } from '../session/connection-identity.ts';
 import { AsciicastEvents, headerLine } from './asciicast.ts';
 import { encodeIoMessage, encodeMessage, fileHeader, nowNanoseconds, type AuditMessage } from './binary-log.ts';
 import { ChunkedStream } from './chunked-stream.ts';
+import { compressChunk } from './chunk-compression.ts';
 import { MESSAGE_TYPES, STREAMS, type StreamName } from './message-types.ts';
 import { recordingId, type RecordingStore, type StreamWriter } from './recording-store.ts';
 import { SftpDecoder, type SftpFileEvent } from './sftp-decoder.ts';
 import type { AuthAttempt, ChannelTap, ConnectionTap } from './tap.ts';
 
-const gzipAsync = promisify(gzip);
 
 export interface RecorderContext {
   readonly identity: ConnectionIdentity;
@@ -116,7 +114,7 @@ export class ConnectionRecorder implements ConnectionTap {
       this.store = store;
       if (audit.format === 'binary') {
         const writer = await withTimeout(store.openStream(`${this.id}/audit.cslog`, 'containerssh-binary'), OPEN_TIMEOUT_MS);
-        this.binary = this.chunked(writer, (pieces) => gzipAsync(Buffer.concat(pieces), { level: zlibConstants.Z_BEST_SPEED }), fileHeader());
+        this.binary = this.chunked(writer, (pieces) => compressChunk(Buffer.concat(pieces)), fileHeader());
         // The header reaches the store at once, so even a session cut short leaves a valid file.
         await this.binary.flush();
         if (this.binary.broken) throw new Error('the first write to the recording storage failed');

@@ -157,12 +157,14 @@ test('per-stream switches: stdin off keeps it out of both formats; forwarded byt
   forward.streams({ stdin: up, stdout: down });
   up.write('forwarded-bytes');
   forward.close();
+  tap.channel('direct-tcpip', { destination: 'nowhere:1' }).close();
   await tap.close();
   const [id] = (await readdir(dir)).filter((name) => !name.startsWith('.'));
   const { messages } = decodeBinaryLog(await readFile(join(dir, id!, 'audit.cslog')));
   const io = messages.filter((message) => message.type === MESSAGE_TYPES.io).map((message) => Buffer.from(message.payload!.data as Uint8Array).toString());
   assert.deepEqual(io, ['shown-output']);
   assert.ok(messages.some((message) => message.type === MESSAGE_TYPES.newChannel && message.payload!.channelType === 'direct-tcpip' && message.payload!.destination === 'db:5432'));
+  assert.deepEqual(messages.filter((message) => message.channelId === 2).map((message) => message.type), [MESSAGE_TYPES.newChannel, MESSAGE_TYPES.newChannelFailed], 'a refused forward is recorded as refused');
   const cast = await readFile(join(dir, id!, 'channel-0.cast'), 'utf8');
   assert.doesNotMatch(cast, /typed-secret/);
   assert.match(cast, /shown-output/);

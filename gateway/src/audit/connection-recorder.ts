@@ -169,7 +169,6 @@ export class ConnectionRecorder implements ConnectionTap {
   channel(type: string, details: Record<string, unknown> = {}): ChannelTap {
     const channelId = this.nextChannel++;
     this.event(MESSAGE_TYPES.newChannel, { channelType: type, ...details }, channelId);
-    this.event(MESSAGE_TYPES.newChannelSuccessful, { channelType: type }, channelId);
     if (!this.active && this.recording !== 'pending') return { request() {}, streams() {}, exit() {}, close() {} };
     return new ChannelRecorder(this, channelId, type);
   }
@@ -232,11 +231,17 @@ class ChannelRecorder implements ChannelTap {
   private sftp: SftpDecoder | undefined;
   private sftpFiles = 0;
   private nextRequest = 0;
+  private opened = false;
   private closed = false;
 
   constructor(private readonly connection: ConnectionRecorder, private readonly channelId: number, private readonly type: string) {}
 
   private record(type: number, payload: Record<string, unknown> | null) {
+    // A channel counts as open once something happens on it; one closed before that was refused.
+    if (!this.opened && type !== MESSAGE_TYPES.close) {
+      this.opened = true;
+      this.connection.record(MESSAGE_TYPES.newChannelSuccessful, { channelType: this.type }, this.channelId);
+    }
     this.connection.record(type, payload, this.channelId);
   }
 
@@ -299,6 +304,10 @@ class ChannelRecorder implements ChannelTap {
   }
 
   streams(streams: { readonly stdin: Readable; readonly stdout: Readable; readonly stderr?: Readable }): void {
+    if (!this.opened) {
+      this.opened = true;
+      this.connection.record(MESSAGE_TYPES.newChannelSuccessful, { channelType: this.type }, this.channelId);
+    }
     const settings = this.connection.settings();
     if (!settings) return;
     const forwarded = this.type !== 'session';
@@ -337,6 +346,7 @@ class ChannelRecorder implements ChannelTap {
     if (this.closed) return;
     this.closed = true;
     this.sftp?.end();
+    if (!this.opened) return this.connection.record(MESSAGE_TYPES.newChannelFailed, { channelType: this.type, reason: 'refused' }, this.channelId);
     this.record(MESSAGE_TYPES.close, null);
     if (this.cast) void this.connection.closeStream(this.cast);
   }

@@ -27,6 +27,7 @@ export async function handleDirectTcpip(
     });
   } catch (error) {
     log.info({ code: 'SSH_FORWARD_REJECTED', port: info.destPort, ...errorFields(error) }, 'forward refused');
+    audit?.close();
     return reject();
   }
   const channel = accept();

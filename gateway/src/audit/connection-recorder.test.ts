@@ -169,3 +169,38 @@ test('per-stream switches: stdin off keeps it out of both formats; forwarded byt
   assert.doesNotMatch(cast, /typed-secret/);
   assert.match(cast, /shown-output/);
 });
+
+test('SFTP channels record file events, never raw bytes, and keep content only as asked and up to the cap', async (t) => {
+  const u32 = (value: number) => Buffer.from([value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255]);
+  const str = (value: string | Buffer) => Buffer.concat([u32(Buffer.byteLength(value)), Buffer.from(value)]);
+  const packet = (type: number, ...parts: Buffer[]) => {
+    const body = Buffer.concat([Buffer.from([type]), ...parts]);
+    return Buffer.concat([u32(body.length), body]);
+  };
+  const dir = await tempDir(t);
+  const tap = recorder(new FileRecordingStore(dir));
+  await tap.configure(AuditConfigSchema.parse({ recording: 'required', sftp: { storeContent: true, maxFileBytes: 4 } }));
+  const channel = tap.channel('session');
+  channel.request('subsystem', { name: 'sftp' });
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  channel.streams({ stdin, stdout });
+  stdin.write(packet(3, u32(1), str('/home/user/notes.txt'), u32(0x1a), u32(0)));
+  stdout.write(packet(102, u32(1), str('H')));
+  stdin.write(packet(6, u32(2), str('H'), Buffer.alloc(8), str('secret-notes')));
+  stdin.write(packet(4, u32(3), str('H')));
+  stdout.write(packet(101, u32(2), u32(0), str(''), str('')));
+  stdout.write(packet(101, u32(3), u32(0), str(''), str('')));
+  channel.close();
+  await tap.close();
+  const [id] = (await readdir(dir)).filter((name) => !name.startsWith('.'));
+  const { messages } = decodeBinaryLog(await readFile(join(dir, id!, 'audit.cslog')));
+  assert.ok(!messages.some((message) => message.type === MESSAGE_TYPES.io));
+  const [file] = messages.filter((message) => message.type === MESSAGE_TYPES.sftpFile).map((message) => message.payload!);
+  assert.equal(file!.path, '/home/user/notes.txt');
+  assert.equal(file!.bytes, 12);
+  assert.equal(file!.contentKey, `${id}/sftp-0-0.bin`);
+  assert.equal(await readFile(join(dir, id!, 'sftp-0-0.bin'), 'utf8'), 'secr', 'content capped at maxFileBytes');
+  const verdicts = await verifyStreams(await openSource(join(dir, id!)));
+  assert.ok(verdicts.every((verdict) => verdict.ok), JSON.stringify(verdicts));
+});

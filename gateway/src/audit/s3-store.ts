@@ -54,6 +54,9 @@ export class S3RecordingStore implements RecordingStore {
   private readonly client: S3Client;
 
   constructor(private readonly options: S3StoreOptions) {
+    // The SDK prints a multi-line Node 20 support notice on stderr, outside the JSON log; the
+    // engines field (Node >= 20) is the project's decision, and the README notes the SDK's plan.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client({
       region: options.region,
       forcePathStyle: options.forcePathStyle,

@@ -31,10 +31,11 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   const [command, target] = positionals;
-  if (values.help || !command) {
+  if (values.help) {
     console.log(USAGE);
-    return command ? 0 : 2;
+    return 0;
   }
+  if (!command) throw new UsageError('name a command');
   if (!target) throw new UsageError(`${command} needs a file, folder or s3:// URL`);
   const s3: S3Access = {
     ...(values.endpoint ? { endpoint: values.endpoint } : {}),
@@ -113,6 +114,7 @@ main(process.argv.slice(2)).then(
 function describe(error: unknown): string {
   const name = (error as { name?: string }).name;
   const message = (error as Error).message ?? String(error);
+  if (name === 'CredentialsProviderError') return 'no S3 credentials: pass --credentials FILE or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY';
   if (name === 'NoSuchKey') return 'no such object in the bucket';
   if (name === 'NoSuchBucket') return 'no such bucket';
   if ((error as NodeJS.ErrnoException).code === 'ECONNREFUSED') return 'the S3 endpoint refused the connection';

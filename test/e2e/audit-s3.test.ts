@@ -94,3 +94,30 @@ test('recording required with S3 stopped refuses the session; best-effort runs i
   assert.match(metrics, /portcullis_audit_failures_total\{reason="unavailable"\} 2/);
   assert.ok(!world.gateway.output.some((line) => line.includes(s3.credentials.secretAccessKey)), 'S3 credentials never reach a log line');
 });
+
+test('S3 staging stays bounded by about one part however long the stream, and the object verifies', async (t) => {
+  const s3 = await localS3(t);
+  const staging = await tempDir(t);
+  const partSize = 5 * 1024 * 1024;
+  const store = new S3RecordingStore({ endpoint: s3.endpoint, region: 'us-east-1', bucket: s3.bucket, prefix: 'long/', forcePathStyle: true, credentials: s3.credentials, partSize, timeoutMs: 10_000, stagingDirectory: staging });
+  t.after(() => store.close());
+  const key = '20261123T000000Z-0123456789abcdef0123456789abcdef/channel-0.cast';
+  const writer = await store.openStream(key, 'asciicast');
+  const chunk = Buffer.alloc(1024 * 1024, 0x61);
+  let largest = 0;
+  for (let i = 0; i < 24; i++) {
+    await writer.append(chunk);
+    let staged = 0;
+    for (const dir of await readdir(staging)) for (const name of await readdir(join(staging, dir))) staged += (await readFile(join(staging, dir, name))).length;
+    largest = Math.max(largest, staged);
+  }
+  await writer.close();
+  assert.ok(largest <= partSize + chunk.length + 64 * 1024, `staging peaked at ${largest} bytes`);
+  assert.deepEqual(await readdir(staging), [], 'nothing staged after close');
+  const verified = await auditCli(['verify', `s3://${s3.bucket}/long/${key}`, '--endpoint', s3.endpoint, '--credentials', s3.credentialsFile]);
+  assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+  const listed = await auditCli(['list', `s3://${s3.bucket}/long/`, '--endpoint', s3.endpoint, '--credentials', s3.credentialsFile]);
+  assert.match(listed.stdout, /^20261123T000000Z-0123456789abcdef0123456789abcdef\tchannel-0\.cast$/m);
+  const data = await store.read(key);
+  assert.equal(data.length, 24 * chunk.length);
+});

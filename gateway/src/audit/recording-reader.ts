@@ -26,12 +26,16 @@ export class SourceError extends Error {}
 export async function openSource(spec: string, s3: S3Access = {}): Promise<RecordingSource> {
   const url = /^s3:\/\/([^/]+)\/?(.*)$/.exec(spec);
   if (url) {
-    const [, bucket, path] = url as unknown as [string, string, string];
+    const [, bucket, fullPath] = url as unknown as [string, string, string];
+    // Anything before the recording id is the gateway's `audit.s3.prefix`.
+    const split = /^(.*?)(\d{8}T\d{6}Z-[0-9a-f]{8,64}(?:\/[^/]+)?)\/?$/.exec(fullPath);
+    const prefix = split ? split[1]! : fullPath.endsWith('/') || fullPath === '' ? fullPath : `${fullPath}/`;
+    const path = split ? split[2]! : '';
     const store = new S3RecordingStore({
       ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
       region: s3.region ?? 'us-east-1',
       bucket,
-      prefix: '',
+      prefix,
       forcePathStyle: true,
       partSize: 5 * 1024 * 1024,
       timeoutMs: 15_000,

@@ -7,7 +7,7 @@ import { loadS3Credentials } from '../s3-store.ts';
 import { FileRecordingStore } from '../file-store.ts';
 
 const USAGE = `usage: npm run audit -- <command> [options]
-  list   <directory | s3://bucket> [--after ID] [--limit N]   recordings, newest first
+  list   <directory | s3://bucket[/prefix/]> [--after ID] [--limit N]   recordings, newest first
   decode <stream file | s3://bucket/id/audit.cslog>            one line per binary log message
   play   <stream file | s3://bucket/id/channel-N.cast> [--speed X] [--no-wait]
   verify <stream file | recording folder | s3://bucket/id[/stream]>
@@ -46,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     case 'list': {
       const limit = Number(values.limit);
       if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit is a positive whole number');
-      const store = target.startsWith('s3://') ? (await openSource(`${target.replace(/\/$/, '')}/x`, s3)).store! : new FileRecordingStore(target);
+      const store = target.startsWith('s3://') ? (await openSource(target, s3)).store! : new FileRecordingStore(target);
       const page = await store.list({ limit, ...(values.after ? { after: values.after } : {}) });
       for (const recording of page.recordings) console.log(`${recording.id}\t${recording.streams.map((key) => key.split('/')[1]).join(' ')}`);
       if (page.next) console.log(`(more: --after ${page.next})`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, appendFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, appendFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -59,6 +59,8 @@ test('a terminal session is recorded in order in the binary log and as asciicast
   await tap.close();
 
   const [id] = (await readdir(dir)).filter((name) => !name.startsWith('.'));
+  assert.equal((await stat(join(dir, id!, 'audit.cslog'))).mode & 0o777, 0o600, 'recordings are private to the gateway user');
+  assert.equal((await stat(join(dir, id!))).mode & 0o777, 0o700);
   const source = await openSource(join(dir, id!));
   const verdicts = await verifyStreams(source);
   assert.deepEqual(verdicts.map((verdict) => [verdict.key.split('/')[1], verdict.ok, verdict.complete]), [['audit.cslog', true, true], ['channel-0.cast', true, true]]);

@@ -28,12 +28,13 @@ export class FileRecordingStore implements RecordingStore {
 
   async openStream(key: string, format: StreamFormat): Promise<StreamWriter> {
     const path = this.path(key);
-    await mkdir(dirname(path), { recursive: true });
-    await mkdir(join(this.directory, OPEN_DIR), { recursive: true });
-    await writeFile(this.marker(key), key);
-    const data = await open(path, 'wx');
+    // Recordings hold whatever users typed and saw: readable by the gateway's user only.
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.directory, OPEN_DIR), { recursive: true, mode: 0o700 });
+    await writeFile(this.marker(key), key, { mode: 0o600 });
+    const data = await open(path, 'wx', 0o600);
     const chain = new ChunkChain(key);
-    await writeFile(`${path}${CHAIN_SUFFIX}`, formatChainLines([{ kind: 'start', version: 1, key, format, startedAt: new Date().toISOString() }]), { flag: 'wx' });
+    await writeFile(`${path}${CHAIN_SUFFIX}`, formatChainLines([{ kind: 'start', version: 1, key, format, startedAt: new Date().toISOString() }]), { flag: 'wx', mode: 0o600 });
     let queue = Promise.resolve();
     let closed = false;
     const run = (step: () => Promise<void>) => (queue = queue.then(step));

@@ -91,10 +91,11 @@ export class S3RecordingStore implements RecordingStore {
   async openStream(key: string, format: StreamFormat): Promise<StreamWriter> {
     if (!STREAM_KEY_PATTERN.test(key)) throw new Error(`not a recording stream key: ${key}`);
     const dir = this.stagingFor(key);
-    await mkdir(dir, { recursive: true });
+    // Staged bytes are recording content: the gateway's user only.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const created = await this.send<{ UploadId?: string }>(new CreateMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }));
     const uploadId = created.UploadId!;
-    const journal = (lines: JournalLine[]) => appendFile(join(dir, JOURNAL), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+    const journal = (lines: JournalLine[]) => appendFile(join(dir, JOURNAL), lines.map((line) => `${JSON.stringify(line)}\n`).join(''), { mode: 0o600 });
     const start: ChainLine = { kind: 'start', version: 1, key, format, startedAt: new Date().toISOString() };
     await journal([{ kind: 'upload', key, uploadId }, { kind: 'chain', line: start }]);
     const chain = new ChunkChain(key);
@@ -116,7 +117,7 @@ export class S3RecordingStore implements RecordingStore {
       append: (chunk) =>
         run(async () => {
           if (closed) throw new Error('stream closed');
-          await appendFile(join(dir, pendingFile(parts.length + 1)), chunk);
+          await appendFile(join(dir, pendingFile(parts.length + 1)), chunk, { mode: 0o600 });
           const line = chain.append(chunk);
           chainLines.push(line);
           await journal([{ kind: 'chain', line }]);

@@ -14,6 +14,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: (options: BenchOptions) =>
   'session-rate': () => import('./session-rate.ts'),
   'policy-test': () => import('./policy-test.ts'),
   'config-webhook': () => import('./config-webhook.ts'),
+  audit: () => import('./audit.ts'),
 };
 
 const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } } });

@@ -25,6 +25,8 @@ declare -A need=(
   [tmux]=tmux                                      # a real terminal for resize tests
   [openssh-server]=/usr/sbin/sshd                  # upstream server for the SSH proxy tests
   [docker-registry]=docker-registry                # a loopback registry for the image pull tests
+  [asciinema]=asciinema                            # audit tests play recordings with asciinema cat
+  [chromium]=chromium                              # audit web player tests (headless)
 )
 missing=()
 for pkg in "${!need[@]}"; do

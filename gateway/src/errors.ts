@@ -65,6 +65,13 @@ export const GATEWAY_CODES = {
   SSH_FORWARD_REJECTED: 'A port forward was refused: the backend does not offer it, or it failed.',
   SESSION_STARTED: 'A program started in the session container.',
   SESSION_ENDED: 'A program in the session container ended.',
+  AUDIT_STORAGE_UNAVAILABLE: 'The recording storage cannot take a recording; with recording required the login is refused, with best-effort the session runs unrecorded.',
+  AUDIT_RECORDING_FAILED: 'Writing a recording failed mid-session; a required recording ends the connection.',
+  AUDIT_RECORDING_STORED: 'A connection ended and its recording is sealed in storage.',
+  AUDIT_RECOVERED: 'An interrupted recording (a crashed gateway) was finished and sealed on start.',
+  AUDIT_RECOVERY_FAILED: 'Interrupted recordings could not be finished on start; their staging is kept.',
+  AUDIT_SFTP_DECODE_FAILED: 'An SFTP channel could not be decoded; it has no more file events.',
+  AUDIT_PLAYER_LISTENING: 'The recording player page is listening.',
 } as const;
 
 export type GatewayCode = keyof typeof GATEWAY_CODES;

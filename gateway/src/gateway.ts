@@ -10,6 +10,7 @@ import { GatewayMetrics, startOpsServer, type HealthCheck, type Logger } from '.
 import { handleConnection } from './session/index.ts';
 import type { GatewayConfig } from './settings/index.ts';
 import { WebhookClient } from './webhook/index.ts';
+import { AuditService } from './audit/index.ts';
 
 export interface RunningGateway {
   readonly port: number;
@@ -40,6 +41,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
     log,
   });
   const hostKeys = await loadHostKeys(config.ssh.hostKeyDir, log);
+  const audit = await AuditService.start(config.audit, log, metrics.registry);
   const [host, portText] = splitHostPort(config.ssh.listen);
   const open = new Set<Promise<void>>();
   const clients = new Set<{ end(): unknown }>();
@@ -77,6 +79,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
         maxAuthTries: config.ssh.maxAuthTries,
         onClosed: closed,
         metrics,
+        audit,
       });
     },
   });
@@ -99,6 +102,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       await Promise.all([stopped, ...open]);
       reaper.stop();
       await ops.close();
+      await audit.close();
       authClient.close();
       configClient.close();
     },

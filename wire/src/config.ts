@@ -112,11 +112,57 @@ export const SshProxyConfigSchema = z
 
 export type SshProxyConfig = z.infer<typeof SshProxyConfigSchema>;
 
+/**
+ * ContainerSSH's `audit` section in spirit (`enable`, `format`, `storage`, `intercept`), plus
+ * what Portcullis adds: whether a session may run unrecorded, asciicast for terminals, and
+ * SFTP file events. Where recordings go (directory, bucket, credentials) is gateway plumbing,
+ * never per-user config.
+ */
+export const AuditConfigSchema = z.strictObject({
+  /** ContainerSSH's switch; `recording` says more and wins when both are given. */
+  enable: z.boolean().optional(),
+  /**
+   * `required`: a session whose recording cannot be stored does not start (fail closed).
+   * `best-effort`: it starts and the failure is logged and counted. `off`: nothing is recorded.
+   */
+  recording: z.enum(['required', 'best-effort', 'off']).optional(),
+  /** ContainerSSH's binary log (CBOR + gzip); `none` keeps only the other formats. */
+  format: z.enum(['binary', 'none']).default('binary'),
+  /** An asciicast v2 file per terminal (pty) session channel. */
+  asciicast: z.boolean().default(true),
+  /** Which gateway-configured store receives the recordings (ContainerSSH's names). */
+  storage: z.enum(['file', 's3']).default('file'),
+  /** Per-stream switches (ContainerSSH's `intercept`, plus forwarded streams and SFTP). */
+  intercept: z
+    .strictObject({
+      stdin: z.boolean().default(true),
+      stdout: z.boolean().default(true),
+      stderr: z.boolean().default(true),
+      /** Record the password of each attempt. Off unless a policy explicitly asks. */
+      passwords: z.boolean().default(false),
+      /** Bytes of forwarded TCP streams (the open and close are always recorded). */
+      forwarding: z.boolean().default(true),
+      /** Per-file SFTP events (operation, path, bytes, SHA-256, result). */
+      sftp: z.boolean().default(true),
+    })
+    .default({ stdin: true, stdout: true, stderr: true, passwords: false, forwarding: true, sftp: true }),
+  sftp: z
+    .strictObject({
+      /** Keep a copy of transferred file content beside the recording. */
+      storeContent: z.boolean().default(false),
+      /** The most content kept per file; beyond it only the hash and size are recorded. */
+      maxFileBytes: z.number().int().nonnegative().default(10 * 1024 * 1024),
+    })
+    .default({ storeContent: false, maxFileBytes: 10 * 1024 * 1024 }),
+});
+export type AuditConfig = z.infer<typeof AuditConfigSchema>;
+
 export const AppConfigSchema = z
   .strictObject({
     backend: z.enum(['docker', 'sshproxy']),
     docker: DockerConfigSchema.optional(),
     sshproxy: SshProxyConfigSchema.optional(),
+    audit: AuditConfigSchema.optional(),
   })
   .refine((config) => config.backend !== 'docker' || config.docker !== undefined, {
     message: 'backend "docker" needs a docker.execution section',
@@ -134,7 +180,7 @@ export type AppConfig = z.infer<typeof AppConfigSchema>;
  * understood) and the gateway then refuses the login with CONFIG_UNSUPPORTED naming the section,
  * never silently dropping a setting: an ignored `security` section would be a hole.
  */
-export const UNSUPPORTED_CONFIG_SECTIONS = ['kubernetes', 'security', 'audit'] as const;
+export const UNSUPPORTED_CONFIG_SECTIONS = ['kubernetes', 'security'] as const;
 
 /** A section whose shape this version only passes along (see UNSUPPORTED_CONFIG_SECTIONS). */
 const OpaqueSectionSchema = z.looseObject({});
@@ -151,7 +197,7 @@ export const WireAppConfigSchema = z.strictObject({
   sshproxy: SshProxyConfigSchema.optional(),
   kubernetes: OpaqueSectionSchema.optional().describe('ContainerSSH kubernetes section; not supported by this gateway yet.'),
   security: OpaqueSectionSchema.optional().describe('ContainerSSH security section; not supported by this gateway yet.'),
-  audit: OpaqueSectionSchema.optional().describe('ContainerSSH audit section; not supported by this gateway yet.'),
+  audit: AuditConfigSchema.optional().describe('What is recorded and whether a session may run unrecorded.'),
 });
 export type WireAppConfig = z.infer<typeof WireAppConfigSchema>;
 

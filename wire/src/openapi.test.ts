@@ -35,7 +35,7 @@ const DELIBERATE: ReadonlyArray<{ pattern: RegExp; why: string }> = [
     pattern: /^POST \/pubkey request\.caCertificate: only in Portcullis$/,
     why: 'extension from the never-merged ContainerSSH SSH-CA branch; ContainerSSH servers ignore it',
   },
-  { pattern: /^POST \/config response\.config\.audit: only in Portcullis$/, why: 'named so that it is refused (CONFIG_UNSUPPORTED), never ignored' },
+  { pattern: /^POST \/config response\.config\.audit: only in Portcullis$/, why: 'what to record; ContainerSSH keeps its audit settings in its own file' },
   {
     pattern: /^POST \/config response\.config\.(dockerrun|kuberun): only in ContainerSSH$/,
     why: 'placeholders for backends ContainerSSH itself removed; any value there is an error in ContainerSSH too',

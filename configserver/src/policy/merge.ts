@@ -205,6 +205,7 @@ export function merge(policy: Policy, profiles: readonly Profile[]): Rendered {
   else builder.set(['pod'], defaultPod(baseline.docker.execution), originIn(undefined, 'default', []));
   const session = root.session as SessionSettings;
   session.egress = [];
+  for (const [key, value] of Object.entries(baseline.audit ?? {})) builder.set(['session', 'audit', key], value, originIn(policy.baselineSource, 'baseline', ['audit', key]));
   for (const profile of profiles) applyOverlay(builder, profile, session);
   return {
     docker: root.docker as Rendered['docker'],

@@ -5,6 +5,7 @@ import type { Policy, Profile } from './load.ts';
 import { candidateProfiles } from './candidates.ts';
 import { matchProfile, subjectOf, type Subject } from './match.ts';
 import { defaultPod, merge, type Rendered } from './merge.ts';
+import { auditSection } from './audit.ts';
 
 export interface MatchedProfile {
   readonly profile: Profile;
@@ -90,7 +91,7 @@ export function toConfigResponse(resolution: Resolution): ConfigResponse {
   if (known) return known;
   const environment = Object.fromEntries(Object.entries(rendered.environment).map(([name, value]) => [name, { value, sensitive: false }]));
   const candidate = {
-    config: { backend: 'docker', docker: { execution: rendered.docker.execution } },
+    config: { backend: 'docker', docker: { execution: rendered.docker.execution }, ...auditSection(rendered.session.audit) },
     ...(Object.keys(environment).length > 0 ? { environment } : {}),
     ...(Object.keys(rendered.files).length > 0 ? { files: rendered.files } : {}),
   };

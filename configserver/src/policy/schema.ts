@@ -1,4 +1,4 @@
-import { DockerExecutionSchema, DockerHostSchema } from '@portcullis/wire';
+import { AuditConfigSchema, DockerExecutionSchema, DockerHostSchema } from '@portcullis/wire';
 import { z } from 'zod';
 import { CPU_PATTERN, MEMORY_PATTERN } from './quantity.ts';
 
@@ -38,6 +38,21 @@ export const KubernetesSettingsSchema = z.strictObject({
 });
 
 /**
+ * What to record (sent to the gateway as `config.audit`). `enabled` and `recordInput` are the
+ * short forms; the rest are the wire's AuditConfig keys, each replacing the value below it.
+ */
+export const AuditOverlaySchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  recordInput: z.boolean().optional(),
+  recording: AuditConfigSchema.shape.recording,
+  format: z.enum(['binary', 'none']).optional(),
+  asciicast: z.boolean().optional(),
+  storage: z.enum(['file', 's3']).optional(),
+  intercept: AuditConfigSchema.shape.intercept.unwrap().partial().optional(),
+  sftp: AuditConfigSchema.shape.sftp.unwrap().partial().optional(),
+});
+
+/**
  * baseline.yaml: the hardened session every user gets before any profile applies. The Docker
  * part is exactly the wire's DockerExecutionSchema, so a baseline that loads is one the
  * gateway can run; unknown keys are errors, never silently dropped.
@@ -46,6 +61,8 @@ export const BaselineSchema = z.strictObject({
   docker: z.strictObject({ execution: DockerExecutionSchema }),
   kubernetes: KubernetesSettingsSchema.optional(),
   ceilings: CeilingsSchema.default({}),
+  /** What every session records unless a profile changes it. */
+  audit: AuditOverlaySchema.optional(),
 });
 export type Baseline = z.output<typeof BaselineSchema>;
 
@@ -88,7 +105,7 @@ export const OverlaySchema = z.strictObject({
     })
     .optional(),
   sessionLimits: z.strictObject({ idleTimeout: Duration.optional(), maxDuration: Duration.optional() }).optional(),
-  audit: z.strictObject({ enabled: z.boolean().optional(), recordInput: z.boolean().optional() }).optional(),
+  audit: AuditOverlaySchema.optional(),
   /** Raw Kubernetes fields: `spec` merges into the pod spec, `container` into the session container. */
   pod: z
     .strictObject({

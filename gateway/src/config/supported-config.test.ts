@@ -23,12 +23,18 @@ test('a docker config is narrowed to what the backend runs', () => {
 test('what the gateway cannot honour is refused by name, never ignored', () => {
   assert.match(refusal(() => supportedConfig(wire({}), {})), /^CONFIG_UNSUPPORTED: .*names no backend/);
   assert.match(refusal(() => supportedConfig(wire({ backend: 'kubernetes', kubernetes: { pod: {} } }), {})), /^CONFIG_UNSUPPORTED: .*no kubernetes backend/);
-  for (const section of ['security', 'audit', 'kubernetes']) {
+  for (const section of ['security', 'kubernetes']) {
     assert.match(refusal(() => supportedConfig(wire({ ...docker, [section]: { x: 1 } }), {})), new RegExp(`^CONFIG_UNSUPPORTED: .*"${section}"`));
   }
   const proxy = { backend: 'sshproxy', sshproxy: { server: 'h', username: 'u', password: 'p', allowedHostKeyFingerprints: [`SHA256:${'A'.repeat(43)}`] } };
   assert.match(refusal(() => supportedConfig(wire(proxy), { files: { '/f': { value: 'eA==', sensitive: false } } })), /^CONFIG_UNSUPPORTED: .*files/);
   assert.match(refusal(() => supportedConfig(wire({ backend: 'docker' }), {})), /^CONFIG_BACKEND_ERROR/);
+});
+
+test('an audit section reaches the gateway with its defaults filled in', () => {
+  const config = supportedConfig(wire({ ...docker, audit: { recording: 'required', storage: 's3' } }), {});
+  assert.equal(config.audit?.recording, 'required');
+  assert.equal(config.audit?.intercept.passwords, false);
 });
 
 test('an empty unsupported section asks for nothing and passes', () => {

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { ServerChannel, TcpipRequestInfo } from 'ssh2';
 import type { BackendConnection } from '../backends/index.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
+import type { ChannelTap } from '../audit/index.ts';
 
 /**
  * A `direct-tcpip` channel (ssh -L, -D): opened on the backend's side, then relayed both
@@ -14,6 +15,7 @@ export async function handleDirectTcpip(
   info: TcpipRequestInfo,
   backend: Promise<BackendConnection>,
   log: Logger,
+  audit?: ChannelTap,
 ): Promise<void> {
   let upstream: Duplex;
   try {
@@ -25,9 +27,12 @@ export async function handleDirectTcpip(
     });
   } catch (error) {
     log.info({ code: 'SSH_FORWARD_REJECTED', port: info.destPort, ...errorFields(error) }, 'forward refused');
+    audit?.close();
     return reject();
   }
   const channel = accept();
+  audit?.streams({ stdin: channel, stdout: upstream });
+  channel.once('close', () => audit?.close());
   channel.on('error', () => upstream.destroy());
   upstream.on('error', () => channel.destroy());
   channel.pipe(upstream).pipe(channel);

@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import type { ServerChannel, Session, PseudoTtyInfo, WindowChangeInfo } from 'ssh2';
 import type { BackendConnection, BackendSession, SessionProgram } from '../backends/index.ts';
 import type { ProgressRelay } from './progress-relay.ts';
+import type { ChannelTap } from '../audit/index.ts';
 import { isGatewayError } from '../errors.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 
@@ -18,6 +19,8 @@ export interface SessionChannelContext {
   /** Told each time a program starts (time-to-shell metric). */
   readonly onProgramStarted?: () => void;
   readonly log: Logger;
+  /** The audit recorder's view of this channel. */
+  readonly audit?: ChannelTap;
 }
 
 /**
@@ -35,11 +38,13 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   session.on('pty', (accept, reject, info: PseudoTtyInfo) => {
     if (started) return reject?.();
     pty = { term: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24 };
+    context.audit?.request('pty', pty);
     accept?.();
   });
 
   session.on('window-change', (accept, _reject, info: WindowChangeInfo) => {
     if (pty) pty = { ...pty, cols: info.cols, rows: info.rows };
+    context.audit?.request('window-change', { cols: info.cols, rows: info.rows });
     if (running && pty) void running.resize(pty.cols, pty.rows);
     accept?.();
   });
@@ -49,11 +54,13 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     const acceptable = !started && Object.keys(clientEnv).length < MAX_CLIENT_ENV && /^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(info.key) && info.val.length <= 4096;
     if (!acceptable) return reject?.();
     clientEnv[info.key] = info.val;
+    context.audit?.request('env', { name: info.key, value: info.val });
     accept?.();
   });
 
   const start = (command: string | null, accept: () => ServerChannel, subsystem?: string) => {
     started = true;
+    context.audit?.request(subsystem !== undefined ? 'subsystem' : command === null ? 'shell' : 'exec', { command, name: subsystem });
     const channel = accept();
     const log = context.log.child({ channel: subsystem ?? (command === null ? 'shell' : 'exec') });
     // A client that vanishes mid-write must cost this session only, never the gateway.
@@ -67,7 +74,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
       ...(pty ? { pty } : {}),
       ...(subsystem !== undefined ? { subsystem } : {}),
     });
-    void run(programFor, channel, backend, log, (session) => {
+    void run(programFor, channel, backend, log, context.audit, (session) => {
       running = session;
       context.onProgramStarted?.();
     });
@@ -79,10 +86,14 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   // Only a backend that can deliver signals says yes; the client learns the truth either way.
   session.on('signal', (accept, reject, info) => {
     if (!running?.signal) return reject?.();
+    context.audit?.request('signal', { name: info.name });
     running.signal(info.name);
     accept?.();
   });
-  session.on('close', () => running?.destroy());
+  session.on('close', () => {
+    running?.destroy();
+    context.audit?.close();
+  });
 }
 
 async function run(
@@ -90,6 +101,7 @@ async function run(
   channel: ServerChannel,
   backend: Promise<BackendConnection>,
   log: Logger,
+  audit: ChannelTap | undefined,
   onStarted: (session: BackendSession) => void,
 ): Promise<void> {
   let session: BackendSession;
@@ -110,12 +122,14 @@ async function run(
   }
   onStarted(session);
   log.info({ code: 'SESSION_STARTED', pty: program.pty !== undefined }, 'program started');
+  audit?.streams({ stdin: channel, stdout: session.stdout, stderr: session.stderr });
   session.stdout.pipe(channel, { end: false });
   session.stderr.pipe(channel.stderr as Writable, { end: false });
   channel.pipe(session.stdin);
   const status = await session.exited;
   await Promise.all([flushed(channel), flushed(channel.stderr as Writable)]);
   log.info({ code: 'SESSION_ENDED', ...status }, 'program ended');
+  audit?.exit(status);
   if (!channel.destroyed) {
     if ('signal' in status) channel.exit(status.signal, status.coreDumped, '');
     else channel.exit(status.exitCode);

@@ -11,6 +11,7 @@ import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnec
 import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
 import { handleDirectTcpip } from '../forwarding/index.ts';
+import { NO_TAP, type AuditService } from '../audit/index.ts';
 
 export interface ConnectionDependencies {
   readonly auth: AuthWebhook;
@@ -26,6 +27,8 @@ export interface ConnectionDependencies {
   /** Called once when the connection is fully closed and its backend cleaned up. */
   readonly onClosed?: () => void;
   readonly metrics?: GatewayMetrics;
+  /** Records the connection per the policy's audit settings; without it nothing is recorded. */
+  readonly audit?: AuditService;
 }
 
 /** What the webhooks granted, fixed at login for the whole connection. */
@@ -50,6 +53,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   };
   let log = deps.log.child({ connectionId: identity.connectionId, remoteAddress: identity.remoteAddress });
   const OFFERED_METHODS: AuthContext['method'][] = deps.keyboardInteractive ? [...BASE_METHODS, 'keyboard-interactive'] : BASE_METHODS;
+  const tap = deps.audit?.tap(identity, log, () => client.end()) ?? NO_TAP;
   log.debug({ code: 'SSH_CONNECTED' }, 'connection accepted');
   const acceptedAt = performance.now();
   deps.metrics?.connectionOpened();
@@ -106,6 +110,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       log.info({ code: 'AUTHZ_SUCCESSFUL', username: ctx.username, authenticatedUsername }, 'authorization granted');
     }
     const response = await deps.config.fetch(identity, ctx.username, authenticatedUsername, maps);
+    await tap.configure(response.config.audit);
     grant = { authenticatedUsername, config: response.config, maps: withGatewayMetadata(response.maps, facts) };
     log = log.child({ username: authenticatedUsername });
     log.debug({ code: 'CONFIG_RESPONSE', backend: response.config.backend, ...describeMaps(grant.maps) }, 'configuration received');
@@ -143,6 +148,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       try {
         if (ctx.method === 'password') {
           const decision = await deps.auth.password(identity, ctx.username, Buffer.from(ctx.password, 'utf8'));
+          tap.authAttempt({ method: 'password', username: ctx.username, password: Buffer.from(ctx.password, 'utf8'), outcome: decision.accepted ? 'accepted' : 'rejected' });
           return decision.accepted ? await admit(ctx, decision) : deny(ctx);
         }
         if (ctx.method === 'publickey') {
@@ -159,6 +165,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
             keyDecisions.set(authorizedKey, pending);
           }
           const decision = await pending;
+          if (ctx.signature) tap.authAttempt({ method: 'publickey', username: ctx.username, key: authorizedKey, outcome: decision.accepted ? 'accepted' : 'rejected' });
           if (!decision.accepted) return deny(ctx);
           // Without a signature this only tells the client the key would do (PK_OK).
           return ctx.signature ? await admit(ctx, decision) : ctx.accept();
@@ -183,6 +190,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     loggedIn = true;
     deps.metrics?.handshakeSucceeded();
     log.info({ code: 'SSH_HANDSHAKE_SUCCESSFUL' }, 'logged in');
+    tap.handshake(true);
     const environment = Object.fromEntries(
       Object.entries(grant.maps.environment ?? {}).map(([name, entry]) => [name, entry.value]),
     );
@@ -212,9 +220,11 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       firstProgram = false;
     };
     client.on('session', (accept) =>
-      handleSessionChannel(accept(), { backend: backend!, environment, progress, log: sessionLog, onProgramStarted }),
+      handleSessionChannel(accept(), { backend: backend!, environment, progress, log: sessionLog, onProgramStarted, audit: tap.channel('session') }),
     );
-    client.on('tcpip', (accept, reject, info) => void handleDirectTcpip(accept, reject, info, backend!, sessionLog));
+    // ssh2 shows only forwarding requests (others it refuses itself); refused here unless another listener handles them.
+    client.on('request', (_accept, reject, name) => (tap.globalRequest(name), client.listenerCount('request') === 1 && reject?.()));
+    client.on('tcpip', (accept, reject, info) => void handleDirectTcpip(accept, reject, info, backend!, sessionLog, tap.channel('direct-tcpip', { destination: `${info.destIP}:${info.destPort}` })));
   });
 
   client.on('error', (error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error'));
@@ -222,7 +232,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   client.once('close', () => {
     clearTimeout(graceTimer);
     deps.metrics?.connectionClosed(loggedIn);
-    const cleanup = backend ? backend.then((connection) => connection.close(), () => undefined) : Promise.resolve();
+    const cleanup = Promise.all([backend ? backend.then((connection) => connection.close(), () => undefined) : undefined, tap.close()]);
     void cleanup.finally(() => {
       log.info({ code: 'SSH_DISCONNECTED' }, 'connection closed');
       deps.onClosed?.();

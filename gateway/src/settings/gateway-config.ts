@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DurationSchema } from './duration.ts';
 import { checkLogTarget, LogTargetFields } from '../observability/log-destination.ts';
+import { AuditSettingsSchema } from '../audit/audit-settings.ts';
 
 /** host:port with a numeric port; port 0 asks the system for a free one. */
 const ListenSchema = z
@@ -94,6 +95,8 @@ export const GatewayConfigSchema = z.strictObject({
    * `uid:gid` before it accepts anything, keeping only the socket's group as an extra group.
    */
   runAs: z.string().regex(/^[1-9]\d*:\d+$/, 'runAs is a non-root numeric uid:gid').optional(),
+  /** Where recordings go (directory, S3) and the player page; what is recorded comes from the config webhook. */
+  audit: AuditSettingsSchema.optional(),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

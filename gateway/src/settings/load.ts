@@ -48,6 +48,16 @@ function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
     auth: webhook(config.auth),
     configserver: webhook(config.configserver),
     ...(config.sshproxy?.privateKeyFile ? { sshproxy: { privateKeyFile: at(config.sshproxy.privateKeyFile) } } : {}),
+    ...(config.audit
+      ? {
+          audit: {
+            ...config.audit,
+            ...(config.audit.directory ? { directory: at(config.audit.directory) } : {}),
+            ...(config.audit.stagingDirectory ? { stagingDirectory: at(config.audit.stagingDirectory) } : {}),
+            ...(config.audit.s3 ? { s3: { ...config.audit.s3, ...(config.audit.s3.credentialsFile ? { credentialsFile: at(config.audit.s3.credentialsFile) } : {}) } } : {}),
+          },
+        }
+      : {}),
     docker: {
       ...config.docker,
       ...(config.docker.tls

@@ -1,0 +1,97 @@
+import { join } from 'node:path';
+import { Counter, type Registry } from 'prom-client';
+import type { AuditConfig } from '@portcullis/wire';
+import { errorFields, type Logger } from '../observability/index.ts';
+import type { ConnectionIdentity } from '../session/connection-identity.ts';
+import type { AuditSettings } from './audit-settings.ts';
+import { ConnectionRecorder } from './connection-recorder.ts';
+import { FileRecordingStore } from './file-store.ts';
+import type { RecordingStore } from './recording-store.ts';
+import { loadS3Credentials, S3RecordingStore } from './s3-store.ts';
+import type { ConnectionTap } from './tap.ts';
+import { startPlayerServer } from './player/player-server.ts';
+
+/** The gateway's recorder: its stores, its metrics, and one ConnectionRecorder per connection. */
+export class AuditService {
+  private readonly failures: Counter<'reason'>;
+  private player: { port: number; close: () => Promise<void> } | undefined;
+
+  private constructor(
+    private readonly settings: AuditSettings | undefined,
+    private readonly stores: Partial<Record<AuditConfig['storage'], RecordingStore>>,
+    private readonly log: Logger,
+    registry?: Registry,
+  ) {
+    this.failures = new Counter({
+      name: 'portcullis_audit_failures_total',
+      help: 'Recordings that could not be started (reason unavailable) or broke mid-session (reason write).',
+      labelNames: ['reason'],
+      registers: registry ? [registry] : [],
+    });
+  }
+
+  /** Builds the stores from the gateway settings and seals what a crashed gateway left open. */
+  static async start(settings: AuditSettings | undefined, log: Logger, registry?: Registry): Promise<AuditService> {
+    const stores: Partial<Record<AuditConfig['storage'], RecordingStore>> = {};
+    if (settings?.directory) stores.file = new FileRecordingStore(settings.directory);
+    if (settings?.s3) {
+      const s3 = settings.s3;
+      stores.s3 = new S3RecordingStore({
+        ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+        region: s3.region,
+        bucket: s3.bucket,
+        prefix: s3.prefix,
+        forcePathStyle: s3.forcePathStyle,
+        partSize: s3.partSize,
+        timeoutMs: s3.timeout,
+        ...(s3.credentialsFile ? { credentials: await loadS3Credentials(s3.credentialsFile) } : {}),
+        stagingDirectory: settings.stagingDirectory ?? join(settings.directory ?? '.', '.staging'),
+      });
+    }
+    const service = new AuditService(settings, stores, log, registry);
+    await service.recover();
+    if (settings?.player) {
+      const kind = settings.player.storage ?? (stores.file ? 'file' : 's3');
+      const store = stores[kind];
+      if (!store) throw new Error(`audit.player shows "${kind}" recordings, but audit has no ${kind === 'file' ? 'directory' : 's3'} configured`);
+      const at = settings.player.listen.lastIndexOf(':');
+      const host = settings.player.listen.slice(0, at).replace(/^\[|\]$/g, '');
+      service.player = await startPlayerServer({ host, port: Number(settings.player.listen.slice(at + 1)), store, pageSize: settings.player.pageSize });
+      log.info({ code: 'AUDIT_PLAYER_LISTENING', address: host, port: service.player.port }, 'recording player listening');
+    }
+    return service;
+  }
+
+  store(kind: AuditConfig['storage']): RecordingStore | undefined {
+    return this.stores[kind];
+  }
+
+  private async recover() {
+    for (const [kind, store] of Object.entries(this.stores)) {
+      try {
+        for (const key of await store.recover()) this.log.info({ code: 'AUDIT_RECOVERED', storage: kind, key }, 'interrupted recording sealed');
+      } catch (error) {
+        // Staging is kept for the next start; new sessions are not held up by an old one.
+        this.log.error({ code: 'AUDIT_RECOVERY_FAILED', storage: kind, ...errorFields(error) }, 'could not finish interrupted recordings');
+      }
+    }
+  }
+
+  /** A tap for one connection. `end` closes the connection when a required recording breaks. */
+  tap(identity: ConnectionIdentity, log: Logger, end: () => void): ConnectionTap {
+    return new ConnectionRecorder({
+      identity,
+      storeFor: (kind) => this.stores[kind],
+      flushIntervalMs: this.settings?.flushInterval ?? 5_000,
+      maxChunkBytes: this.settings?.maxChunkBytes ?? 1024 * 1024,
+      log,
+      onFailure: (reason) => this.failures.inc({ reason }),
+      onRequiredFailure: end,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.player?.close();
+    await Promise.all(Object.values(this.stores).map((store) => store.close()));
+  }
+}

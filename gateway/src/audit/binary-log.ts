@@ -1,0 +1,138 @@
+import { gunzipSync } from 'node:zlib';
+import { Encoder, decodeMultiple } from 'cbor-x';
+
+/** `ContainerSSH-Auditlog` padded to 32 bytes, then the version as uint64 little endian. */
+const MAGIC = 'ContainerSSH-Auditlog';
+export const HEADER_LENGTH = 40;
+/** Version 2: the gzip body is a stream of CBOR maps, one per message (no enclosing array). */
+export const FORMAT_VERSION = 2;
+
+export interface AuditMessage {
+  readonly connectionId: string;
+  /** Nanoseconds since the epoch. */
+  readonly timestamp: bigint;
+  readonly type: number;
+  readonly payload: Record<string, unknown> | null;
+  /** null for connection-level messages. */
+  readonly channelId: number | null;
+}
+
+export function fileHeader(version = FORMAT_VERSION): Buffer {
+  const header = Buffer.alloc(HEADER_LENGTH);
+  header.write(MAGIC, 0, 'utf8');
+  header.writeBigUInt64LE(BigInt(version), 32);
+  return header;
+}
+
+// Plain CBOR maps keyed like ContainerSSH's Go json tags; byte strings stay byte strings (no typed-array tags).
+const encoder = new Encoder({ useRecords: false, tagUint8Array: false, mapsAsObjects: true, variableMapSize: true } as ConstructorParameters<typeof Encoder>[0]);
+
+export function encodeMessage(message: AuditMessage): Buffer {
+  const encoded = encoder.encode(message);
+  return Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+}
+
+/** CBOR head of a major type with its argument (RFC 8949 §3). */
+function head(major: number, value: number | bigint): Buffer {
+  const n = BigInt(value);
+  if (n < 24n) return Buffer.from([(major << 5) | Number(n)]);
+  if (n < 0x100n) return Buffer.from([(major << 5) | 24, Number(n)]);
+  if (n < 0x10000n) return Buffer.from([(major << 5) | 25, Number(n >> 8n), Number(n & 0xffn)]);
+  if (n < 0x100000000n) {
+    const out = Buffer.alloc(5);
+    out[0] = (major << 5) | 26;
+    out.writeUInt32BE(Number(n), 1);
+    return out;
+  }
+  const out = Buffer.alloc(9);
+  out[0] = (major << 5) | 27;
+  out.writeBigUInt64BE(n, 1);
+  return out;
+}
+
+const text = (value: string) => {
+  const bytes = Buffer.from(value, 'utf8');
+  return Buffer.concat([head(3, bytes.length), bytes]);
+};
+const KEY_CONNECTION_ID = text('connectionId');
+const KEY_TIMESTAMP = text('timestamp');
+const KEY_TYPE = text('type');
+const KEY_PAYLOAD = text('payload');
+const KEY_STREAM = text('stream');
+const KEY_DATA = text('data');
+const KEY_CHANNEL_ID = text('channelId');
+
+/**
+ * An I/O message (type 500) as pieces whose middle one is `data` itself, uncopied: the same
+ * CBOR map encodeMessage makes, without copying every byte of the session once more.
+ */
+export function encodeIoMessage(connectionId: string, timestamp: bigint, channelId: number, stream: number, data: Buffer): Buffer[] {
+  const before = Buffer.concat([
+    Buffer.from([0xa5]),
+    KEY_CONNECTION_ID,
+    text(connectionId),
+    KEY_TIMESTAMP,
+    head(0, timestamp),
+    KEY_TYPE,
+    head(0, 500),
+    KEY_PAYLOAD,
+    Buffer.from([0xa2]),
+    KEY_STREAM,
+    head(0, stream),
+    KEY_DATA,
+    head(2, data.length),
+  ]);
+  return [before, data, Buffer.concat([KEY_CHANNEL_ID, head(0, channelId)])];
+}
+
+/** Wall clock at start plus the monotonic clock since: nanosecond stamps that never go back. */
+const EPOCH_OFFSET = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+
+export function nowNanoseconds(): bigint {
+  return EPOCH_OFFSET + process.hrtime.bigint();
+}
+
+export class BinaryLogError extends Error {}
+
+/**
+ * Decodes a whole binary audit log: version 1 (one CBOR array) or version 2 (a CBOR sequence),
+ * the gzip body possibly made of several members (one per flushed chunk).
+ */
+export function decodeBinaryLog(file: Buffer): { version: number; messages: AuditMessage[] } {
+  if (file.length < HEADER_LENGTH) throw new BinaryLogError('too short for the 40-byte audit log header');
+  const magic = file.subarray(0, 32).toString('utf8').replace(/\0+$/, '');
+  if (magic !== MAGIC) throw new BinaryLogError('not a ContainerSSH audit log (bad magic)');
+  const version = Number(file.readBigUInt64LE(32));
+  if (version !== 1 && version !== 2) throw new BinaryLogError(`unsupported audit log version ${version}`);
+  let body: Buffer;
+  try {
+    body = file.length === HEADER_LENGTH ? Buffer.alloc(0) : gunzipSync(file.subarray(HEADER_LENGTH));
+  } catch (cause) {
+    throw new BinaryLogError(`the gzip body is damaged: ${(cause as Error).message}`);
+  }
+  const items: unknown[] = [];
+  if (body.length > 0) {
+    try {
+      decodeMultiple(body, (item: unknown) => {
+        items.push(item);
+      });
+    } catch (cause) {
+      throw new BinaryLogError(`the CBOR body is damaged: ${(cause as Error).message}`);
+    }
+  }
+  const messages = (version === 1 && items.length === 1 && Array.isArray(items[0]) ? (items[0] as unknown[]) : items).map(toMessage);
+  return { version, messages };
+}
+
+function toMessage(item: unknown): AuditMessage {
+  if (item === null || typeof item !== 'object') throw new BinaryLogError('a message is not a CBOR map');
+  const raw = item as Record<string, unknown>;
+  if (typeof raw.type !== 'number' && typeof raw.type !== 'bigint') throw new BinaryLogError('a message has no type');
+  return {
+    connectionId: String(raw.connectionId ?? ''),
+    timestamp: BigInt((raw.timestamp as number | bigint | undefined) ?? 0),
+    type: Number(raw.type),
+    payload: (raw.payload ?? null) as Record<string, unknown> | null,
+    channelId: raw.channelId === null || raw.channelId === undefined ? null : Number(raw.channelId),
+  };
+}

@@ -1,0 +1,3 @@
+export { AuditSettingsSchema, type AuditSettings } from './audit-settings.ts';
+export { AuditService } from './audit-service.ts';
+export { NO_TAP, type ChannelTap, type ConnectionTap } from './tap.ts';

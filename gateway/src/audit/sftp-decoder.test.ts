@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { test } from 'node:test';
+import { SftpDecoder, type SftpFileEvent } from './sftp-decoder.ts';
+
+const u32 = (value: number) => {
+  const buffer = Buffer.alloc(4);
+  buffer.writeUInt32BE(value);
+  return buffer;
+};
+const u64 = (value: number) => {
+  const buffer = Buffer.alloc(8);
+  buffer.writeBigUInt64BE(BigInt(value));
+  return buffer;
+};
+const str = (value: string | Buffer) => Buffer.concat([u32(Buffer.byteLength(value)), Buffer.from(value)]);
+const packet = (type: number, ...parts: Buffer[]) => {
+  const body = Buffer.concat([Buffer.from([type]), ...parts]);
+  return Buffer.concat([u32(body.length), body]);
+};
+
+function decoder(keep = 0) {
+  const events: { event: SftpFileEvent; content?: Buffer }[] = [];
+  const errors: string[] = [];
+  const sftp = new SftpDecoder({ keepContentBytes: keep, onEvent: (event, content) => events.push({ event, ...(content ? { content } : {}) }), onError: (message) => errors.push(message) });
+  return { sftp, events, errors };
+}
+
+test('an upload becomes one file event with its size and SHA-256, however the packets are split', () => {
+  const { sftp, events, errors } = decoder();
+  const content = Buffer.alloc(100_000, 7);
+  const handle = Buffer.from('h1');
+  sftp.clientData(Buffer.concat([packet(1, u32(3)), packet(3, u32(1), str('/tmp/up.bin'), u32(0x02 | 0x08 | 0x10), u32(0))]));
+  sftp.serverData(Buffer.concat([packet(2, u32(3)), packet(102, u32(1), str(handle))]));
+  const client = Buffer.concat([
+    packet(6, u32(2), str(handle), u64(0), str(content.subarray(0, 60_000))),
+    packet(6, u32(3), str(handle), u64(60_000), str(content.subarray(60_000))),
+    packet(4, u32(4), str(handle)),
+  ]);
+  // Split at awkward places: inside a length prefix and inside data.
+  for (let at = 0; at < client.length; at += 7_001) sftp.clientData(client.subarray(at, Math.min(client.length, at + 7_001)));
+  sftp.serverData(Buffer.concat([packet(101, u32(2), u32(0), str(''), str('')), packet(101, u32(3), u32(0), str(''), str(''))]));
+  assert.equal(events.length, 0, 'nothing before the close is answered');
+  sftp.serverData(packet(101, u32(4), u32(0), str(''), str('')));
+  assert.deepEqual(errors, []);
+  assert.equal(events.length, 1);
+  assert.deepEqual(events[0]!.event, {
+    operation: 'upload',
+    path: '/tmp/up.bin',
+    direction: 'upload',
+    bytes: content.length,
+    sha256: createHash('sha256').update(content).digest('hex'),
+    result: 'ok',
+  });
+});
+
+test('a download is hashed from the server data and content is kept only up to the cap', () => {
+  const { sftp, events } = decoder(10);
+  const handle = Buffer.from('h2');
+  sftp.clientData(Buffer.concat([packet(3, u32(1), str('/etc/motd'), u32(0x01), u32(0)), packet(5, u32(2), str(handle), u64(0), u32(32768))]));
+  sftp.serverData(packet(102, u32(1), str(handle)));
+  sftp.serverData(packet(103, u32(2), str('hello world, from the server')));
+  sftp.clientData(Buffer.concat([packet(5, u32(3), str(handle), u64(28), u32(32768)), packet(4, u32(4), str(handle))]));
+  sftp.serverData(Buffer.concat([packet(101, u32(3), u32(1), str('End of file'), str('')), packet(101, u32(4), u32(0), str(''), str(''))]));
+  assert.equal(events.length, 1);
+  assert.equal(events[0]!.event.operation, 'download');
+  assert.equal(events[0]!.event.bytes, 28);
+  assert.equal(events[0]!.event.sha256, createHash('sha256').update('hello world, from the server').digest('hex'));
+  assert.equal(events[0]!.content?.toString(), 'hello worl');
+});
+
+test('remove and rename report the server result; an open file at channel end is reported unclosed', () => {
+  const { sftp, events } = decoder();
+  sftp.clientData(Buffer.concat([packet(13, u32(1), str('/nope')), packet(18, u32(2), str('/a'), str('/b')), packet(3, u32(3), str('/w'), u32(0x02), u32(0))]));
+  sftp.serverData(Buffer.concat([packet(101, u32(1), u32(2), str('No such file'), str('')), packet(101, u32(2), u32(0), str(''), str('')), packet(102, u32(3), str('h'))]));
+  sftp.end();
+  assert.deepEqual(
+    events.map(({ event }) => [event.operation, event.path, event.result]),
+    [
+      ['remove', '/nope', 'No such file'],
+      ['rename', '/a', 'ok'],
+      ['upload', '/w', 'unclosed'],
+    ],
+  );
+});
+
+test('a stream that is not SFTP stops decoding with one error', () => {
+  const { sftp, errors } = decoder();
+  sftp.clientData(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+  sftp.clientData(Buffer.from('more'));
+  assert.equal(errors.length, 1);
+});

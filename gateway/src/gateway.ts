@@ -7,7 +7,7 @@ import { SshProxyBackend } from './backends/sshproxy/index.ts';
 import { ConfigWebhook } from './config/index.ts';
 import { loadHostKeys, startSshListener } from './listener/index.ts';
 import { GatewayMetrics, startOpsServer, type HealthCheck, type Logger } from './observability/index.ts';
-import { handleConnection } from './session/index.ts';
+import { UserConnections, handleConnection } from './session/index.ts';
 import type { GatewayConfig } from './settings/index.ts';
 import { WebhookClient } from './webhook/index.ts';
 
@@ -43,6 +43,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const [host, portText] = splitHostPort(config.ssh.listen);
   const open = new Set<Promise<void>>();
   const clients = new Set<{ end(): unknown }>();
+  const userConnections = new UserConnections();
 
   const listener = await startSshListener({
     hostKeys,
@@ -50,6 +51,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
     port: Number(portText),
     maxStartups: config.ssh.maxStartups,
     ...(config.ssh.banner ? { banner: config.ssh.banner } : {}),
+    ...(config.ssh.clientAliveInterval ? { clientAlive: { intervalMs: config.ssh.clientAliveInterval, countMax: config.ssh.clientAliveCountMax } } : {}),
     log,
     onConnection: (client, info) => {
       let closed!: () => void;
@@ -70,6 +72,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
         maxAuthTries: config.ssh.maxAuthTries,
         onClosed: closed,
         metrics,
+        userConnections,
       });
     },
   });

@@ -3,6 +3,8 @@ import type { ServerChannel, Session, PseudoTtyInfo, WindowChangeInfo } from 'ss
 import type { BackendConnection, BackendSession, SessionProgram } from '../backends/index.ts';
 import type { ProgressRelay } from './progress-relay.ts';
 import { isGatewayError } from '../errors.ts';
+import type { Refusal, SecurityPolicy } from '../filters/index.ts';
+import { SESSION_MARKER_VARIABLE, deliverSignal, newSessionMarker, statusAfterSignals } from '../guest/index.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 
 /** Client `env` requests kept per session; more are refused. */
@@ -18,6 +20,20 @@ export interface SessionChannelContext {
   /** Told each time a program starts (time-to-shell metric). */
   readonly onProgramStarted?: () => void;
   readonly log: Logger;
+  /** The config's security filters; absent allows what the backend allows. */
+  readonly policy?: SecurityPolicy;
+  /** Told of every byte of input from the client (idle timeout). */
+  readonly onActivity?: () => void;
+  /** Told of the running program (time limits signal it) and when the channel closes. */
+  readonly onRunning?: (program: RunningProgram) => () => void;
+}
+
+/** A program running for a session channel, as the connection's time limits see it. */
+export interface RunningProgram {
+  /** Writes a line to the user's terminal (stderr). */
+  tell(line: string): void;
+  /** Delivers a signal to the program; resolves whether it arrived. */
+  signal(name: string): Promise<boolean>;
 }
 
 /**
@@ -31,9 +47,21 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   const clientEnv: Record<string, string> = {};
   let running: BackendSession | undefined;
   let started = false;
+  /** `env` requests the policy explicitly allows: passed on whatever the backend. */
+  const allowedEnv: Record<string, string> = {};
+  const marker = newSessionMarker();
+  const delivered = new Set<string>();
+  let runningConnection: BackendConnection | undefined;
+  const refused = (refusal: Refusal, fields: Record<string, unknown> = {}) =>
+    context.log.info({ code: refusal.code, ...fields }, refusal.message);
 
   session.on('pty', (accept, reject, info: PseudoTtyInfo) => {
     if (started) return reject?.();
+    const refusal = context.policy?.tty();
+    if (refusal) {
+      refused(refusal);
+      return reject?.();
+    }
     pty = { term: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24 };
     accept?.();
   });
@@ -48,12 +76,36 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   session.on('env', (accept, reject, info) => {
     const acceptable = !started && Object.keys(clientEnv).length < MAX_CLIENT_ENV && /^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(info.key) && info.val.length <= 4096;
     if (!acceptable) return reject?.();
+    const verdict = context.policy?.env(info.key) ?? 'unset';
+    if (verdict === 'deny') {
+      context.log.info({ code: 'SECURITY_ENV_REJECTED', name: info.key }, 'env request refused by policy');
+      return reject?.();
+    }
+    if (verdict === 'allow') allowedEnv[info.key] = info.val;
     clientEnv[info.key] = info.val;
     accept?.();
   });
 
   const start = (command: string | null, accept: () => ServerChannel, subsystem?: string) => {
     started = true;
+    const request = subsystem !== undefined ? { kind: 'subsystem' as const, name: subsystem } : command === null ? { kind: 'shell' as const } : { kind: 'exec' as const, command };
+    const decision = context.policy?.program(request) ?? {};
+    if ('refusal' in decision) {
+      const channel = accept();
+      channel.on('error', () => undefined);
+      refused(decision.refusal, subsystem !== undefined ? { subsystem } : {});
+      channel.stderr.write(`portcullis: ${decision.refusal.message} (${decision.refusal.code})\r\n`);
+      channel.exit(1);
+      channel.end();
+      return;
+    }
+    const originalCommand: Record<string, string> = {};
+    if (decision.forced) {
+      context.log.info({ code: 'SECURITY_EXEC_FORCING_COMMAND', request: request.kind }, 'forced command replaces the request');
+      command = decision.forced.command;
+      subsystem = undefined;
+      originalCommand.SSH_ORIGINAL_COMMAND = decision.forced.original;
+    }
     const channel = accept();
     const log = context.log.child({ channel: subsystem ?? (command === null ? 'shell' : 'exec') });
     // A client that vanishes mid-write must cost this session only, never the gateway.
@@ -63,14 +115,45 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     const backend = context.backend.finally(() => detachProgress?.());
     const programFor = (connection: BackendConnection): SessionProgram => ({
       command,
-      env: { ...(connection.passesClientEnvironment ? clientEnv : {}), ...context.environment, ...(pty ? { TERM: pty.term } : {}) },
+      env: {
+        ...(connection.passesClientEnvironment ? clientEnv : {}),
+        ...allowedEnv,
+        ...context.environment,
+        ...(pty ? { TERM: pty.term } : {}),
+        ...originalCommand,
+        ...(connection.runHelper ? { [SESSION_MARKER_VARIABLE]: marker } : {}),
+      },
       ...(pty ? { pty } : {}),
       ...(subsystem !== undefined ? { subsystem } : {}),
     });
+    let forget: (() => void) | undefined;
+    channel.once('close', () => forget?.());
     void run(programFor, channel, backend, log, (session) => {
       running = session;
+      // Attached just before run() pipes the channel on, in the same tick: no input is lost.
+      if (context.onActivity) channel.on('data', context.onActivity);
+      void backend.then((connection) => (runningConnection = connection), () => undefined);
       context.onProgramStarted?.();
-    });
+      forget = context.onRunning?.({
+        tell: (line) => {
+          if (!channel.destroyed) channel.stderr.write(`${line}\r\n`);
+        },
+        signal: (name) => signalRunning(name),
+      });
+    }, delivered);
+  };
+
+  const signalRunning = async (name: string): Promise<boolean> => {
+    if (!running) return false;
+    delivered.add(name);
+    try {
+      const ok = await deliverSignal(running, runningConnection ?? (await context.backend), marker, name);
+      context.log.info({ code: ok ? 'SESSION_SIGNAL_DELIVERED' : 'SESSION_SIGNAL_FAILED', signal: name }, ok ? 'signal delivered' : 'signal not delivered');
+      return ok;
+    } catch (error) {
+      context.log.info({ code: 'SESSION_SIGNAL_FAILED', signal: name, ...errorFields(error) }, 'signal not delivered');
+      return false;
+    }
   };
 
   session.on('shell', (accept, reject) => (started ? reject?.() : start(null, accept)));
@@ -78,8 +161,13 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   session.on('subsystem', (accept, reject, info) => (started ? reject?.() : start(null, accept, info.name)));
   // Only a backend that can deliver signals says yes; the client learns the truth either way.
   session.on('signal', (accept, reject, info) => {
-    if (!running?.signal) return reject?.();
-    running.signal(info.name);
+    const refusal = context.policy?.signal(info.name);
+    if (refusal) {
+      refused(refusal, { signal: info.name });
+      return reject?.();
+    }
+    if (!running || (!running.signal && !runningConnection?.runHelper)) return reject?.();
+    void signalRunning(info.name);
     accept?.();
   });
   session.on('close', () => running?.destroy());
@@ -91,6 +179,7 @@ async function run(
   backend: Promise<BackendConnection>,
   log: Logger,
   onStarted: (session: BackendSession) => void,
+  delivered: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   let session: BackendSession;
   let program: SessionProgram;
@@ -113,7 +202,7 @@ async function run(
   session.stdout.pipe(channel, { end: false });
   session.stderr.pipe(channel.stderr as Writable, { end: false });
   channel.pipe(session.stdin);
-  const status = await session.exited;
+  const status = statusAfterSignals(await session.exited, delivered);
   await Promise.all([flushed(channel), flushed(channel.stderr as Writable)]);
   log.info({ code: 'SESSION_ENDED', ...status }, 'program ended');
   if (!channel.destroyed) {

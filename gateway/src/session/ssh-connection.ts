@@ -11,6 +11,9 @@ import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnec
 import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
 import { handleDirectTcpip } from '../forwarding/index.ts';
+import { SecurityPolicy } from '../filters/index.ts';
+import { ConnectionTimeLimits } from './time-limits.ts';
+import type { UserConnections } from './user-connections.ts';
 
 export interface ConnectionDependencies {
   readonly auth: AuthWebhook;
@@ -24,6 +27,8 @@ export interface ConnectionDependencies {
   /** Called once when the connection is fully closed and its backend cleaned up. */
   readonly onClosed?: () => void;
   readonly metrics?: GatewayMetrics;
+  /** Connections per user on this instance, for the policy's maxConnectionsPerUser. */
+  readonly userConnections?: UserConnections;
 }
 
 /** What the webhooks granted, fixed at login for the whole connection. */
@@ -32,6 +37,10 @@ interface Grant {
   readonly config: AppConfig;
   /** auth → authz → config, merged additively. Values are never logged. */
   readonly maps: FullConnectionMaps;
+  /** The config's security filters and limits. */
+  readonly policy: SecurityPolicy;
+  /** Gives back this connection's slot in maxConnectionsPerUser. */
+  readonly releaseSlot?: () => void;
 }
 
 const OFFERED_METHODS: AuthContext['method'][] = ['publickey', 'password'];
@@ -55,6 +64,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   let grant: Grant | undefined;
   let backend: Promise<BackendConnection> | undefined;
   let failures = 0;
+  let stopLimits = () => {};
   const keyDecisions = new Map<string, Promise<AuthDecision>>();
 
   const graceTimer = setTimeout(() => {
@@ -103,7 +113,12 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       log.info({ code: 'AUTHZ_SUCCESSFUL', username: ctx.username, authenticatedUsername }, 'authorization granted');
     }
     const response = await deps.config.fetch(identity, ctx.username, authenticatedUsername, maps);
-    grant = { authenticatedUsername, config: response.config, maps: withGatewayMetadata(response.maps, facts) };
+    const policy = new SecurityPolicy(response.config.security);
+    const releaseSlot = deps.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);
+    if (deps.userConnections && !releaseSlot) {
+      throw new GatewayError('SECURITY_MAX_CONNECTIONS_PER_USER', 'Login refused: you already hold as many connections as your policy allows.');
+    }
+    grant = { authenticatedUsername, config: response.config, maps: withGatewayMetadata(response.maps, facts), policy, ...(releaseSlot ? { releaseSlot } : {}) };
     log = log.child({ username: authenticatedUsername });
     log.debug({ code: 'CONFIG_RESPONSE', backend: response.config.backend, ...describeMaps(grant.maps) }, 'configuration received');
     ctx.accept();
@@ -180,16 +195,52 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       if (firstProgram) deps.metrics?.firstProgramStarted(secondsSince(acceptedAt));
       firstProgram = false;
     };
-    client.on('session', (accept) =>
-      handleSessionChannel(accept(), { backend: backend!, environment, progress, log: sessionLog, onProgramStarted }),
-    );
-    client.on('tcpip', (accept, reject, info) => void handleDirectTcpip(accept, reject, info, backend!, sessionLog));
+    const policy = grant.policy;
+    const limits = new ConnectionTimeLimits(policy.timeLimits, () => client.end(), sessionLog);
+    stopLimits = () => limits.stop();
+    let openSessions = 0;
+    client.on('session', (accept, reject) => {
+      const maxSessions = policy.maxSessions;
+      if (maxSessions !== undefined && openSessions >= maxSessions) {
+        sessionLog.info({ code: 'SECURITY_MAX_SESSIONS', limit: maxSessions }, 'session refused: limit reached');
+        return reject();
+      }
+      openSessions += 1;
+      const session = accept();
+      session.once('close', () => (openSessions -= 1));
+      handleSessionChannel(session, {
+        backend: backend!,
+        environment,
+        progress,
+        log: sessionLog,
+        onProgramStarted,
+        policy,
+        ...(limits.active ? { onActivity: limits.activity, onRunning: limits.register } : {}),
+      });
+    });
+    client.on('tcpip', (accept, reject, info) => {
+      if (policy.forwarding('direct-tcpip') === 'deny') {
+        sessionLog.info({ code: 'SECURITY_FORWARDING_REJECTED', kind: 'direct-tcpip', port: info.destPort }, 'forward refused by policy');
+        return reject();
+      }
+      void handleDirectTcpip(accept, reject, info, backend!, sessionLog);
+    });
   });
 
-  client.on('error', (error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error'));
+  client.on('error', (error) => {
+    if ((error as Error & { level?: string }).level === 'client-timeout') {
+      log.info({ code: 'SSH_KEEPALIVE_TIMEOUT' }, 'client stopped answering keepalives');
+      // ssh2 only half-closes; a frozen client never closes its side, so drop the socket.
+      (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+      return;
+    }
+    log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error');
+  });
 
   client.once('close', () => {
     clearTimeout(graceTimer);
+    stopLimits();
+    grant?.releaseSlot?.();
     deps.metrics?.connectionClosed(loggedIn);
     const cleanup = backend ? backend.then((connection) => connection.close(), () => undefined) : Promise.resolve();
     void cleanup.finally(() => {

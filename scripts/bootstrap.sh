@@ -25,6 +25,10 @@ declare -A need=(
   [tmux]=tmux                                      # a real terminal for resize tests
   [openssh-server]=/usr/sbin/sshd                  # upstream server for the SSH proxy tests
   [docker-registry]=docker-registry                # a loopback registry for the image pull tests
+  [gcc]=gcc                                        # compiles the guest agent into the session image
+  [libc6-dev]=/usr/include/stdio.h                 # headers for the guest agent
+  [netcat-openbsd]=nc                              # loopback services in the session image (forwarding tests)
+  [dropbear-bin]=dbclient                          # a second SSH client for the e2e tests
 )
 missing=()
 for pkg in "${!need[@]}"; do

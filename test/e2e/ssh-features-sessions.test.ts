@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import ssh2 from 'ssh2';
 import { hardenedExecution, worldWithConfig } from '../helpers/fake-config.ts';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
+import { logMark } from '../helpers/log-wait.ts';
 import { ensureSessionImage } from '../helpers/session-image.ts';
 import { holdSession, openSharedConnection, opensshInvocation, runSsh, type SshOptions } from '../helpers/ssh-client.ts';
 import type { World } from '../helpers/world.ts';
@@ -54,15 +55,17 @@ test('sessions and security filters with the real OpenSSH client', async (t) => 
     runSsh({ port: world.sshPort, username: world.username, password: world.password, ...(command !== undefined ? { command } : {}), ...extra });
 
   await t.test('a client signal request reaches the program and comes back as exit-signal', async (t) => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity());
     const client = await ssh2Client(world);
     t.after(() => client.end());
     const ended = await execAndSignal(client, 'echo started; exec sleep 60', 'INT');
     assert.deepEqual({ code: ended.code, signal: ended.signal }, { code: null, signal: 'SIGINT' });
-    await world.gateway.waitForCode('SESSION_SIGNAL_DELIVERED');
+    await log.next('SESSION_SIGNAL_DELIVERED');
   });
 
   await t.test('a signal the policy denies is refused and the program keeps running', async (t) => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity({ signal: { mode: 'enable', deny: ['TERM'] } }));
     const client = await ssh2Client(world);
     t.after(() => client.end());
@@ -77,7 +80,7 @@ test('sessions and security filters with the real OpenSSH client', async (t) => 
           if (!first) return;
           channel.signal('TERM');
           // Only once the gateway has refused it does stdin let the program finish.
-          void world.gateway.waitForCode('SECURITY_SIGNAL_REJECTED').then(() => channel.end('yes\n'), reject);
+          void log.next('SECURITY_SIGNAL_REJECTED').then(() => channel.end('yes\n'), reject);
         });
         channel.stderr.resume();
       });
@@ -86,6 +89,7 @@ test('sessions and security filters with the real OpenSSH client', async (t) => 
   });
 
   await t.test('Ctrl-C in a terminal stops sleep and the client sees the SIGINT exit (130)', async () => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity());
     const held = await holdSession({ port: world.sshPort, username: world.username, password: world.password, tty: true, command: 'echo ready; sleep 60; echo not-interrupted' });
     await held.waitFor('ready', 60_000);
@@ -95,6 +99,7 @@ test('sessions and security filters with the real OpenSSH client', async (t) => 
   });
 
   await t.test('several sessions on one connection run side by side in one container; stdin EOF reaches each', async () => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity());
     const shared = await openSharedConnection({ port: world.sshPort, username: world.username, password: world.password });
     try {
@@ -110,14 +115,16 @@ test('sessions and security filters with the real OpenSSH client', async (t) => 
   });
 
   await t.test('env requests: the allow list passes, everything else is refused with a code', async () => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity({ env: { mode: 'filter', allow: ['LANG', 'LD_PRELOAD'] , deny: ['LD_PRELOAD'] } }));
     const result = await ssh('echo "[$LANG][$FOO][$LD_PRELOAD]"', { extraArgs: ['-o', 'SetEnv=LANG=C.UTF-8 FOO=bar LD_PRELOAD=/tmp/x.so'] });
     assert.equal(result.stdout, '[C.UTF-8][][]\n', result.stderr);
-    const refusal = await world.gateway.waitForCode('SECURITY_ENV_REJECTED');
+    const refusal = await log.next('SECURITY_ENV_REJECTED');
     assert.ok(['FOO', 'LD_PRELOAD'].includes(String(refusal.name)));
   });
 
   await t.test('command allowlist: the listed command runs, another is refused with a clear line', async () => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity({ command: { mode: 'filter', allow: ['echo allowed'] } }));
     const allowed = await ssh('echo allowed');
     assert.equal(allowed.stdout, 'allowed\n', allowed.stderr);
@@ -128,31 +135,34 @@ test('sessions and security filters with the real OpenSSH client', async (t) => 
   });
 
   await t.test('forceCommand replaces exec and shell; the original command is in SSH_ORIGINAL_COMMAND', async () => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity({ forceCommand: 'echo "forced:[$SSH_ORIGINAL_COMMAND]"' }));
     const exec = await ssh('cat /etc/passwd');
     assert.equal(exec.stdout, 'forced:[cat /etc/passwd]\n', exec.stderr);
     const shell = await ssh(undefined, { stdin: 'id\n' });
     assert.equal(shell.stdout, 'forced:[]\n', shell.stderr);
-    await world.gateway.waitForCode('SECURITY_EXEC_FORCING_COMMAND');
+    await log.next('SECURITY_EXEC_FORCING_COMMAND');
   });
 
   await t.test('pty: refused when disabled (OpenSSH -tt then gives up), granted otherwise', async () => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity({ tty: { mode: 'disable' } }));
     // `ssh -tt` insists on a terminal, so OpenSSH gives up when the gateway refuses one.
     const refused = await ssh('tty', { tty: true });
     assert.match(refused.stderr, /PTY allocation request failed/);
     assert.equal(refused.stdout, '');
-    await world.gateway.waitForCode('SECURITY_TTY_REJECTED');
+    await log.next('SECURITY_TTY_REJECTED');
     setConfig(withSecurity({ tty: { mode: 'enable' } }));
     const granted = await ssh('tty', { tty: true });
     assert.match(granted.stdout, /^\/dev\/pts\//);
   });
 
   await t.test('subsystem deny list: sftp refused with a code, allowed otherwise', async () => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity({ subsystem: { mode: 'enable', deny: ['sftp'] } }));
     const refused = await sftpBatch(world, 'pwd\n');
     assert.notEqual(refused.code, 0);
-    await world.gateway.waitForCode('SECURITY_SUBSYSTEM_REJECTED');
+    await log.next('SECURITY_SUBSYSTEM_REJECTED');
     setConfig(withSecurity({ subsystem: { mode: 'filter', allow: ['sftp'] } }));
     const allowed = await sftpBatch(world, 'pwd\n');
     assert.equal(allowed.code, 0, allowed.stderr);
@@ -160,6 +170,7 @@ test('sessions and security filters with the real OpenSSH client', async (t) => 
   });
 
   await t.test('defaultMode disable: a shell and an exec are refused, an explicitly enabled exec runs', async () => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity({ defaultMode: 'disable' }));
     const shell = await ssh(undefined, { stdin: 'id\n' });
     assert.match(shell.stderr, /SECURITY_SHELL_REJECTED/);
@@ -171,6 +182,7 @@ test('sessions and security filters with the real OpenSSH client', async (t) => 
   });
 
   await t.test('maxSessions: a second session on the same connection is refused while the first runs', async (t) => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity({ maxSessions: 1 }));
     const client = await ssh2Client(world);
     t.after(() => client.end());
@@ -187,12 +199,13 @@ test('sessions and security filters with the real OpenSSH client', async (t) => 
       });
     const first = exec('echo first; sleep 3');
     await assert.rejects(exec('echo second'), /open failure|prohibited/i);
-    await world.gateway.waitForCode('SECURITY_MAX_SESSIONS');
+    await log.next('SECURITY_MAX_SESSIONS');
     assert.deepEqual(await first, { output: 'first\n', code: 0 });
     assert.deepEqual(await exec('echo third'), { output: 'third\n', code: 0 }, 'the slot is free again once the first session closed');
   });
 
   await t.test('maxConnectionsPerUser: a second connection is refused with a clear line while the first is open', async () => {
+    const log = logMark(world.gateway);
     setConfig(withSecurity({ maxConnectionsPerUser: 1 }));
     const held = await holdSession({ port: world.sshPort, username: world.username, password: world.password, command: 'echo holding; read -r line' });
     try {

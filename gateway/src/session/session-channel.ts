@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { ServerChannel, Session, PseudoTtyInfo, WindowChangeInfo } from 'ssh2';
+import type { ServerChannel, Session, PseudoTtyInfo, WindowChangeInfo, X11Info } from 'ssh2';
 import type { BackendConnection, BackendSession, SessionProgram } from '../backends/index.ts';
 import type { ProgressRelay } from './progress-relay.ts';
 import { isGatewayError } from '../errors.ts';
@@ -26,6 +26,16 @@ export interface SessionChannelContext {
   readonly onActivity?: () => void;
   /** Told of the running program (time limits signal it) and when the channel closes. */
   readonly onRunning?: (program: RunningProgram) => () => void;
+  /** Agent (ssh -A) and X11 (ssh -X) forwarding into the container; absent refuses both. */
+  readonly forwards?: SessionForwards;
+}
+
+/** Sets up, before the program starts, what it reaches the client's agent or X server through. */
+export interface SessionForwards {
+  /** Listens for the program's agent connections; resolves the environment that names the socket. */
+  agent(connection: BackendConnection, marker: string): Promise<{ readonly env: Record<string, string>; close(): void }>;
+  /** Listens for the program's X11 connections; resolves the environment (DISPLAY). */
+  x11(connection: BackendConnection, marker: string, request: X11Info): Promise<{ readonly env: Record<string, string>; close(): void }>;
 }
 
 /** A program running for a session channel, as the connection's time limits see it. */
@@ -54,6 +64,30 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   let runningConnection: BackendConnection | undefined;
   const refused = (refusal: Refusal, fields: Record<string, unknown> = {}) =>
     context.log.info({ code: refusal.code, ...fields }, refusal.message);
+  let agentRequested = false;
+  let x11Request: X11Info | undefined;
+  /** Environment from agent and X11 forwarding, set up just before the program starts. */
+  const forwardEnv: Record<string, string> = {};
+  const forwardCleanups: Array<() => void> = [];
+
+  session.on('auth-agent', (accept, reject) => {
+    if (started || !context.forwards || context.policy?.forwarding('agent') !== 'allow') {
+      context.log.info({ code: 'SECURITY_AGENT_FORWARDING_REJECTED' }, 'agent forwarding refused');
+      return reject?.();
+    }
+    agentRequested = true;
+    accept?.();
+  });
+
+  session.on('x11', (accept, reject, info: X11Info) => {
+    if (started || !context.forwards || context.policy?.forwarding('x11') !== 'allow') {
+      context.log.info({ code: 'SECURITY_X11_FORWARDING_REJECTED' }, 'X11 forwarding refused');
+      return reject?.();
+    }
+    x11Request = info;
+    accept?.();
+  });
+  session.once('close', () => forwardCleanups.forEach((cleanup) => cleanup()));
 
   session.on('pty', (accept, reject, info: PseudoTtyInfo) => {
     if (started) return reject?.();
@@ -112,7 +146,24 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     channel.on('error', (error: Error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'channel error'));
     channel.stderr.on('error', () => undefined);
     const detachProgress = context.progress?.attach(channel.stderr as Writable);
-    const backend = context.backend.finally(() => detachProgress?.());
+    const backend = context.backend.finally(() => detachProgress?.()).then(async (connection) => {
+      // Failures here leave the program without the forward, as sshd does, never without a session.
+      const setups = [
+        agentRequested && context.forwards ? context.forwards.agent(connection, marker) : undefined,
+        x11Request && context.forwards ? context.forwards.x11(connection, marker, x11Request) : undefined,
+      ];
+      for (const setup of setups) {
+        if (!setup) continue;
+        try {
+          const ready = await setup;
+          Object.assign(forwardEnv, ready.env);
+          forwardCleanups.push(() => ready.close());
+        } catch (error) {
+          log.info({ code: 'SSH_FORWARD_REJECTED', ...errorFields(error) }, 'agent or X11 forwarding could not be set up');
+        }
+      }
+      return connection;
+    });
     const programFor = (connection: BackendConnection): SessionProgram => ({
       command,
       env: {
@@ -121,6 +172,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
         ...context.environment,
         ...(pty ? { TERM: pty.term } : {}),
         ...originalCommand,
+        ...forwardEnv,
         ...(connection.runHelper ? { [SESSION_MARKER_VARIABLE]: marker } : {}),
       },
       ...(pty ? { pty } : {}),

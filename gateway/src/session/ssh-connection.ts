@@ -10,7 +10,7 @@ import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from '.
 import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from './connection-maps.ts';
 import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
-import { handleDirectTcpip } from '../forwarding/index.ts';
+import { RemoteForwards, handleDirectStreamlocal, handleDirectTcpip, sessionForwards } from '../forwarding/index.ts';
 import { SecurityPolicy } from '../filters/index.ts';
 import { ConnectionTimeLimits } from './time-limits.ts';
 import type { UserConnections } from './user-connections.ts';
@@ -65,6 +65,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   let backend: Promise<BackendConnection> | undefined;
   let failures = 0;
   let stopLimits = () => {};
+  let closeForwards = () => {};
   const keyDecisions = new Map<string, Promise<AuthDecision>>();
 
   const graceTimer = setTimeout(() => {
@@ -199,6 +200,17 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     const limits = new ConnectionTimeLimits(policy.timeLimits, () => client.end(), sessionLog);
     stopLimits = () => limits.stop();
     let openSessions = 0;
+    const forwards = sessionForwards(client, sessionLog);
+    const remoteForwards = new RemoteForwards(client, backend, policy, sessionLog);
+    closeForwards = () => remoteForwards.closeAll();
+    client.on('request', remoteForwards.handle);
+    client.on('openssh.streamlocal', (accept, reject, info) => {
+      if (policy.forwarding('direct-streamlocal') !== 'allow') {
+        sessionLog.info({ code: 'SECURITY_FORWARDING_REJECTED', kind: 'direct-streamlocal' }, 'socket forward refused by policy');
+        return reject();
+      }
+      void handleDirectStreamlocal(accept, reject, info.socketPath, backend!, sessionLog);
+    });
     client.on('session', (accept, reject) => {
       const maxSessions = policy.maxSessions;
       if (maxSessions !== undefined && openSessions >= maxSessions) {
@@ -215,6 +227,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
         log: sessionLog,
         onProgramStarted,
         policy,
+        forwards,
         ...(limits.active ? { onActivity: limits.activity, onRunning: limits.register } : {}),
       });
     });
@@ -223,7 +236,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
         sessionLog.info({ code: 'SECURITY_FORWARDING_REJECTED', kind: 'direct-tcpip', port: info.destPort }, 'forward refused by policy');
         return reject();
       }
-      void handleDirectTcpip(accept, reject, info, backend!, sessionLog);
+      void handleDirectTcpip(accept, reject, info, backend!, sessionLog, { guestAgent: policy.forwarding('direct-tcpip') === 'allow' });
     });
   });
 
@@ -240,6 +253,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   client.once('close', () => {
     clearTimeout(graceTimer);
     stopLimits();
+    closeForwards();
     grant?.releaseSlot?.();
     deps.metrics?.connectionClosed(loggedIn);
     const cleanup = backend ? backend.then((connection) => connection.close(), () => undefined) : Promise.resolve();

@@ -44,6 +44,8 @@ export interface RunningProgram {
   tell(line: string): void;
   /** Delivers a signal to the program; resolves whether it arrived. */
   signal(name: string): Promise<boolean>;
+  /** Resolves once the program ended and its last output and exit status were sent. */
+  readonly ended: Promise<void>;
 }
 
 /**
@@ -180,7 +182,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     });
     let forget: (() => void) | undefined;
     channel.once('close', () => forget?.());
-    void run(programFor, channel, backend, log, (session) => {
+    const finished: Promise<void> = run(programFor, channel, backend, log, (session) => {
       running = session;
       // Attached just before run() pipes the channel on, in the same tick: no input is lost.
       if (context.onActivity) channel.on('data', context.onActivity);
@@ -191,6 +193,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
           if (!channel.destroyed) channel.stderr.write(`${line}\r\n`);
         },
         signal: (name) => signalRunning(name),
+        ended: finished,
       });
     }, delivered);
   };

@@ -87,7 +87,9 @@ export class ConnectionTimeLimits {
     this.log.info({ code }, `connection closed: ${text}`);
     for (const program of this.programs) program.tell(`portcullis: session closed: ${text} (${code})`);
     const grace = new Promise((resolve) => setTimeout(resolve, GRACE_AFTER_SIGNAL_MS).unref());
-    await Promise.race([Promise.all([...this.programs].map((program) => program.signal('TERM').catch(() => false))), grace]);
+    const programs = [...this.programs];
+    // Each program gets the grace period to end by itself (and have its last words shown).
+    await Promise.race([Promise.all(programs.map(async (program) => (await program.signal('TERM').catch(() => false)) && (await program.ended))), grace]);
     this.close();
   }
 }

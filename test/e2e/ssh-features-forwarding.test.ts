@@ -211,7 +211,79 @@ test('port, socket and agent forwarding inside the container with the real OpenS
     assert.match(refused.stdout, /\[\]/);
     await log.next('SECURITY_AGENT_FORWARDING_REJECTED');
   });
+
+  await t.test('-X: DISPLAY is set and a connection to it reaches the client X11 socket (stub server, no xauth)', async (t) => {
+    const log = logMark(world.gateway);
+    // A stub X server on the test host: the client's display. It answers the first bytes it gets.
+    let received: Buffer = Buffer.alloc(0);
+    let display = 0;
+    let stub: Server | undefined;
+    for (let candidate = 50; candidate < 100 && !stub; candidate += 1) {
+      const server = createServer((socket) => {
+        socket.once('data', (chunk: Buffer) => {
+          received = chunk;
+          socket.end('X11-STUB-OK');
+        });
+        socket.on('error', () => undefined);
+      });
+      server.listen(6000 + candidate, '127.0.0.1');
+      const listening = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)]);
+      if (listening) {
+        stub = server;
+        display = candidate;
+      }
+    }
+    assert.ok(stub, 'no free X display port for the stub');
+    t.after(() => stub!.close());
+    // An X client inside the container: an X11 connection setup (little-endian, protocol 11.0)
+    // carrying MIT-MAGIC-COOKIE-1 from ~/.Xauthority, which the gateway wrote as sshd's xauth would.
+    const xClient = [
+      'echo "display=$DISPLAY"',
+      'cookie=$(od -An -tx1 -v "$HOME/.Xauthority" | tr -d " \\n" | tail -c 32)',
+      'name=$(printf MIT-MAGIC-COOKIE-1 | od -An -tx1 -v | tr -d " \\n")',
+      'hex="6c000b000000120010000000${name}0000${cookie}"',
+      'd=${DISPLAY#*:}; d=${d%.*}',
+      'exec 3<>/dev/tcp/127.0.0.1/$((6000 + d))',
+      'for ((i = 0; i < ${#hex}; i += 2)); do printf "\\x${hex:i:2}"; done >&3',
+      'echo "reply=$(head -c 11 <&3)"',
+      '',
+    ].join('\n');
+    const x11Login = () =>
+      withEnv('DISPLAY', `127.0.0.1:${display}`, () =>
+        runSsh({
+          port: world.sshPort,
+          username: world.username,
+          password: world.password,
+          command: 'bash -s',
+          stdin: xClient,
+          // Trusted: untrusted forwarding needs xauth on the client to make a cookie.
+          extraArgs: ['-X', '-o', 'ForwardX11Trusted=yes'],
+          timeoutMs: 60_000,
+        }),
+      );
+    setConfig(withForwarding({ x11ForwardingMode: 'enable' }));
+    const allowed = await x11Login();
+    assert.match(allowed.stdout, /^display=localhost:\d+\.0$/m, allowed.stderr);
+    assert.match(allowed.stdout, /^reply=X11-STUB-OK$/m, allowed.stderr);
+    assert.equal(received.subarray(0, 1).toString('latin1'), 'l', 'the stub got the X11 connection setup');
+    setConfig(withForwarding());
+    const refused = await x11Login();
+    assert.match(refused.stdout, /^display=$/m);
+    await log.next('SECURITY_X11_FORWARDING_REJECTED');
+  });
 });
+
+/** Sets one environment variable of this process (runSsh passes it on to ssh) while `body` runs. */
+async function withEnv<T>(name: string, value: string, body: () => Promise<T>): Promise<T> {
+  const before = process.env[name];
+  process.env[name] = value;
+  try {
+    return await body();
+  } finally {
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
+  }
+}
 
 /** runSsh takes its environment from process.env: point SSH_AUTH_SOCK at the test agent meanwhile. */
 async function withAgent<T>(socket: string, body: () => Promise<T>): Promise<T> {

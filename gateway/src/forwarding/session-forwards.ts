@@ -31,15 +31,25 @@ function openAgentChannel(client: Connection, callback: OpenCallback): void {
   internals._protocol.openssh_authAgent(id, WINDOW, PACKET);
 }
 
+/**
+ * The cookie's bytes. RFC 4254 §6.3.1 sends it as a hex string; ssh2 hands that field over
+ * hex-encoded once more, so a decode that yields hex text is decoded again.
+ */
+export function x11CookieBytes(cookie: string): Buffer {
+  const once = Buffer.from(cookie, 'hex');
+  const text = once.toString('latin1');
+  return /^(?:[0-9a-fA-F]{2})+$/.test(text) ? Buffer.from(text, 'hex') : once;
+}
+
 /** An .Xauthority entry (FamilyWild, any address) for `display`, as `xauth add` would write it. */
-export function xauthorityEntry(display: number, protocol: string, cookieHex: string): Buffer {
+export function xauthorityEntry(display: number, protocol: string, cookie: Buffer): Buffer {
   const field = (data: Buffer) => Buffer.concat([Buffer.from([data.length >> 8, data.length & 0xff]), data]);
   return Buffer.concat([
     Buffer.from([0xff, 0xff]),
     field(Buffer.alloc(0)),
     field(Buffer.from(String(display))),
     field(Buffer.from(protocol)),
-    field(Buffer.from(cookieHex, 'hex')),
+    field(cookie),
   ]);
 }
 
@@ -70,7 +80,7 @@ export function sessionForwards(client: Connection, log: Logger): SessionForward
       if (!listener) throw new Error('no free X11 display in the container');
       display -= 1;
       // The client checks the cookie it sent in x11-req, so programs need it: sshd runs xauth.
-      const entry = xauthorityEntry(display, request.protocol, request.cookie);
+      const entry = xauthorityEntry(display, request.protocol, x11CookieBytes(request.cookie));
       const octal = [...entry].map((byte) => `\\${byte.toString(8).padStart(3, '0')}`).join('');
       const writer = await connection.runHelper!(`umask 077; printf ${shellWord(octal)} > "$HOME/.Xauthority"`);
       writer.stdin.end();

@@ -27,6 +27,10 @@ declare -A need=(
   [docker-registry]=docker-registry                # a loopback registry for the image pull tests
   [asciinema]=asciinema                            # audit tests play recordings with asciinema cat
   [chromium]=chromium                              # audit web player tests (headless)
+  [gcc]=gcc                                        # compiles the guest agent into the session image
+  [libc6-dev]=/usr/include/stdio.h                 # headers for the guest agent
+  [netcat-openbsd]=nc                              # loopback services in the session image (forwarding tests)
+  [dropbear-bin]=dbclient                          # a second SSH client for the e2e tests
 )
 missing=()
 for pkg in "${!need[@]}"; do

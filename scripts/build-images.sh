@@ -154,6 +154,15 @@ build_session_base() {
   resolve_cmds bash sh dash grep sed ps "${COREUTILS[@]}"
   bins=("${RESOLVED[@]}")
   [[ -x /usr/lib/openssh/sftp-server ]] && bins+=(/usr/lib/openssh/sftp-server)
+  # scp (legacy `scp -O` runs `scp -t|-f` in the container), ssh-add (agent forwarding),
+  # nc (loopback services for forwarding checks), od (binary files in tests), when the host has them.
+  local extra; for extra in scp ssh-add nc od; do command -v "$extra" >/dev/null 2>&1 && bins+=("$(type -P "$extra")"); done
+  # The guest agent (images/session/agent), compiled here: gcc is on the host, not in the base.
+  # A fixed path (under the build lock): the input hash names every file by its path.
+  local agent_src=$root/images/session/agent/portcullis-agent.c agent_bin=/tmp/portcullis-guest-agent/portcullis-agent
+  mkdir -p "${agent_bin%/*}"
+  gcc -O2 -Wall -o "$agent_bin" "$agent_src" || die "compiling the guest agent failed"
+  bins+=("$agent_bin")
   collect "${bins[@]}"
   h=$( { echo "$script_hash"; entries_hash; } | sha256sum | cut -c1-64)
   up_to_date "$SESSION_BASE" "$h" && return 0
@@ -173,6 +182,8 @@ EOF
   mkdir -p "$r/home/user"
   chown 1000:1000 "$r/home/user"
   chmod 0755 "$r/home/user"
+  mkdir -p "$r/usr/local/bin"
+  mv "$r$agent_bin" "$r/usr/local/bin/portcullis-agent"
   import_rootfs "$r" "$SESSION_BASE" "$h" 'CMD ["/bin/bash"]'
   rm -rf "$r"
   drop_old "$old" "$SESSION_BASE"

@@ -7,7 +7,7 @@ import { SshProxyBackend } from './backends/sshproxy/index.ts';
 import { ConfigWebhook } from './config/index.ts';
 import { loadHostKeys, startSshListener } from './listener/index.ts';
 import { GatewayMetrics, startOpsServer, type HealthCheck, type Logger } from './observability/index.ts';
-import { handleConnection } from './session/index.ts';
+import { UserConnections, handleConnection } from './session/index.ts';
 import type { GatewayConfig } from './settings/index.ts';
 import { WebhookClient } from './webhook/index.ts';
 import { AuditService } from './audit/index.ts';
@@ -45,6 +45,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const [host, portText] = splitHostPort(config.ssh.listen);
   const open = new Set<Promise<void>>();
   const clients = new Set<{ end(): unknown }>();
+  const userConnections = new UserConnections();
 
   const listener = await startSshListener({
     hostKeys,
@@ -58,6 +59,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       metrics.connectionClosed(false);
     },
     ...(config.ssh.banner ? { banner: config.ssh.banner } : {}),
+    ...(config.ssh.clientAliveInterval ? { clientAlive: { intervalMs: config.ssh.clientAliveInterval, countMax: config.ssh.clientAliveCountMax } } : {}),
     log,
     onConnection: (client, info) => {
       let closed!: () => void;
@@ -80,6 +82,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
         onClosed: closed,
         metrics,
         audit,
+        userConnections,
       });
     },
   });

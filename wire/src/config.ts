@@ -79,6 +79,75 @@ export const DockerConfigSchema = z.strictObject({
   execution: DockerExecutionSchema,
 });
 
+/**
+ * How a kind of request is treated (ContainerSSH `SecurityExecutionPolicy`): `enable` allows
+ * it (minus a deny list), `filter` allows only an allow list, `disable` refuses it. An empty
+ * string is ContainerSSH's "not set": the section falls back to `defaultMode`.
+ */
+export const SecurityModeSchema = z.enum(['', 'enable', 'filter', 'disable']);
+export type SecurityMode = z.infer<typeof SecurityModeSchema>;
+
+/** A duration with a unit, as Go prints them (`"30s"`, `"5m"`, `"1h"`, `"250ms"`). */
+const WireDurationSchema = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration is a whole number with a unit: ms, s, m or h (e.g. "30s")');
+
+const ListFilterSchema = z.strictObject({
+  mode: SecurityModeSchema.optional(),
+  allow: z.array(z.string().min(1)).optional(),
+  deny: z.array(z.string().min(1)).optional(),
+});
+
+/**
+ * ContainerSSH's `security` section, enforced by the gateway before a request reaches the
+ * backend. Portcullis adds `session` time limits and `maxConnectionsPerUser` (extensions a
+ * ContainerSSH gateway would not know).
+ */
+export const SecurityConfigSchema = z.strictObject({
+  /** Mode of every section below that names none. */
+  defaultMode: SecurityModeSchema.optional(),
+  /** Client `env` requests; names are matched exactly. */
+  env: ListFilterSchema.optional(),
+  /** `exec` requests; `allow` lists whole command lines. */
+  command: z.strictObject({ mode: SecurityModeSchema.optional(), allow: z.array(z.string().min(1)).optional() }).optional(),
+  shell: z.strictObject({ mode: SecurityModeSchema.optional() }).optional(),
+  subsystem: ListFilterSchema.optional(),
+  tty: z.strictObject({ mode: SecurityModeSchema.optional() }).optional(),
+  /** Signal names without `SIG` (`INT`, `TERM`). */
+  signal: ListFilterSchema.optional(),
+  forwarding: z
+    .strictObject({
+      /** `direct-tcpip` (ssh -L, -D). */
+      forwardingMode: SecurityModeSchema.optional(),
+      /** `tcpip-forward` (ssh -R). */
+      reverseForwardingMode: SecurityModeSchema.optional(),
+      /** `direct-streamlocal` (ssh -L to a Unix socket). */
+      socketForwardingMode: SecurityModeSchema.optional(),
+      /** `streamlocal-forward` (ssh -R from a Unix socket). */
+      socketListenMode: SecurityModeSchema.optional(),
+      x11ForwardingMode: SecurityModeSchema.optional(),
+      /** Portcullis extension: `auth-agent-req` (ssh -A). */
+      agentForwardingMode: SecurityModeSchema.optional(),
+    })
+    .optional(),
+  /** Replaces every exec, shell and subsystem request; the client's command goes in SSH_ORIGINAL_COMMAND. */
+  forceCommand: z.string().min(1).optional(),
+  /** Session channels open at once on one connection; 0 or absent means no limit (ContainerSSH: -1). */
+  maxSessions: z.number().int().min(-1).optional(),
+  /** Portcullis extension: time limits of every session of the connection. */
+  session: z
+    .strictObject({
+      /** No input from the client for this long ends the connection. */
+      idleTimeout: WireDurationSchema.optional(),
+      /** The connection ends this long after login, whatever happens. */
+      maxDuration: WireDurationSchema.optional(),
+      /** How long before either end the user is warned on their terminal. */
+      warnBefore: WireDurationSchema.optional(),
+    })
+    .optional(),
+  /** Portcullis extension: connections this user may hold at once on this gateway instance. */
+  maxConnectionsPerUser: z.number().int().positive().optional(),
+});
+export type SecurityConfig = z.infer<typeof SecurityConfigSchema>;
+
 /** The part of ContainerSSH's AppConfig a config webhook may set and the gateway supports. */
 /** SHA-256 host key fingerprint as OpenSSH prints it (`ssh-keygen -lf`). */
 const FingerprintSchema = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'fingerprints look like SHA256:<43 base64 characters>');
@@ -163,6 +232,7 @@ export const AppConfigSchema = z
     docker: DockerConfigSchema.optional(),
     sshproxy: SshProxyConfigSchema.optional(),
     audit: AuditConfigSchema.optional(),
+    security: SecurityConfigSchema.optional(),
   })
   .refine((config) => config.backend !== 'docker' || config.docker !== undefined, {
     message: 'backend "docker" needs a docker.execution section',
@@ -180,7 +250,7 @@ export type AppConfig = z.infer<typeof AppConfigSchema>;
  * understood) and the gateway then refuses the login with CONFIG_UNSUPPORTED naming the section,
  * never silently dropping a setting: an ignored `security` section would be a hole.
  */
-export const UNSUPPORTED_CONFIG_SECTIONS = ['kubernetes', 'security'] as const;
+export const UNSUPPORTED_CONFIG_SECTIONS = ['kubernetes'] as const;
 
 /** A section whose shape this version only passes along (see UNSUPPORTED_CONFIG_SECTIONS). */
 const OpaqueSectionSchema = z.looseObject({});
@@ -196,7 +266,7 @@ export const WireAppConfigSchema = z.strictObject({
   docker: DockerConfigSchema.optional(),
   sshproxy: SshProxyConfigSchema.optional(),
   kubernetes: OpaqueSectionSchema.optional().describe('ContainerSSH kubernetes section; not supported by this gateway yet.'),
-  security: OpaqueSectionSchema.optional().describe('ContainerSSH security section; not supported by this gateway yet.'),
+  security: SecurityConfigSchema.optional().describe('ContainerSSH security section: request filters the gateway enforces.'),
   audit: AuditConfigSchema.optional().describe('What is recorded and whether a session may run unrecorded.'),
 });
 export type WireAppConfig = z.infer<typeof WireAppConfigSchema>;

@@ -48,6 +48,14 @@ export interface BackendConnection {
   readonly passesClientEnvironment?: boolean;
   /** Starts one program. A failure leaves nothing new running. */
   startSession(program: SessionProgram): Promise<BackendSession>;
+  /**
+   * Runs a short helper command line (for the shell's `-c`, no pty, empty environment) where
+   * this connection's sessions run: same container or pod, same session user, no added
+   * capabilities. The gateway uses it to deliver signals and to reach the guest agent for
+   * forwarding. Absent where sessions do not share one place (a container per session) or
+   * the backend is not a container. Like startSession, a failure leaves nothing running.
+   */
+  runHelper?(command: string): Promise<BackendSession>;
   /** Opens a `direct-tcpip` stream (ssh -L); absent where the backend cannot. */
   forwardTcp?(endpoints: ForwardEndpoints): Promise<Duplex>;
   /** Removes everything this connection created. Idempotent; never throws. */

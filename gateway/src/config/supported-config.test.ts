@@ -23,7 +23,7 @@ test('a docker config is narrowed to what the backend runs', () => {
 test('what the gateway cannot honour is refused by name, never ignored', () => {
   assert.match(refusal(() => supportedConfig(wire({}), {})), /^CONFIG_UNSUPPORTED: .*names no backend/);
   assert.match(refusal(() => supportedConfig(wire({ backend: 'kubernetes', kubernetes: { pod: {} } }), {})), /^CONFIG_UNSUPPORTED: .*no kubernetes backend/);
-  for (const section of ['security', 'kubernetes']) {
+  for (const section of ['kubernetes']) {
     assert.match(refusal(() => supportedConfig(wire({ ...docker, [section]: { x: 1 } }), {})), new RegExp(`^CONFIG_UNSUPPORTED: .*"${section}"`));
   }
   const proxy = { backend: 'sshproxy', sshproxy: { server: 'h', username: 'u', password: 'p', allowedHostKeyFingerprints: [`SHA256:${'A'.repeat(43)}`] } };
@@ -39,4 +39,10 @@ test('an audit section reaches the gateway with its defaults filled in', () => {
 
 test('an empty unsupported section asks for nothing and passes', () => {
   assert.equal(supportedConfig(wire({ ...docker, security: {} }), {}).backend, 'docker');
+});
+
+test('a security section passes through to the gateway, and an unknown key in it is invalid', () => {
+  const security = { defaultMode: 'disable', env: { mode: 'filter', allow: ['LANG'] }, session: { idleTimeout: '5m' } };
+  assert.deepEqual(supportedConfig(wire({ ...docker, security }), {}).security, security);
+  assert.throws(() => wire({ ...docker, security: { x: 1 } }));
 });

@@ -25,7 +25,7 @@ export function supportedConfig(config: WireAppConfig, maps: ConnectionMaps): Ap
     throw new GatewayError('CONFIG_UNSUPPORTED', 'Session refused: files cannot be written through the SSH proxy backend.');
   }
   // Empty sections ask for nothing (and ContainerSSH's merge would ignore them too).
-  const { kubernetes: _k, security: _s, ...rest } = config;
+  const { kubernetes: _k, ...rest } = config;
   const parsed = AppConfigSchema.safeParse(rest);
   if (!parsed.success) {
     throw new GatewayError('CONFIG_BACKEND_ERROR', 'Session refused: the configuration service answered with an invalid response.', {

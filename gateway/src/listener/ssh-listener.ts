@@ -10,6 +10,8 @@ export interface ListenerOptions {
   /** Connections that have not finished logging in, at once; more are dropped at once. */
   readonly maxStartups: number;
   readonly banner?: string;
+  /** Probe a silent client this often; after `countMax` unanswered probes it is dropped. */
+  readonly clientAlive?: { readonly intervalMs: number; readonly countMax: number };
   readonly log: Logger;
   /**
    * Time a TCP connection has to send its SSH identification. ssh2 surfaces a connection only
@@ -37,7 +39,10 @@ export async function startSshListener(options: ListenerOptions): Promise<SshLis
       // Identification string without a version: nothing to fingerprint for an attacker.
       ident: 'Portcullis',
       ...(options.banner ? { banner: options.banner } : {}),
-    },
+      // ssh2 sends keepalive@openssh.com after this much silence and ends the connection
+      // with a `client-timeout` error once countMax probes went unanswered.
+      ...(options.clientAlive ? { keepaliveInterval: options.clientAlive.intervalMs, keepaliveCountMax: options.clientAlive.countMax } : {}),
+    } as ssh2.ServerConfig,
     (client, info) => {
       // Identified in time: the login grace time (handleConnection) takes over from here.
       const key = `${info.ip}:${info.port}`;

@@ -1,9 +1,11 @@
 import type { Writable } from 'node:stream';
-import type { ServerChannel, Session, PseudoTtyInfo, WindowChangeInfo } from 'ssh2';
+import type { ServerChannel, Session, PseudoTtyInfo, WindowChangeInfo, X11Info } from 'ssh2';
 import type { BackendConnection, BackendSession, SessionProgram } from '../backends/index.ts';
 import type { ProgressRelay } from './progress-relay.ts';
 import type { ChannelTap } from '../audit/index.ts';
 import { isGatewayError } from '../errors.ts';
+import type { Refusal, SecurityPolicy } from '../filters/index.ts';
+import { SESSION_MARKER_VARIABLE, deliverSignal, newSessionMarker, statusAfterSignals } from '../guest/index.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 
 /** Client `env` requests kept per session; more are refused. */
@@ -21,6 +23,32 @@ export interface SessionChannelContext {
   readonly log: Logger;
   /** The audit recorder's view of this channel. */
   readonly audit?: ChannelTap;
+  /** The config's security filters; absent allows what the backend allows. */
+  readonly policy?: SecurityPolicy;
+  /** Told of every byte of input from the client (idle timeout). */
+  readonly onActivity?: () => void;
+  /** Told of the running program (time limits signal it) and when the channel closes. */
+  readonly onRunning?: (program: RunningProgram) => () => void;
+  /** Agent (ssh -A) and X11 (ssh -X) forwarding into the container; absent refuses both. */
+  readonly forwards?: SessionForwards;
+}
+
+/** Sets up, before the program starts, what it reaches the client's agent or X server through. */
+export interface SessionForwards {
+  /** Listens for the program's agent connections; resolves the environment that names the socket. */
+  agent(connection: BackendConnection, marker: string): Promise<{ readonly env: Record<string, string>; close(): void }>;
+  /** Listens for the program's X11 connections; resolves the environment (DISPLAY). */
+  x11(connection: BackendConnection, marker: string, request: X11Info): Promise<{ readonly env: Record<string, string>; close(): void }>;
+}
+
+/** A program running for a session channel, as the connection's time limits see it. */
+export interface RunningProgram {
+  /** Writes a line to the user's terminal (stderr). */
+  tell(line: string): void;
+  /** Delivers a signal to the program; resolves whether it arrived. */
+  signal(name: string): Promise<boolean>;
+  /** Resolves once the program ended and its last output and exit status were sent. */
+  readonly ended: Promise<void>;
 }
 
 /**
@@ -34,9 +62,45 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   const clientEnv: Record<string, string> = {};
   let running: BackendSession | undefined;
   let started = false;
+  /** `env` requests the policy explicitly allows: passed on whatever the backend. */
+  const allowedEnv: Record<string, string> = {};
+  const marker = newSessionMarker();
+  const delivered = new Set<string>();
+  let runningConnection: BackendConnection | undefined;
+  const refused = (refusal: Refusal, fields: Record<string, unknown> = {}) =>
+    context.log.info({ code: refusal.code, ...fields }, refusal.message);
+  let agentRequested = false;
+  let x11Request: X11Info | undefined;
+  /** Environment from agent and X11 forwarding, set up just before the program starts. */
+  const forwardEnv: Record<string, string> = {};
+  const forwardCleanups: Array<() => void> = [];
+
+  session.on('auth-agent', (accept, reject) => {
+    if (started || !context.forwards || context.policy?.forwarding('agent') !== 'allow') {
+      context.log.info({ code: 'SECURITY_AGENT_FORWARDING_REJECTED' }, 'agent forwarding refused');
+      return reject?.();
+    }
+    agentRequested = true;
+    accept?.();
+  });
+
+  session.on('x11', (accept, reject, info: X11Info) => {
+    if (started || !context.forwards || context.policy?.forwarding('x11') !== 'allow') {
+      context.log.info({ code: 'SECURITY_X11_FORWARDING_REJECTED' }, 'X11 forwarding refused');
+      return reject?.();
+    }
+    x11Request = info;
+    accept?.();
+  });
+  session.once('close', () => forwardCleanups.forEach((cleanup) => cleanup()));
 
   session.on('pty', (accept, reject, info: PseudoTtyInfo) => {
     if (started) return reject?.();
+    const refusal = context.policy?.tty();
+    if (refusal) {
+      refused(refusal);
+      return reject?.();
+    }
     pty = { term: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24 };
     context.audit?.request('pty', pty);
     accept?.();
@@ -53,6 +117,12 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   session.on('env', (accept, reject, info) => {
     const acceptable = !started && Object.keys(clientEnv).length < MAX_CLIENT_ENV && /^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(info.key) && info.val.length <= 4096;
     if (!acceptable) return reject?.();
+    const verdict = context.policy?.env(info.key) ?? 'unset';
+    if (verdict === 'deny') {
+      context.log.info({ code: 'SECURITY_ENV_REJECTED', name: info.key }, 'env request refused by policy');
+      return reject?.();
+    }
+    if (verdict === 'allow') allowedEnv[info.key] = info.val;
     clientEnv[info.key] = info.val;
     context.audit?.request('env', { name: info.key, value: info.val });
     accept?.();
@@ -61,23 +131,91 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   const start = (command: string | null, accept: () => ServerChannel, subsystem?: string) => {
     started = true;
     context.audit?.request(subsystem !== undefined ? 'subsystem' : command === null ? 'shell' : 'exec', { command, name: subsystem });
+    const request = subsystem !== undefined ? { kind: 'subsystem' as const, name: subsystem } : command === null ? { kind: 'shell' as const } : { kind: 'exec' as const, command };
+    const decision = context.policy?.program(request) ?? {};
+    if ('refusal' in decision) {
+      const channel = accept();
+      channel.on('error', () => undefined);
+      refused(decision.refusal, subsystem !== undefined ? { subsystem } : {});
+      channel.stderr.write(`portcullis: ${decision.refusal.message} (${decision.refusal.code})\r\n`);
+      channel.exit(1);
+      channel.end();
+      return;
+    }
+    const originalCommand: Record<string, string> = {};
+    if (decision.forced) {
+      context.log.info({ code: 'SECURITY_EXEC_FORCING_COMMAND', request: request.kind }, 'forced command replaces the request');
+      command = decision.forced.command;
+      subsystem = undefined;
+      originalCommand.SSH_ORIGINAL_COMMAND = decision.forced.original;
+    }
     const channel = accept();
     const log = context.log.child({ channel: subsystem ?? (command === null ? 'shell' : 'exec') });
     // A client that vanishes mid-write must cost this session only, never the gateway.
     channel.on('error', (error: Error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'channel error'));
     channel.stderr.on('error', () => undefined);
     const detachProgress = context.progress?.attach(channel.stderr as Writable);
-    const backend = context.backend.finally(() => detachProgress?.());
+    const backend = context.backend.finally(() => detachProgress?.()).then(async (connection) => {
+      // Failures here leave the program without the forward, as sshd does, never without a session.
+      const setups = [
+        agentRequested && context.forwards ? context.forwards.agent(connection, marker) : undefined,
+        x11Request && context.forwards ? context.forwards.x11(connection, marker, x11Request) : undefined,
+      ];
+      for (const setup of setups) {
+        if (!setup) continue;
+        try {
+          const ready = await setup;
+          Object.assign(forwardEnv, ready.env);
+          forwardCleanups.push(() => ready.close());
+        } catch (error) {
+          log.info({ code: 'SSH_FORWARD_REJECTED', ...errorFields(error) }, 'agent or X11 forwarding could not be set up');
+        }
+      }
+      return connection;
+    });
     const programFor = (connection: BackendConnection): SessionProgram => ({
       command,
-      env: { ...(connection.passesClientEnvironment ? clientEnv : {}), ...context.environment, ...(pty ? { TERM: pty.term } : {}) },
+      env: {
+        ...(connection.passesClientEnvironment ? clientEnv : {}),
+        ...allowedEnv,
+        ...context.environment,
+        ...(pty ? { TERM: pty.term } : {}),
+        ...originalCommand,
+        ...forwardEnv,
+        ...(connection.runHelper ? { [SESSION_MARKER_VARIABLE]: marker } : {}),
+      },
       ...(pty ? { pty } : {}),
       ...(subsystem !== undefined ? { subsystem } : {}),
     });
-    void run(programFor, channel, backend, log, context.audit, (session) => {
+    let forget: (() => void) | undefined;
+    channel.once('close', () => forget?.());
+    const finished: Promise<void> = run(programFor, channel, backend, log, context.audit, (session) => {
       running = session;
+      // Attached just before run() pipes the channel on, in the same tick: no input is lost.
+      if (context.onActivity) channel.on('data', context.onActivity);
+      void backend.then((connection) => (runningConnection = connection), () => undefined);
       context.onProgramStarted?.();
-    });
+      forget = context.onRunning?.({
+        tell: (line) => {
+          if (!channel.destroyed) channel.stderr.write(`${line}\r\n`);
+        },
+        signal: (name) => signalRunning(name),
+        ended: finished,
+      });
+    }, delivered);
+  };
+
+  const signalRunning = async (name: string): Promise<boolean> => {
+    if (!running) return false;
+    delivered.add(name);
+    try {
+      const ok = await deliverSignal(running, runningConnection ?? (await context.backend), marker, name);
+      context.log.info({ code: ok ? 'SESSION_SIGNAL_DELIVERED' : 'SESSION_SIGNAL_FAILED', signal: name }, ok ? 'signal delivered' : 'signal not delivered');
+      return ok;
+    } catch (error) {
+      context.log.info({ code: 'SESSION_SIGNAL_FAILED', signal: name, ...errorFields(error) }, 'signal not delivered');
+      return false;
+    }
   };
 
   session.on('shell', (accept, reject) => (started ? reject?.() : start(null, accept)));
@@ -85,9 +223,14 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   session.on('subsystem', (accept, reject, info) => (started ? reject?.() : start(null, accept, info.name)));
   // Only a backend that can deliver signals says yes; the client learns the truth either way.
   session.on('signal', (accept, reject, info) => {
-    if (!running?.signal) return reject?.();
     context.audit?.request('signal', { name: info.name });
-    running.signal(info.name);
+    const refusal = context.policy?.signal(info.name);
+    if (refusal) {
+      refused(refusal, { signal: info.name });
+      return reject?.();
+    }
+    if (!running || (!running.signal && !runningConnection?.runHelper)) return reject?.();
+    void signalRunning(info.name);
     accept?.();
   });
   session.on('close', () => {
@@ -103,6 +246,7 @@ async function run(
   log: Logger,
   audit: ChannelTap | undefined,
   onStarted: (session: BackendSession) => void,
+  delivered: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   let session: BackendSession;
   let program: SessionProgram;
@@ -126,7 +270,7 @@ async function run(
   session.stdout.pipe(channel, { end: false });
   session.stderr.pipe(channel.stderr as Writable, { end: false });
   channel.pipe(session.stdin);
-  const status = await session.exited;
+  const status = statusAfterSignals(await session.exited, delivered);
   await Promise.all([flushed(channel), flushed(channel.stderr as Writable)]);
   log.info({ code: 'SESSION_ENDED', ...status }, 'program ended');
   audit?.exit(status);

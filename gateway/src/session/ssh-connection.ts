@@ -10,8 +10,11 @@ import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from '.
 import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from './connection-maps.ts';
 import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
-import { handleDirectTcpip } from '../forwarding/index.ts';
 import { NO_TAP, type AuditService } from '../audit/index.ts';
+import { RemoteForwards, handleDirectStreamlocal, handleDirectTcpip, sessionForwards } from '../forwarding/index.ts';
+import { SecurityPolicy } from '../filters/index.ts';
+import { ConnectionTimeLimits } from './time-limits.ts';
+import type { UserConnections } from './user-connections.ts';
 
 export interface ConnectionDependencies {
   readonly auth: AuthWebhook;
@@ -29,6 +32,8 @@ export interface ConnectionDependencies {
   readonly metrics?: GatewayMetrics;
   /** Records the connection per the policy's audit settings; without it nothing is recorded. */
   readonly audit?: AuditService;
+  /** Connections per user on this instance, for the policy's maxConnectionsPerUser. */
+  readonly userConnections?: UserConnections;
 }
 
 /** What the webhooks granted, fixed at login for the whole connection. */
@@ -37,6 +42,10 @@ interface Grant {
   readonly config: AppConfig;
   /** auth → authz → config, merged additively. Values are never logged. */
   readonly maps: FullConnectionMaps;
+  /** The config's security filters and limits. */
+  readonly policy: SecurityPolicy;
+  /** Gives back this connection's slot in maxConnectionsPerUser. */
+  readonly releaseSlot?: () => void;
 }
 
 const BASE_METHODS: AuthContext['method'][] = ['publickey', 'password'];
@@ -62,6 +71,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   let grant: Grant | undefined;
   let backend: Promise<BackendConnection> | undefined;
   let failures = 0;
+  let stopLimits = () => {};
+  let closeForwards = () => {};
   const keyDecisions = new Map<string, Promise<AuthDecision>>();
 
   const graceTimer = setTimeout(() => {
@@ -111,7 +122,12 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     }
     const response = await deps.config.fetch(identity, ctx.username, authenticatedUsername, maps);
     await tap.configure(response.config.audit);
-    grant = { authenticatedUsername, config: response.config, maps: withGatewayMetadata(response.maps, facts) };
+    const policy = new SecurityPolicy(response.config.security);
+    const releaseSlot = deps.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);
+    if (deps.userConnections && !releaseSlot) {
+      throw new GatewayError('SECURITY_MAX_CONNECTIONS_PER_USER', 'Login refused: you already hold as many connections as your policy allows.');
+    }
+    grant = { authenticatedUsername, config: response.config, maps: withGatewayMetadata(response.maps, facts), policy, ...(releaseSlot ? { releaseSlot } : {}) };
     log = log.child({ username: authenticatedUsername });
     log.debug({ code: 'CONFIG_RESPONSE', backend: response.config.backend, ...describeMaps(grant.maps) }, 'configuration received');
     ctx.accept();
@@ -219,18 +235,71 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       if (firstProgram) deps.metrics?.firstProgramStarted(secondsSince(acceptedAt));
       firstProgram = false;
     };
-    client.on('session', (accept) =>
-      handleSessionChannel(accept(), { backend: backend!, environment, progress, log: sessionLog, onProgramStarted, audit: tap.channel('session') }),
-    );
-    // ssh2 shows only forwarding requests (others it refuses itself); refused here unless another listener handles them.
-    client.on('request', (_accept, reject, name) => (tap.globalRequest(name), client.listenerCount('request') === 1 && reject?.()));
-    client.on('tcpip', (accept, reject, info) => void handleDirectTcpip(accept, reject, info, backend!, sessionLog, tap.channel('direct-tcpip', { destination: `${info.destIP}:${info.destPort}` })));
+    const policy = grant.policy;
+    const limits = new ConnectionTimeLimits(policy.timeLimits, () => client.end(), sessionLog);
+    stopLimits = () => limits.stop();
+    let openSessions = 0;
+    const forwards = sessionForwards(client, sessionLog);
+    const remoteForwards = new RemoteForwards(client, backend, policy, sessionLog);
+    closeForwards = () => remoteForwards.closeAll();
+    // Recorded first; remoteForwards answers (ssh2 shows only forwarding requests, refusing others itself).
+    client.on('request', (_accept, _reject, name) => tap.globalRequest(name));
+    client.on('request', remoteForwards.handle);
+    client.on('openssh.streamlocal', (accept, reject, info) => {
+      if (policy.forwarding('direct-streamlocal') !== 'allow') {
+        sessionLog.info({ code: 'SECURITY_FORWARDING_REJECTED', kind: 'direct-streamlocal' }, 'socket forward refused by policy');
+        return reject();
+      }
+      void handleDirectStreamlocal(accept, reject, info.socketPath, backend!, sessionLog);
+    });
+    client.on('session', (accept, reject) => {
+      const maxSessions = policy.maxSessions;
+      if (maxSessions !== undefined && openSessions >= maxSessions) {
+        sessionLog.info({ code: 'SECURITY_MAX_SESSIONS', limit: maxSessions }, 'session refused: limit reached');
+        return reject();
+      }
+      openSessions += 1;
+      const session = accept();
+      session.once('close', () => (openSessions -= 1));
+      handleSessionChannel(session, {
+        backend: backend!,
+        environment,
+        progress,
+        log: sessionLog,
+        onProgramStarted,
+        audit: tap.channel('session'),
+        policy,
+        forwards,
+        ...(limits.active ? { onActivity: limits.activity, onRunning: limits.register } : {}),
+      });
+    });
+    client.on('tcpip', (accept, reject, info) => {
+      if (policy.forwarding('direct-tcpip') === 'deny') {
+        sessionLog.info({ code: 'SECURITY_FORWARDING_REJECTED', kind: 'direct-tcpip', port: info.destPort }, 'forward refused by policy');
+        return reject();
+      }
+      void handleDirectTcpip(accept, reject, info, backend!, sessionLog, {
+        guestAgent: policy.forwarding('direct-tcpip') === 'allow',
+        audit: tap.channel('direct-tcpip', { destination: `${info.destIP}:${info.destPort}` }),
+      });
+    });
   });
 
-  client.on('error', (error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error'));
+  client.on('error', (error) => {
+    if ((error as Error & { level?: string }).level === 'client-timeout') {
+      log.info({ code: 'SSH_KEEPALIVE_TIMEOUT' }, 'client stopped answering keepalives');
+      // ssh2 only half-closes; a frozen client never closes its side, so drop the socket.
+      (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+      return;
+    }
+    log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error');
+  });
 
   client.once('close', () => {
     clearTimeout(graceTimer);
+    stopLimits();
+    closeForwards();
+    grant?.releaseSlot?.();
     deps.metrics?.connectionClosed(loggedIn);
     const cleanup = Promise.all([backend ? backend.then((connection) => connection.close(), () => undefined) : undefined, tap.close()]);
     void cleanup.finally(() => {

@@ -64,6 +64,10 @@ export const GatewayConfigSchema = z.strictObject({
     /** Failed login attempts on one connection before it is closed (OpenSSH MaxAuthTries). */
     maxAuthTries: z.number().int().positive().default(6),
     banner: z.string().max(4096).optional(),
+    /** Keepalive probes to a silent client every this long (OpenSSH ClientAliveInterval); off unless set. */
+    clientAliveInterval: DurationSchema.optional(),
+    /** Unanswered probes before the client is dropped (OpenSSH ClientAliveCountMax). */
+    clientAliveCountMax: z.number().int().positive().default(3),
   }),
   auth: AuthWebhookSchema,
   configserver: ConfigWebhookSchema,

@@ -97,6 +97,11 @@ class SharedContainerConnection implements BackendConnection {
     return session;
   }
 
+  async runHelper(command: string): Promise<BackendSession> {
+    if (this.closing) throw new GatewayError('DOCKER_EXEC_CREATE_FAILED', 'The session container is shutting down.');
+    return execProgram(this.owned.container, this.execution, { command, env: {} }, this.log);
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const session of this.sessions) session.destroy();

@@ -1,0 +1,1 @@
+export { SecurityPolicy, type ForwardingKind, type Refusal, type Verdict } from './security-policy.ts';

@@ -1,0 +1,97 @@
+import type { Duplex } from 'node:stream';
+import type { Connection } from 'ssh2';
+import type { BackendConnection } from '../backends/index.ts';
+import type { SecurityPolicy } from '../filters/index.ts';
+import { errorFields, type Logger } from '../observability/index.ts';
+import { relay } from './direct-tcpip.ts';
+import { listenThroughAgent, type AgentListener } from './guest-agent.ts';
+
+type Accept = ((port?: number) => void) | undefined;
+type Reject = (() => void) | undefined;
+
+/**
+ * `tcpip-forward` and `streamlocal-forward@openssh.com` (ssh -R): the guest agent listens
+ * inside the container, and every connection it accepts becomes a forwarded-tcpip or
+ * forwarded-streamlocal channel to the client. Everything closes with the connection.
+ */
+export class RemoteForwards {
+  private readonly listeners = new Map<string, Promise<AgentListener>>();
+
+  constructor(
+    private readonly client: Connection,
+    private readonly backend: Promise<BackendConnection>,
+    private readonly policy: SecurityPolicy,
+    private readonly log: Logger,
+  ) {}
+
+  /** The handler for the connection's `request` event. */
+  readonly handle = (accept: Accept, reject: Reject, name: string, info: unknown): void => {
+    const data = info as { bindAddr?: string; bindPort?: number; socketPath?: string };
+    if (name === 'cancel-tcpip-forward' || name === 'cancel-streamlocal-forward@openssh.com') {
+      const key = name === 'cancel-tcpip-forward' ? `tcp:${data.bindAddr}:${data.bindPort}` : `unix:${data.socketPath}`;
+      const listener = this.listeners.get(key);
+      this.listeners.delete(key);
+      void listener?.then((open) => open.close(), () => undefined);
+      return listener ? accept?.() : reject?.();
+    }
+    const kind = name === 'tcpip-forward' ? 'tcpip-forward' : name === 'streamlocal-forward@openssh.com' ? 'streamlocal-forward' : undefined;
+    if (!kind) return reject?.();
+    if (this.policy.forwarding(kind) !== 'allow') {
+      this.log.info({ code: 'SECURITY_REVERSE_FORWARDING_REJECTED', kind }, 'remote forward refused by policy');
+      return reject?.();
+    }
+    void this.listen(kind, data).then(
+      (port) => accept?.(port),
+      (error: unknown) => {
+        this.log.info({ code: 'SSH_FORWARD_REJECTED', kind, ...errorFields(error) }, 'remote forward failed');
+        reject?.();
+      },
+    );
+  };
+
+  private async listen(kind: 'tcpip-forward' | 'streamlocal-forward', data: { bindAddr?: string; bindPort?: number; socketPath?: string }): Promise<number | undefined> {
+    const connection = await this.backend;
+    if (kind === 'streamlocal-forward') {
+      const socketPath = data.socketPath ?? '';
+      const key = `unix:${socketPath}`;
+      const listener = listenThroughAgent(connection, { path: socketPath }, (stream) => this.open(stream, (cb) => this.client.openssh_forwardOutStreamLocal(socketPath, cb)));
+      this.listeners.set(key, listener);
+      await listener.catch((error: unknown) => {
+        this.listeners.delete(key);
+        throw error;
+      });
+      return undefined;
+    }
+    // OpenSSH's GatewayPorts=no: "" and "localhost" mean loopback inside the container.
+    const requested = data.bindAddr ?? '';
+    const host = requested === '' || requested === 'localhost' ? '127.0.0.1' : requested;
+    const port = data.bindPort ?? 0;
+    let boundPort = port;
+    const listener = listenThroughAgent(connection, { host, port }, (stream, peer) =>
+      this.open(stream, (cb) => this.client.forwardOut(requested, boundPort, peer.host, peer.port, cb)),
+    );
+    const key = `tcp:${requested}:${port}`;
+    this.listeners.set(key, listener);
+    const open = await listener.catch((error: unknown) => {
+      this.listeners.delete(key);
+      throw error;
+    });
+    boundPort = Number(open.bound);
+    return port === 0 ? boundPort : undefined;
+  }
+
+  private open(stream: Duplex, openChannel: (cb: (error: Error | undefined, channel: Duplex) => void) => void): void {
+    openChannel((error, channel) => {
+      if (error) {
+        this.log.debug({ code: 'SSH_FORWARD_REJECTED', ...errorFields(error) }, 'client refused a forwarded connection');
+        return stream.destroy();
+      }
+      relay(channel, stream);
+    });
+  }
+
+  closeAll(): void {
+    for (const listener of this.listeners.values()) void listener.then((open) => open.close(), () => undefined);
+    this.listeners.clear();
+  }
+}

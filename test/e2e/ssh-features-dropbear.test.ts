@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { hardenedExecution, worldWithExecution } from '../helpers/fake-config.ts';
+import { waitForNoSessionContainers } from '../helpers/docker.ts';
+import { ensureSessionImage } from '../helpers/session-image.ts';
+
+interface Result {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function runTool(command: string, args: string[], env: NodeJS.ProcessEnv, stdin = '', timeoutMs = 120_000): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command} did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin);
+  });
+}
+
+test("Dropbear's dbclient: exec, shell and sftp through the gateway", async (t) => {
+  await ensureSessionImage();
+  const { world } = await worldWithExecution(t, hardenedExecution());
+  const home = await mkdtemp(join(tmpdir(), 'portcullis-dbclient-'));
+  t.after(async () => {
+    await rm(home, { recursive: true, force: true });
+    assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
+  });
+  // dbclient takes the password from DROPBEAR_PASSWORD and keeps known hosts under $HOME.
+  const env = { ...process.env, HOME: home, DROPBEAR_PASSWORD: world.password };
+  const target = ['-y', '-p', String(world.sshPort), '-l', world.username, '127.0.0.1'];
+
+  await t.test('exec: output, stderr and the exit code come back', async () => {
+    const result = await runTool('dbclient', [...target, 'echo out; echo err >&2; id -u; exit 3'], env);
+    assert.equal(result.stdout, 'out\n1000\n', result.stderr);
+    assert.match(result.stderr, /err/);
+    assert.equal(result.code, 3);
+  });
+
+  await t.test('shell: commands on stdin run in the container shell', async () => {
+    const result = await runTool('dbclient', ['-T', ...target], env, 'echo "shell in $HOME"\nexit 0\n');
+    assert.match(result.stdout, /shell in \/home\/user/, result.stderr);
+    assert.equal(result.code, 0);
+  });
+
+  await t.test('sftp: OpenSSH sftp over dbclient as its transport (dbclient -s)', async () => {
+    const wrapper = join(home, 'dbclient-sftp.sh');
+    // sftp -S passes OpenSSH options dbclient does not know; the wrapper asks for the subsystem itself.
+    await writeFile(wrapper, `#!/bin/sh\nexec dbclient -y -p ${world.sshPort} -l ${world.username} -s 127.0.0.1 sftp\n`);
+    await chmod(wrapper, 0o700);
+    const result = await runTool('sftp', ['-S', wrapper, '-b', '-', 'ignored'], env, 'put /etc/hostname /home/user/from-dbclient\nls -l /home/user\n');
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /from-dbclient/);
+  });
+});

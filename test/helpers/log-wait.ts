@@ -1,0 +1,20 @@
+import type { LogLine, RunningProgram } from './program.ts';
+
+/**
+ * Where a program's log stands now; `next(code)` then resolves with the first line carrying
+ * `code` logged after this point, so an earlier test's line of the same code never counts.
+ */
+export function logMark(program: RunningProgram): { next(code: string, deadlineMs?: number): Promise<LogLine> } {
+  const from = program.logs.length;
+  return {
+    next: async (code, deadlineMs = 30_000) => {
+      const end = Date.now() + deadlineMs;
+      for (;;) {
+        const line = program.logs.slice(from).find((entry) => entry.code === code);
+        if (line) return line;
+        if (Date.now() > end) throw new Error(`${program.name}: no new log line with code ${code} within ${deadlineMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+  };
+}

@@ -29,6 +29,8 @@ interface PodState {
   namespace: string;
   name: string;
   cancelled: boolean;
+  /** Set once the pod is bound to the node, so a second scheduling pass never starts it twice. */
+  bound: boolean;
   containers: Map<string, RunningContainer>;
   timers: Set<NodeJS.Timeout>;
 }
@@ -88,6 +90,7 @@ export class PodRuntime {
       namespace: pod.metadata.namespace ?? 'default',
       name: pod.metadata.name,
       cancelled: false,
+      bound: false,
       containers: new Map(),
       timers: new Set(),
     };
@@ -217,7 +220,7 @@ export class PodRuntime {
 
   private async schedule(state: PodState): Promise<void> {
     const pod = this.current(state);
-    if (!pod || state.cancelled) return;
+    if (!pod || state.cancelled || state.bound) return;
     const node = this.settings().node;
     if (pod.spec.nodeName) {
       // Bound by the client: only our node exists, so any other name never starts (as on a cluster).
@@ -243,6 +246,7 @@ export class PodRuntime {
         component: 'default-scheduler',
       });
     }
+    state.bound = true;
     await this.startOnNode(state);
   }
 
@@ -273,6 +277,7 @@ export class PodRuntime {
       p.status.hostIP = '127.0.0.1';
       p.status.hostIPs = [{ ip: '127.0.0.1' }];
       p.status.startTime = now();
+      setCondition(p.status, condition('PodScheduled', 'True'));
       setCondition(p.status, condition('PodReadyToStartContainers', 'True'));
       setCondition(p.status, condition('Initialized', 'True'));
       setCondition(p.status, condition('Ready', 'False', 'ContainersNotReady', `containers with unready status: [${p.spec.containers.map((c) => c.name).join(' ')}]`));

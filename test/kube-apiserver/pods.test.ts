@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'node:https';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startKubeApiServer, type KubeApiServer } from './index.ts';
 import { apiFailure, execIn, isRunning, kubeClients, sessionPod, watchPodUntil, type KubeClients } from './client.ts';
@@ -42,6 +45,26 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
       reason: 'Unauthorized',
       code: 401,
     });
+  });
+
+  it('serves an in-cluster client configured from service account files', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'kubeapi-sa-'));
+    const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+    try {
+      const { pathPrefix, env } = await server.writeServiceAccount(root, { namespace: NS });
+      Object.assign(process.env, env);
+      const kc = new k8s.KubeConfig();
+      kc.loadFromCluster(pathPrefix);
+      assert.equal(kc.getContextObject(kc.getCurrentContext())?.namespace, NS);
+      const list = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace: NS });
+      assert.equal(list.kind, 'PodList');
+    } finally {
+      for (const [key, value] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('creates, reads and lists namespaces with their labels', async () => {
@@ -137,7 +160,8 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
     assert.deepEqual((received[0]!.body as { spec: unknown }).spec, JSON.parse(JSON.stringify(body.spec)));
     await watchPodUntil(clients, NS, 'logger', (p) => p.status?.phase === 'Succeeded');
     const log = await clients.core.readNamespacedPodLog({ name: 'logger', namespace: NS });
-    assert.equal(log, 'line one\nline two\n');
+    // stdout and stderr are separate pipes, so their relative order is not fixed.
+    assert.deepEqual(log.trim().split('\n').sort(), ['line one', 'line two']);
     await clients.core.deleteNamespacedPod({ name: 'logger', namespace: NS });
   });
 

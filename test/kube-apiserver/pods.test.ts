@@ -165,6 +165,38 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
     await clients.core.deleteNamespacedPod({ name: 'logger', namespace: NS });
   });
 
+  it('deletes gracefully: deletionTimestamp first, DELETED once the container is stopped', async () => {
+    await clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('graceful', { terminationGracePeriodSeconds: 30 }) });
+    await watchPodUntil(clients, NS, 'graceful', isRunning);
+    const containerId = server.containerIdOf(NS, 'graceful')!;
+    const marked = await clients.core.deleteNamespacedPod({ name: 'graceful', namespace: NS, gracePeriodSeconds: 1 });
+    assert.ok(marked.metadata?.deletionTimestamp, 'the answer carries deletionTimestamp');
+    assert.equal(marked.metadata?.deletionGracePeriodSeconds, 1);
+    const { seen } = await watchPodUntil(clients, NS, 'graceful', () => false);
+    assert.equal(seen[seen.length - 1]?.type, 'DELETED');
+    assert.ok(!(await server.containerIds()).includes(containerId), 'the container is gone once the pod is');
+  });
+
+  it('deleting a namespace deletes its pods and containers', async () => {
+    await clients.core.createNamespace({ body: { metadata: { name: 'doomed' } } });
+    await clients.core.createNamespacedPod({ namespace: 'doomed', body: sessionPod('inside') });
+    await watchPodUntil(clients, 'doomed', 'inside', isRunning);
+    const containerId = server.containerIdOf('doomed', 'inside')!;
+    const terminating = await clients.core.deleteNamespace({ name: 'doomed' });
+    assert.equal((terminating as k8s.V1Namespace).status?.phase, 'Terminating');
+    const refused = await apiFailure(clients.core.createNamespacedPod({ namespace: 'doomed', body: sessionPod('late') }));
+    assert.equal(refused.code, 403);
+    assert.equal(refused.body.message, 'pods "late" is forbidden: unable to create new content in namespace doomed because it is being terminated');
+    const deadline = Date.now() + 30_000;
+    let gone = false;
+    while (!gone && Date.now() < deadline) {
+      gone = (await apiFailure(clients.core.readNamespace({ name: 'doomed' })).catch(() => undefined))?.code === 404;
+      if (!gone) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(gone, 'the namespace is removed');
+    assert.ok(!(await server.containerIds()).includes(containerId));
+  });
+
   it('patches labels with JSON patch and merge patch', async () => {
     await clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('labelled', {}, { a: '1' }) });
     const jsonPatched = await clients.core.patchNamespacedPod({

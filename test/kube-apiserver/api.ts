@@ -682,6 +682,8 @@ export class KubeApi {
 
   /** pods/exec: everything is checked before the upgrade, so a refusal is an HTTP Status as on a cluster. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // After 'upgrade' the HTTP server no longer watches the socket: a reset must not crash the process.
+    socket.on('error', () => socket.destroy());
     const delay = this.ctx.controls.responseDelayMs;
     if (delay > 0) {
       setTimeout(() => this.upgradeNow(req, socket, head), delay);

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import type Docker from 'dockerode';
 import { WebSocketServer } from 'ws';
-import { EXEC_PROTOCOLS, runExec } from './exec.ts';
+import { runExec } from './exec.ts';
 import { applyPatch, patchTypeOf } from './patch.ts';
 import { decodePod, defaultPod, generateName, newUid, validateNamespaceName, validateObjectName, validatePod, type Pod } from './pod-spec.ts';
 import type { PodRuntime } from './pod-runtime.ts';
@@ -742,4 +742,3 @@ export class KubeApi {
   }
 }
 
-export { EXEC_PROTOCOLS };

@@ -35,8 +35,6 @@ interface PodState {
   timers: Set<NodeJS.Timeout>;
 }
 
-type ContainerState = Record<string, Record<string, unknown>>;
-
 const RESTART_BACKOFF_MS = [1_000, 2_000, 5_000, 10_000];
 
 function now(): string {
@@ -400,7 +398,7 @@ export class PodRuntime {
     const policy = pod.spec.restartPolicy ?? 'Always';
     const restart = policy === 'Always' || (policy === 'OnFailure' && exitCode !== 0);
     if (!restart) {
-      this.setContainerState(state, name, { ready: false, started: false, state: { terminated } as ContainerState });
+      this.setContainerState(state, name, { ready: false, started: false, state: { terminated } });
       this.update(state, (p) => {
         const statuses = (p.status.containerStatuses as Array<{ state?: { terminated?: { exitCode: number } } }>) ?? [];
         if (statuses.every((s) => s.state?.terminated)) {

@@ -289,10 +289,11 @@ export class PodRuntime {
     const images = new Map<string, Docker.ImageInspectInfo>();
     for (const c of pod.spec.containers) {
       const field = `spec.containers{${c.name}}`;
-      recordPodEvent(this.store, pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`, this.kubelet(), field);
       const image = this.settings().isUnpullable(c.image) ? undefined : await this.docker.getImage(c.image).inspect().catch(() => undefined);
       if (state.cancelled) return;
       if (!image) {
+        // Only an absent image makes the kubelet try a pull (which never succeeds here).
+        recordPodEvent(this.store, pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`, this.kubelet(), field);
         await this.imagePullFails(state, pod, c.name, c.image);
         return;
       }

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import type Docker from 'dockerode';
 import { WebSocketServer } from 'ws';
-import { EXEC_PROTOCOLS, runExec } from './exec.ts';
+import { runExec } from './exec.ts';
 import { applyPatch, patchTypeOf } from './patch.ts';
 import { decodePod, defaultPod, generateName, newUid, validateNamespaceName, validateObjectName, validatePod, type Pod } from './pod-spec.ts';
 import type { PodRuntime } from './pod-runtime.ts';
@@ -682,6 +682,8 @@ export class KubeApi {
 
   /** pods/exec: everything is checked before the upgrade, so a refusal is an HTTP Status as on a cluster. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // After 'upgrade' the HTTP server no longer watches the socket: a reset must not crash the process.
+    socket.on('error', () => socket.destroy());
     const delay = this.ctx.controls.responseDelayMs;
     if (delay > 0) {
       setTimeout(() => this.upgradeNow(req, socket, head), delay);
@@ -740,4 +742,3 @@ export class KubeApi {
   }
 }
 
-export { EXEC_PROTOCOLS };

@@ -12,6 +12,26 @@ function terminal(columns: number, rows: number): PassThrough & { columns: numbe
   return Object.assign(new PassThrough(), { columns, rows });
 }
 
+/** Opens an exec WebSocket that the server is expected to refuse; returns the HTTP answer. */
+async function refusedUpgrade(server: KubeApiServer, path: string): Promise<{ code: number; body: Record<string, unknown> }> {
+  const ws = new WebSocket(`${server.url.replace('https', 'wss')}${path}`, ['v5.channel.k8s.io', 'v4.channel.k8s.io'], {
+    ca: server.caPem,
+    headers: { Authorization: `Bearer ${server.token}` },
+  });
+  return new Promise((resolve, reject) => {
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ code: res.statusCode ?? 0, body: JSON.parse(body) as Record<string, unknown> }));
+    });
+    ws.on('open', () => {
+      ws.close();
+      reject(new Error('the exec was accepted'));
+    });
+    ws.on('error', () => undefined);
+  });
+}
+
 describe('test kube-apiserver: pods/exec over the channel WebSocket protocol', () => {
   let server: KubeApiServer;
   let clients: KubeClients;
@@ -104,22 +124,32 @@ describe('test kube-apiserver: pods/exec over the channel WebSocket protocol', (
     assert.equal(body.details.causes[0]?.message, '7');
   });
 
+  it('picks the named container of a two-container pod, and refuses a missing or unknown one', async () => {
+    const pod = sessionPod('duo');
+    pod.spec!.containers.push({ ...pod.spec!.containers[0]!, name: 'sidecar' });
+    await clients.core.createNamespacedPod({ namespace: NS, body: pod });
+    await watchPodUntil(clients, NS, 'duo', isRunning);
+    const inSidecar = await execIn(clients, NS, 'duo', ['cat', '/etc/hostname'], { container: 'sidecar' });
+    assert.equal(inSidecar.stdout, 'duo\n');
+    assert.notEqual(server.containerIdOf(NS, 'duo', 'sidecar'), server.containerIdOf(NS, 'duo', 'shell'));
+    const unnamed = await refusedUpgrade(server, `/api/v1/namespaces/${NS}/pods/duo/exec?command=true&stdout=true`);
+    assert.equal(unnamed.code, 400);
+    assert.equal(unnamed.body.message, 'a container name must be specified for pod duo, choose one of: [shell sidecar]');
+    const unknown = await refusedUpgrade(server, `/api/v1/namespaces/${NS}/pods/duo/exec?command=true&stdout=true&container=nope`);
+    assert.equal(unknown.code, 400);
+    assert.equal(unknown.body.message, 'container nope is not valid for pod duo');
+    const missing = await refusedUpgrade(server, `/api/v1/namespaces/${NS}/pods/ghost/exec?command=true&stdout=true`);
+    assert.equal(missing.code, 404);
+    assert.equal(missing.body.message, 'pods "ghost" not found');
+    await clients.core.deleteNamespacedPod({ name: 'duo', namespace: NS, gracePeriodSeconds: 0 });
+  });
+
   it('refuses exec with 403 when RBAC denies pods/exec', async () => {
     server.controls.deny('create', 'pods/exec');
     try {
-      const url = `${server.url.replace('https', 'wss')}/api/v1/namespaces/${NS}/pods/box/exec?command=true&stdout=true`;
-      const ws = new WebSocket(url, ['v5.channel.k8s.io', 'v4.channel.k8s.io'], { ca: server.caPem, headers: { Authorization: `Bearer ${server.token}` } });
-      const response = await new Promise<{ code: number; body: string }>((resolve, reject) => {
-        ws.on('unexpected-response', (_req, res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
-        });
-        ws.on('open', () => reject(new Error('exec was allowed')));
-        ws.on('error', () => undefined);
-      });
+      const response = await refusedUpgrade(server, `/api/v1/namespaces/${NS}/pods/box/exec?command=true&stdout=true`);
       assert.equal(response.code, 403);
-      assert.deepEqual(JSON.parse(response.body), {
+      assert.deepEqual(response.body, {
         kind: 'Status',
         apiVersion: 'v1',
         metadata: {},

@@ -113,6 +113,8 @@ export async function runExec(docker: Docker, ws: WebSocket, protocol: string, o
     }
   });
   ws.on('close', () => socket?.destroy());
+  // A client that breaks the WebSocket protocol ends its exec, never the server.
+  ws.on('error', () => ws.terminate());
 
   // The server opens every channel it serves with an empty message (wsstream does the same).
   if (options.stdout) send(STDOUT, Buffer.alloc(0));
@@ -133,6 +135,12 @@ export async function runExec(docker: Docker, ws: WebSocket, protocol: string, o
     return;
   }
   started = true;
+  socket.on('error', () => undefined);
+  if (ws.readyState !== ws.OPEN) {
+    // The client left while the exec was being created.
+    socket.destroy();
+    return;
+  }
   if (pendingSize) resize(pendingSize);
   for (const chunk of queuedStdin.splice(0)) socket.write(chunk);
   if (stdinClosed || !options.stdin) socket.end();

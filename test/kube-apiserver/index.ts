@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import Docker from 'dockerode';
@@ -82,6 +83,12 @@ export interface KubeApiServer {
   instanceId: string;
   /** Writes a kubeconfig for this server (current context, namespace as given) and returns its path. */
   writeKubeconfig(path: string, options?: { namespace?: string; user?: string; context?: string }): Promise<string>;
+  /**
+   * Writes an in-cluster service account under `root` (`var/run/secrets/kubernetes.io/serviceaccount/`
+   * token, ca.crt, namespace) and returns what `KubeConfig.loadFromCluster(pathPrefix)` needs:
+   * the prefix and the KUBERNETES_SERVICE_HOST/PORT environment.
+   */
+  writeServiceAccount(root: string, options?: { namespace?: string }): Promise<{ pathPrefix: string; env: Record<string, string> }>;
   /** The kubeconfig as YAML text. */
   kubeconfig(options?: { namespace?: string; user?: string; context?: string }): string;
   createNamespace(name: string, labels?: Record<string, string>): KubeObject;
@@ -226,6 +233,14 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     async writeKubeconfig(path, o = {}) {
       await writeFile(path, kubeconfig(o), { mode: 0o600 });
       return path;
+    },
+    async writeServiceAccount(root, o = {}) {
+      const dir = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'token'), token, { mode: 0o600 });
+      await writeFile(join(dir, 'ca.crt'), ca.certPem);
+      await writeFile(join(dir, 'namespace'), o.namespace ?? 'default');
+      return { pathPrefix: root, env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(port) } };
     },
     createNamespace,
     setNamespaceLabels(name, labels) {

@@ -29,11 +29,11 @@ interface PodState {
   namespace: string;
   name: string;
   cancelled: boolean;
+  /** Set once the pod is bound to the node, so a second scheduling pass never starts it twice. */
+  bound: boolean;
   containers: Map<string, RunningContainer>;
   timers: Set<NodeJS.Timeout>;
 }
-
-type ContainerState = Record<string, Record<string, unknown>>;
 
 const RESTART_BACKOFF_MS = [1_000, 2_000, 5_000, 10_000];
 
@@ -88,6 +88,7 @@ export class PodRuntime {
       namespace: pod.metadata.namespace ?? 'default',
       name: pod.metadata.name,
       cancelled: false,
+      bound: false,
       containers: new Map(),
       timers: new Set(),
     };
@@ -217,7 +218,7 @@ export class PodRuntime {
 
   private async schedule(state: PodState): Promise<void> {
     const pod = this.current(state);
-    if (!pod || state.cancelled) return;
+    if (!pod || state.cancelled || state.bound) return;
     const node = this.settings().node;
     if (pod.spec.nodeName) {
       // Bound by the client: only our node exists, so any other name never starts (as on a cluster).
@@ -243,6 +244,7 @@ export class PodRuntime {
         component: 'default-scheduler',
       });
     }
+    state.bound = true;
     await this.startOnNode(state);
   }
 
@@ -273,6 +275,7 @@ export class PodRuntime {
       p.status.hostIP = '127.0.0.1';
       p.status.hostIPs = [{ ip: '127.0.0.1' }];
       p.status.startTime = now();
+      setCondition(p.status, condition('PodScheduled', 'True'));
       setCondition(p.status, condition('PodReadyToStartContainers', 'True'));
       setCondition(p.status, condition('Initialized', 'True'));
       setCondition(p.status, condition('Ready', 'False', 'ContainersNotReady', `containers with unready status: [${p.spec.containers.map((c) => c.name).join(' ')}]`));
@@ -286,10 +289,11 @@ export class PodRuntime {
     const images = new Map<string, Docker.ImageInspectInfo>();
     for (const c of pod.spec.containers) {
       const field = `spec.containers{${c.name}}`;
-      recordPodEvent(this.store, pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`, this.kubelet(), field);
       const image = this.settings().isUnpullable(c.image) ? undefined : await this.docker.getImage(c.image).inspect().catch(() => undefined);
       if (state.cancelled) return;
       if (!image) {
+        // Only an absent image makes the kubelet try a pull (which never succeeds here).
+        recordPodEvent(this.store, pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`, this.kubelet(), field);
         await this.imagePullFails(state, pod, c.name, c.image);
         return;
       }
@@ -395,7 +399,7 @@ export class PodRuntime {
     const policy = pod.spec.restartPolicy ?? 'Always';
     const restart = policy === 'Always' || (policy === 'OnFailure' && exitCode !== 0);
     if (!restart) {
-      this.setContainerState(state, name, { ready: false, started: false, state: { terminated } as ContainerState });
+      this.setContainerState(state, name, { ready: false, started: false, state: { terminated } });
       this.update(state, (p) => {
         const statuses = (p.status.containerStatuses as Array<{ state?: { terminated?: { exitCode: number } } }>) ?? [];
         if (statuses.every((s) => s.state?.terminated)) {

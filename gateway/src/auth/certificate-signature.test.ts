@@ -30,3 +30,9 @@ test('a publickey signature counts only when made by the key the certificate cer
   assert.equal(verifyCertificateSignature('ssh-ed25519', cert, signedData, await sign('user')), false);
   assert.equal(verifyCertificateSignature(algo, Buffer.from('garbage'), signedData, await sign('user')), false);
 });
+
+test('the gateway and the authserver read certificates with the same code (the programs share only wire/, so it is copied)', async () => {
+  const here = await readFile(new URL('./ssh-signature.ts', import.meta.url), 'utf8');
+  const there = await readFile(new URL('../../../authserver/src/methods/certificate/ssh-signature.ts', import.meta.url), 'utf8');
+  assert.equal(here, there);
+});

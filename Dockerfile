@@ -15,8 +15,8 @@ RUN if [ ! -d node_modules ]; then npm ci --no-audit --no-fund && npm cache clea
     if ! id -u portcullis >/dev/null 2>&1; then \
       groupadd -g 10001 portcullis && useradd -u 10001 -g 10001 -M -d /home/portcullis -s /usr/sbin/nologin portcullis; \
     fi; \
-    mkdir -p /certs /pki /export/authserver /export/configserver /export/gateway /data /var/lib/portcullis/hostkeys /etc/portcullis \
-    && chown 10001:10001 /certs /pki /export/authserver /export/configserver /export/gateway /data /var/lib/portcullis/hostkeys
+    mkdir -p /certs /pki /export/authserver /export/configserver /export/gateway /data /var/lib/portcullis/hostkeys /var/lib/portcullis/recordings /etc/portcullis \
+    && chown 10001:10001 /certs /pki /export/authserver /export/configserver /export/gateway /data /var/lib/portcullis/hostkeys /var/lib/portcullis/recordings
 
 USER 10001:10001
 ENTRYPOINT ["node", "--import", "tsx"]

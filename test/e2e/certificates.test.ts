@@ -101,6 +101,13 @@ describe('OpenSSH user certificates: verified by the authserver against its CAs'
     assert.equal(here.code, 0, here.stderr);
   });
 
+  test("force-command runs instead of what the client asked, with the request in SSH_ORIGINAL_COMMAND", async () => {
+    const cert = await certify('forced', 'ca', ['-I', 'alice', '-n', world.username, '-V', '-5m:+1h', '-O', 'force-command=echo "forced: $SSH_ORIGINAL_COMMAND"']);
+    const result = await login(cert);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'forced: echo cert-ok\n');
+  });
+
   test('authz maps the certificate key id: a key id listed only for another username is refused after authentication', async () => {
     const before = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_AUTHZ_REJECTED').length;
     const result = await login(await certify('contractor', 'ca', ['-I', 'contractor@example.org', '-n', world.username, '-V', '-5m:+1h']));

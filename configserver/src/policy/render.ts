@@ -6,6 +6,7 @@ import { candidateProfiles } from './candidates.ts';
 import { matchProfile, subjectOf, type Subject } from './match.ts';
 import { defaultPod, merge, type Rendered } from './merge.ts';
 import { auditSection } from './audit.ts';
+import { securitySection } from './security.ts';
 
 export interface MatchedProfile {
   readonly profile: Profile;
@@ -91,7 +92,7 @@ export function toConfigResponse(resolution: Resolution): ConfigResponse {
   if (known) return known;
   const environment = Object.fromEntries(Object.entries(rendered.environment).map(([name, value]) => [name, { value, sensitive: false }]));
   const candidate = {
-    config: { backend: 'docker', docker: { execution: rendered.docker.execution }, ...auditSection(rendered.session.audit) },
+    config: { backend: 'docker', docker: { execution: rendered.docker.execution }, ...auditSection(rendered.session.audit), ...securitySection(rendered.session.securityFilters, rendered.session.sessionLimits) },
     ...(Object.keys(environment).length > 0 ? { environment } : {}),
     ...(Object.keys(rendered.files).length > 0 ? { files: rendered.files } : {}),
   };

@@ -96,7 +96,7 @@ export const OverlaySchema = z.strictObject({
   mode: z.enum(['connection', 'session']).optional(),
   egress: z.array(Egress).optional(),
   labels: z.record(LabelKey, LabelValue).optional(),
-  /** Passed to the gateway's security filters once it enforces them (rendered, shown by explain). */
+  /** Sent as `config.security` (security.ts): the gateway enforces them before a request reaches the container. */
   securityFilters: z
     .strictObject({
       forwarding: z.boolean().optional(),

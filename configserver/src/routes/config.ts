@@ -3,6 +3,7 @@ import { ConfigRequestSchema, type ConfigResponse } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
 import { answerFor, resolve, type Policy } from '../policy/index.ts';
 import { PolicyStore } from '../policy/store.ts';
+import { withForcedCommand } from '../policy/security.ts';
 import { parseBody } from '../validate.ts';
 
 /**
@@ -30,7 +31,7 @@ export function configRoute(app: FastifyInstance, policy: Policy, store: PolicyS
         'rendered session breaks a guardrail; refused',
       );
     }
-    const answer = answerFor(resolution);
+    const answer = withForcedCommand(answerFor(resolution), body.metadata);
     request.log.info(
       {
         code: LogCode.CONFIG_SENT,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConnectionMapsSchema } from './metadata.ts';
 import { AuthorizationRequestSchema, ConnectionFieldsSchema } from './auth.ts';
+import { KubernetesConfigSchema } from './kubernetes.ts';
 
 /**
  * The config webhook gets the same body as /authz (ContainerSSH configserver.md). A schema
@@ -114,9 +115,10 @@ export type SshProxyConfig = z.infer<typeof SshProxyConfigSchema>;
 
 export const AppConfigSchema = z
   .strictObject({
-    backend: z.enum(['docker', 'sshproxy']),
+    backend: z.enum(['docker', 'sshproxy', 'kubernetes']),
     docker: DockerConfigSchema.optional(),
     sshproxy: SshProxyConfigSchema.optional(),
+    kubernetes: KubernetesConfigSchema.optional(),
   })
   .refine((config) => config.backend !== 'docker' || config.docker !== undefined, {
     message: 'backend "docker" needs a docker.execution section',
@@ -125,6 +127,10 @@ export const AppConfigSchema = z
   .refine((config) => config.backend !== 'sshproxy' || config.sshproxy !== undefined, {
     message: 'backend "sshproxy" needs an sshproxy section',
     path: ['sshproxy'],
+  })
+  .refine((config) => config.backend !== 'kubernetes' || config.kubernetes !== undefined, {
+    message: 'backend "kubernetes" needs a kubernetes.pod section',
+    path: ['kubernetes'],
   });
 export type AppConfig = z.infer<typeof AppConfigSchema>;
 
@@ -134,7 +140,7 @@ export type AppConfig = z.infer<typeof AppConfigSchema>;
  * understood) and the gateway then refuses the login with CONFIG_UNSUPPORTED naming the section,
  * never silently dropping a setting: an ignored `security` section would be a hole.
  */
-export const UNSUPPORTED_CONFIG_SECTIONS = ['kubernetes', 'security', 'audit'] as const;
+export const UNSUPPORTED_CONFIG_SECTIONS = ['security', 'audit'] as const;
 
 /** A section whose shape this version only passes along (see UNSUPPORTED_CONFIG_SECTIONS). */
 const OpaqueSectionSchema = z.looseObject({});
@@ -149,7 +155,7 @@ export const WireAppConfigSchema = z.strictObject({
   backend: z.enum(['docker', 'kubernetes', 'sshproxy']).optional().describe('Which backend runs the session.'),
   docker: DockerConfigSchema.optional(),
   sshproxy: SshProxyConfigSchema.optional(),
-  kubernetes: OpaqueSectionSchema.optional().describe('ContainerSSH kubernetes section; not supported by this gateway yet.'),
+  kubernetes: KubernetesConfigSchema.optional().describe('ContainerSSH kubernetes section: the session pod and how sessions reach it.'),
   security: OpaqueSectionSchema.optional().describe('ContainerSSH security section; not supported by this gateway yet.'),
   audit: OpaqueSectionSchema.optional().describe('ContainerSSH audit section; not supported by this gateway yet.'),
 });

@@ -4,6 +4,7 @@ import { AuthWebhook } from './auth/index.ts';
 import { BackendRouter, type Backend } from './backends/index.ts';
 import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/docker/index.ts';
 import { SshProxyBackend } from './backends/sshproxy/index.ts';
+import { kubernetesRuntime } from './backends/kubernetes/index.ts';
 import { ConfigWebhook } from './config/index.ts';
 import { loadHostKeys, startSshListener } from './listener/index.ts';
 import { GatewayMetrics, startOpsServer, type HealthCheck, type Logger } from './observability/index.ts';
@@ -32,7 +33,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const auth = new AuthWebhook(authClient, { transmitSensitiveMetadata: config.auth.transmitSensitiveMetadata, metrics });
   const configWebhook = new ConfigWebhook(configClient, { transmitSensitiveMetadata: config.configserver.transmitSensitiveMetadata, metrics });
   const docker = connectDockerEngine(config.docker);
-  const backend = overrides.backend ?? new BackendRouter([new DockerBackend({ docker, instanceId, log }), new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined)]);
+  // Only with `kubernetes` settings: a gateway without them refuses kubernetes configs by name.
+  const kubernetes = config.kubernetes ? kubernetesRuntime(config.kubernetes, instanceId, log, metrics) : undefined;
+  const backend = overrides.backend ?? new BackendRouter([new DockerBackend({ docker, instanceId, log }), new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined), ...(kubernetes ? [kubernetes.backend] : [])]);
   const reaper = new ContainerReaper(docker, {
     instanceId,
     intervalMs: config.docker.reapInterval,
@@ -74,11 +77,13 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
     },
   });
   reaper.start();
+  await kubernetes?.start();
   log.info({ code: 'SSH_AVAILABLE', port: listener.port, address: host, instanceId }, 'SSH listener up');
   const ops = await startOpsListeners(config, metrics, [
     { name: 'auth', check: () => authClient.reachable() },
     { name: 'configserver', check: () => configClient.reachable() },
     { name: 'docker', check: () => docker.ping().then(() => undefined, (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`))) },
+    ...(kubernetes ? [{ name: 'kubernetes', check: () => kubernetes.check() }] : []),
   ]);
   for (const { name, port, address } of ops.listening) log.info({ code: 'GATEWAY_OPS_LISTENING', serves: name, port, address }, `${name} listener up`);
 
@@ -91,6 +96,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       for (const client of clients) client.end();
       await Promise.all([stopped, ...open]);
       reaper.stop();
+      await kubernetes?.stop();
       await ops.close();
       authClient.close();
       configClient.close();

@@ -8,8 +8,9 @@ import { describeIssues } from '../settings/index.ts';
  * a silently dropped `security` section would be a hole. Messages name sections, never values.
  */
 export function supportedConfig(config: WireAppConfig, maps: ConnectionMaps): AppConfig {
-  if (config.backend === 'kubernetes') {
-    throw new GatewayError('CONFIG_UNSUPPORTED', 'Session refused: this gateway has no kubernetes backend.');
+  if (config.kubernetes?.connection !== undefined) {
+    // Which cluster, and with what credentials, is the gateway operator's decision, never a webhook's.
+    throw new GatewayError('CONFIG_UNSUPPORTED', 'Session refused: the configuration sets kubernetes cluster credentials, which come only from the gateway.');
   }
   for (const section of UNSUPPORTED_CONFIG_SECTIONS) {
     const value = config[section];
@@ -25,7 +26,7 @@ export function supportedConfig(config: WireAppConfig, maps: ConnectionMaps): Ap
     throw new GatewayError('CONFIG_UNSUPPORTED', 'Session refused: files cannot be written through the SSH proxy backend.');
   }
   // Empty sections ask for nothing (and ContainerSSH's merge would ignore them too).
-  const { kubernetes: _k, security: _s, audit: _a, ...rest } = config;
+  const { security: _s, audit: _a, ...rest } = config;
   const parsed = AppConfigSchema.safeParse(rest);
   if (!parsed.success) {
     throw new GatewayError('CONFIG_BACKEND_ERROR', 'Session refused: the configuration service answered with an invalid response.', {

@@ -66,6 +66,9 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
       env: { ...(connection.passesClientEnvironment ? clientEnv : {}), ...context.environment, ...(pty ? { TERM: pty.term } : {}) },
       ...(pty ? { pty } : {}),
       ...(subsystem !== undefined ? { subsystem } : {}),
+      onProgress: (line: string) => {
+        if (channel.stderr.writable) channel.stderr.write(`${line.replace(/[\r\n]+/g, ' ')}\r\n`);
+      },
     });
     void run(programFor, channel, backend, log, (session) => {
       running = session;

@@ -1,0 +1,162 @@
+import { Writable, type Duplex } from 'node:stream';
+import type Docker from 'dockerode';
+import type { WebSocket } from 'ws';
+
+/**
+ * pods/exec over the Kubernetes channel WebSocket protocol: each binary message starts with
+ * a channel byte (0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize). v5 adds channel 255,
+ * the client's "close stream" signal (`[255, 0]` = stdin EOF); v4 clients close the socket.
+ */
+export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const;
+export type ExecProtocol = (typeof EXEC_PROTOCOLS)[number];
+
+const STDIN = 0;
+const STDOUT = 1;
+const STDERR = 2;
+const STATUS = 3;
+const RESIZE = 4;
+const CLOSE = 255;
+
+export interface ExecOptions {
+  containerId: string;
+  command: string[];
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  tty: boolean;
+}
+
+/** The v4 status body, as the kubelet's remotecommand server writes it. */
+export function execStatus(exitCode: number, command: string[]): Record<string, unknown> {
+  if (exitCode === 0) return { metadata: {}, status: 'Success' };
+  return {
+    metadata: {},
+    status: 'Failure',
+    message: `command terminated with non-zero exit code: error executing command [${command.join(' ')}], exit code ${exitCode}`,
+    reason: 'NonZeroExitCode',
+    details: { causes: [{ reason: 'ExitCode', message: String(exitCode) }] },
+  };
+}
+
+function internalError(message: string): Record<string, unknown> {
+  return {
+    metadata: {},
+    status: 'Failure',
+    message: `Internal error occurred: error executing command in container: ${message}`,
+    reason: 'InternalError',
+    details: { causes: [{ message: `error executing command in container: ${message}` }] },
+    code: 500,
+  };
+}
+
+function frame(channel: number, data: Buffer | string): Buffer {
+  const payload = typeof data === 'string' ? Buffer.from(data) : data;
+  return Buffer.concat([Buffer.from([channel]), payload]);
+}
+
+/** Accepts `{"Width":80,"Height":24}` and client-node's `{"width":..,"height":..}` (Go's decoder ignores case). */
+function parseResize(data: Buffer): { w: number; h: number } | undefined {
+  try {
+    const raw = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
+    const get = (k: string) => Object.entries(raw).find(([key]) => key.toLowerCase() === k)?.[1];
+    const w = Number(get('width'));
+    const h = Number(get('height'));
+    return Number.isInteger(w) && Number.isInteger(h) && w > 0 && h > 0 ? { w, h } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function exitCodeOf(exec: Docker.Exec): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const info = await exec.inspect();
+    if (!info.Running && typeof info.ExitCode === 'number') return info.ExitCode;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(5 * 2 ** i, 200)));
+  }
+  throw new Error('exec still running after its streams closed');
+}
+
+/** Runs one exec for an accepted WebSocket and ends with the status channel and a close. */
+export async function runExec(docker: Docker, ws: WebSocket, protocol: string, options: ExecOptions): Promise<void> {
+  const send = (channel: number, data: Buffer | string) => {
+    if (ws.readyState === ws.OPEN) ws.send(frame(channel, data));
+  };
+  let socket: Duplex | undefined;
+  let exec: Docker.Exec | undefined;
+  let started = false;
+  let pendingSize: { w: number; h: number } | undefined;
+  const queuedStdin: Buffer[] = [];
+  let stdinClosed = false;
+
+  const resize = (size: { w: number; h: number }) => {
+    if (!options.tty) return;
+    if (!started || !exec) {
+      pendingSize = size;
+      return;
+    }
+    exec.resize(size).catch(() => undefined);
+  };
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (!isBinary || data.length < 1) return;
+    const channel = data[0]!;
+    const payload = data.subarray(1);
+    if (channel === STDIN && options.stdin) {
+      if (socket) socket.write(payload);
+      else queuedStdin.push(Buffer.from(payload));
+    } else if (channel === RESIZE) {
+      const size = parseResize(payload);
+      if (size) resize(size);
+    } else if (channel === CLOSE && protocol === 'v5.channel.k8s.io' && payload[0] === STDIN) {
+      stdinClosed = true;
+      if (socket) socket.end();
+    }
+  });
+  ws.on('close', () => socket?.destroy());
+
+  // The server opens every channel it serves with an empty message (wsstream does the same).
+  if (options.stdout) send(STDOUT, Buffer.alloc(0));
+  if (options.stderr && !options.tty) send(STDERR, Buffer.alloc(0));
+
+  try {
+    exec = await docker.getContainer(options.containerId).exec({
+      Cmd: options.command,
+      AttachStdin: options.stdin,
+      AttachStdout: options.stdout,
+      AttachStderr: options.stderr && !options.tty,
+      Tty: options.tty,
+    });
+    socket = (await exec.start({ hijack: true, stdin: options.stdin, Tty: options.tty })) as Duplex;
+  } catch (error) {
+    send(STATUS, JSON.stringify(internalError((error as Error).message)));
+    ws.close(1000);
+    return;
+  }
+  started = true;
+  if (pendingSize) resize(pendingSize);
+  for (const chunk of queuedStdin.splice(0)) socket.write(chunk);
+  if (stdinClosed || !options.stdin) socket.end();
+
+  const closed = new Promise<void>((resolve) => {
+    socket!.once('end', resolve);
+    socket!.once('close', resolve);
+    socket!.once('error', () => resolve());
+  });
+  const sink = (channel: number) =>
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        send(channel, chunk);
+        callback();
+      },
+    });
+  if (options.tty) socket.on('data', (chunk: Buffer) => send(STDOUT, chunk));
+  else docker.modem.demuxStream(socket, sink(STDOUT), sink(STDERR));
+  await closed;
+  if (ws.readyState !== ws.OPEN) return;
+  try {
+    const code = await exitCodeOf(exec);
+    send(STATUS, JSON.stringify(execStatus(code, options.command)));
+  } catch (error) {
+    send(STATUS, JSON.stringify(internalError((error as Error).message)));
+  }
+  ws.close(1000);
+}

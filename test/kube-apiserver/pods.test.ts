@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'node:https';
+import * as k8s from '@kubernetes/client-node';
+import { startKubeApiServer, type KubeApiServer } from './index.ts';
+import { apiFailure, execIn, isRunning, kubeClients, sessionPod, watchPodUntil, type KubeClients } from './client.ts';
+import { inspectContainer } from '../helpers/docker.ts';
+
+const NS = 'sessions';
+
+describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
+  let server: KubeApiServer;
+  let clients: KubeClients;
+
+  before(async () => {
+    server = await startKubeApiServer({ namespaces: [NS] });
+    clients = await kubeClients(server, NS);
+  });
+  after(async () => {
+    await clients?.dispose();
+    await server?.close();
+    if (server) assert.deepEqual(await server.containerIds(), [], 'close() leaves no container of this server');
+  });
+
+  it('refuses a request without the bearer token with a 401 Status', async () => {
+    const body = await new Promise<{ code: number; text: string }>((resolve, reject) => {
+      const req = request(`${server.url}/api/v1/namespaces`, { ca: server.caPem }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(body.code, 401);
+    assert.deepEqual(JSON.parse(body.text), {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'Unauthorized',
+      reason: 'Unauthorized',
+      code: 401,
+    });
+  });
+
+  it('creates, reads and lists namespaces with their labels', async () => {
+    const created = await clients.core.createNamespace({ body: { metadata: { name: 'team-a', labels: { team: 'a' } } } });
+    assert.equal(created.status?.phase, 'Active');
+    assert.equal(created.metadata?.labels?.['kubernetes.io/metadata.name'], 'team-a');
+    const read = await clients.core.readNamespace({ name: 'team-a' });
+    assert.equal(read.metadata?.uid, created.metadata?.uid);
+    const list = await clients.core.listNamespace({ labelSelector: 'team=a' });
+    assert.deepEqual(list.items.map((n) => n.metadata?.name), ['team-a']);
+    const missing = await apiFailure(clients.core.readNamespace({ name: 'nope' }));
+    assert.equal(missing.code, 404);
+    assert.equal(missing.body.message, 'namespaces "nope" not found');
+  });
+
+  it('answers NotFound, AlreadyExists and Invalid with the real Status bodies', async () => {
+    const missing = await apiFailure(clients.core.readNamespacedPod({ name: 'x', namespace: NS }));
+    assert.deepEqual(missing, {
+      code: 404,
+      body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'pods "x" not found', reason: 'NotFound', details: { name: 'x', kind: 'pods' }, code: 404 },
+    });
+    const invalid = await apiFailure(
+      clients.core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'bad' }, spec: { containers: [{ name: 'c', image: '' }] } } }),
+    );
+    assert.equal(invalid.code, 422);
+    assert.equal(invalid.body.reason, 'Invalid');
+    assert.equal(invalid.body.message, 'Pod "bad" is invalid: spec.containers[0].image: Required value');
+    assert.deepEqual((invalid.body.details as { causes: unknown[] }).causes, [
+      { reason: 'FieldValueRequired', message: 'Required value', field: 'spec.containers[0].image' },
+    ]);
+    const wrongNs = await apiFailure(clients.core.createNamespacedPod({ namespace: 'absent', body: sessionPod('p') }));
+    assert.equal(wrongNs.code, 404);
+    assert.equal(wrongNs.body.message, 'namespaces "absent" not found');
+
+    await clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('dup') });
+    const dup = await apiFailure(clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('dup') }));
+    assert.equal(dup.code, 409);
+    assert.deepEqual(dup.body, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'pods "dup" already exists',
+      reason: 'AlreadyExists',
+      details: { name: 'dup', kind: 'pods' },
+      code: 409,
+    });
+    await clients.core.deleteNamespacedPod({ name: 'dup', namespace: NS, gracePeriodSeconds: 0 });
+  });
+
+  it('runs a pod as a container: watch reaches Running, exec works, delete removes the container', async () => {
+    const created = await clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('web', {}, { app: 'portcullis' }) });
+    assert.equal(created.status?.phase, 'Pending');
+    assert.equal(created.spec?.restartPolicy, 'Never');
+    const { last, seen } = await watchPodUntil(clients, NS, 'web', isRunning);
+    assert.equal(last?.status?.phase, 'Running');
+    const types = seen.map((e) => e.type);
+    assert.equal(types[0], 'ADDED');
+    assert.ok(types.includes('MODIFIED'));
+    const ready = last?.status?.conditions?.find((c) => c.type === 'Ready');
+    assert.equal(ready?.status, 'True');
+    assert.equal(last?.status?.containerStatuses?.[0]?.state?.running !== undefined, true);
+    assert.match(last?.status?.containerStatuses?.[0]?.containerID ?? '', /^docker:\/\/[0-9a-f]{64}$/);
+
+    const listed = await clients.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=portcullis' });
+    assert.deepEqual(listed.items.map((p) => p.metadata?.name), ['web']);
+    const byPhase = await clients.core.listNamespacedPod({ namespace: NS, fieldSelector: 'status.phase=Running,metadata.name=web' });
+    assert.equal(byPhase.items.length, 1);
+
+    const id = await execIn(clients, NS, 'web', ['id', '-u']);
+    assert.equal(id.stdout, '1000\n');
+    assert.equal(id.status.status, 'Success');
+
+    const containerId = server.containerIdOf(NS, 'web')!;
+    const inspected = await inspectContainer(containerId);
+    assert.equal(inspected.HostConfig.NetworkMode, 'none');
+
+    const deleted = await clients.core.deleteNamespacedPod({ name: 'web', namespace: NS });
+    assert.equal(deleted.metadata?.name, 'web');
+    const deadline = Date.now() + 30_000;
+    while ((await server.containerIds()).includes(containerId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!(await server.containerIds()).includes(containerId), 'the container is removed');
+    const gone = await apiFailure(clients.core.readNamespacedPod({ name: 'web', namespace: NS }));
+    assert.equal(gone.code, 404);
+  });
+
+  it('patches labels with JSON patch and merge patch', async () => {
+    await clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('labelled', {}, { a: '1' }) });
+    const jsonPatched = await clients.core.patchNamespacedPod({
+      name: 'labelled',
+      namespace: NS,
+      body: [{ op: 'add', path: '/metadata/labels/b', value: '2' }],
+    });
+    assert.deepEqual(jsonPatched.metadata?.labels, { a: '1', b: '2' });
+    const merged = await clients.core.patchNamespacedPod(
+      { name: 'labelled', namespace: NS, body: { metadata: { labels: { a: null }, annotations: { note: 'x' } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    assert.deepEqual(merged.metadata?.labels, { b: '2' });
+    assert.deepEqual(merged.metadata?.annotations, { note: 'x' });
+    await clients.core.deleteNamespacedPod({ name: 'labelled', namespace: NS, gracePeriodSeconds: 0 });
+  });
+});

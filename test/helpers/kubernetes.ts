@@ -1,0 +1,117 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { startKubeApiServer, type KubeApiServer, type KubeApiServerOptions } from '../kube-apiserver/index.ts';
+import { worldWithConfig } from './fake-config.ts';
+import type { World, WorldOptions } from './world.ts';
+
+/** The namespace session pods go to in these tests, labelled for Pod Security `restricted` as the rendered manifests do. */
+export const SESSION_NAMESPACE = 'portcullis-sessions';
+
+/** The hardened session pod the tests start from (the shipped baseline's pod, smaller); each test changes what it is about. */
+export function hardenedPod(overrides: Record<string, unknown> = {}, container: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    metadata: { labels: { 'app.kubernetes.io/managed-by': 'portcullis', 'containerssh.io/session': 'true' } },
+    spec: {
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      restartPolicy: 'Never',
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'shell',
+          image: 'portcullis/session:dev',
+          imagePullPolicy: 'IfNotPresent',
+          command: ['/bin/sh', '-c', 'read -r _ || true'],
+          stdin: true,
+          env: [{ name: 'HOME', value: '/home/user' }],
+          securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } },
+          resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+          volumeMounts: [
+            { name: 'tmp', mountPath: '/tmp' },
+            { name: 'home', mountPath: '/home/user' },
+          ],
+          ...container,
+        },
+      ],
+      volumes: [
+        { name: 'tmp', emptyDir: { sizeLimit: '16Mi' } },
+        { name: 'home', emptyDir: { sizeLimit: '16Mi' } },
+      ],
+    },
+    shellCommand: ['/bin/bash'],
+    ...overrides,
+  };
+}
+
+export interface KubeWorld {
+  readonly world: World;
+  readonly kube: KubeApiServer;
+  /** Changes the pod config the fake config webhook answers for the next login. */
+  setPod(pod: Record<string, unknown>, timeouts?: Record<string, unknown>): void;
+  /** Names of this test's session pods in the session namespace (only this server's, so only this test's). */
+  sessionPods(): string[];
+  /** Waits (bounded) until no session pod is left; returns what is left at the deadline. */
+  waitForNoPods(deadlineMs?: number): Promise<string[]>;
+}
+
+export interface KubeWorldOptions {
+  readonly server?: KubeApiServerOptions;
+  /** Merged over the gateway's `kubernetes` settings (e.g. shorter heartbeats). */
+  readonly gateway?: Record<string, unknown>;
+  readonly world?: Omit<WorldOptions, 'beforeGateway' | 'gateway'>;
+  readonly timeouts?: Record<string, unknown>;
+}
+
+/**
+ * A test Kubernetes API server of the test's own, the three programs, and a config webhook
+ * answering `backend: kubernetes` with `pod`. The gateway reaches the API server exactly as a
+ * cluster: a kubeconfig with the server's CA and a bearer token, over TLS.
+ */
+export async function worldWithPod(t: TestContext, pod: Record<string, unknown>, options: KubeWorldOptions = {}): Promise<KubeWorld> {
+  const kube = await startKubeApiServer({
+    namespaces: [{ name: SESSION_NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } }],
+    ...options.server,
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-kube-'));
+  t.after(async () => {
+    await kube.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const kubeconfig = await kube.writeKubeconfig(join(dir, 'kubeconfig'), { namespace: SESSION_NAMESPACE });
+  const configFor = (next: Record<string, unknown>, timeouts = options.timeouts) => ({ backend: 'kubernetes', kubernetes: { pod: next, ...(timeouts ? { timeouts } : {}) } });
+  const { world, setConfig } = await worldWithConfig(t, configFor(pod), {
+    ...options.world,
+    gateway: {
+      kubernetes: {
+        kubeconfig,
+        namespace: SESSION_NAMESPACE,
+        startTimeout: '60s',
+        heartbeatInterval: '1s',
+        heartbeatTimeout: '4s',
+        reapInterval: '1s',
+        ...options.gateway,
+      },
+    },
+  });
+  const sessionPods = () =>
+    kube
+      .pods(SESSION_NAMESPACE)
+      .filter((item) => !(item.metadata as { deletionTimestamp?: string }).deletionTimestamp)
+      .map((item) => String(item.metadata.name));
+  return {
+    world,
+    kube,
+    setPod: (next, timeouts) => setConfig(configFor(next, timeouts)),
+    sessionPods,
+    waitForNoPods: async (deadlineMs = 30_000) => {
+      const end = Date.now() + deadlineMs;
+      for (;;) {
+        const left = sessionPods();
+        if (left.length === 0 || Date.now() > end) return left;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+  };
+}

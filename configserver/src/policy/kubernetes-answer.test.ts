@@ -5,12 +5,11 @@ import { repoPolicy } from '../testing/policy.ts';
 import { checkPodSecurity } from './pod-security.ts';
 import { renderConfig } from './render.ts';
 
-const request = (username: string, groups?: string) => ({
+const request = (username: string) => ({
   username,
   authenticatedUsername: username,
   remoteAddress: '192.0.2.10:51234',
   connectionId: '3f2504e04f8911d39a0c0305e82c3301',
-  metadata: groups ? { groups: { value: groups, sensitive: false } } : {},
 });
 
 test('with backend kubernetes the answer is the rendered hardened pod, in the session namespace', async () => {

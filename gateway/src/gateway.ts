@@ -4,7 +4,6 @@ import { AuthWebhook } from './auth/index.ts';
 import { BackendRouter, type Backend } from './backends/index.ts';
 import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/docker/index.ts';
 import { SshProxyBackend } from './backends/sshproxy/index.ts';
-import { kubernetesRuntime } from './backends/kubernetes/index.ts';
 import { ConfigWebhook } from './config/index.ts';
 import { loadHostKeys, startSshListener } from './listener/index.ts';
 import { GatewayMetrics, startOpsServer, type HealthCheck, type Logger } from './observability/index.ts';
@@ -34,7 +33,10 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const configWebhook = new ConfigWebhook(configClient, { transmitSensitiveMetadata: config.configserver.transmitSensitiveMetadata, metrics });
   const docker = connectDockerEngine(config.docker);
   // Only with `kubernetes` settings: a gateway without them refuses kubernetes configs by name.
-  const kubernetes = config.kubernetes ? kubernetesRuntime(config.kubernetes, instanceId, log, metrics) : undefined;
+  // Loaded only when configured: @kubernetes/client-node is large, and most gateways never need it.
+  const kubernetes = config.kubernetes
+    ? (await import('./backends/kubernetes/index.ts')).kubernetesRuntime(config.kubernetes, instanceId, log, metrics)
+    : undefined;
   const backend = overrides.backend ?? new BackendRouter([new DockerBackend({ docker, instanceId, log }), new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined), ...(kubernetes ? [kubernetes.backend] : [])]);
   const reaper = new ContainerReaper(docker, {
     instanceId,
@@ -77,7 +79,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
     },
   });
   reaper.start();
-  await kubernetes?.start();
+  kubernetes?.start();
   log.info({ code: 'SSH_AVAILABLE', port: listener.port, address: host, instanceId }, 'SSH listener up');
   const ops = await startOpsListeners(config, metrics, [
     { name: 'auth', check: () => authClient.reachable() },

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { startKubeApiServer, type KubeApiServer, type KubeApiServerOptions } from '../kube-apiserver/index.ts';
+import { connectCluster } from '../../gateway/src/backends/kubernetes/index.ts';
 import { worldWithConfig } from './fake-config.ts';
 import type { World, WorldOptions } from './world.ts';
 
@@ -61,6 +62,8 @@ export interface KubeWorldOptions {
   /** Merged over the gateway's `kubernetes` settings (e.g. shorter heartbeats). */
   readonly gateway?: Record<string, unknown>;
   readonly world?: Omit<WorldOptions, 'beforeGateway' | 'gateway'>;
+  /** Other gateway config sections (e.g. `metrics`). */
+  readonly sections?: Record<string, Record<string, unknown>>;
   readonly timeouts?: Record<string, unknown>;
 }
 
@@ -75,26 +78,52 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown>,
     ...options.server,
   });
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-kube-'));
-  t.after(async () => {
+  const closeKube = async () => {
+    // Pods still running (persistent ones, or a test that failed half-way) go first, through the
+    // API: the test server's close waits for its running pods' containers to exit.
+    const { core } = connectCluster({
+      kubeconfig,
+      namespace: SESSION_NAMESPACE,
+      inCluster: false,
+      startTimeout: 60_000,
+      requestTimeout: 10_000,
+      heartbeatInterval: 5_000,
+      heartbeatTimeout: 20_000,
+      reapInterval: 5_000,
+    });
+    for (const pod of kube.pods()) {
+      await core.deleteNamespacedPod({ name: String(pod.metadata.name), namespace: String(pod.metadata.namespace), gracePeriodSeconds: 0 }).catch(() => undefined);
+    }
     await kube.close();
     await rm(dir, { recursive: true, force: true });
-  });
+  };
   const kubeconfig = await kube.writeKubeconfig(join(dir, 'kubeconfig'), { namespace: SESSION_NAMESPACE });
   const configFor = (next: Record<string, unknown>, timeouts = options.timeouts) => ({ backend: 'kubernetes', kubernetes: { pod: next, ...(timeouts ? { timeouts } : {}) } });
-  const { world, setConfig } = await worldWithConfig(t, configFor(pod), {
-    ...options.world,
-    gateway: {
-      kubernetes: {
-        kubeconfig,
-        namespace: SESSION_NAMESPACE,
-        startTimeout: '60s',
-        heartbeatInterval: '1s',
-        heartbeatTimeout: '4s',
-        reapInterval: '1s',
-        ...options.gateway,
+  let started: Awaited<ReturnType<typeof worldWithConfig>>;
+  try {
+    started = await worldWithConfig(t, configFor(pod), {
+      gatewayStartTimeoutMs: 90_000,
+      ...options.world,
+      gateway: {
+        ...options.sections,
+        kubernetes: {
+          kubeconfig,
+          namespace: SESSION_NAMESPACE,
+          startTimeout: '60s',
+          heartbeatInterval: '1s',
+          heartbeatTimeout: '4s',
+          reapInterval: '1s',
+          ...options.gateway,
+        },
       },
-    },
-  });
+    });
+  } catch (error) {
+    await closeKube();
+    throw error;
+  }
+  const { world, setConfig } = started;
+  // After hooks run in order: the gateway (registered by worldWithConfig) stops first.
+  t.after(closeKube);
   const sessionPods = () =>
     kube
       .pods(SESSION_NAMESPACE)

@@ -44,6 +44,8 @@ export interface WorldOptions {
   readonly gatewayEntry?: string;
   /** Merged over the gateway's config sections (e.g. `{ docker: { host, tls } }`). */
   readonly gateway?: Record<string, Record<string, unknown>>;
+  /** How long the gateway may take to listen (default 30 s; a backend that loads a large client may need more on a busy machine). */
+  readonly gatewayStartTimeoutMs?: number;
   /** Runs once the certificates exist, before the gateway starts; may redirect its webhooks. */
   readonly beforeGateway?: (certsDir: string) => Promise<GatewayRedirect>;
 }
@@ -117,7 +119,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       }),
     );
     const startGateway = async () => {
-      const program = await startProgram('gateway', [options.gatewayEntry ?? 'gateway/src/main.ts', '--config', join(dir, 'gateway.yaml')], 'SSH_AVAILABLE');
+      const program = await startProgram('gateway', [options.gatewayEntry ?? 'gateway/src/main.ts', '--config', join(dir, 'gateway.yaml')], 'SSH_AVAILABLE', {
+        ...(options.gatewayStartTimeoutMs ? { timeoutMs: options.gatewayStartTimeoutMs } : {}),
+      });
       started.push(program);
       return program;
     };

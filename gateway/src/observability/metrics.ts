@@ -79,6 +79,12 @@ export class GatewayMetrics {
     }
   }
 
+  /** A backend operation after the start failed (e.g. an exec refused), by its message code. */
+  backendFailed(backend: string, reason: string): void {
+    this.backendErrors.inc({ backend });
+    this.backendFailures.inc({ backend, reason });
+  }
+
   firstProgramStarted(secondsSinceAccept: number): void {
     this.timeToShellSeconds.observe(secondsSinceAccept);
   }

@@ -14,8 +14,8 @@ export { LABEL_CONNECTION, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PERSISTENT, L
 export interface KubernetesRuntime {
   readonly backend: KubernetesBackend;
   readonly cluster: Cluster;
-  /** First heartbeat, then the reaper; never throws (a cluster that is down is retried). */
-  start(): Promise<void>;
+  /** Heartbeat and reaper, in the background; never throws (a cluster that is down is retried). */
+  start(): void;
   /** After every connection closed: stop reaping and delete this instance's Lease. */
   stop(): Promise<void>;
   /** Health: the API server answers a pod list in the session namespace. */
@@ -43,8 +43,9 @@ export function kubernetesRuntime(settings: KubernetesSettings, instanceId: stri
   return {
     backend,
     cluster,
-    start: async () => {
-      await heartbeat.start();
+    start: () => {
+      // The listener does not wait for the cluster: a login while it is down fails closed on its own.
+      void heartbeat.start();
       reaper.start();
     },
     stop: async () => {

@@ -42,12 +42,12 @@ export class KubernetesBackend implements Backend {
     const lifecycle: PodLifecycleOptions = { cluster, requestTimeoutMs: this.options.settings.requestTimeout, log };
     const owner: PodOwner = { instanceId, connectionId: request.identity.connectionId };
     const progress = request.onProgress ?? (() => undefined);
-    const context: PodContext = { lifecycle, settings, request, owner, ownPods: this.ownPods };
+    const context: PodContext = { lifecycle, settings, request, owner, ownPods: this.ownPods, ...(this.options.metrics ? { metrics: this.options.metrics } : {}) };
     switch (settings.mode) {
       case 'connection':
         return new SharedPodConnection(await startSessionPod(context, 1, progress), context);
       case 'session':
-        return new PodPerSessionConnection(context, this.options.metrics);
+        return new PodPerSessionConnection(context);
       case 'persistent': {
         const manifest = podManifest(settings, cluster.namespace, settings.podName!, owner, true);
         const name = await reachPersistentPod(lifecycle, settings, manifest, progress);
@@ -65,6 +65,7 @@ interface PodContext {
   readonly request: ConnectionRequest;
   readonly owner: PodOwner;
   readonly ownPods: Set<string>;
+  readonly metrics?: GatewayMetrics;
 }
 
 /**
@@ -90,10 +91,15 @@ async function startSessionPod(context: PodContext, sequence: number, onProgress
   }
 }
 
-/** The program with the connection's environment; a GatewayError if it did not start. */
-function runProgram(context: PodContext, pod: string, program: SessionProgram): Promise<BackendSession> {
+/** The program with the connection's environment; a GatewayError (counted as a backend error) if it did not start. */
+async function runProgram(context: PodContext, pod: string, program: SessionProgram): Promise<BackendSession> {
   const { lifecycle, settings } = context;
-  return execProgram(lifecycle.cluster, pod, settings, program, lifecycle.requestTimeoutMs, lifecycle.log);
+  try {
+    return await execProgram(lifecycle.cluster, pod, settings, program, lifecycle.requestTimeoutMs, lifecycle.log);
+  } catch (error) {
+    context.metrics?.backendFailed('kubernetes', isGatewayError(error) ? error.code : 'KUBERNETES_EXEC_FAILED');
+    throw error;
+  }
 }
 
 /** Sessions share one pod (`connection` and `persistent` modes). */
@@ -129,10 +135,7 @@ class PodPerSessionConnection implements BackendConnection {
   private readonly pods = new Set<OwnedPod>();
   private sequence = 0;
 
-  constructor(
-    private readonly context: PodContext,
-    private readonly metrics: GatewayMetrics | undefined,
-  ) {}
+  constructor(private readonly context: PodContext) {}
 
   async startSession(program: SessionProgram): Promise<BackendSession> {
     if (this.closing) throw new GatewayError('KUBERNETES_EXEC_FAILED', 'The session pod is shutting down.');
@@ -141,9 +144,9 @@ class PodPerSessionConnection implements BackendConnection {
     let pod: OwnedPod;
     try {
       pod = await startSessionPod(this.context, this.sequence, program.onProgress ?? (() => undefined));
-      this.metrics?.backendStart('kubernetes', true, secondsSince(started));
+      this.context.metrics?.backendStart('kubernetes', true, secondsSince(started));
     } catch (error) {
-      this.metrics?.backendStart('kubernetes', false, secondsSince(started), isGatewayError(error) ? error.code : undefined);
+      this.context.metrics?.backendStart('kubernetes', false, secondsSince(started), isGatewayError(error) ? error.code : undefined);
       throw error;
     }
     this.pods.add(pod);

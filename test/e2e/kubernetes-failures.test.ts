@@ -59,10 +59,12 @@ describe('Kubernetes failures: one line with a code, nothing left running', () =
     await assertRefused(kube, /Could not start the program: the cluster does not allow running commands in your session pod\./, 'KUBERNETES_EXEC_FORBIDDEN');
     controls.deny('create', 'pods/exec', false);
 
-    await controls.stopListening();
+    // Not awaited: the listener stops accepting at once, while the test server's close of its
+    // remaining connections may never report back (see the report on test/kube-apiserver).
+    void controls.stopListening();
     const unreachable = await login(kube);
+    assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /^portcullis: Could not start your session: the Kubernetes cluster cannot be reached\. \(KUBERNETES_API_UNREACHABLE\)\r?$/m);
-    await controls.startListening();
     assert.deepEqual(await kube.waitForNoPods(), []);
 
     // Every failure was counted, by its code.

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import Docker from 'dockerode';
 import { startKubeApiServer, type KubeApiServer, type KubeApiServerOptions } from '../kube-apiserver/index.ts';
 import { connectCluster } from '../../gateway/src/backends/kubernetes/index.ts';
 import { worldWithConfig } from './fake-config.ts';
@@ -94,7 +95,15 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown>,
     for (const pod of kube.pods()) {
       await core.deleteNamespacedPod({ name: String(pod.metadata.name), namespace: String(pod.metadata.namespace), gracePeriodSeconds: 0 }).catch(() => undefined);
     }
-    await kube.close();
+    // Bounded: the test server's close can wait forever on a pod it stopped half-way (a start
+    // delay, an unschedulable pod); then its containers are removed here, by its own label.
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([kube.close().then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 15_000)))]);
+    clearTimeout(timer);
+    if (!closed) {
+      const docker = new Docker();
+      for (const id of await kube.containerIds()) await docker.getContainer(id).remove({ force: true, v: true }).catch(() => undefined);
+    }
     await rm(dir, { recursive: true, force: true });
   };
   const kubeconfig = await kube.writeKubeconfig(join(dir, 'kubeconfig'), { namespace: SESSION_NAMESPACE });

@@ -68,9 +68,9 @@ describe('Kubernetes backend modes', () => {
     assert.deepEqual(kube.sessionPods(), []);
 
     kube.setPod(hardenedPod({ mode: 'persistent', podName, createMissingPods: true }));
-    const created = await login(kube, 'echo kept > $HOME/mark; cat /etc/hostname');
+    const created = await login(kube, 'echo kept > /tmp/mark; cat /etc/hostname');
     assert.equal(created.code, 0, created.stderr);
-    const again = await login(kube, 'cat $HOME/mark; cat /etc/hostname');
+    const again = await login(kube, 'cat /tmp/mark; cat /etc/hostname');
     assert.equal(again.stdout, `kept\n${created.stdout}`);
     assert.deepEqual(kube.sessionPods(), [podName], 'the persistent pod outlives its connections');
     const labels = kube.kube.pods().find((pod) => pod.metadata.name === podName)?.metadata.labels ?? {};

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import type Docker from 'dockerode';
 import { WebSocketServer } from 'ws';
-import { EXEC_PROTOCOLS, runExec } from './exec.ts';
+import { runExec } from './exec.ts';
 import { applyPatch, patchTypeOf } from './patch.ts';
 import { decodePod, defaultPod, generateName, newUid, validateNamespaceName, validateObjectName, validatePod, type Pod } from './pod-spec.ts';
 import type { PodRuntime } from './pod-runtime.ts';
@@ -35,6 +35,8 @@ export interface ApiControls {
   admissionWebhook: AdmissionWebhook | undefined;
   /** Subprotocols offered for exec, in order of preference. */
   execProtocols: string[];
+  /** Time every request (and exec upgrade) waits before it is handled: a slow API server. */
+  responseDelayMs: number;
 }
 
 export interface ApiContext {
@@ -214,6 +216,8 @@ export class KubeApi {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      const delay = this.ctx.controls.responseDelayMs;
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       if (!this.authenticated(req)) throw errors.unauthorized();
       const url = new URL(req.url ?? '/', 'https://kube-apiserver');
       if (this.discovery(url.pathname, res)) return;
@@ -316,11 +320,31 @@ export class KubeApi {
     const labels = parseLabelSelector(query.get('labelSelector') ?? undefined);
     const fieldKeys = Object.keys(route.def.fields({ apiVersion: '', kind: '', metadata: { name: '', namespace: '', uid: '', resourceVersion: '', creationTimestamp: '' } }));
     const fields = parseFieldSelector(query.get('fieldSelector') ?? undefined, fieldKeys);
-    const items = this.ctx.store
+    let items = this.ctx.store
       .list(route.def.resource, route.namespace)
-      .filter((o) => labels(o.metadata.labels ?? {}) && fields(route.def.fields(o)))
-      .map(stripForList);
-    return { kind: `${route.def.kind}List`, apiVersion: apiVersionOf(route.def), metadata: { resourceVersion: this.ctx.store.currentResourceVersion() }, items };
+      .filter((o) => labels(o.metadata.labels ?? {}) && fields(route.def.fields(o)));
+    const metadata: Record<string, unknown> = { resourceVersion: this.ctx.store.currentResourceVersion() };
+    // Pagination: the continue token names the last key served; items are in key order.
+    const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const token = query.get('continue');
+    if (token) {
+      let after: string;
+      try {
+        after = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { start: string }).start;
+        if (typeof after !== 'string') throw new Error('no start');
+      } catch {
+        throw errors.badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+      }
+      items = items.filter((o) => keyOf(o) > after);
+    }
+    const limit = Number(query.get('limit') ?? '0');
+    if (Number.isInteger(limit) && limit > 0 && items.length > limit) {
+      const page = items.slice(0, limit);
+      metadata.continue = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(metadata.resourceVersion), start: keyOf(page[page.length - 1]!) })).toString('base64url');
+      metadata.remainingItemCount = items.length - limit;
+      items = page;
+    }
+    return { kind: `${route.def.kind}List`, apiVersion: apiVersionOf(route.def), metadata, items: items.map(stripForList) };
   }
 
   private get(route: Route): KubeObject {
@@ -658,6 +682,17 @@ export class KubeApi {
 
   /** pods/exec: everything is checked before the upgrade, so a refusal is an HTTP Status as on a cluster. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // After 'upgrade' the HTTP server no longer watches the socket: a reset must not crash the process.
+    socket.on('error', () => socket.destroy());
+    const delay = this.ctx.controls.responseDelayMs;
+    if (delay > 0) {
+      setTimeout(() => this.upgradeNow(req, socket, head), delay);
+      return;
+    }
+    this.upgradeNow(req, socket, head);
+  }
+
+  private upgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const refuse = (status: Status) => {
       const text = JSON.stringify(status);
       socket.end(
@@ -690,6 +725,7 @@ export class KubeApi {
       const stderr = queryFlag(q, 'stderr');
       const tty = queryFlag(q, 'tty');
       if (!stdin && !stdout && !stderr) throw errors.badRequest('you must specify at least one of stdin, stdout, stderr');
+      if (!pod.spec.nodeName) throw errors.badRequest(`pod ${pod.metadata.name} does not have a host assigned`);
       const id = this.ctx.runtime.containerId(pod, container);
       const statuses = ((pod.status as { containerStatuses?: Array<{ name: string; state?: Record<string, unknown> }> }).containerStatuses ?? []);
       const running = statuses.find((s) => s.name === container)?.state?.running !== undefined;
@@ -706,4 +742,3 @@ export class KubeApi {
   }
 }
 
-export { EXEC_PROTOCOLS };

@@ -128,7 +128,8 @@ export async function execIn(
         },
         (e: unknown) => {
           clearTimeout(timer);
-          reject(e instanceof Error ? e : new Error(String(e)));
+          // client-node rejects with the WebSocket's ErrorEvent, e.g. "Unexpected server response: 403".
+          reject(e instanceof Error ? e : new Error((e as { message?: string }).message ?? String(e)));
         },
       );
   });

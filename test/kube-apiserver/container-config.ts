@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type Docker from 'dockerode';
 import { parseQuantity } from './quantity.ts';
 import type { Container, Pod } from './pod-spec.ts';
@@ -9,6 +10,9 @@ export const POD_NAME_LABEL = 'io.kubernetes.pod.name';
 export const POD_NAMESPACE_LABEL = 'io.kubernetes.pod.namespace';
 export const POD_UID_LABEL = 'io.kubernetes.pod.uid';
 export const CONTAINER_NAME_LABEL = 'io.kubernetes.container.name';
+/** The process that runs the server instance, so a later instance can reap what a killed one left. */
+export const OWNER_PID_LABEL = 'io.portcullis.kube-apiserver.pid';
+export const OWNER_HOST_LABEL = 'io.portcullis.kube-apiserver.host';
 
 export interface ContainerConfigContext {
   instanceId: string;
@@ -76,6 +80,17 @@ function resolveUser(pod: Pod, c: Container, imageUser: string): string | undefi
   return runAsGroup !== undefined ? `${user}:${runAsGroup}` : user;
 }
 
+/** The numeric uid/gid the container runs as, or undefined when the image names a user by name. */
+function tmpfsOwner(pod: Pod, c: Container, imageUser: string): { uid: number; gid: number } | undefined {
+  const psc = pod.spec.securityContext ?? {};
+  const csc = c.securityContext ?? {};
+  const [imageUid = '', imageGid = ''] = imageUser.split(':');
+  const uid = csc.runAsUser ?? psc.runAsUser ?? (imageUid === '' ? 0 : /^\d+$/.test(imageUid) ? Number(imageUid) : undefined);
+  if (uid === undefined) return undefined;
+  const gid = psc.fsGroup ?? csc.runAsGroup ?? psc.runAsGroup ?? (/^\d+$/.test(imageGid) ? Number(imageGid) : uid === 0 ? 0 : uid);
+  return { uid, gid };
+}
+
 function seccompOption(pod: Pod, c: Container): string | undefined {
   const profile = c.securityContext?.seccompProfile ?? pod.spec.securityContext?.seccompProfile;
   // Kubernetes runs containers Unconfined unless a profile is set (kubelet --seccomp-default is off by default).
@@ -99,11 +114,15 @@ export function containerCreateOptions(pod: Pod, c: Container & { name: string; 
 
   const volumes = new Map((pod.spec.volumes ?? []).map((v) => [v.name, v]));
   const tmpfs: Record<string, string> = {};
+  const owner = tmpfsOwner(pod, c, ctx.imageUser);
   for (const mount of c.volumeMounts ?? []) {
     const volume = volumes.get(mount.name);
     if (!volume?.emptyDir) throw new ContainerConfigError(`volume ${JSON.stringify(mount.name)}: only emptyDir volumes are supported by this test API server`);
-    // emptyDir (disk or Memory medium) becomes a tmpfs: world-writable as the kubelet makes it.
+    // emptyDir (disk or Memory medium) becomes a tmpfs, world-writable as the kubelet makes it.
+    // Docker copies the mode of a directory the image already has at that path, so the tmpfs is
+    // also owned by the container's user (group fsGroup, as the kubelet's chown does).
     const options = [mount.readOnly ? 'ro' : 'rw', 'exec', 'nosuid', 'nodev', 'mode=777'];
+    if (owner) options.push(`uid=${owner.uid}`, `gid=${owner.gid}`);
     const size = parseQuantity(volume.emptyDir.sizeLimit);
     if (size !== undefined && size > 0) options.push(`size=${Math.floor(size)}`);
     tmpfs[mount.mountPath] = options.join(',');
@@ -142,6 +161,8 @@ export function containerCreateOptions(pod: Pod, c: Container & { name: string; 
     OpenStdin: c.stdin === true,
     Labels: {
       [INSTANCE_LABEL]: ctx.instanceId,
+      [OWNER_PID_LABEL]: String(process.pid),
+      [OWNER_HOST_LABEL]: hostname(),
       [POD_NAME_LABEL]: pod.metadata.name,
       [POD_NAMESPACE_LABEL]: pod.metadata.namespace ?? '',
       [POD_UID_LABEL]: pod.metadata.uid,

@@ -16,6 +16,7 @@ const STDERR = 2;
 const STATUS = 3;
 const RESIZE = 4;
 const CLOSE = 255;
+const OCI_START_FAILURE = Buffer.from('OCI runtime exec failed');
 
 export interface ExecOptions {
   containerId: string;
@@ -112,6 +113,8 @@ export async function runExec(docker: Docker, ws: WebSocket, protocol: string, o
     }
   });
   ws.on('close', () => socket?.destroy());
+  // A client that breaks the WebSocket protocol ends its exec, never the server.
+  ws.on('error', () => ws.terminate());
 
   // The server opens every channel it serves with an empty message (wsstream does the same).
   if (options.stdout) send(STDOUT, Buffer.alloc(0));
@@ -132,10 +135,29 @@ export async function runExec(docker: Docker, ws: WebSocket, protocol: string, o
     return;
   }
   started = true;
+  socket.on('error', () => undefined);
+  if (ws.readyState !== ws.OPEN) {
+    // The client left while the exec was being created.
+    socket.destroy();
+    return;
+  }
   if (pendingSize) resize(pendingSize);
   for (const chunk of queuedStdin.splice(0)) socket.write(chunk);
   if (stdinClosed || !options.stdin) socket.end();
 
+  // Docker reports a program that cannot start (missing, not executable) as text on stdout and
+  // exit code 126; the kubelet reports it as an InternalError status with no output. Hold back
+  // stdout while it could still be that text.
+  let held: Buffer | undefined = Buffer.alloc(0);
+  const stdoutChunk = (chunk: Buffer) => {
+    if (held === undefined) return send(STDOUT, chunk);
+    held = Buffer.concat([held, chunk]);
+    const prefix = OCI_START_FAILURE.subarray(0, Math.min(held.length, OCI_START_FAILURE.length));
+    if (!held.subarray(0, prefix.length).equals(prefix)) {
+      send(STDOUT, held);
+      held = undefined;
+    }
+  };
   const closed = new Promise<void>((resolve) => {
     socket!.once('end', resolve);
     socket!.once('close', resolve);
@@ -148,12 +170,18 @@ export async function runExec(docker: Docker, ws: WebSocket, protocol: string, o
         callback();
       },
     });
-  if (options.tty) socket.on('data', (chunk: Buffer) => send(STDOUT, chunk));
-  else docker.modem.demuxStream(socket, sink(STDOUT), sink(STDERR));
+  if (options.tty) socket.on('data', stdoutChunk);
+  else docker.modem.demuxStream(socket, new Writable({ write: (chunk: Buffer, _e, cb) => (stdoutChunk(chunk), cb()) }), sink(STDERR));
   await closed;
   if (ws.readyState !== ws.OPEN) return;
   try {
     const code = await exitCodeOf(exec);
+    if (held !== undefined && held.length > 0 && code === 126 && held.subarray(0, OCI_START_FAILURE.length).equals(OCI_START_FAILURE)) {
+      send(STATUS, JSON.stringify(internalError(`failed to exec in container: failed to start exec: ${held.toString('utf8').trim()}`)));
+      ws.close(1000);
+      return;
+    }
+    if (held !== undefined && held.length > 0) send(STDOUT, held);
     send(STATUS, JSON.stringify(execStatus(code, options.command)));
   } catch (error) {
     send(STATUS, JSON.stringify(internalError((error as Error).message)));

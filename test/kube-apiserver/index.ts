@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import Docker from 'dockerode';
@@ -66,6 +67,10 @@ export interface KubeApiServerControls {
   restart(): Promise<void>;
   /** Forgets the watch history, so watches from an older resourceVersion get 410 Expired. */
   compactHistory(): void;
+  /** Ends every open watch stream (clients see the server close it, as at a watch timeout). */
+  dropWatches(): void;
+  /** Delays every request by `ms` before handling it: a slow API server (0 turns it off). */
+  setResponseDelay(ms: number): void;
 }
 
 export interface KubeApiServer {
@@ -78,6 +83,12 @@ export interface KubeApiServer {
   instanceId: string;
   /** Writes a kubeconfig for this server (current context, namespace as given) and returns its path. */
   writeKubeconfig(path: string, options?: { namespace?: string; user?: string; context?: string }): Promise<string>;
+  /**
+   * Writes an in-cluster service account under `root` (`var/run/secrets/kubernetes.io/serviceaccount/`
+   * token, ca.crt, namespace) and returns what `KubeConfig.loadFromCluster(pathPrefix)` needs:
+   * the prefix and the KUBERNETES_SERVICE_HOST/PORT environment.
+   */
+  writeServiceAccount(root: string, options?: { namespace?: string }): Promise<{ pathPrefix: string; env: Record<string, string> }>;
   /** The kubeconfig as YAML text. */
   kubeconfig(options?: { namespace?: string; user?: string; context?: string }): string;
   createNamespace(name: string, labels?: Record<string, string>): KubeObject;
@@ -105,6 +116,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   const instanceId = randomBytes(6).toString('hex');
   const token = options.token ?? randomBytes(32).toString('base64url');
   const docker = options.docker ?? new Docker();
+  await PodRuntime.reapOrphans(docker).catch(() => 0);
   const ca = await createCertificateAuthority({ commonName: 'kubernetes-ca' });
   const leaf = await createCertificate(ca, {
     commonName: 'kube-apiserver',
@@ -132,6 +144,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     denied: new Set(options.deny ?? []),
     admissionWebhook: options.admissionWebhook,
     execProtocols: options.execProtocols ?? [...EXEC_PROTOCOLS],
+    responseDelayMs: 0,
   };
   const ctx: ApiContext = { store, runtime, docker, token, controls: controlsState, received: [] };
   const api = new KubeApi(ctx);
@@ -221,6 +234,14 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       await writeFile(path, kubeconfig(o), { mode: 0o600 });
       return path;
     },
+    async writeServiceAccount(root, o = {}) {
+      const dir = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'token'), token, { mode: 0o600 });
+      await writeFile(join(dir, 'ca.crt'), ca.certPem);
+      await writeFile(join(dir, 'namespace'), o.namespace ?? 'default');
+      return { pathPrefix: root, env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(port) } };
+    },
     createNamespace,
     setNamespaceLabels(name, labels) {
       const updated = store.mutate('namespaces', undefined, name, (n) => {
@@ -269,6 +290,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         await startListening();
       },
       compactHistory: () => store.compact(),
+      dropWatches: () => api.closeWatches(),
+      setResponseDelay: (ms) => void (controlsState.responseDelayMs = ms),
     },
     async close() {
       if (closed) return;

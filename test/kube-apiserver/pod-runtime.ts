@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
-import { containerCreateOptions, ContainerConfigError, INSTANCE_LABEL, POD_UID_LABEL } from './container-config.ts';
+import { hostname } from 'node:os';
+import { containerCreateOptions, ContainerConfigError, INSTANCE_LABEL, OWNER_HOST_LABEL, OWNER_PID_LABEL, POD_UID_LABEL } from './container-config.ts';
 import { recordPodEvent } from './events.ts';
 import type { Pod } from './pod-spec.ts';
 import { unschedulableReason, type NodeModel } from './scheduler.ts';
@@ -28,11 +29,11 @@ interface PodState {
   namespace: string;
   name: string;
   cancelled: boolean;
+  /** Set once the pod is bound to the node, so a second scheduling pass never starts it twice. */
+  bound: boolean;
   containers: Map<string, RunningContainer>;
   timers: Set<NodeJS.Timeout>;
 }
-
-type ContainerState = Record<string, Record<string, unknown>>;
 
 const RESTART_BACKOFF_MS = [1_000, 2_000, 5_000, 10_000];
 
@@ -87,6 +88,7 @@ export class PodRuntime {
       namespace: pod.metadata.namespace ?? 'default',
       name: pod.metadata.name,
       cancelled: false,
+      bound: false,
       containers: new Map(),
       timers: new Set(),
     };
@@ -135,7 +137,33 @@ export class PodRuntime {
       state.cancelled = true;
       for (const t of state.timers) clearTimeout(t);
     }
+    // Remove first, so graceful stops in flight end now; then sweep what a start in flight made.
+    await this.removeAll();
     await Promise.allSettled([...this.pending]);
+    await this.removeAll();
+  }
+
+  /**
+   * Removes pod containers of test servers whose process on this host has died (a test run
+   * killed before its close()); containers of live processes are left alone.
+   */
+  static async reapOrphans(docker: Docker): Promise<number> {
+    const found = await docker.listContainers({ all: true, filters: { label: [OWNER_PID_LABEL, `${OWNER_HOST_LABEL}=${hostname()}`] } });
+    const dead = found.filter((c) => {
+      const pid = Number(c.Labels[OWNER_PID_LABEL]);
+      if (!Number.isInteger(pid) || pid <= 0) return false;
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code === 'ESRCH';
+      }
+    });
+    await Promise.allSettled(dead.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
+    return dead.length;
+  }
+
+  private async removeAll(): Promise<void> {
     const left = await this.docker.listContainers({ all: true, filters: { label: [`${INSTANCE_LABEL}=${this.instanceId}`] } });
     await Promise.allSettled(left.map((c) => this.docker.getContainer(c.Id).remove({ force: true, v: true })));
   }
@@ -190,7 +218,7 @@ export class PodRuntime {
 
   private async schedule(state: PodState): Promise<void> {
     const pod = this.current(state);
-    if (!pod || state.cancelled) return;
+    if (!pod || state.cancelled || state.bound) return;
     const node = this.settings().node;
     if (pod.spec.nodeName) {
       // Bound by the client: only our node exists, so any other name never starts (as on a cluster).
@@ -216,6 +244,7 @@ export class PodRuntime {
         component: 'default-scheduler',
       });
     }
+    state.bound = true;
     await this.startOnNode(state);
   }
 
@@ -246,6 +275,7 @@ export class PodRuntime {
       p.status.hostIP = '127.0.0.1';
       p.status.hostIPs = [{ ip: '127.0.0.1' }];
       p.status.startTime = now();
+      setCondition(p.status, condition('PodScheduled', 'True'));
       setCondition(p.status, condition('PodReadyToStartContainers', 'True'));
       setCondition(p.status, condition('Initialized', 'True'));
       setCondition(p.status, condition('Ready', 'False', 'ContainersNotReady', `containers with unready status: [${p.spec.containers.map((c) => c.name).join(' ')}]`));
@@ -259,10 +289,11 @@ export class PodRuntime {
     const images = new Map<string, Docker.ImageInspectInfo>();
     for (const c of pod.spec.containers) {
       const field = `spec.containers{${c.name}}`;
-      recordPodEvent(this.store, pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`, this.kubelet(), field);
       const image = this.settings().isUnpullable(c.image) ? undefined : await this.docker.getImage(c.image).inspect().catch(() => undefined);
       if (state.cancelled) return;
       if (!image) {
+        // Only an absent image makes the kubelet try a pull (which never succeeds here).
+        recordPodEvent(this.store, pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`, this.kubelet(), field);
         await this.imagePullFails(state, pod, c.name, c.image);
         return;
       }
@@ -323,7 +354,8 @@ export class PodRuntime {
         started: true,
         state: { running: { startedAt: info?.State.StartedAt?.replace(/\.\d+Z$/, 'Z') ?? now() } },
       });
-      this.track(this.watchExit(state, c.name, container, 0));
+      // Not tracked: it ends only when the container does, which close() itself brings about.
+      this.watchExit(state, c.name, container, 0).catch(() => undefined);
     }
     this.update(state, (p) => {
       const statuses = (p.status.containerStatuses as Array<{ ready?: boolean }> | undefined) ?? [];
@@ -367,7 +399,7 @@ export class PodRuntime {
     const policy = pod.spec.restartPolicy ?? 'Always';
     const restart = policy === 'Always' || (policy === 'OnFailure' && exitCode !== 0);
     if (!restart) {
-      this.setContainerState(state, name, { ready: false, started: false, state: { terminated } as ContainerState });
+      this.setContainerState(state, name, { ready: false, started: false, state: { terminated } });
       this.update(state, (p) => {
         const statuses = (p.status.containerStatuses as Array<{ state?: { terminated?: { exitCode: number } } }>) ?? [];
         if (statuses.every((s) => s.state?.terminated)) {

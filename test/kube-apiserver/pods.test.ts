@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'node:https';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startKubeApiServer, type KubeApiServer } from './index.ts';
 import { apiFailure, execIn, isRunning, kubeClients, sessionPod, watchPodUntil, type KubeClients } from './client.ts';
@@ -42,6 +45,26 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
       reason: 'Unauthorized',
       code: 401,
     });
+  });
+
+  it('serves an in-cluster client configured from service account files', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'kubeapi-sa-'));
+    const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+    try {
+      const { pathPrefix, env } = await server.writeServiceAccount(root, { namespace: NS });
+      Object.assign(process.env, env);
+      const kc = new k8s.KubeConfig();
+      kc.loadFromCluster(pathPrefix);
+      assert.equal(kc.getContextObject(kc.getCurrentContext())?.namespace, NS);
+      const list = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace: NS });
+      assert.equal(list.kind, 'PodList');
+    } finally {
+      for (const [key, value] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('creates, reads and lists namespaces with their labels', async () => {
@@ -126,6 +149,52 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
     assert.ok(!(await server.containerIds()).includes(containerId), 'the container is removed');
     const gone = await apiFailure(clients.core.readNamespacedPod({ name: 'web', namespace: NS }));
     assert.equal(gone.code, 404);
+  });
+
+  it('keeps the create body as received, and serves a finished pod\'s log', async () => {
+    const body = sessionPod('logger');
+    body.spec!.containers[0]!.command = ['sh', '-c', 'echo line one; echo line two >&2'];
+    await clients.core.createNamespacedPod({ namespace: NS, body });
+    const received = server.received.filter((r) => r.resource === 'pods' && (r.body as { metadata?: { name?: string } }).metadata?.name === 'logger');
+    assert.equal(received.length, 1);
+    assert.deepEqual((received[0]!.body as { spec: unknown }).spec, JSON.parse(JSON.stringify(body.spec)));
+    await watchPodUntil(clients, NS, 'logger', (p) => p.status?.phase === 'Succeeded');
+    const log = await clients.core.readNamespacedPodLog({ name: 'logger', namespace: NS });
+    // stdout and stderr are separate pipes, so their relative order is not fixed.
+    assert.deepEqual(log.trim().split('\n').sort(), ['line one', 'line two']);
+    await clients.core.deleteNamespacedPod({ name: 'logger', namespace: NS });
+  });
+
+  it('deletes gracefully: deletionTimestamp first, DELETED once the container is stopped', async () => {
+    await clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('graceful', { terminationGracePeriodSeconds: 30 }) });
+    await watchPodUntil(clients, NS, 'graceful', isRunning);
+    const containerId = server.containerIdOf(NS, 'graceful')!;
+    const marked = await clients.core.deleteNamespacedPod({ name: 'graceful', namespace: NS, gracePeriodSeconds: 1 });
+    assert.ok(marked.metadata?.deletionTimestamp, 'the answer carries deletionTimestamp');
+    assert.equal(marked.metadata?.deletionGracePeriodSeconds, 1);
+    const { seen } = await watchPodUntil(clients, NS, 'graceful', () => false);
+    assert.equal(seen[seen.length - 1]?.type, 'DELETED');
+    assert.ok(!(await server.containerIds()).includes(containerId), 'the container is gone once the pod is');
+  });
+
+  it('deleting a namespace deletes its pods and containers', async () => {
+    await clients.core.createNamespace({ body: { metadata: { name: 'doomed' } } });
+    await clients.core.createNamespacedPod({ namespace: 'doomed', body: sessionPod('inside') });
+    await watchPodUntil(clients, 'doomed', 'inside', isRunning);
+    const containerId = server.containerIdOf('doomed', 'inside')!;
+    const terminating = await clients.core.deleteNamespace({ name: 'doomed' });
+    assert.equal((terminating as k8s.V1Namespace).status?.phase, 'Terminating');
+    const refused = await apiFailure(clients.core.createNamespacedPod({ namespace: 'doomed', body: sessionPod('late') }));
+    assert.equal(refused.code, 403);
+    assert.equal(refused.body.message, 'pods "late" is forbidden: unable to create new content in namespace doomed because it is being terminated');
+    const deadline = Date.now() + 30_000;
+    let gone = false;
+    while (!gone && Date.now() < deadline) {
+      gone = (await apiFailure(clients.core.readNamespace({ name: 'doomed' })).catch(() => undefined))?.code === 404;
+      if (!gone) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(gone, 'the namespace is removed');
+    assert.ok(!(await server.containerIds()).includes(containerId));
   });
 
   it('patches labels with JSON patch and merge patch', async () => {

@@ -75,7 +75,12 @@ export class ObjectStore {
     const all = [...this.bucket(resource).values()];
     return all
       .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
-      .sort((a, b) => key(a.metadata.namespace, a.metadata.name).localeCompare(key(b.metadata.namespace, b.metadata.name)))
+      .sort((a, b) => {
+        // Code-unit order, as etcd's byte order of keys, so `continue` tokens compare the same way.
+        const ka = key(a.metadata.namespace, a.metadata.name);
+        const kb = key(b.metadata.namespace, b.metadata.name);
+        return ka < kb ? -1 : ka > kb ? 1 : 0;
+      })
       .map((o) => structuredClone(o));
   }
 

@@ -16,7 +16,7 @@ async function assertRefused(kube: KubeWorld, message: RegExp, code: string): Pr
 }
 
 describe('Kubernetes failures: one line with a code, nothing left running', () => {
-  test('quota, admission, image pull, unschedulable, start timeout, exec forbidden, API unreachable', async (t) => {
+  test('quota, admission webhook, Pod Security, image pull, unschedulable, start timeout, exec forbidden, API unreachable', async (t) => {
     const kube = await worldWithPod(t, hardenedPod(), { sections: { metrics: { listen: '127.0.0.1:0' } }, gateway: { requestTimeout: '5s' } });
     const { controls } = kube.kube;
 
@@ -40,6 +40,11 @@ describe('Kubernetes failures: one line with a code, nothing left running', () =
     controls.setAdmissionWebhook({ name: 'deny-sessions.example.com', review: () => 'session pods are frozen' });
     await assertRefused(kube, /Could not start your session: the cluster's admission policy refused its pod\./, 'KUBERNETES_ADMISSION_DENIED');
     controls.setAdmissionWebhook(undefined);
+
+    // Pod Security `restricted` on the namespace refuses a pod that allows privilege escalation.
+    kube.setPod(hardenedPod({}, { securityContext: { allowPrivilegeEscalation: true, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } } }));
+    await assertRefused(kube, /Could not start your session: the cluster's admission policy refused its pod\./, 'KUBERNETES_ADMISSION_DENIED');
+    kube.setPod(hardenedPod());
 
     controls.setUnpullable('portcullis/session:dev');
     await assertRefused(kube, /Could not start your session: its image portcullis\/session:dev could not be pulled\./, 'KUBERNETES_IMAGE_PULL_FAILED');
@@ -72,8 +77,9 @@ describe('Kubernetes failures: one line with a code, nothing left running', () =
     const metrics = await (await fetch(`http://127.0.0.1:${Number(ops?.port)}/metrics`)).text();
     const reasons = ['QUOTA_EXCEEDED', 'ADMISSION_DENIED', 'IMAGE_PULL_FAILED', 'POD_UNSCHEDULABLE', 'POD_START_TIMEOUT', 'EXEC_FORBIDDEN', 'API_UNREACHABLE'];
     for (const reason of reasons.map((name) => `KUBERNETES_${name}`)) {
-      assert.match(metrics, new RegExp(`portcullis_backend_failures_total\\{backend="kubernetes",reason="${reason}"\\} 1`), reason);
+      const times = reason === 'KUBERNETES_ADMISSION_DENIED' ? 2 : 1;
+      assert.match(metrics, new RegExp(`portcullis_backend_failures_total\\{backend="kubernetes",reason="${reason}"\\} ${times}`), reason);
     }
-    assert.match(metrics, /containerssh_backend_errors_total\{backend="kubernetes"\} 7/);
+    assert.match(metrics, /containerssh_backend_errors_total\{backend="kubernetes"\} 8/);
   });
 });

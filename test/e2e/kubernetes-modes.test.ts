@@ -89,5 +89,12 @@ describe('Kubernetes backend modes', () => {
     assert.equal(body.metadata.labels['portcullis.io/instance'], kube.world.instanceId);
     assert.equal(body.metadata.labels['app.kubernetes.io/managed-by'], 'portcullis-gateway');
   });
-});
 
+  test('in-cluster credentials: the service-account token file and CA reach the API server', async (t) => {
+    const kube = await worldWithPod(t, hardenedPod(), { credentials: 'inCluster' });
+    const result = await login(kube, 'echo in-cluster');
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'in-cluster\n');
+    assert.deepEqual(await kube.waitForNoPods(), []);
+  });
+});

@@ -66,6 +66,8 @@ export interface KubeWorldOptions {
   /** Other gateway config sections (e.g. `metrics`). */
   readonly sections?: Record<string, Record<string, unknown>>;
   readonly timeouts?: Record<string, unknown>;
+  /** `inCluster`: the gateway uses a service-account token file and CA (as in a pod) instead of a kubeconfig. */
+  readonly credentials?: 'kubeconfig' | 'inCluster';
 }
 
 /**
@@ -107,6 +109,12 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown>,
     await rm(dir, { recursive: true, force: true });
   };
   const kubeconfig = await kube.writeKubeconfig(join(dir, 'kubeconfig'), { namespace: SESSION_NAMESPACE });
+  let clusterSettings: Record<string, unknown> = { kubeconfig };
+  if (options.credentials === 'inCluster') {
+    const { pathPrefix } = await kube.writeServiceAccount(join(dir, 'root'), { namespace: SESSION_NAMESPACE });
+    const account = join(pathPrefix, 'var/run/secrets/kubernetes.io/serviceaccount');
+    clusterSettings = { inCluster: true, server: kube.url, tokenFile: join(account, 'token'), caFile: join(account, 'ca.crt') };
+  }
   const configFor = (next: Record<string, unknown>, timeouts = options.timeouts) => ({ backend: 'kubernetes', kubernetes: { pod: next, ...(timeouts ? { timeouts } : {}) } });
   let started: Awaited<ReturnType<typeof worldWithConfig>>;
   try {
@@ -116,7 +124,7 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown>,
       gateway: {
         ...options.sections,
         kubernetes: {
-          kubeconfig,
+          ...clusterSettings,
           namespace: SESSION_NAMESPACE,
           startTimeout: '60s',
           heartbeatInterval: '1s',

@@ -162,7 +162,7 @@ function runToEnd(args: string[], env: NodeJS.ProcessEnv, stdin: string | Buffer
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
-    // ssh may exit before it reads its stdin (a mux client that is refused at once).
+    // ssh may exit before it reads its stdin (a refused login): that is its result, not the test's error.
     child.stdin.on('error', () => undefined);
     child.stdin.end(stdin);
   });

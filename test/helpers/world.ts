@@ -51,6 +51,8 @@ export interface WorldOptions {
   /** Merged over the authserver's and configserver's config keys (e.g. `{ metrics: { listen } }`, `certificates`, `bruteForce`). */
   readonly authserver?: Record<string, unknown>;
   readonly configserver?: Record<string, unknown>;
+  /** How long the gateway may take to listen (default 30 s; a backend that loads a large client may need more on a busy machine). */
+  readonly gatewayStartTimeoutMs?: number;
   /** Runs once the certificates exist, before the gateway starts; may redirect its webhooks. */
   readonly beforeGateway?: (certsDir: string) => Promise<GatewayRedirect>;
 }
@@ -126,7 +128,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       }),
     );
     const startGateway = async () => {
-      const program = await startProgram('gateway', [options.gatewayEntry ?? 'gateway/src/main.ts', '--config', join(dir, 'gateway.yaml')], 'SSH_AVAILABLE');
+      const program = await startProgram('gateway', [options.gatewayEntry ?? 'gateway/src/main.ts', '--config', join(dir, 'gateway.yaml')], 'SSH_AVAILABLE', {
+        ...(options.gatewayStartTimeoutMs ? { timeoutMs: options.gatewayStartTimeoutMs } : {}),
+      });
       started.push(program);
       return program;
     };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConnectionMapsSchema } from './metadata.ts';
 import { AuthorizationRequestSchema, ConnectionFieldsSchema } from './auth.ts';
+import { KubernetesConfigSchema } from './kubernetes.ts';
 
 /**
  * The config webhook gets the same body as /authz (ContainerSSH configserver.md). A schema
@@ -228,9 +229,10 @@ export type AuditConfig = z.infer<typeof AuditConfigSchema>;
 
 export const AppConfigSchema = z
   .strictObject({
-    backend: z.enum(['docker', 'sshproxy']),
+    backend: z.enum(['docker', 'sshproxy', 'kubernetes']),
     docker: DockerConfigSchema.optional(),
     sshproxy: SshProxyConfigSchema.optional(),
+    kubernetes: KubernetesConfigSchema.optional(),
     audit: AuditConfigSchema.optional(),
     security: SecurityConfigSchema.optional(),
   })
@@ -241,19 +243,12 @@ export const AppConfigSchema = z
   .refine((config) => config.backend !== 'sshproxy' || config.sshproxy !== undefined, {
     message: 'backend "sshproxy" needs an sshproxy section',
     path: ['sshproxy'],
+  })
+  .refine((config) => config.backend !== 'kubernetes' || config.kubernetes !== undefined, {
+    message: 'backend "kubernetes" needs a kubernetes.pod section',
+    path: ['kubernetes'],
   });
 export type AppConfig = z.infer<typeof AppConfigSchema>;
-
-/**
- * Sections of ContainerSSH's AppConfig a config webhook may send that this gateway carries on
- * the wire but does not enforce yet. They parse (so a ContainerSSH config server's answer is
- * understood) and the gateway then refuses the login with CONFIG_UNSUPPORTED naming the section,
- * never silently dropping a setting: an ignored `security` section would be a hole.
- */
-export const UNSUPPORTED_CONFIG_SECTIONS = ['kubernetes'] as const;
-
-/** A section whose shape this version only passes along (see UNSUPPORTED_CONFIG_SECTIONS). */
-const OpaqueSectionSchema = z.looseObject({});
 
 /**
  * `config` of a config webhook answer as ContainerSSH defines it: a partial AppConfig that
@@ -265,7 +260,7 @@ export const WireAppConfigSchema = z.strictObject({
   backend: z.enum(['docker', 'kubernetes', 'sshproxy']).optional().describe('Which backend runs the session.'),
   docker: DockerConfigSchema.optional(),
   sshproxy: SshProxyConfigSchema.optional(),
-  kubernetes: OpaqueSectionSchema.optional().describe('ContainerSSH kubernetes section; not supported by this gateway yet.'),
+  kubernetes: KubernetesConfigSchema.optional().describe('ContainerSSH kubernetes section: the session pod and how sessions reach it.'),
   security: SecurityConfigSchema.optional().describe('ContainerSSH security section: request filters the gateway enforces.'),
   audit: AuditConfigSchema.optional().describe('What is recorded and whether a session may run unrecorded.'),
 });

@@ -125,7 +125,7 @@ test('render manifests: valid multi-document YAML with exactly the gateway verbs
   assert.deepEqual(byName('Role', 'portcullis-gateway').rules, [
     { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete', 'get', 'list', 'watch'] },
     { apiGroups: [''], resources: ['pods/exec'], verbs: ['create'] },
-    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'get', 'list', 'update'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'list', 'update', 'delete'] },
   ]);
   assert.ok(byName('RoleBinding', 'portcullis-gateway'));
   assert.ok(byName('ResourceQuota', 'portcullis-sessions'));

@@ -57,8 +57,10 @@ export function renderManifests(policy: Policy, options: { reaperImage?: string 
       // Run the user's shell and commands inside a session pod.
       { apiGroups: [''], resources: ['pods/exec'], verbs: ['create'] },
       // Heartbeat: each gateway instance renews a Lease so the reaper can tell live sessions from
-      // orphans of a crashed instance (get/update its own, create on first start, list to see peers).
-      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'get', 'list', 'update'] },
+      // orphans of a crashed instance (create on first start, update to renew its own, list to see
+      // peers, delete its own on shutdown and a dead peer's once that peer's pods are reaped, so
+      // Leases do not pile up). Leases hold no secrets and decide nothing but who reaps what.
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'list', 'update', 'delete'] },
     ],
   });
   docs.push({

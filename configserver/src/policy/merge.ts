@@ -20,6 +20,10 @@ export interface SessionSettings {
 
 /** The engine's product for one user: both backends' specs, the maps, and every field's origin. */
 export interface Rendered {
+  /** The backend the answer names (baseline `backend`). */
+  backend: 'docker' | 'kubernetes';
+  /** Where session pods run (baseline `kubernetes.namespace`). */
+  namespace: string;
   docker: { execution: DockerExecution };
   pod: Record<string, unknown>;
   environment: Record<string, string>;
@@ -208,6 +212,8 @@ export function merge(policy: Policy, profiles: readonly Profile[]): Rendered {
   for (const [key, value] of Object.entries(baseline.audit ?? {})) builder.set(['session', 'audit', key], value, originIn(policy.baselineSource, 'baseline', ['audit', key]));
   for (const profile of profiles) applyOverlay(builder, profile, session);
   return {
+    backend: baseline.backend,
+    namespace: baseline.kubernetes?.namespace ?? 'portcullis-sessions',
     docker: root.docker as Rendered['docker'],
     pod: root.pod as Obj,
     environment: root.environment as Rendered['environment'],

@@ -82,7 +82,7 @@ export function policyCeilings(policy: Policy) {
   return ceilingsOf(policy.baseline, basePod(policy));
 }
 
-/** The ConfigResponse for a resolution: the Docker section now; the pod spec waits for the Kubernetes backend. */
+/** The ConfigResponse for a resolution: the Docker section, or the pod when the baseline's backend is kubernetes. */
 /** Validated answers per (cached, never mutated) render: the schema check runs once per combination. */
 const answers = new WeakMap<Rendered, ConfigResponse>();
 
@@ -92,7 +92,11 @@ export function toConfigResponse(resolution: Resolution): ConfigResponse {
   if (known) return known;
   const environment = Object.fromEntries(Object.entries(rendered.environment).map(([name, value]) => [name, { value, sensitive: false }]));
   const candidate = {
-    config: { backend: 'docker', docker: { execution: rendered.docker.execution }, ...auditSection(rendered.session.audit), ...securitySection(rendered.session.securityFilters, rendered.session.sessionLimits) },
+    config: {
+      ...(rendered.backend === 'kubernetes' ? kubernetesConfig(rendered) : { backend: 'docker', docker: { execution: rendered.docker.execution } }),
+      ...auditSection(rendered.session.audit),
+      ...securitySection(rendered.session.securityFilters, rendered.session.sessionLimits),
+    },
     ...(Object.keys(environment).length > 0 ? { environment } : {}),
     ...(Object.keys(rendered.files).length > 0 ? { files: rendered.files } : {}),
   };
@@ -105,6 +109,28 @@ export function toConfigResponse(resolution: Resolution): ConfigResponse {
   }
   answers.set(rendered, result.data);
   return result.data;
+}
+
+/**
+ * ContainerSSH's `kubernetes` section: the rendered hardened pod as it is (metadata and spec, in
+ * the policy's session namespace) and how sessions reach it. Mode, shell and subsystems are the
+ * same settings the Docker answer carries, so a profile's `mode` applies to both backends.
+ */
+function kubernetesConfig(rendered: Rendered): Record<string, unknown> {
+  const { execution } = rendered.docker;
+  const pod = rendered.pod as { metadata?: Record<string, unknown>; spec?: unknown };
+  return {
+    backend: 'kubernetes',
+    kubernetes: {
+      pod: {
+        metadata: { ...pod.metadata, namespace: rendered.namespace },
+        spec: pod.spec,
+        mode: execution.mode,
+        shellCommand: execution.shellCommand,
+        subsystems: execution.subsystems,
+      },
+    },
+  };
 }
 
 /**

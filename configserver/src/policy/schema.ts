@@ -58,6 +58,11 @@ export const AuditOverlaySchema = z.strictObject({
  * gateway can run; unknown keys are errors, never silently dropped.
  */
 export const BaselineSchema = z.strictObject({
+  /**
+   * Which backend sessions run on: `docker` answers the container, `kubernetes` the rendered pod
+   * (it then needs the `kubernetes` section). Both are rendered and checked either way.
+   */
+  backend: z.enum(['docker', 'kubernetes']).default('docker'),
   docker: z.strictObject({ execution: DockerExecutionSchema }),
   kubernetes: KubernetesSettingsSchema.optional(),
   ceilings: CeilingsSchema.default({}),

@@ -38,7 +38,7 @@ export function configRoute(app: FastifyInstance, policy: Policy, store: PolicyS
         ...who,
         profiles,
         backend: answer.config.backend,
-        image: answer.config.docker?.execution.container.image,
+        image: answer.config.docker?.execution.container.image ?? answer.config.kubernetes?.pod.spec.containers[0]?.image,
       },
       'config sent',
     );

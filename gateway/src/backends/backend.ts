@@ -12,6 +12,8 @@ export interface SessionProgram {
   readonly pty?: { readonly term: string; readonly cols: number; readonly rows: number };
   /** Session environment: webhook environment plus what the channel adds (e.g. TERM). */
   readonly env: Readonly<Record<string, string>>;
+  /** Short lines for this session's user while the backend gets its program ready (a pod per session). */
+  readonly onProgress?: (line: string) => void;
 }
 
 /** How a program ended: an exit code, or the signal that killed it (RFC 4254 §6.10). */

@@ -22,10 +22,12 @@ test('a docker config is narrowed to what the backend runs', () => {
 
 test('what the gateway cannot honour is refused by name, never ignored', () => {
   assert.match(refusal(() => supportedConfig(wire({}), {})), /^CONFIG_UNSUPPORTED: .*names no backend/);
-  assert.match(refusal(() => supportedConfig(wire({ backend: 'kubernetes', kubernetes: { pod: {} } }), {})), /^CONFIG_UNSUPPORTED: .*no kubernetes backend/);
-  for (const section of ['kubernetes']) {
-    assert.match(refusal(() => supportedConfig(wire({ ...docker, [section]: { x: 1 } }), {})), new RegExp(`^CONFIG_UNSUPPORTED: .*"${section}"`));
-  }
+  const pod = { spec: { containers: [{ name: 'shell', image: 'portcullis/session:dev' }] } };
+  assert.match(
+    refusal(() => supportedConfig(wire({ backend: 'kubernetes', kubernetes: { pod, connection: { host: 'https://elsewhere' } } }), {})),
+    /^CONFIG_UNSUPPORTED: .*cluster credentials/,
+  );
+  assert.match(refusal(() => supportedConfig(wire({ backend: 'kubernetes' }), {})), /^CONFIG_BACKEND_ERROR/);
   const proxy = { backend: 'sshproxy', sshproxy: { server: 'h', username: 'u', password: 'p', allowedHostKeyFingerprints: [`SHA256:${'A'.repeat(43)}`] } };
   assert.match(refusal(() => supportedConfig(wire(proxy), { files: { '/f': { value: 'eA==', sensitive: false } } })), /^CONFIG_UNSUPPORTED: .*files/);
   assert.match(refusal(() => supportedConfig(wire({ backend: 'docker' }), {})), /^CONFIG_BACKEND_ERROR/);
@@ -37,7 +39,15 @@ test('an audit section reaches the gateway with its defaults filled in', () => {
   assert.equal(config.audit?.intercept.passwords, false);
 });
 
-test('an empty unsupported section asks for nothing and passes', () => {
+test('a kubernetes config is narrowed to the pod the backend creates', () => {
+  const pod = { spec: { containers: [{ name: 'shell', image: 'portcullis/session:dev' }] }, mode: 'session' };
+  const config = supportedConfig(wire({ backend: 'kubernetes', kubernetes: { pod, timeouts: { podStart: '30s' } } }), {});
+  assert.equal(config.backend, 'kubernetes');
+  assert.equal(config.kubernetes?.pod.mode, 'session');
+  assert.equal(config.kubernetes?.timeouts?.podStart, '30s');
+});
+
+test('an empty security section asks for nothing and passes', () => {
   assert.equal(supportedConfig(wire({ ...docker, security: {} }), {}).backend, 'docker');
 });
 

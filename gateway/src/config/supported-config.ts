@@ -1,4 +1,4 @@
-import { AppConfigSchema, UNSUPPORTED_CONFIG_SECTIONS, type AppConfig, type ConnectionMaps, type WireAppConfig } from '@portcullis/wire';
+import { AppConfigSchema, type AppConfig, type ConnectionMaps, type WireAppConfig } from '@portcullis/wire';
 import { GatewayError } from '../errors.ts';
 import { describeIssues } from '../settings/index.ts';
 
@@ -8,14 +8,9 @@ import { describeIssues } from '../settings/index.ts';
  * a silently dropped `security` section would be a hole. Messages name sections, never values.
  */
 export function supportedConfig(config: WireAppConfig, maps: ConnectionMaps): AppConfig {
-  if (config.backend === 'kubernetes') {
-    throw new GatewayError('CONFIG_UNSUPPORTED', 'Session refused: this gateway has no kubernetes backend.');
-  }
-  for (const section of UNSUPPORTED_CONFIG_SECTIONS) {
-    const value = config[section];
-    if (value !== undefined && Object.keys(value).length > 0) {
-      throw new GatewayError('CONFIG_UNSUPPORTED', `Session refused: the configuration sets "${section}", which this gateway does not support.`);
-    }
+  if (config.kubernetes?.connection !== undefined) {
+    // Which cluster, and with what credentials, is the gateway operator's decision, never a webhook's.
+    throw new GatewayError('CONFIG_UNSUPPORTED', 'Session refused: the configuration sets kubernetes cluster credentials, which come only from the gateway.');
   }
   if (config.backend === undefined) {
     // ContainerSSH would fall back to its static config file; the gateway has no per-user defaults.
@@ -24,9 +19,7 @@ export function supportedConfig(config: WireAppConfig, maps: ConnectionMaps): Ap
   if (config.backend === 'sshproxy' && Object.keys(maps.files ?? {}).length > 0) {
     throw new GatewayError('CONFIG_UNSUPPORTED', 'Session refused: files cannot be written through the SSH proxy backend.');
   }
-  // Empty sections ask for nothing (and ContainerSSH's merge would ignore them too).
-  const { kubernetes: _k, ...rest } = config;
-  const parsed = AppConfigSchema.safeParse(rest);
+  const parsed = AppConfigSchema.safeParse(config);
   if (!parsed.success) {
     throw new GatewayError('CONFIG_BACKEND_ERROR', 'Session refused: the configuration service answered with an invalid response.', {
       cause: new Error(describeIssues(parsed.error)),

@@ -29,6 +29,7 @@ export class GatewayMetrics {
   private readonly configFailures = new Counter({ name: 'containerssh_config_server_failures_total', help: 'Config webhook requests that gave no valid answer.', labelNames: ['type', 'retry', 'reason'], registers: [this.registry] });
   private readonly backendRequests = new Counter({ name: 'containerssh_backend_requests_total', help: 'Containers, pods or upstream connections the backend was asked for.', labelNames: ['backend'], registers: [this.registry] });
   private readonly backendErrors = new Counter({ name: 'containerssh_backend_errors_total', help: 'Backend requests that failed.', labelNames: ['backend'], registers: [this.registry] });
+  private readonly backendFailures = new Counter({ name: 'portcullis_backend_failures_total', help: 'Backend requests that failed, by the message code of the failure.', labelNames: ['backend', 'reason'], registers: [this.registry] });
   private readonly authSeconds = new Histogram({ name: 'portcullis_auth_webhook_duration_seconds', help: 'Auth webhook call latency.', labelNames: ['authtype'], buckets: SECONDS_BUCKETS, registers: [this.registry] });
   private readonly configSeconds = new Histogram({ name: 'portcullis_config_webhook_duration_seconds', help: 'Config webhook call latency.', buckets: SECONDS_BUCKETS, registers: [this.registry] });
   private readonly backendStartSeconds = new Histogram({ name: 'portcullis_backend_start_duration_seconds', help: 'Time to get a container, pod or upstream connection ready.', labelNames: ['backend'], buckets: SECONDS_BUCKETS, registers: [this.registry] });
@@ -68,10 +69,20 @@ export class GatewayMetrics {
     if (typeof outcome === 'object') this.configFailures.inc({ type: 'hard', retry: RETRY, reason: outcome.unavailable });
   }
 
-  backendStart(backend: string, ok: boolean, seconds: number): void {
+  /** `reason`: the failure's message code (a bounded set), counted in portcullis_backend_failures_total. */
+  backendStart(backend: string, ok: boolean, seconds: number, reason?: string): void {
     this.backendRequests.inc({ backend });
     if (ok) this.backendStartSeconds.observe({ backend }, seconds);
-    else this.backendErrors.inc({ backend });
+    else {
+      this.backendErrors.inc({ backend });
+      this.backendFailures.inc({ backend, reason: reason ?? 'unknown' });
+    }
+  }
+
+  /** A backend operation after the start failed (e.g. an exec refused), by its message code. */
+  backendFailed(backend: string, reason: string): void {
+    this.backendErrors.inc({ backend });
+    this.backendFailures.inc({ backend, reason });
   }
 
   firstProgramStarted(secondsSinceAccept: number): void {

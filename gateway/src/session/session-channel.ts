@@ -186,6 +186,9 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
       },
       ...(pty ? { pty } : {}),
       ...(subsystem !== undefined ? { subsystem } : {}),
+      onProgress: (line: string) => {
+        if (channel.stderr.writable) channel.stderr.write(`${line.replace(/[\r\n]+/g, ' ')}\r\n`);
+      },
     });
     let forget: (() => void) | undefined;
     channel.once('close', () => forget?.());

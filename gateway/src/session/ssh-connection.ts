@@ -226,7 +226,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     backend.then(
       () => deps.metrics?.backendStart(backendName, true, secondsSince(backendStarted)),
       (error: unknown) => {
-        deps.metrics?.backendStart(backendName, false, secondsSince(backendStarted));
+        deps.metrics?.backendStart(backendName, false, secondsSince(backendStarted), isGatewayError(error) ? error.code : undefined);
         log.error({ code: isGatewayError(error) ? error.code : 'DOCKER_CONTAINER_CREATE_FAILED', ...errorFields(error) }, 'backend not ready');
       },
     );

@@ -88,6 +88,42 @@ export const GatewayConfigSchema = z.strictObject({
       path: ['tls'],
     })
     .default({ socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000 }),
+  /**
+   * The Kubernetes backend's cluster (off unless set). Credentials live here, never in a webhook
+   * answer: a kubeconfig file (optionally one of its contexts), or the in-cluster service account
+   * (its bearer token file, re-read as it rotates, and CA).
+   */
+  kubernetes: z
+    .strictObject({
+      kubeconfig: z.string().min(1).optional(),
+      context: z.string().min(1).optional(),
+      inCluster: z.boolean().default(false),
+      /** In-cluster overrides (defaults: KUBERNETES_SERVICE_HOST/PORT and the service-account mount). */
+      server: z.url({ protocol: /^https$/ }).optional(),
+      tokenFile: z.string().min(1).optional(),
+      caFile: z.string().min(1).optional(),
+      /** The only namespace session pods are created in; a config naming another is refused. */
+      namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'namespace is a DNS label'),
+      /** Creation to Running; a config's `timeouts.podStart` may only shorten it. */
+      startTimeout: DurationSchema.default(60_000),
+      /** One API request (create, get, delete, exec upgrade); slower means the API is unreachable. */
+      requestTimeout: DurationSchema.default(10_000),
+      /** How often this instance renews its heartbeat Lease. */
+      heartbeatInterval: DurationSchema.default(5_000),
+      /** A heartbeat unchanged this long (by the observer's clock) means its instance died. */
+      heartbeatTimeout: DurationSchema.default(20_000),
+      /** How often this instance sweeps for pods whose owner died (or whose start failed). */
+      reapInterval: DurationSchema.default(5_000),
+    })
+    .refine((kubernetes) => kubernetes.inCluster !== (kubernetes.kubeconfig !== undefined), {
+      message: 'set exactly one of kubeconfig or inCluster: true',
+      path: ['kubeconfig'],
+    })
+    .refine((kubernetes) => kubernetes.heartbeatTimeout >= 2 * kubernetes.heartbeatInterval, {
+      message: 'heartbeatTimeout must be at least twice heartbeatInterval, or a slow renewal looks like a dead gateway',
+      path: ['heartbeatTimeout'],
+    })
+    .optional(),
   /** The gateway's own upstream key, for SSH proxy configs that carry no credential. */
   sshproxy: z.strictObject({ privateKeyFile: z.string().min(1).optional() }).optional(),
   /** Prometheus `/metrics` on its own plain-HTTP listener (off unless set). */
@@ -110,3 +146,4 @@ export const GatewayConfigSchema = z.strictObject({
     .default({ level: 'info', destination: 'stdout' }),
 });
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+export type KubernetesSettings = NonNullable<GatewayConfig['kubernetes']>;

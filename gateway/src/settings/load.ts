@@ -64,5 +64,15 @@ function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
         ? { tls: { caFile: at(config.docker.tls.caFile), certFile: at(config.docker.tls.certFile), keyFile: at(config.docker.tls.keyFile) } }
         : {}),
     },
+    ...(config.kubernetes
+      ? {
+          kubernetes: {
+            ...config.kubernetes,
+            ...(config.kubernetes.kubeconfig ? { kubeconfig: at(config.kubernetes.kubeconfig) } : {}),
+            ...(config.kubernetes.tokenFile ? { tokenFile: at(config.kubernetes.tokenFile) } : {}),
+            ...(config.kubernetes.caFile ? { caFile: at(config.kubernetes.caFile) } : {}),
+          },
+        }
+      : {}),
   };
 }

@@ -1,0 +1,160 @@
+import { PassThrough, Writable } from 'node:stream';
+import type { Exec, V1Status } from '@kubernetes/client-node';
+import { GatewayError } from '../../errors.ts';
+import { errorFields, type Logger } from '../../observability/index.ts';
+import type { BackendSession, ExitStatus, SessionProgram } from '../backend.ts';
+import { execError, withDeadline } from './api-errors.ts';
+import type { Cluster } from './cluster.ts';
+import type { PodSettings } from './pod-spec.ts';
+
+/** The only subprotocol that can close stdin alone (a CLOSE frame); older ones close the whole exec. */
+const CLOSE_CAPABLE_PROTOCOL = 'v5.channel.k8s.io';
+
+/**
+ * stdout as client-node's Exec wants it for a terminal: it reads `columns`/`rows` once and on
+ * each `resize` event sends them on channel 4 (the resize channel of the streaming protocol).
+ */
+class TerminalOutput extends PassThrough {
+  columns: number;
+  rows: number;
+  constructor(cols: number, rows: number) {
+    super();
+    this.columns = cols;
+    this.rows = rows;
+  }
+}
+
+/** How the status channel (3) says the program ended: `Success`, or `NonZeroExitCode` with an `ExitCode` cause. */
+export function exitStatusOf(status: V1Status): ExitStatus {
+  if (status.status === 'Success') return { exitCode: 0 };
+  const code = status.details?.causes?.find((cause) => cause.reason === 'ExitCode')?.message;
+  if (status.reason === 'NonZeroExitCode' && code !== undefined && /^\d+$/.test(code)) return { exitCode: Number(code) };
+  // The runtime could not start it at all: a shell would say 127 for a missing program.
+  if (/not found|no such file/i.test(status.message ?? '')) return { exitCode: 127 };
+  return { exitCode: 1 };
+}
+
+/** One exec in a pod over the API server's WebSocket streaming protocol. */
+export class PodExecSession implements BackendSession {
+  readonly stdin: Writable;
+  readonly stdout: PassThrough;
+  readonly stderr = new PassThrough();
+  readonly exited: Promise<ExitStatus>;
+  private socket: Awaited<ReturnType<Exec['exec']>> | undefined;
+  private readonly toProgram = new PassThrough();
+  private status: ExitStatus | undefined;
+  private settled!: () => void;
+
+  constructor(
+    private readonly tty: { cols: number; rows: number } | undefined,
+    private readonly log: Logger,
+  ) {
+    this.stdout = tty ? new TerminalOutput(tty.cols, tty.rows) : new PassThrough();
+    const ended = new Promise<void>((resolve) => (this.settled = resolve));
+    this.stdin = new Writable({
+      highWaterMark: 1024 * 1024,
+      write: (chunk: Buffer, _encoding, callback) => {
+        if (!this.toProgram.writableEnded) this.toProgram.write(chunk);
+        callback();
+      },
+      final: (callback) => {
+        this.closeStdin();
+        callback();
+      },
+    });
+    this.exited = Promise.all([ended, finished(this.stdout), finished(this.stderr)]).then(() => this.status ?? { exitCode: 255 });
+  }
+
+  /** Opens the exec; a refusal (403, pod gone, API down) is a GatewayError and leaves nothing running. */
+  async open(cluster: Cluster, pod: string, container: string, command: string[], timeoutMs: number): Promise<this> {
+    let abandoned = false;
+    const connecting = cluster.exec.exec(cluster.namespace, pod, container, command, this.stdout, this.stderr, this.toProgram, this.tty !== undefined, (status) => {
+      this.status = exitStatusOf(status);
+      // client-node has ended stdout and stderr; the socket's close handshake may take longer.
+      this.settled();
+      if (status.status !== 'Success' && status.reason !== 'NonZeroExitCode') {
+        this.log.debug({ code: 'KUBERNETES_EXEC_FAILED', reason: status.reason, message: status.message }, 'program did not run');
+      }
+    });
+    // A connection that opens after the deadline belongs to nobody: close it.
+    connecting.then((socket) => abandoned && socket.close(), () => undefined);
+    try {
+      this.socket = await withDeadline(connecting, timeoutMs, 'exec');
+    } catch (error) {
+      abandoned = true;
+      throw execError(error);
+    }
+    this.socket.on('close', () => this.finish());
+    this.socket.on('error', (error: Error) => this.log.debug({ code: 'KUBERNETES_EXEC_FAILED', ...errorFields(error) }, 'exec stream failed'));
+    return this;
+  }
+
+  /** The socket is gone: whatever the status channel did not say, the streams end now. */
+  private finish(): void {
+    if (!this.status) this.log.warn({ code: 'KUBERNETES_EXIT_CODE_FAILED' }, 'exec ended without an exit status');
+    this.stdout.end();
+    this.stderr.end();
+    this.settled();
+  }
+
+  /**
+   * EOF for the program. Only `v5.channel.k8s.io` can close stdin alone; with an older
+   * subprotocol closing it would end the whole exec and lose output, so stdin stays open. A
+   * terminal is left open, as sshd does, so input the shell has not read yet is not lost.
+   */
+  private closeStdin(): void {
+    if (this.tty) return;
+    if (this.socket?.protocol === CLOSE_CAPABLE_PROTOCOL) {
+      this.toProgram.end();
+      return;
+    }
+    this.log.debug({ code: 'KUBERNETES_EXEC', protocol: this.socket?.protocol }, 'stdin EOF not delivered: the API server speaks no v5.channel.k8s.io');
+  }
+
+  async resize(cols: number, rows: number): Promise<void> {
+    if (!(this.stdout instanceof TerminalOutput)) return;
+    this.stdout.columns = cols;
+    this.stdout.rows = rows;
+    this.stdout.emit('resize');
+  }
+
+  destroy(): void {
+    this.socket?.close();
+  }
+}
+
+function finished(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.readableEnded) return resolve();
+    stream.once('end', () => resolve());
+    stream.once('close', () => resolve());
+  });
+}
+
+/** The command line for a session program: shell, `shell -c command`, or a subsystem's binary; env in front. */
+export function programCommand(settings: Pick<PodSettings, 'shellCommand' | 'subsystems'>, program: SessionProgram): string[] {
+  let command = program.command === null ? [...settings.shellCommand] : [settings.shellCommand[0]!, '-c', program.command];
+  if (program.subsystem !== undefined) {
+    const binary = settings.subsystems[program.subsystem];
+    if (!binary) throw new GatewayError('KUBERNETES_SUBSYSTEM_NOT_SUPPORTED', `The ${program.subsystem} subsystem is not available in your session.`);
+    command = [binary];
+  }
+  // The exec API has no environment: `env` sets it for the one program.
+  const env = Object.entries(program.env).map(([name, value]) => `${name}=${value}`);
+  return env.length > 0 ? ['/usr/bin/env', ...env, ...command] : command;
+}
+
+/** Starts one session program in a running pod. */
+export async function execProgram(
+  cluster: Cluster,
+  pod: string,
+  settings: PodSettings,
+  program: SessionProgram,
+  timeoutMs: number,
+  log: Logger,
+): Promise<BackendSession> {
+  const command = programCommand(settings, program);
+  log.debug({ code: 'KUBERNETES_EXEC', pod, tty: program.pty !== undefined }, 'starting program');
+  const session = new PodExecSession(program.pty ? { cols: program.pty.cols, rows: program.pty.rows } : undefined, log);
+  return session.open(cluster, pod, settings.consoleContainer, command, timeoutMs);
+}

@@ -25,6 +25,10 @@ declare -A need=(
   [tmux]=tmux                                      # a real terminal for resize tests
   [openssh-server]=/usr/sbin/sshd                  # upstream server for the SSH proxy tests
   [docker-registry]=docker-registry                # a loopback registry for the image pull tests
+  [krb5-user]=kinit                                # authserver Kerberos (kinit); klist in the session image
+  [krb5-kdc]=/usr/sbin/krb5kdc                     # a real KDC for the Kerberos tests (realm per run)
+  [krb5-admin-server]=/usr/sbin/kadmin.local       # kadmin.local adds the tests' principals
+  [chromium]=chromium                              # headless browser completing the OIDC device flow in tests
 )
 missing=()
 for pkg in "${!need[@]}"; do

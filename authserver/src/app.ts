@@ -4,6 +4,7 @@ import { allowClientNames } from './client-names.ts';
 import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import type { KerberosPasswordCheck } from './methods/kerberos/index.ts';
 import { authzRoute, healthRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
 import type { UserDirectory } from './users-file.ts';
 
@@ -16,6 +17,8 @@ export interface AppOptions {
   tls?: TlsMaterial;
   logger?: Logger;
   bodyLimit?: number;
+  /** With it, /password asks the Kerberos KDC instead of the users file. */
+  kerberos?: KerberosPasswordCheck;
 }
 
 /** Builds the authserver; does not listen (main.ts does), so tests can inject without a port. */
@@ -57,7 +60,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.setErrorHandler(async (err, request, reply) => {
     const answer = toHttpError(err);
-    if (answer.statusCode >= 500) {
+    // 503 is a dependency that is down (e.g. the KDC), logged where it was met; 500 is a bug.
+    if (answer.statusCode >= 500 && answer.statusCode !== 503) {
       request.log.error({ code: LogCode.REQUEST_FAILED, err }, 'request failed');
     } else {
       request.log.info({ code: LogCode.REQUEST_REFUSED, errorCode: answer.code, statusCode: answer.statusCode }, answer.message);
@@ -70,7 +74,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return reply.code(404).send({ code: err.code, message: err.message });
   });
 
-  passwordRoute(app, options.users);
+  passwordRoute(app, options.users, options.kerberos);
   pubkeyRoute(app, options.users);
   authzRoute(app);
   healthRoute(app);

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { KerberosConfigSchema } from './methods/kerberos/config.ts';
 
 /** `host:port` or `[v6]:port`; port 0 lets the OS choose (tests read it from the listening log line). */
 const ListenSchema = z.string().transform((value, ctx) => {
@@ -27,6 +28,8 @@ export const ConfigSchema = z.strictObject({
   listen: ListenSchema.default({ host: '127.0.0.1', port: 8443 }),
   tls: TlsSchema,
   usersFile: z.string().min(1),
+  /** Passwords are checked against a Kerberos KDC (methods/kerberos); see README "Kerberos". */
+  kerberos: KerberosConfigSchema.optional(),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .default({ level: 'info' }),
@@ -71,6 +74,7 @@ export function parseConfig(text: string, file: string): Config {
       keyFile: resolve(base, config.tls.keyFile),
       clientCaFile: resolve(base, config.tls.clientCaFile),
     },
+    ...(config.kerberos ? { kerberos: { ...config.kerberos, configPath: resolve(base, config.kerberos.configPath) } } : {}),
   };
 }
 

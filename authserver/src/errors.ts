@@ -23,6 +23,11 @@ export const ClientNotAllowedError = createError(
 );
 export const RouteNotFoundError = createError('AUTH_ROUTE_NOT_FOUND', 'There is no such endpoint.', 404);
 export const InternalError = createError('AUTH_INTERNAL_ERROR', 'The auth service failed; try again later.', 500);
+export const KerberosUnavailableError = createError(
+  'AUTH_KERBEROS_UNAVAILABLE',
+  'The Kerberos service cannot be reached; try again later.',
+  503,
+);
 
 export const HTTP_ERRORS = [
   RequestInvalidError,
@@ -31,6 +36,7 @@ export const HTTP_ERRORS = [
   ClientNotAllowedError,
   RouteNotFoundError,
   InternalError,
+  KerberosUnavailableError,
 ] as const;
 
 /** `code` of every log line the authserver writes itself. */
@@ -50,6 +56,10 @@ export const LogCode = {
   REQUEST_COMPLETED: 'AUTHSERVER_REQUEST_COMPLETED',
   /** Fallback for lines Fastify writes itself (e.g. its own "Server listening at"). */
   HTTP_EVENT: 'AUTHSERVER_HTTP_EVENT',
+  KERBEROS_ACCEPTED: 'AUTHSERVER_KERBEROS_ACCEPTED',
+  KERBEROS_REJECTED: 'AUTHSERVER_KERBEROS_REJECTED',
+  KERBEROS_USERNAME_MISMATCH: 'AUTHSERVER_KERBEROS_USERNAME_DOES_NOT_MATCH',
+  KERBEROS_UNAVAILABLE: 'AUTHSERVER_KERBEROS_UNAVAILABLE',
 } as const;
 
 const OWN_CODES = new Set<string>(HTTP_ERRORS.map((E) => new E('').code));

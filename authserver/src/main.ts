@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, readTlsMaterial } from './config.ts';
 import { demoBanner, initDemoUser } from './demo-user.ts';
 import { LogCode } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { KerberosPasswordCheck } from './methods/kerberos/index.ts';
 import { hashPassword, loadUsersFile, UsersFileError } from './users-file.ts';
 
 const USAGE = `usage:
@@ -30,7 +31,7 @@ async function serve(configFile: string): Promise<number> {
     return 1;
   }
   const logger = createLogger(config.log.level);
-  const app = buildApp({ users, tls, logger });
+  const app = buildApp({ users, tls, logger, ...(config.kerberos ? { kerberos: new KerberosPasswordCheck(config.kerberos) } : {}) });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address() as AddressInfo;
   logger.info(

@@ -154,6 +154,8 @@ build_session_base() {
   resolve_cmds bash sh dash grep sed ps "${COREUTILS[@]}"
   bins=("${RESOLVED[@]}")
   [[ -x /usr/lib/openssh/sftp-server ]] && bins+=(/usr/lib/openssh/sftp-server)
+  # klist shows the Kerberos ticket the authserver delivers (KRB5CCNAME); krb5-user on the host.
+  command -v klist >/dev/null 2>&1 && bins+=("$(type -P klist)")
   collect "${bins[@]}"
   h=$( { echo "$script_hash"; entries_hash; } | sha256sum | cut -c1-64)
   up_to_date "$SESSION_BASE" "$h" && return 0

@@ -44,6 +44,8 @@ export interface WorldOptions {
   readonly gatewayEntry?: string;
   /** Merged over the gateway's config sections (e.g. `{ docker: { host, tls } }`). */
   readonly gateway?: Record<string, Record<string, unknown>>;
+  /** Sections merged into the authserver's config (e.g. `{ kerberos: {...} }`). */
+  readonly authserver?: Record<string, unknown>;
   /** Runs once the certificates exist, before the gateway starts; may redirect its webhooks. */
   readonly beforeGateway?: (certsDir: string) => Promise<GatewayRedirect>;
 }
@@ -79,7 +81,13 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     });
     await writeFile(
       join(dir, 'authserver.yaml'),
-      stringify({ listen: '127.0.0.1:0', tls: serverTls('authserver'), usersFile: join(dir, 'users.yaml'), log: { level: options.logLevel ?? 'debug' } }),
+      stringify({
+        listen: '127.0.0.1:0',
+        tls: serverTls('authserver'),
+        usersFile: join(dir, 'users.yaml'),
+        log: { level: options.logLevel ?? 'debug' },
+        ...options.authserver,
+      }),
     );
     await writeFile(
       join(dir, 'configserver.yaml'),

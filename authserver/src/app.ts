@@ -5,7 +5,8 @@ import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { KerberosPasswordCheck } from './methods/kerberos/index.ts';
-import { authzRoute, healthRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
+import { ConversationStore, passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
+import { authzRoute, healthRoute, keyboardInteractiveRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
 import type { UserDirectory } from './users-file.ts';
 
 /** Webhook bodies are a few hundred bytes; 64 KiB leaves room for metadata and stops floods early. */
@@ -19,6 +20,11 @@ export interface AppOptions {
   bodyLimit?: number;
   /** With it, /password asks the Kerberos KDC instead of the users file. */
   kerberos?: KerberosPasswordCheck;
+  /**
+   * Keyboard-interactive flows, tried in order; the first whose `start` takes the user runs the
+   * conversation. Default: password then, for users with `totpSecret`, a one-time code.
+   */
+  keyboardInteractiveFlows?: readonly KeyboardInteractiveFlow[];
 }
 
 /** Builds the authserver; does not listen (main.ts does), so tests can inject without a port. */
@@ -77,6 +83,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   passwordRoute(app, options.users, options.kerberos);
   pubkeyRoute(app, options.users);
   authzRoute(app);
+  keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore());
   healthRoute(app);
   openApiRoute(app);
   return app;

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import argon2 from 'argon2';
+import { verify as verifyTotpCode } from 'otplib';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import {
@@ -65,11 +66,26 @@ const UserSchema = z.strictObject({
   environment: z.record(EnvironmentMapSchema.keyType, ValueEntrySchema).optional(),
   /** Files written into the user's container (absolute paths in a writable place, e.g. the home folder). */
   files: z.record(FilesMapSchema.keyType, FileEntrySchema).optional(),
+  /**
+   * RFC 6238 secret (base32, at least 16 bytes): the user must then log in over keyboard-interactive
+   * with the password and a one-time code; the password alone (`/password`) is refused.
+   */
+  totpSecret: z
+    .string()
+    .regex(/^[A-Z2-7]{26,}=*$/, 'expected a base32 secret of at least 16 bytes (A-Z, 2-7)')
+    .optional(),
 });
 export type User = z.output<typeof UserSchema>;
 
+/**
+ * `KIND:ID` of an identity a login method vouched for (`certificate:<key id>`, `oidc:<subject>`,
+ * `kerberos:<principal>`), mapped to the SSH usernames it may log in as.
+ */
+const IdentitySchema = z.string().regex(/^[a-z][a-z0-9-]*:.+$/, 'expected "kind:id", e.g. "certificate:alice@example.org"');
+
 export const UsersFileSchema = z.strictObject({
   users: z.record(z.string().min(1).max(256), UserSchema),
+  identities: z.record(IdentitySchema, z.array(z.string().min(1).max(256)).min(1)).default({}),
 });
 
 export class UsersFileError extends Error {
@@ -87,7 +103,12 @@ export async function loadUsersFile(file: string): Promise<UserDirectory> {
   return UserDirectory.create(parseUsersFile(text, file));
 }
 
-export function parseUsersFile(text: string, file = 'users file'): Map<string, User> {
+/** The users of a users file, plus its `identities` map (kept beside the users so existing callers see a Map). */
+export class ParsedUsers extends Map<string, User> {
+  identities = new Map<string, readonly string[]>();
+}
+
+export function parseUsersFile(text: string, file = 'users file'): ParsedUsers {
   let raw: unknown;
   try {
     raw = parse(text);
@@ -101,7 +122,9 @@ export function parseUsersFile(text: string, file = 'users file'): Map<string, U
     throw new UsersFileError(`${file}: ${where || '(top level)'}: ${issue?.message ?? 'invalid'}`);
   }
   // A Map, so usernames like "__proto__" or "constructor" can never hit Object.prototype.
-  return new Map(Object.entries(result.data.users));
+  const users = new ParsedUsers(Object.entries(result.data.users));
+  users.identities = new Map(Object.entries(result.data.identities));
+  return users;
 }
 
 /** argon2id with the library defaults (m=64 MiB, t=3, p=4); the dummy hash below uses the same cost. */
@@ -110,13 +133,45 @@ export async function hashPassword(password: string | Buffer): Promise<string> {
 }
 
 export class UserDirectory {
+  /** Last accepted RFC 6238 time step per user: a code is good once (RFC 6238 §5.2). */
+  private readonly lastTotpStep = new Map<string, number>();
+
   private constructor(
     private readonly users: Map<string, User>,
     private readonly dummyHash: string,
+    private readonly identities: ReadonlyMap<string, readonly string[]>,
   ) {}
 
   static async create(users: Map<string, User>): Promise<UserDirectory> {
-    return new UserDirectory(users, await hashPassword(randomBytes(32)));
+    const identities = users instanceof ParsedUsers ? users.identities : new Map<string, readonly string[]>();
+    return new UserDirectory(users, await hashPassword(randomBytes(32)), identities);
+  }
+
+  /** The user must give a one-time code besides the password (keyboard-interactive only). */
+  hasTotp(username: string): boolean {
+    return this.users.get(username)?.totpSecret !== undefined;
+  }
+
+  /**
+   * Checks a one-time code: the current 30 s step or the one before or after (clock drift),
+   * never a step at or before the last code accepted for this user (no replay).
+   */
+  async verifyTotp(username: string, code: string): Promise<boolean> {
+    const secret = this.users.get(username)?.totpSecret;
+    if (secret === undefined || !/^\d{6}$/.test(code)) return false;
+    const last = this.lastTotpStep.get(username);
+    const result = await verifyTotpCode({ secret, token: code, epochTolerance: 30, ...(last !== undefined ? { afterTimeStep: last } : {}) });
+    if (!result.valid || !('timeStep' in result)) return false;
+    this.lastTotpStep.set(username, result.timeStep);
+    return true;
+  }
+
+  /**
+   * The SSH usernames an identity (`kind:id`) may log in as, from the users file's `identities`;
+   * undefined when the file does not name it.
+   */
+  allowedUsernames(identity: string): readonly string[] | undefined {
+    return this.identities.get(identity);
   }
 
   get size(): number {

@@ -65,6 +65,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
         config: configWebhook,
         backend,
         authz: config.auth.authz,
+        keyboardInteractive: config.auth.keyboardInteractive ? { maxRounds: config.auth.keyboardInteractiveMaxRounds } : undefined,
         log,
         loginGraceTimeMs: config.ssh.loginGraceTime,
         maxAuthTries: config.ssh.maxAuthTries,

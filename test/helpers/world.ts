@@ -44,7 +44,11 @@ export interface WorldOptions {
   readonly gatewayEntry?: string;
   /** Merged over the gateway's config sections (e.g. `{ docker: { host, tls } }`). */
   readonly gateway?: Record<string, Record<string, unknown>>;
-  /** Sections merged into the authserver's config (e.g. `{ kerberos: {...} }`). */
+  /** More users for the authserver's users file, beside the demo user (e.g. one with a `totpSecret`). */
+  readonly extraUsers?: Record<string, Record<string, unknown>>;
+  /** The users file's `identities` map (`kind:id` → allowed SSH usernames). */
+  readonly identities?: Record<string, string[]>;
+  /** Merged over the authserver's config (e.g. `certificates`, `bruteForce`). */
   readonly authserver?: Record<string, unknown>;
   /** Runs once the certificates exist, before the gateway starts; may redirect its webhooks. */
   readonly beforeGateway?: (certsDir: string) => Promise<GatewayRedirect>;
@@ -69,7 +73,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
             passwordHash: await argon2.hash(password, { type: argon2.argon2id }),
             authorizedKeys: options.authorizedKeys ?? [],
           },
+          ...options.extraUsers,
         },
+        ...(options.identities ? { identities: options.identities } : {}),
       }),
       { mode: 0o600 },
     );
@@ -81,13 +87,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     });
     await writeFile(
       join(dir, 'authserver.yaml'),
-      stringify({
-        listen: '127.0.0.1:0',
-        tls: serverTls('authserver'),
-        usersFile: join(dir, 'users.yaml'),
-        log: { level: options.logLevel ?? 'debug' },
-        ...options.authserver,
-      }),
+      stringify({ listen: '127.0.0.1:0', tls: serverTls('authserver'), usersFile: join(dir, 'users.yaml'), log: { level: options.logLevel ?? 'debug' }, ...options.authserver }),
     );
     await writeFile(
       join(dir, 'configserver.yaml'),

@@ -1,5 +1,6 @@
 export * from './metadata.ts';
 export * from './auth.ts';
+export * from './keyboard-interactive.ts';
 export * from './config.ts';
 export * from './errors.ts';
 export * from './openapi.ts';

@@ -41,6 +41,10 @@ const DELIBERATE: ReadonlyArray<{ pattern: RegExp; why: string }> = [
     why: 'placeholders for backends ContainerSSH itself removed; any value there is an error in ContainerSSH too',
   },
   { pattern: /^POST \/config response\.config\.health: only in ContainerSSH$/, why: 'the health listener is gateway plumbing, not per-connection configuration' },
+  {
+    pattern: /^POST \/keyboard-interactive: only in Portcullis$/,
+    why: 'extension: the keyboard-interactive conversation the gateway relays (OIDC device flow, a second factor)',
+  },
 ];
 
 async function reference(): Promise<Record<string, unknown>> {

@@ -3,6 +3,7 @@ import { AuthorizationRequestSchema, AuthResponseSchema, CaCertificateSchema, Pa
 import { ConfigRequestSchema, ConfigResponseSchema, WireAppConfigSchema } from './config.ts';
 import { ErrorResponseSchema } from './errors.ts';
 import { FileValueSchema, MetadataValueSchema } from './metadata.ts';
+import { KeyboardInteractiveRequestSchema, KeyboardInteractiveResponseSchema } from './keyboard-interactive.ts';
 
 /**
  * The OpenAPI documents both services serve at `GET /openapi.json`, generated from the very
@@ -24,6 +25,8 @@ const COMPONENTS: ReadonlyArray<readonly [string, z.ZodType]> = [
   ['BinaryMetadataValue', FileValueSchema],
   ['CaCertificate', CaCertificateSchema],
   ['ErrorResponse', ErrorResponseSchema],
+  ['KeyboardInteractiveRequest', KeyboardInteractiveRequestSchema],
+  ['KeyboardInteractiveResponse', KeyboardInteractiveResponseSchema],
 ];
 
 interface Operation {
@@ -41,6 +44,13 @@ const OPERATIONS: Record<WireService, Record<string, Operation>> = {
     '/password': { operationId: 'authPassword', summary: 'Password authentication', request: 'PasswordAuthRequest', response: 'AuthResponseBody', answer: AUTH_ANSWER },
     '/pubkey': { operationId: 'authPubKey', summary: 'Public key authentication', request: 'PublicKeyAuthRequest', response: 'AuthResponseBody', answer: AUTH_ANSWER },
     '/authz': { operationId: 'authz', summary: 'Authorization', request: 'AuthorizationRequest', response: 'AuthResponseBody', answer: AUTH_ANSWER },
+    '/keyboard-interactive': {
+      operationId: 'authKeyboardInteractive',
+      summary: 'Keyboard-interactive conversation step (Portcullis extension)',
+      request: 'KeyboardInteractiveRequest',
+      response: 'KeyboardInteractiveResponse',
+      answer: 'The next step (challenge) or the decision (success), never both.',
+    },
   },
   configserver: {
     '/config': {

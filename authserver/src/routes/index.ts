@@ -3,3 +3,4 @@ export { healthRoute } from './health.ts';
 export { openApiRoute } from './openapi.ts';
 export { passwordRoute } from './password.ts';
 export { pubkeyRoute } from './pubkey.ts';
+export { keyboardInteractiveRoute } from './keyboard-interactive.ts';

@@ -18,10 +18,14 @@ export function passwordRoute(app: FastifyInstance, users: UserDirectory, kerber
     // Verify the raw bytes: the password need not be UTF-8, and a Buffer is never logged by accident.
     const password = Buffer.from(body.passwordBase64, 'base64');
     if (kerberos) return kerberosLogin(kerberos, users, body, password, request.log);
-    const ok = await users.verifyPassword(body.username, password);
+    const passwordOk = await users.verifyPassword(body.username, password);
+    // A user with a one-time code logs in only over keyboard-interactive: the password alone is not enough.
+    const secondFactorMissing = users.hasTotp(body.username);
+    const ok = passwordOk && !secondFactorMissing;
     request.log.info(
       {
         code: ok ? LogCode.PASSWORD_ACCEPTED : LogCode.PASSWORD_REJECTED,
+        ...(ok ? {} : { reason: passwordOk ? 'second-factor-required' : 'password' }),
         username: body.username,
         connectionId: body.connectionId,
         remoteAddress: body.remoteAddress,

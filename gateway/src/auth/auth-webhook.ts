@@ -1,5 +1,9 @@
 import {
   AuthResponseSchema,
+  KeyboardInteractiveResponseSchema,
+  type KeyboardInteractiveChallenge,
+  type KeyboardInteractiveRequest,
+  type KeyboardInteractiveResponse,
   type AuthorizationRequest,
   type AuthResponse,
   type ConnectionMaps,
@@ -16,6 +20,20 @@ import { mapsForWebhook } from '../session/connection-maps.ts';
 export type AuthDecision =
   | { accepted: true; authenticatedUsername: string; maps: ConnectionMaps }
   | { accepted: false };
+
+/** One answer of `/keyboard-interactive`: the next step to show the client, or the decision. */
+export type KeyboardInteractiveStep =
+  | { kind: 'challenge'; challenge: KeyboardInteractiveChallenge; state: string | undefined }
+  | { kind: 'decision'; decision: AuthDecision };
+
+/** What the gateway sends with each step: the answers to the previous one. */
+export interface KeyboardInteractiveTurn {
+  readonly round: number;
+  readonly submethods: string;
+  readonly state: string | undefined;
+  /** Secrets (a password, a one-time code): never logged. */
+  readonly answers: string[];
+}
 
 export interface AuthWebhookOptions {
   /** Send sensitive entries from the login step on to /authz (default: no). */
@@ -45,6 +63,41 @@ export class AuthWebhook {
   async publicKey(identity: ConnectionIdentity, username: string, authorizedKey: string): Promise<AuthDecision> {
     const body: PublicKeyRequest = { ...requestFields(identity, username), publicKey: authorizedKey };
     return this.ask('pubkey', body, username, 'AUTH_BACKEND_ERROR');
+  }
+
+  /**
+   * `POST /keyboard-interactive` (Portcullis extension): one step of a conversation the auth
+   * server drives. The caller shows a challenge to the client verbatim and calls again with
+   * the answers. An answer that is neither a valid step nor a decision is "unavailable".
+   */
+  async keyboardInteractive(identity: ConnectionIdentity, username: string, turn: KeyboardInteractiveTurn): Promise<KeyboardInteractiveStep> {
+    const body: KeyboardInteractiveRequest = {
+      ...requestFields(identity, username),
+      round: turn.round,
+      ...(turn.submethods ? { submethods: turn.submethods } : {}),
+      ...(turn.state !== undefined ? { state: turn.state } : {}),
+      answers: turn.answers,
+    };
+    const started = performance.now();
+    let answer: KeyboardInteractiveResponse;
+    try {
+      answer = await this.client.post('keyboard-interactive', body, KeyboardInteractiveResponseSchema);
+    } catch (error) {
+      this.options.metrics?.authCall('keyboard-interactive', { unavailable: 'AUTH_BACKEND_ERROR' }, secondsSince(started));
+      const why = error instanceof WebhookFailure ? error.describe() : 'failed';
+      throw new GatewayError('AUTH_BACKEND_ERROR', `Login refused: the authentication service ${why}.`, { cause: error });
+    }
+    if (answer.challenge) return { kind: 'challenge', challenge: answer.challenge, state: answer.state };
+    this.options.metrics?.authCall('keyboard-interactive', answer.success ? 'accepted' : 'rejected', secondsSince(started));
+    if (!answer.success) return { kind: 'decision', decision: { accepted: false } };
+    return {
+      kind: 'decision',
+      decision: {
+        accepted: true,
+        authenticatedUsername: answer.authenticatedUsername || username,
+        maps: { metadata: answer.metadata, environment: answer.environment, files: answer.files },
+      },
+    };
   }
 
   /**

@@ -1,1 +1,2 @@
-export { AuthWebhook, type AuthDecision, type AuthWebhookOptions } from './auth-webhook.ts';
+export { AuthWebhook, type AuthDecision, type AuthWebhookOptions, type KeyboardInteractiveStep, type KeyboardInteractiveTurn } from './auth-webhook.ts';
+export { relayKeyboardInteractive, type AskClient, type AskServer, type RelayOutcome } from './keyboard-interactive-relay.ts';

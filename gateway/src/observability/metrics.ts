@@ -5,7 +5,7 @@ const COUNTRY = 'XX';
 /** The gateway makes one attempt per webhook call; ContainerSSH's `retry` label is always 0. */
 const RETRY = '0';
 
-export type AuthType = 'password' | 'pubkey' | 'authorization';
+export type AuthType = 'password' | 'pubkey' | 'authorization' | 'keyboard-interactive';
 
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 

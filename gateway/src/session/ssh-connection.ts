@@ -1,6 +1,6 @@
-import ssh2, { type AuthContext, type Connection, type ClientInfo } from 'ssh2';
+import ssh2, { type AuthContext, type Connection, type ClientInfo, type KeyboardAuthContext } from 'ssh2';
 import type { AppConfig } from '@portcullis/wire';
-import type { AuthDecision, AuthWebhook } from '../auth/index.ts';
+import { relayKeyboardInteractive, type AuthDecision, type AuthWebhook } from '../auth/index.ts';
 import type { Backend, BackendConnection } from '../backends/index.ts';
 import type { ConfigWebhook } from '../config/index.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
@@ -18,6 +18,8 @@ export interface ConnectionDependencies {
   readonly backend: Backend;
   /** Ask the auth webhook's `/authz` after a successful login (gateway setting `auth.authz`). */
   readonly authz?: boolean;
+  /** Offer keyboard-interactive and relay it to the auth webhook (gateway setting `auth.keyboardInteractive`). */
+  readonly keyboardInteractive?: { readonly maxRounds: number } | undefined;
   readonly log: Logger;
   readonly loginGraceTimeMs: number;
   readonly maxAuthTries: number;
@@ -34,7 +36,7 @@ interface Grant {
   readonly maps: FullConnectionMaps;
 }
 
-const OFFERED_METHODS: AuthContext['method'][] = ['publickey', 'password'];
+const BASE_METHODS: AuthContext['method'][] = ['publickey', 'password'];
 
 /**
  * One SSH connection from accept to close: authentication through the auth webhook, one
@@ -47,6 +49,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     ...(info.header?.identRaw ? { clientVersion: info.header.identRaw } : {}),
   };
   let log = deps.log.child({ connectionId: identity.connectionId, remoteAddress: identity.remoteAddress });
+  const OFFERED_METHODS: AuthContext['method'][] = deps.keyboardInteractive ? [...BASE_METHODS, 'keyboard-interactive'] : BASE_METHODS;
   log.debug({ code: 'SSH_CONNECTED' }, 'connection accepted');
   const acceptedAt = performance.now();
   deps.metrics?.connectionOpened();
@@ -109,6 +112,32 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     ctx.accept();
   };
 
+  /** Relays the auth server's conversation to the client verbatim until the server decides. */
+  const keyboardInteractive = async (ctx: KeyboardAuthContext, maxRounds: number) => {
+    const outcome = await relayKeyboardInteractive(
+      (turn) => deps.auth.keyboardInteractive(identity, ctx.username, turn),
+      (challenge) =>
+        new Promise((resolve) => {
+          log.debug({ code: 'AUTH_KEYBOARD_INTERACTIVE_STEP', username: ctx.username, prompts: challenge.prompts.length }, 'keyboard-interactive step relayed');
+          // ssh2 hands an Error instead of answers when the client starts another auth request.
+          ctx.prompt(challenge.prompts, challenge.name, challenge.instruction, (answers: unknown) =>
+            resolve(Array.isArray(answers) ? answers : undefined),
+          );
+        }),
+      { submethods: submethodsOf(ctx.submethods as unknown), maxRounds },
+    );
+    if (outcome.kind === 'abandoned') return;
+    if (outcome.kind === 'answers-invalid') {
+      log.info({ code: 'AUTH_KEYBOARD_INTERACTIVE_ANSWERS_INVALID', username: ctx.username, round: outcome.rounds }, 'answers do not fit the prompts');
+      return deny(ctx);
+    }
+    if (outcome.kind === 'too-many-rounds') {
+      log.info({ code: 'AUTH_KEYBOARD_INTERACTIVE_TOO_MANY_ROUNDS', username: ctx.username, round: outcome.rounds }, 'conversation too long');
+      return deny(ctx);
+    }
+    return outcome.decision.accepted ? admit(ctx, outcome.decision) : deny(ctx);
+  };
+
   client.on('authentication', (ctx) => {
     void (async () => {
       try {
@@ -134,6 +163,9 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
           if (!decision.accepted) return deny(ctx);
           // Without a signature this only tells the client the key would do (PK_OK).
           return ctx.signature ? await admit(ctx, decision) : ctx.accept();
+        }
+        if (ctx.method === 'keyboard-interactive' && deps.keyboardInteractive) {
+          return await keyboardInteractive(ctx, deps.keyboardInteractive.maxRounds);
         }
         ctx.reject(OFFERED_METHODS);
       } catch (error) {
@@ -197,4 +229,10 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       deps.onClosed?.();
     });
   });
+}
+
+/** ssh2 passes the RFC 4256 submethods field as text, though its typings say string[]. */
+function submethodsOf(value: unknown): string {
+  if (typeof value === 'string') return value.slice(0, 1024);
+  return Array.isArray(value) ? value.filter((item) => typeof item === 'string').join(',').slice(0, 1024) : '';
 }

@@ -32,6 +32,14 @@ const AuthWebhookSchema = WebhookSchema.extend({
   authz: z.boolean().default(false),
   /** Whether /authz gets sensitive entries the login step returned. */
   transmitSensitiveMetadata: TransmitSensitiveSchema,
+  /**
+   * Offer SSH keyboard-interactive and relay it to `POST <url>/keyboard-interactive` (a
+   * Portcullis extension). Off by default: OpenSSH tries it before password, and an auth
+   * server without the route (any ContainerSSH one) would refuse every such login.
+   */
+  keyboardInteractive: z.boolean().default(false),
+  /** Steps one keyboard-interactive conversation may take before it is refused. */
+  keyboardInteractiveMaxRounds: z.number().int().positive().max(1000).default(100),
 });
 export type AuthWebhookConfig = z.infer<typeof AuthWebhookSchema>;
 

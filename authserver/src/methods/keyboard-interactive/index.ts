@@ -1,0 +1,2 @@
+export { ConversationStore, type Conversation, type ConversationStep, type KeyboardInteractiveFlow } from './conversation.ts';
+export { passwordTotpFlow } from './password-totp.ts';

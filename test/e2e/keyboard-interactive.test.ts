@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { generate, generateSecret } from 'otplib';
+import argon2 from 'argon2';
+import { runSshKeyboardInteractive } from '../helpers/keyboard-interactive.ts';
+import { runSsh } from '../helpers/ssh-client.ts';
+import { startWorld, type World } from '../helpers/world.ts';
+import { waitForNoSessionContainers } from '../helpers/docker.ts';
+
+/** Counts of a code in a program's logs. */
+const count = (lines: { code?: string }[], code: string) => lines.filter((line) => line.code === code).length;
+
+describe('keyboard-interactive: the authserver drives a conversation the gateway relays to OpenSSH', () => {
+  let world: World;
+  const totpSecret = generateSecret();
+  const totpPassword = 'kbd-Password-7f3a9c';
+  before(async () => {
+    world = await startWorld({
+      extraUsers: { otp: { passwordHash: await argon2.hash(totpPassword, { type: argon2.argon2id }), totpSecret } },
+      gateway: { auth: { keyboardInteractive: true } },
+    });
+  });
+  after(async () => {
+    await world.stop();
+    assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
+  });
+
+  test('password then one-time code: two steps shown verbatim, then a shell in the container', async () => {
+    const code = await generate({ secret: totpSecret });
+    const result = await runSshKeyboardInteractive({ port: world.sshPort, username: 'otp', answers: [totpPassword, code], command: 'echo kbd-ok' });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'kbd-ok\n');
+    assert.deepEqual(result.prompts.map((prompt) => prompt.replace(/\s+$/, '')), ['Password:', 'One-time code:']);
+    assert.match(result.stderr, /Enter the 6-digit code your authenticator app shows\./);
+    const accepted = world.authserver.logs.find((line) => line.code === 'AUTHSERVER_KEYBOARD_INTERACTIVE_ACCEPTED');
+    assert.equal(accepted?.username, 'otp');
+    for (const program of [world.authserver, world.configserver, world.gateway]) {
+      const all = program.output.join('\n');
+      assert.ok(!all.includes(totpPassword), `${program.name} never logs the password`);
+      assert.ok(!all.includes(code), `${program.name} never logs the one-time code`);
+    }
+  });
+
+  test('the same code is good once: a replay is refused', async () => {
+    const code = await generate({ secret: totpSecret });
+    // The code of the test above (same 30 s step, or the step just before) was spent.
+    const before = count(world.authserver.logs, 'AUTHSERVER_KEYBOARD_INTERACTIVE_REJECTED');
+    const first = await runSshKeyboardInteractive({ port: world.sshPort, username: 'otp', answers: [totpPassword, code], command: 'true' });
+    const second = await runSshKeyboardInteractive({ port: world.sshPort, username: 'otp', answers: [totpPassword, code], command: 'true' });
+    // The first passes only if the 30 s step moved on since the test above; the second never does.
+    assert.ok(first.code === 0 || first.code === 255);
+    assert.equal(second.code, 255, second.stderr);
+    assert.match(second.stderr, /Permission denied/);
+    assert.ok(count(world.authserver.logs, 'AUTHSERVER_KEYBOARD_INTERACTIVE_REJECTED') > before);
+    const rejected = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_KEYBOARD_INTERACTIVE_REJECTED').at(-1);
+    assert.equal(rejected?.reason, 'totp');
+  });
+
+  test('a wrong code after the right password is refused, and the code is still asked after a wrong password', async () => {
+    const wrongCode = await runSshKeyboardInteractive({ port: world.sshPort, username: 'otp', answers: [totpPassword, '000000'], command: 'true' });
+    assert.equal(wrongCode.code, 255);
+    assert.match(wrongCode.stderr, /Permission denied/);
+    const wrongPassword = await runSshKeyboardInteractive({ port: world.sshPort, username: 'otp', answers: ['not-it', await generate({ secret: totpSecret })], command: 'true' });
+    assert.equal(wrongPassword.code, 255);
+    // The conversation does not tell which factor failed: the code is asked either way.
+    assert.deepEqual(wrongPassword.prompts.map((prompt) => prompt.trim()), ['Password:', 'One-time code:']);
+    const reasons = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_KEYBOARD_INTERACTIVE_REJECTED').slice(-2).map((line) => line.reason);
+    assert.deepEqual(reasons, ['totp', 'password']);
+  });
+
+  test('a user with a one-time code cannot skip it with the password method', async () => {
+    const result = await runSsh({ port: world.sshPort, username: 'otp', password: totpPassword, command: 'true' });
+    assert.equal(result.code, 255);
+    const rejected = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_PASSWORD_REJECTED').at(-1);
+    assert.equal(rejected?.reason, 'second-factor-required');
+  });
+
+  test('a user without a one-time code logs in with the password alone over keyboard-interactive', async () => {
+    const result = await runSshKeyboardInteractive({ port: world.sshPort, username: world.username, answers: [world.password], command: 'echo demo-ok' });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'demo-ok\n');
+    assert.deepEqual(result.prompts.map((prompt) => prompt.trim()), ['Password:']);
+  });
+});

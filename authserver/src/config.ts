@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { KerberosConfigSchema } from './methods/kerberos/config.ts';
+import { OidcConfigSchema } from './methods/oidc/config.ts';
 
 /** `host:port` or `[v6]:port`; port 0 lets the OS choose (tests read it from the listening log line). */
 const ListenSchema = z.string().transform((value, ctx) => {
@@ -30,6 +31,8 @@ export const ConfigSchema = z.strictObject({
   usersFile: z.string().min(1),
   /** Passwords are checked against a Kerberos KDC (methods/kerberos); see README "Kerberos". */
   kerberos: KerberosConfigSchema.optional(),
+  /** OpenID Connect over keyboard-interactive (methods/oidc); see README "OIDC". */
+  oidc: OidcConfigSchema.optional(),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .default({ level: 'info' }),

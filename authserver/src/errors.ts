@@ -29,6 +29,13 @@ export const KerberosUnavailableError = createError(
   503,
 );
 
+export const OidcUnavailableError = createError(
+  'AUTH_OIDC_UNAVAILABLE',
+  'The identity provider cannot be reached; try again later.',
+  503,
+);
+export const GithubUnavailableError = createError('AUTH_GITHUB_UNAVAILABLE', 'GitHub cannot be reached; try again later.', 503);
+
 export const HTTP_ERRORS = [
   RequestInvalidError,
   RequestTooLargeError,
@@ -37,6 +44,8 @@ export const HTTP_ERRORS = [
   RouteNotFoundError,
   InternalError,
   KerberosUnavailableError,
+  OidcUnavailableError,
+  GithubUnavailableError,
 ] as const;
 
 /** `code` of every log line the authserver writes itself. */
@@ -63,6 +72,12 @@ export const LogCode = {
   KERBEROS_REJECTED: 'AUTHSERVER_KERBEROS_REJECTED',
   KERBEROS_USERNAME_MISMATCH: 'AUTHSERVER_KERBEROS_USERNAME_DOES_NOT_MATCH',
   KERBEROS_UNAVAILABLE: 'AUTHSERVER_KERBEROS_UNAVAILABLE',
+  OIDC_AUTHENTICATED: 'AUTHSERVER_OIDC_AUTHENTICATED',
+  OIDC_REFUSED: 'AUTHSERVER_OIDC_REFUSED',
+  OIDC_UNAVAILABLE: 'AUTHSERVER_OIDC_UNAVAILABLE',
+  GITHUB_AUTHENTICATED: 'AUTHSERVER_GITHUB_AUTHENTICATED',
+  GITHUB_REFUSED: 'AUTHSERVER_GITHUB_REFUSED',
+  GITHUB_UNAVAILABLE: 'AUTHSERVER_GITHUB_UNAVAILABLE',
 } as const;
 
 const OWN_CODES = new Set<string>(HTTP_ERRORS.map((E) => new E('').code));

@@ -8,6 +8,8 @@ import { demoBanner, initDemoUser } from './demo-user.ts';
 import { LogCode } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { KerberosPasswordCheck } from './methods/kerberos/index.ts';
+import { passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
+import { oidcFlow } from './methods/oidc/index.ts';
 import { hashPassword, loadUsersFile, UsersFileError } from './users-file.ts';
 
 const USAGE = `usage:
@@ -31,7 +33,18 @@ async function serve(configFile: string): Promise<number> {
     return 1;
   }
   const logger = createLogger(config.log.level);
-  const app = buildApp({ users, tls, logger, ...(config.kerberos ? { kerberos: new KerberosPasswordCheck(config.kerberos) } : {}) });
+  // An identity provider, when configured, takes every keyboard-interactive login.
+  const keyboardInteractiveFlows: KeyboardInteractiveFlow[] = [
+    ...(config.oidc ? [oidcFlow(config.oidc, users, logger)] : []),
+    passwordTotpFlow(users),
+  ];
+  const app = buildApp({
+    users,
+    tls,
+    logger,
+    keyboardInteractiveFlows,
+    ...(config.kerberos ? { kerberos: new KerberosPasswordCheck(config.kerberos) } : {}),
+  });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address() as AddressInfo;
   logger.info(

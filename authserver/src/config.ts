@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { KerberosConfigSchema } from './methods/kerberos/config.ts';
 import { OidcConfigSchema } from './methods/oidc/config.ts';
+import { GithubConfigSchema } from './methods/github/config.ts';
 
 /** `host:port` or `[v6]:port`; port 0 lets the OS choose (tests read it from the listening log line). */
 const ListenSchema = z.string().transform((value, ctx) => {
@@ -33,6 +34,8 @@ export const ConfigSchema = z.strictObject({
   kerberos: KerberosConfigSchema.optional(),
   /** OpenID Connect over keyboard-interactive (methods/oidc); see README "OIDC". */
   oidc: OidcConfigSchema.optional(),
+  /** GitHub's OAuth device flow over keyboard-interactive (methods/github); see README "GitHub". */
+  github: GithubConfigSchema.optional(),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .default({ level: 'info' }),

@@ -10,6 +10,7 @@ import { createLogger } from './logger.ts';
 import { KerberosPasswordCheck } from './methods/kerberos/index.ts';
 import { passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
 import { oidcFlow } from './methods/oidc/index.ts';
+import { githubFlow } from './methods/github/index.ts';
 import { hashPassword, loadUsersFile, UsersFileError } from './users-file.ts';
 
 const USAGE = `usage:
@@ -36,6 +37,7 @@ async function serve(configFile: string): Promise<number> {
   // An identity provider, when configured, takes every keyboard-interactive login.
   const keyboardInteractiveFlows: KeyboardInteractiveFlow[] = [
     ...(config.oidc ? [oidcFlow(config.oidc, users, logger)] : []),
+    ...(config.github ? [githubFlow(config.github, users, logger)] : []),
     passwordTotpFlow(users),
   ];
   const app = buildApp({

@@ -5,6 +5,7 @@ import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { KerberosPasswordCheck } from './methods/kerberos/index.ts';
+import type { UserCertificateVerifier } from './methods/certificate/index.ts';
 import { ConversationStore, passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
 import { authzRoute, healthRoute, keyboardInteractiveRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
 import type { UserDirectory } from './users-file.ts';
@@ -25,6 +26,8 @@ export interface AppOptions {
    * conversation. Default: password then, for users with `totpSecret`, a one-time code.
    */
   keyboardInteractiveFlows?: readonly KeyboardInteractiveFlow[];
+  /** Verifies OpenSSH user certificates on /pubkey; without it every certificate is refused. */
+  certificates?: UserCertificateVerifier;
 }
 
 /** Builds the authserver; does not listen (main.ts does), so tests can inject without a port. */
@@ -81,8 +84,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   passwordRoute(app, options.users, options.kerberos);
-  pubkeyRoute(app, options.users);
-  authzRoute(app);
+  pubkeyRoute(app, options.users, options.certificates);
+  authzRoute(app, options.users);
   keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore());
   healthRoute(app);
   openApiRoute(app);

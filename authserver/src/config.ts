@@ -36,6 +36,15 @@ export const ConfigSchema = z.strictObject({
   oidc: OidcConfigSchema.optional(),
   /** GitHub's OAuth device flow over keyboard-interactive (methods/github); see README "GitHub". */
   github: GithubConfigSchema.optional(),
+  /** OpenSSH user certificates on /pubkey: the CAs trusted to sign them, and what is revoked. */
+  userCertificates: z
+    .strictObject({
+      /** One CA public key per line (authorized-key form), like sshd's TrustedUserCAKeys. */
+      trustedCaKeysFile: z.string().min(1),
+      /** YAML of revoked `serials`, `keyIds` and `keys`; re-read when it changes. */
+      revocationFile: z.string().min(1).optional(),
+    })
+    .optional(),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .default({ level: 'info' }),
@@ -74,6 +83,14 @@ export function parseConfig(text: string, file: string): Config {
   return {
     ...config,
     usersFile: resolve(base, config.usersFile),
+    ...(config.userCertificates
+      ? {
+          userCertificates: {
+            trustedCaKeysFile: resolve(base, config.userCertificates.trustedCaKeysFile),
+            ...(config.userCertificates.revocationFile ? { revocationFile: resolve(base, config.userCertificates.revocationFile) } : {}),
+          },
+        }
+      : {}),
     tls: {
       ...config.tls,
       certFile: resolve(base, config.tls.certFile),
@@ -106,4 +123,23 @@ export async function readTlsMaterial(tls: Config['tls']): Promise<TlsMaterial> 
     ca: await read('clientCaFile', tls.clientCaFile),
     ...(tls.allowedClientNames ? { allowedClientNames: tls.allowedClientNames } : {}),
   };
+}
+
+/** The trusted CA keys, one per non-comment line; a line that is not a key names the file and line. */
+export async function readTrustedCaKeys(file: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`userCertificates.trustedCaKeysFile: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const keys: string[] = [];
+  for (const [index, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    if (!/^[a-z0-9@.-]+ [A-Za-z0-9+/=]+(\s.*)?$/.test(line)) throw new ConfigError(`${file}:${index + 1}: expected "type base64 [comment]"`);
+    keys.push(line);
+  }
+  if (keys.length === 0) throw new ConfigError(`${file}: no CA key`);
+  return keys;
 }

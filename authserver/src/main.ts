@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { text } from 'node:stream/consumers';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
-import { ConfigError, loadConfig, readTlsMaterial } from './config.ts';
+import { ConfigError, loadConfig, readTlsMaterial, readTrustedCaKeys } from './config.ts';
+import { RevocationFile, RevocationListError, UserCertificateVerifier } from './methods/certificate/index.ts';
 import { demoBanner, initDemoUser } from './demo-user.ts';
 import { LogCode } from './errors.ts';
 import { createLogger } from './logger.ts';
@@ -24,12 +25,19 @@ async function serve(configFile: string): Promise<number> {
   let config;
   let tls;
   let users;
+  let certificates;
   try {
     config = await loadConfig(configFile);
     tls = await readTlsMaterial(config.tls);
     users = await loadUsersFile(config.usersFile);
+    if (config.userCertificates) {
+      const revocation = new RevocationFile(config.userCertificates.revocationFile);
+      // Read once now so a broken revocation list stops the start instead of every certificate login.
+      await revocation.current();
+      certificates = new UserCertificateVerifier(await readTrustedCaKeys(config.userCertificates.trustedCaKeysFile), revocation);
+    }
   } catch (err) {
-    if (!(err instanceof ConfigError || err instanceof UsersFileError)) throw err;
+    if (!(err instanceof ConfigError || err instanceof UsersFileError || err instanceof RevocationListError)) throw err;
     bootLogger.error({ code: LogCode.CONFIG_INVALID }, err.message);
     return 1;
   }
@@ -45,6 +53,7 @@ async function serve(configFile: string): Promise<number> {
     tls,
     logger,
     keyboardInteractiveFlows,
+    ...(certificates ? { certificates } : {}),
     ...(config.kerberos ? { kerberos: new KerberosPasswordCheck(config.kerberos) } : {}),
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });

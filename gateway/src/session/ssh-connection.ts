@@ -1,6 +1,6 @@
 import ssh2, { type AuthContext, type Connection, type ClientInfo, type KeyboardAuthContext } from 'ssh2';
 import type { AppConfig } from '@portcullis/wire';
-import { relayKeyboardInteractive, type AuthDecision, type AuthWebhook } from '../auth/index.ts';
+import { isCertificateAlgorithm, relayKeyboardInteractive, verifyCertificateSignature, type AuthDecision, type AuthWebhook } from '../auth/index.ts';
 import type { Backend, BackendConnection } from '../backends/index.ts';
 import type { ConfigWebhook } from '../config/index.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
@@ -148,8 +148,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
         if (ctx.method === 'publickey') {
           const authorizedKey = `${ctx.key.algo} ${ctx.key.data.toString('base64')}`;
           if (ctx.signature) {
-            const parsed = ssh2.utils.parseKey(ctx.key.data);
-            if (parsed instanceof Error || !ctx.blob || !parsed.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) {
+            if (!ctx.blob || !signatureVerifies(ctx.key.algo, ctx.key.data, ctx.blob, ctx.signature, ctx.hashAlgo)) {
               log.info({ code: 'AUTH_PUBKEY_SIGNATURE_INVALID', username: ctx.username }, 'bad signature');
               return deny(ctx);
             }
@@ -235,4 +234,11 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
 function submethodsOf(value: unknown): string {
   if (typeof value === 'string') return value.slice(0, 1024);
   return Array.isArray(value) ? value.filter((item) => typeof item === 'string').join(',').slice(0, 1024) : '';
+}
+
+/** The publickey signature, by the key itself or, for an OpenSSH certificate, by the key it certifies. */
+function signatureVerifies(algo: string, key: Buffer, blob: Buffer, signature: Buffer, hashAlgo: string | undefined): boolean {
+  if (isCertificateAlgorithm(algo)) return verifyCertificateSignature(algo, key, blob, signature);
+  const parsed = ssh2.utils.parseKey(key);
+  return !(parsed instanceof Error) && parsed.verify(blob, signature, hashAlgo);
 }

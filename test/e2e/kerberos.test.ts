@@ -64,13 +64,19 @@ describe('Kerberos: ssh with the password of a principal of a real KDC', () => {
   });
 });
 
-describe('Kerberos with enforceUsername false: the principal logs in under another SSH username', () => {
+describe('Kerberos with enforceUsername false: the principal logs in under another SSH username when authz allows it', () => {
   let kdc: TestKdc;
   let world: World;
   before(async () => {
     kdc = await startKdc();
     await kdc.addPrincipal('alice', PASSWORD);
-    world = await startWorld({ authserver: { kerberos: { configPath: kdc.krb5Conf, realm: kdc.realm, enforceUsername: false } } });
+    await kdc.addPrincipal('bob', PASSWORD);
+    world = await startWorld({
+      authserver: { kerberos: { configPath: kdc.krb5Conf, realm: kdc.realm, enforceUsername: false } },
+      // /authz decides: alice's principal may use the realm-qualified SSH username, bob's may not.
+      gateway: { auth: { authz: true } },
+      identities: { [`kerberos:alice@${kdc.realm}`]: [`alice@${kdc.realm}`] },
+    });
   });
   after(async () => {
     await world?.stop();
@@ -78,12 +84,22 @@ describe('Kerberos with enforceUsername false: the principal logs in under anoth
     if (world) assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
   });
 
-  test('ssh as alice@REALM authenticates as alice and gets the ticket', async () => {
+  test('ssh as alice@REALM authenticates as alice, authz allows the identity, and the ticket is there', async () => {
     const result = await runSsh({ port: world.sshPort, username: `alice@${kdc.realm}`, password: PASSWORD, command: 'klist' });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, new RegExp(`Default principal: alice@${kdc.realm}`));
     const accepted = await world.authserver.waitForCode('AUTHSERVER_KERBEROS_ACCEPTED');
     assert.equal(accepted.authenticatedUsername, 'alice');
     assert.equal(accepted.username, `alice@${kdc.realm}`);
+    const authz = await world.authserver.waitForCode('AUTHSERVER_AUTHZ_ACCEPTED');
+    assert.equal(authz.identity, `kerberos:alice@${kdc.realm}`);
+  });
+
+  test('bob@REALM has the right password, but authz does not allow that identity under that name', async () => {
+    const result = await runSsh({ port: world.sshPort, username: `bob@${kdc.realm}`, password: PASSWORD, command: 'true' });
+    assert.equal(result.code, 255);
+    assert.match(result.stderr, /Permission denied/);
+    const refused = await world.authserver.waitForCode('AUTHSERVER_AUTHZ_REJECTED');
+    assert.equal(refused.authenticatedUsername, 'bob');
   });
 });

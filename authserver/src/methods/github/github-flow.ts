@@ -110,6 +110,8 @@ class GithubDeviceConversation implements Conversation {
 /** ContainerSSH's GitHub metadata names, plus the organisation and the teams that matched. */
 function userMetadata(user: GithubUser, org: string | undefined, teams: string[]): MetadataMap {
   const entries: Record<string, string | null | undefined> = {
+    // What /authz maps to SSH usernames (users file `identities`).
+    identity: `github:${user.login}`,
     github_username: user.login,
     github_id: String(user.id),
     github_name: user.name,

@@ -67,6 +67,7 @@ describe('GitHub device flow over keyboard-interactive against a server speaking
     const token = github.issuedTokens.at(-1)!;
     assert.deepEqual(answer.environment, { GITHUB_TOKEN: { value: token, sensitive: true } });
     assert.deepEqual(answer.metadata.github_username, { value: 'octocat', sensitive: false });
+    assert.deepEqual(answer.metadata.identity, { value: 'github:octocat', sensitive: false });
     assert.deepEqual(answer.metadata.github_teams, { value: 'platform', sensitive: false });
     assert.deepEqual(answer.metadata.github_org, { value: 'acme', sensitive: false });
     assert.deepEqual(answer.metadata.team, { value: 'research', sensitive: false });

@@ -45,7 +45,11 @@ export class KerberosPasswordCheck {
       authenticatedUsername: principal.identity,
       principal: principal.principal,
       maps: {
-        metadata: { kerberos_principal: { value: principal.principal, sensitive: false } },
+        // `identity` is what /authz maps to SSH usernames (users file `identities`).
+        metadata: {
+          identity: { value: `kerberos:${principal.principal}`, sensitive: false },
+          kerberos_principal: { value: principal.principal, sensitive: false },
+        },
         environment: { KRB5CCNAME: { value: `FILE:${path}`, sensitive: false } },
         files: { [path]: { value: result.ccache.toString('base64'), sensitive: true, mode: '0600' } },
       },

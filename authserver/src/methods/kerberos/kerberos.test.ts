@@ -60,6 +60,7 @@ describe('Kerberos passwords against a real KDC', () => {
     assert.deepEqual(res.body.environment, { KRB5CCNAME: { value: 'FILE:/tmp/krb5cc', sensitive: false } });
     assert.deepEqual(res.body.metadata, {
       team: { value: 'research', sensitive: false },
+      identity: { value: `kerberos:alice@${kdc.realm}`, sensitive: false },
       kerberos_principal: { value: `alice@${kdc.realm}`, sensitive: false },
     });
     const file = res.body.files['/tmp/krb5cc'];

@@ -195,7 +195,13 @@ async function finish(
   const decision: AuthResponse = {
     success: true,
     authenticatedUsername: username,
-    ...mergeGrants(users.grantsOf(username), { metadata: claimsMetadata(userinfo, config.groupsClaim) }, tokenGrants(tokens.access_token, config.exposeAccessToken)),
+    ...mergeGrants(
+      users.grantsOf(username),
+      { metadata: claimsMetadata(userinfo, config.groupsClaim) },
+      // What /authz maps to SSH usernames (users file `identities`): the issuer's subject, stable across renames.
+      { metadata: { identity: { value: `oidc:${configuration.serverMetadata().issuer}#${String(userinfo.sub)}`, sensitive: false } } },
+      tokenGrants(tokens.access_token, config.exposeAccessToken),
+    ),
   };
   return { decision };
 }

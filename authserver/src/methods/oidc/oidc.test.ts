@@ -85,6 +85,7 @@ describe('OIDC over keyboard-interactive against a real provider, completed in h
     assert.deepEqual(metadata.oidc_groups, { value: 'developers,ops', sensitive: false });
     assert.deepEqual(metadata.oidc_email, { value: 'alice@example.org', sensitive: false });
     assert.deepEqual(metadata.oidc_sub, { value: 'subject-4711', sensitive: false });
+    assert.deepEqual(metadata.identity, { value: `oidc:${provider.issuer}#subject-4711`, sensitive: false });
     assert.deepEqual(metadata.team, { value: 'research', sensitive: false }, 'users-file metadata merged');
     const token = metadata.oauth2_access_token!;
     assert.equal(token.sensitive, true);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { completeDeviceFlow, launchChromium } from '../helpers/browser.ts';
+import { completeAuthorizationCodeFlow, completeDeviceFlow, launchChromium } from '../helpers/browser.ts';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
 import { startLiveSsh } from '../helpers/live-ssh.ts';
 import { startOidcProvider, type TestOidcProvider } from '../helpers/oidc-provider.ts';
@@ -28,7 +28,7 @@ describe('OIDC device flow: ssh waits while a person logs in at the provider in 
     for (const world of worlds) assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
   });
 
-  const oidcWorld = async (extraScopes: string[]) => {
+  const oidcWorld = async (extraScopes: string[], flow: Record<string, unknown> = {}) => {
     const world = await startWorld({
       authserver: {
         oidc: {
@@ -41,6 +41,7 @@ describe('OIDC device flow: ssh waits while a person logs in at the provider in 
           exposeAccessToken: { environment: 'OIDC_TOKEN', file: '/home/user/.oidc-token' },
           allowInsecureHttp: true,
           pollWindow: '2s',
+          ...flow,
         },
       },
       gateway: { auth: { keyboardInteractive: true }, ssh: { loginGraceTime: '180s' } },
@@ -89,5 +90,19 @@ describe('OIDC device flow: ssh waits while a person logs in at the provider in 
     const refused = await world.authserver.waitForCode('AUTHSERVER_OIDC_REFUSED');
     assert.equal(refused.reason, 'scope-not-granted');
     assert.deepEqual(refused.missingScopes, ['admin']);
+  });
+
+  test('authorization code flow: ssh shows the address, the person logs in, then pastes the code at the prompt', async () => {
+    const world = await oidcWorld(['profile'], { deviceFlow: false, authorizationCodeFlow: true, redirectURI: provider.redirectUri });
+    const ssh = await startLiveSsh({ port: world.sshPort, username: 'alice', command: 'echo "token-length=${#OIDC_TOKEN}"' });
+    const [, url] = await ssh.waitForStderr(/(http\S+\/auth\?\S+)/);
+    const code = await completeAuthorizationCodeFlow(browser, url!, PERSON);
+    await ssh.answerNextPrompt(code);
+    const result = await ssh.done;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^token-length=[1-9]\d+$/m);
+    for (const program of [world.authserver, world.configserver, world.gateway]) {
+      assert.ok(!program.output.join('\n').includes(code), `${program.name} logged the authorization code`);
+    }
   });
 });

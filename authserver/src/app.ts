@@ -5,6 +5,7 @@ import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { KerberosPasswordCheck } from './methods/kerberos/index.ts';
+import { LoginThrottle } from './methods/brute-force/index.ts';
 import type { UserCertificateVerifier } from './methods/certificate/index.ts';
 import { ConversationStore, passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
 import { authzRoute, healthRoute, keyboardInteractiveRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
@@ -28,6 +29,8 @@ export interface AppOptions {
   keyboardInteractiveFlows?: readonly KeyboardInteractiveFlow[];
   /** Verifies OpenSSH user certificates on /pubkey; without it every certificate is refused. */
   certificates?: UserCertificateVerifier;
+  /** Brute-force protection across connections; `null` turns it off. Default: the default limits. */
+  throttle?: LoginThrottle | null;
 }
 
 /** Builds the authserver; does not listen (main.ts does), so tests can inject without a port. */
@@ -83,10 +86,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return reply.code(404).send({ code: err.code, message: err.message });
   });
 
-  passwordRoute(app, options.users, options.kerberos);
-  pubkeyRoute(app, options.users, options.certificates);
+  const throttle = options.throttle === null ? undefined : (options.throttle ?? new LoginThrottle());
+  passwordRoute(app, options.users, throttle, options.kerberos);
+  pubkeyRoute(app, options.users, options.certificates, throttle);
   authzRoute(app, options.users);
-  keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore());
+  keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore(), throttle);
   healthRoute(app);
   openApiRoute(app);
   return app;

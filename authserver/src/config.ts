@@ -17,6 +17,13 @@ const ListenSchema = z.string().transform((value, ctx) => {
   return { host: match[1] ?? match[2] ?? '', port };
 });
 
+/** A duration with its unit (`"90s"`, `"15m"`, `"1h"`), in whole seconds. */
+const DurationSchema = z
+  .string()
+  .regex(/^\d+(s|m|h)$/, 'expected a duration such as "30s", "15m" or "1h"')
+  .transform((text) => Number.parseInt(text, 10) * { s: 1, m: 60, h: 3600 }[text.slice(-1) as 's' | 'm' | 'h'])
+  .refine((seconds) => seconds >= 1, 'at least 1s');
+
 const TlsSchema = z.strictObject({
   certFile: z.string().min(1),
   keyFile: z.string().min(1),
@@ -45,6 +52,20 @@ export const ConfigSchema = z.strictObject({
       revocationFile: z.string().min(1).optional(),
     })
     .optional(),
+  /** Brute-force protection across connections; `false` turns it off. */
+  bruteForce: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        addressFailures: z.number().int().positive().default(50),
+        usernameFailures: z.number().int().positive().default(10),
+        window: DurationSchema.default(15 * 60),
+        addressBlock: DurationSchema.default(15 * 60),
+        usernameBackoff: DurationSchema.default(1),
+        usernameBackoffMax: DurationSchema.default(15 * 60),
+      }),
+    ])
+    .default({ addressFailures: 50, usernameFailures: 10, window: 15 * 60, addressBlock: 15 * 60, usernameBackoff: 1, usernameBackoffMax: 15 * 60 }),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .default({ level: 'info' }),

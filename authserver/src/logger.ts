@@ -26,6 +26,13 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: pino
           '*.environment',
           '*.files',
           'req.headers.authorization',
+          // keyboard-interactive answers and conversation state, one-time code secrets
+          'answers',
+          '*.answers',
+          'state',
+          '*.state',
+          'totpSecret',
+          '*.totpSecret',
         ],
         censor: '[REDACTED]',
       },

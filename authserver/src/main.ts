@@ -4,6 +4,7 @@ import { text } from 'node:stream/consumers';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, readTlsMaterial, readTrustedCaKeys } from './config.ts';
+import { LoginThrottle } from './methods/brute-force/index.ts';
 import { RevocationFile, RevocationListError, UserCertificateVerifier } from './methods/certificate/index.ts';
 import { demoBanner, initDemoUser } from './demo-user.ts';
 import { LogCode } from './errors.ts';
@@ -42,6 +43,17 @@ async function serve(configFile: string): Promise<number> {
     return 1;
   }
   const logger = createLogger(config.log.level);
+  const limits = config.bruteForce;
+  const throttle = limits
+    ? new LoginThrottle({
+        addressFailures: limits.addressFailures,
+        usernameFailures: limits.usernameFailures,
+        windowSeconds: limits.window,
+        addressBlockSeconds: limits.addressBlock,
+        usernameBackoffSeconds: limits.usernameBackoff,
+        usernameBackoffMaxSeconds: limits.usernameBackoffMax,
+      })
+    : null;
   // An identity provider, when configured, takes every keyboard-interactive login.
   const keyboardInteractiveFlows: KeyboardInteractiveFlow[] = [
     ...(config.oidc ? [oidcFlow(config.oidc, users, logger)] : []),
@@ -52,6 +64,7 @@ async function serve(configFile: string): Promise<number> {
     users,
     tls,
     logger,
+    throttle,
     keyboardInteractiveFlows,
     ...(certificates ? { certificates } : {}),
     ...(config.kerberos ? { kerberos: new KerberosPasswordCheck(config.kerberos) } : {}),

@@ -160,7 +160,13 @@ export class UserDirectory {
     const secret = this.users.get(username)?.totpSecret;
     if (secret === undefined || !/^\d{6}$/.test(code)) return false;
     const last = this.lastTotpStep.get(username);
-    const result = await verifyTotpCode({ secret, token: code, epochTolerance: 30, ...(last !== undefined ? { afterTimeStep: last } : {}) });
+    let result;
+    try {
+      result = await verifyTotpCode({ secret, token: code, epochTolerance: 30, ...(last !== undefined ? { afterTimeStep: last } : {}) });
+    } catch {
+      // e.g. the clock went back behind the last accepted step: refuse rather than fail.
+      return false;
+    }
     if (!result.valid || !('timeStep' in result)) return false;
     this.lastTotpStep.set(username, result.timeStep);
     return true;

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generate, generateSecret } from 'otplib';
 import argon2 from 'argon2';
 import { runSshKeyboardInteractive } from '../helpers/keyboard-interactive.ts';
+import { startFakeWebhook } from '../helpers/fake-webhook.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
@@ -80,5 +82,75 @@ describe('keyboard-interactive: the authserver drives a conversation the gateway
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'demo-ok\n');
     assert.deepEqual(result.prompts.map((prompt) => prompt.trim()), ['Password:']);
+  });
+});
+
+describe('keyboard-interactive against a scripted auth server: verbatim relay, bounds, fail closed', () => {
+  /** A world whose auth webhook answers /keyboard-interactive from `script` (one answer per call). */
+  const scriptedWorld = async (t: { after: (fn: () => Promise<unknown>) => void }, script: (body: Record<string, unknown>, call: number) => unknown) => {
+    const received: Record<string, unknown>[] = [];
+    let fake: Awaited<ReturnType<typeof startFakeWebhook>> | undefined;
+    const world = await startWorld({
+      gateway: { auth: { keyboardInteractive: true, keyboardInteractiveMaxRounds: 5 } },
+      beforeGateway: async (certsDir) => {
+        // The fake serves with the real authserver's certificate, so the gateway trusts it.
+        fake = await startFakeWebhook(
+          { cert: join(certsDir, 'authserver.crt'), key: join(certsDir, 'authserver.key'), ca: join(certsDir, 'ca.crt') },
+          (req, res) => {
+            let text = '';
+            req.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+            req.on('end', () => {
+              const body = JSON.parse(text) as Record<string, unknown>;
+              received.push(body);
+              res.setHeader('content-type', 'application/json');
+              res.end(JSON.stringify(req.url === '/keyboard-interactive' ? script(body, received.length - 1) : { success: false }));
+            });
+          },
+        );
+        return { authUrl: fake.url('') };
+      },
+    });
+    t.after(async () => {
+      await world.stop();
+      await fake?.close();
+    });
+    return { world, received };
+  };
+
+  test('name, instruction and prompts reach OpenSSH as sent; answers and state come back in order', async (t) => {
+    const { world, received } = await scriptedWorld(t, (body, call) =>
+      call === 0
+        ? {
+            challenge: { name: 'Example Corp', instruction: 'Two questions follow.', prompts: [{ prompt: 'Favourite colour: ', echo: true }, { prompt: 'Secret word: ', echo: false }] },
+            state: 'opaque-1',
+          }
+        : body.state === 'opaque-1' && JSON.stringify(body.answers) === JSON.stringify(['blue', 'xyzzy'])
+          ? { success: true, authenticatedUsername: 'demo' }
+          : { success: false },
+    );
+    const result = await runSshKeyboardInteractive({ port: world.sshPort, username: 'demo', answers: ['blue', 'xyzzy'], command: 'echo relayed' });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'relayed\n');
+    assert.deepEqual(result.prompts, ['Favourite colour:', 'Secret word:']);
+    assert.match(result.stderr, /Example Corp/);
+    assert.match(result.stderr, /Two questions follow\./);
+    const calls = received.filter((body) => 'round' in body);
+    assert.deepEqual(calls.map((body) => [body.round, body.state, body.answers]), [[0, undefined, []], [1, 'opaque-1', ['blue', 'xyzzy']]]);
+    assert.ok(!world.gateway.output.join('\n').includes('xyzzy'), 'the gateway never logs an answer');
+  });
+
+  test('an answer with both a challenge and a decision is invalid: refused with a message, never accepted', async (t) => {
+    const { world } = await scriptedWorld(t, () => ({ success: true, authenticatedUsername: 'demo', challenge: { prompts: [] } }));
+    const result = await runSshKeyboardInteractive({ port: world.sshPort, username: 'demo', answers: [], command: 'echo in' });
+    assert.equal(result.code, 255);
+    assert.match(result.stderr, /portcullis: Login refused: the authentication service answered with an invalid response\. \(AUTH_BACKEND_ERROR\)/);
+  });
+
+  test('a server that never decides is cut off after keyboardInteractiveMaxRounds steps', async (t) => {
+    const { world, received } = await scriptedWorld(t, (_body, call) => ({ challenge: { instruction: `step ${call}`, prompts: [] }, state: String(call) }));
+    const result = await runSshKeyboardInteractive({ port: world.sshPort, username: 'demo', answers: [], command: 'echo in' });
+    assert.equal(result.code, 255);
+    await world.gateway.waitForCode('AUTH_KEYBOARD_INTERACTIVE_TOO_MANY_ROUNDS');
+    assert.equal(received.filter((body) => 'round' in body).length, 6, 'round 0 and five answered steps');
   });
 });

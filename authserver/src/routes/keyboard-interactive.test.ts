@@ -74,3 +74,17 @@ test('the answer schema takes exactly one of challenge or success', () => {
   assert.equal(KeyboardInteractiveResponseSchema.safeParse({ challenge: { prompts: [{ prompt: 'x' }] } }).success, true);
   assert.equal(KeyboardInteractiveResponseSchema.safeParse({ challenge: { prompts: Array(17).fill({ prompt: 'x' }) } }).success, false);
 });
+
+test('one address holds at most 20 conversations, and a connection one: nobody can fill the store for everyone', async (t) => {
+  const post = app(t);
+  const start = (connection: number, remoteAddress = '192.0.2.50:1') =>
+    post({ username: 'bob', remoteAddress, connectionId: connection.toString(16).padStart(32, '0'), round: 0, answers: [] });
+  for (let connection = 1; connection <= 20; connection += 1) assert.ok((await start(connection)).challenge, `conversation ${connection}`);
+  assert.deepEqual(await start(21), { success: false });
+  assert.ok((await start(22, '192.0.2.51:1')).challenge, 'another address still gets one');
+  // The same connection starting again replaces its conversation instead of adding one.
+  const again = await start(22, '192.0.2.51:1');
+  const other = await start(22, '192.0.2.51:1');
+  assert.ok(again.challenge && other.challenge);
+  assert.deepEqual(await post({ username: 'bob', remoteAddress: '192.0.2.51:1', connectionId: (22).toString(16).padStart(32, '0'), round: 1, state: again.state, answers: ['pw2'] }), { success: false });
+});

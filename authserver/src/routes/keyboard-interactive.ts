@@ -6,6 +6,7 @@ import {
   type KeyboardInteractiveResponse,
 } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
+import { addressOf, refusal, type LoginThrottle } from '../methods/brute-force/index.ts';
 import type { ConversationStep, ConversationStore, KeyboardInteractiveFlow } from '../methods/keyboard-interactive/index.ts';
 import { parseBody } from '../validate.ts';
 
@@ -15,17 +16,36 @@ import { parseBody } from '../validate.ts';
  * Anything that does not fit (unknown or foreign state, wrong number of answers) is a refusal,
  * never a 4xx the gateway would report as an outage. Answers are never logged.
  */
-export function keyboardInteractiveRoute(app: FastifyInstance, flows: readonly KeyboardInteractiveFlow[], store: ConversationStore): void {
+export function keyboardInteractiveRoute(
+  app: FastifyInstance,
+  flows: readonly KeyboardInteractiveFlow[],
+  store: ConversationStore,
+  throttle?: LoginThrottle,
+): void {
   app.post('/keyboard-interactive', async (request): Promise<KeyboardInteractiveResponse> => {
     const body = parseBody(KeyboardInteractiveRequestSchema, request.body);
     if (body.state === undefined) {
       if (body.round !== 0 || body.answers.length > 0) return refuse(request, body, 'round-without-state');
+      // A blocked address or user gets no conversation; the attempt counts, as for /password.
+      const block = await throttle?.blocked(body.remoteAddress, body.username);
+      if (block && throttle) {
+        request.log.info({ code: LogCode.LOGIN_THROTTLED, scope: block.scope, retryAfterSeconds: block.retryAfterSeconds, username: body.username, connectionId: body.connectionId, remoteAddress: body.remoteAddress }, 'login refused: too many failures');
+        await countFailure(request, body, throttle);
+        return refusal(block);
+      }
       for (const flow of flows) {
         const conversation = await flow.start(body);
         if (!conversation) continue;
         const step = await conversation.next([], body);
-        if ('decision' in step) return decide(request, body, flow.name, step);
-        const state = store.add({ conversation, flow: flow.name, connectionId: body.connectionId, username: body.username, expectedAnswers: step.challenge.prompts.length });
+        if ('decision' in step) return settle(request, body, throttle, decide(request, body, flow.name, step));
+        const state = store.add({
+          conversation,
+          flow: flow.name,
+          connectionId: body.connectionId,
+          username: body.username,
+          address: addressOf(body.remoteAddress),
+          expectedAnswers: step.challenge.prompts.length,
+        });
         if (state === undefined) return refuse(request, body, 'too-many-conversations');
         return challenge(request, body, step.challenge, state);
       }
@@ -36,12 +56,12 @@ export function keyboardInteractiveRoute(app: FastifyInstance, flows: readonly K
     try {
       if (body.answers.length !== entry.expectedAnswers) {
         store.delete(body.state);
-        return refuse(request, body, 'answers-mismatch');
+        return settle(request, body, throttle, refuse(request, body, 'answers-mismatch'));
       }
       const step = await entry.conversation.next(body.answers, body);
       if ('decision' in step) {
         store.delete(body.state);
-        return decide(request, body, entry.flow, step);
+        return settle(request, body, throttle, decide(request, body, entry.flow, step));
       }
       entry.expectedAnswers = step.challenge.prompts.length;
       return challenge(request, body, step.challenge, body.state);
@@ -95,4 +115,27 @@ function refuse(request: FastifyRequest, body: KeyboardInteractiveRequest, reaso
     'keyboard-interactive rejected',
   );
   return { success: false };
+}
+
+/** A decided conversation counts like a /password attempt: a refusal is a failure, a success clears the username. */
+async function settle(
+  request: FastifyRequest,
+  body: KeyboardInteractiveRequest,
+  throttle: LoginThrottle | undefined,
+  answer: KeyboardInteractiveResponse,
+): Promise<KeyboardInteractiveResponse> {
+  if (!throttle) return answer;
+  if (answer.success) await throttle.succeeded(body.username);
+  else await countFailure(request, body, throttle);
+  return answer;
+}
+
+async function countFailure(request: FastifyRequest, body: KeyboardInteractiveRequest, throttle: LoginThrottle): Promise<void> {
+  const started = await throttle.failed(body.remoteAddress, body.username);
+  if (started) {
+    request.log.warn(
+      { code: LogCode.LOGIN_BLOCK_STARTED, scope: started.scope, seconds: started.retryAfterSeconds, username: body.username, connectionId: body.connectionId, remoteAddress: body.remoteAddress },
+      'too many failed logins',
+    );
+  }
 }

@@ -3,6 +3,7 @@ import { AuthResponseSchema, PasswordRequestSchema, type AuthResponse, type Pass
 import type { FastifyBaseLogger } from 'fastify';
 import { KerberosUnavailableError, LogCode } from '../errors.ts';
 import { mergeGrants } from '../grants.ts';
+import { attemptOf, throttled, type LoginThrottle } from '../methods/brute-force/index.ts';
 import { KerberosUnavailable, type KerberosPasswordCheck } from '../methods/kerberos/index.ts';
 import type { UserDirectory } from '../users-file.ts';
 import { parseBody } from '../validate.ts';
@@ -12,31 +13,34 @@ import { parseBody } from '../validate.ts';
  * Success carries the user's metadata, environment and files from the users file (never logged).
  * With `kerberos` configured, the KDC checks every password instead of the users file.
  */
-export function passwordRoute(app: FastifyInstance, users: UserDirectory, kerberos?: KerberosPasswordCheck): void {
+export function passwordRoute(app: FastifyInstance, users: UserDirectory, throttle?: LoginThrottle, kerberos?: KerberosPasswordCheck): void {
   app.post('/password', async (request): Promise<AuthResponse> => {
     const body = parseBody(PasswordRequestSchema, request.body);
-    // Verify the raw bytes: the password need not be UTF-8, and a Buffer is never logged by accident.
-    const password = Buffer.from(body.passwordBase64, 'base64');
-    if (kerberos) return kerberosLogin(kerberos, users, body, password, request.log);
-    const passwordOk = await users.verifyPassword(body.username, password);
-    // A user with a one-time code logs in only over keyboard-interactive: the password alone is not enough.
-    const secondFactorMissing = users.hasTotp(body.username);
-    const ok = passwordOk && !secondFactorMissing;
-    request.log.info(
-      {
-        code: ok ? LogCode.PASSWORD_ACCEPTED : LogCode.PASSWORD_REJECTED,
-        ...(ok ? {} : { reason: passwordOk ? 'second-factor-required' : 'password' }),
-        username: body.username,
-        connectionId: body.connectionId,
-        remoteAddress: body.remoteAddress,
-      },
-      ok ? 'password accepted' : 'password rejected',
-    );
-    return AuthResponseSchema.parse(
-      ok
-        ? { success: true, authenticatedUsername: body.username, ...users.grantsOf(body.username) }
-        : { success: false },
-    );
+    return throttled(throttle, request.log, attemptOf(body), async () => {
+      // Verify the raw bytes: the password need not be UTF-8, and a Buffer is never logged by accident.
+      const password = Buffer.from(body.passwordBase64, 'base64');
+      // The KDC is throttled like the users file: a guesser is blocked here before reaching it.
+      if (kerberos) return kerberosLogin(kerberos, users, body, password, request.log);
+      const passwordOk = await users.verifyPassword(body.username, password);
+      // A user with a one-time code logs in only over keyboard-interactive: the password alone is not enough.
+      const secondFactorMissing = users.hasTotp(body.username);
+      const ok = passwordOk && !secondFactorMissing;
+      request.log.info(
+        {
+          code: ok ? LogCode.PASSWORD_ACCEPTED : LogCode.PASSWORD_REJECTED,
+          ...(ok ? {} : { reason: passwordOk ? 'second-factor-required' : 'password' }),
+          username: body.username,
+          connectionId: body.connectionId,
+          remoteAddress: body.remoteAddress,
+        },
+        ok ? 'password accepted' : 'password rejected',
+      );
+      return AuthResponseSchema.parse(
+        ok
+          ? { success: true, authenticatedUsername: body.username, ...users.grantsOf(body.username) }
+          : { success: false },
+      );
+    });
   });
 }
 

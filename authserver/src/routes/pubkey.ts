@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AuthResponseSchema, PublicKeyRequestSchema, type AuthResponse, type MetadataMap, type PublicKeyRequest } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
+import { attemptOf, throttled, type LoginThrottle } from '../methods/brute-force/index.ts';
 import { CERTIFICATE_TYPE, type CertificateRefusal, type UserCertificateVerifier } from '../methods/certificate/index.ts';
 import type { UserDirectory } from '../users-file.ts';
 import { parseBody } from '../validate.ts';
@@ -22,28 +23,39 @@ const REFUSAL_CODES: Record<CertificateRefusal, string> = {
  * certificate must pass the configured CAs (signature, validity, principals, critical options,
  * revocation). The client never learns why a certificate was refused; the log says.
  */
-export function pubkeyRoute(app: FastifyInstance, users: UserDirectory, certificates?: UserCertificateVerifier): void {
+export function pubkeyRoute(app: FastifyInstance, users: UserDirectory, certificates?: UserCertificateVerifier, throttle?: LoginThrottle): void {
   app.post('/pubkey', async (request): Promise<AuthResponse> => {
     const body = parseBody(PublicKeyRequestSchema, request.body);
-    const keyType = body.publicKey.split(' ')[0] ?? '';
-    if (CERTIFICATE_TYPE.test(keyType)) return certificateLogin(request, body, users, certificates);
-    const ok = users.hasAuthorizedKey(body.username, body.publicKey);
-    request.log.info(
-      {
-        code: ok ? LogCode.PUBKEY_ACCEPTED : LogCode.PUBKEY_REJECTED,
-        username: body.username,
-        connectionId: body.connectionId,
-        remoteAddress: body.remoteAddress,
-        keyType,
-      },
-      ok ? 'public key accepted' : 'public key rejected',
-    );
-    return AuthResponseSchema.parse(
-      ok
-        ? { success: true, authenticatedUsername: body.username, ...users.grantsOf(body.username) }
-        : { success: false },
-    );
+    // Keys cannot be guessed, and clients offer several in turn: refusals are not counted, but a
+    // blocked address or user is refused here too.
+    return throttled(throttle, request.log, attemptOf(body), () => checkKey(request, body, users, certificates), { countFailure: false, clearOnSuccess: false });
   });
+}
+
+async function checkKey(
+  request: FastifyRequest,
+  body: PublicKeyRequest,
+  users: UserDirectory,
+  certificates: UserCertificateVerifier | undefined,
+): Promise<AuthResponse> {
+  const keyType = body.publicKey.split(' ')[0] ?? '';
+  if (CERTIFICATE_TYPE.test(keyType)) return certificateLogin(request, body, users, certificates);
+  const ok = users.hasAuthorizedKey(body.username, body.publicKey);
+  request.log.info(
+    {
+      code: ok ? LogCode.PUBKEY_ACCEPTED : LogCode.PUBKEY_REJECTED,
+      username: body.username,
+      connectionId: body.connectionId,
+      remoteAddress: body.remoteAddress,
+      keyType,
+    },
+    ok ? 'public key accepted' : 'public key rejected',
+  );
+  return AuthResponseSchema.parse(
+    ok
+      ? { success: true, authenticatedUsername: body.username, ...users.grantsOf(body.username) }
+      : { success: false },
+  );
 }
 
 async function certificateLogin(

@@ -32,7 +32,7 @@ export function mapsForWebhook(maps: ConnectionMaps, transmitSensitive: boolean)
  * Metadata the gateway itself knows and vouches for; it overrides a webhook's entry of the same
  * name, since it is a fact about the connection, not a claim.
  *
- * - `authMethod`: how the user logged in, as SSH names it (`password`, `publickey`). Policies match on it.
+ * - `authMethod`: how the user logged in, as SSH names it (`password`, `publickey`, `keyboard-interactive`). Policies match on it.
  */
 export function withGatewayMetadata(maps: ConnectionMaps, facts: { authMethod: string }): FullConnectionMaps {
   const metadata: Record<string, MetadataValue> = { authMethod: { value: facts.authMethod, sensitive: false } };

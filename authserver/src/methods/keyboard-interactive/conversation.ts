@@ -31,6 +31,8 @@ interface Entry {
   readonly flow: string;
   readonly connectionId: string;
   readonly username: string;
+  /** The source address without port. */
+  readonly address: string;
   readonly expiresAt: number;
   /** Prompts of the challenge last sent: the next call must carry exactly this many answers. */
   expectedAnswers: number;
@@ -40,16 +42,19 @@ interface Entry {
 /**
  * Conversations in progress, keyed by the random `state` handed to the gateway. A state is good
  * only for the connection and username that started it, only until it expires, and only once
- * at a time. Kept in memory: one authserver replica holds a conversation, so replicas behind a
- * load balancer need sticky routing by connection id (or a shared store behind this interface).
+ * at a time. A connection has one conversation (a new one replaces it), and one source address
+ * at most `perAddress`, so nobody can fill the store and shut keyboard-interactive for everyone.
+ * Kept in memory: one authserver replica holds a conversation, so replicas behind a load
+ * balancer need sticky routing by connection id (or a shared store behind this interface).
  */
 export class ConversationStore {
   private readonly entries = new Map<string, Entry>();
 
   constructor(
-    private readonly options: { readonly ttlMs: number; readonly maxEntries: number; readonly now?: () => number } = {
+    private readonly options: { readonly ttlMs: number; readonly maxEntries: number; readonly perAddress: number; readonly now?: () => number } = {
       ttlMs: 10 * 60_000,
       maxEntries: 10_000,
+      perAddress: 20,
     },
   ) {}
 
@@ -57,10 +62,15 @@ export class ConversationStore {
     return (this.options.now ?? Date.now)();
   }
 
-  /** Stores a new conversation; undefined when the store is full (the caller refuses the login). */
+  /** Stores a new conversation; undefined when the store or the address is full (the caller refuses the login). */
   add(entry: Omit<Entry, 'expiresAt' | 'busy'>): string | undefined {
     this.sweep();
-    if (this.entries.size >= this.options.maxEntries) return undefined;
+    let fromAddress = 0;
+    for (const [state, other] of this.entries) {
+      if (other.connectionId === entry.connectionId) this.entries.delete(state);
+      else if (other.address === entry.address) fromAddress += 1;
+    }
+    if (this.entries.size >= this.options.maxEntries || fromAddress >= this.options.perAddress) return undefined;
     const state = randomBytes(24).toString('base64url');
     this.entries.set(state, { ...entry, expiresAt: this.now() + this.options.ttlMs, busy: false });
     return state;

@@ -26,6 +26,7 @@ describe('GitHub device flow: ssh shows the code, the person authorizes on GitHu
         },
       },
       gateway: { auth: { keyboardInteractive: true }, ssh: { loginGraceTime: '120s' } },
+      webhookTimeout: '15s',
     });
   });
   after(async () => {

@@ -1,9 +1,22 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
 import { startKdc, type TestKdc } from '../helpers/kdc.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+
+const run = promisify(execFile);
+
+/**
+ * klist must be in the session image (scripts/build-images.sh adds it). The build is a no-op
+ * when the image is current; it rebuilds one that an older checkout built without klist.
+ */
+async function ensureSessionImage(): Promise<void> {
+  await run('bash', ['scripts/build-images.sh'], { cwd: fileURLToPath(new URL('../../', import.meta.url)), timeout: 300_000 });
+}
 
 const PASSWORD = 'Kerberos-Pass-42';
 const WRONG = 'Kerberos-Wrong-42';
@@ -15,9 +28,13 @@ describe('Kerberos: ssh with the password of a principal of a real KDC', () => {
   let kdc: TestKdc;
   let world: World;
   before(async () => {
+    await ensureSessionImage();
     kdc = await startKdc();
     await kdc.addPrincipal('alice', PASSWORD);
-    world = await startWorld({ authserver: { kerberos: { configPath: kdc.krb5Conf, realm: kdc.realm, enforceUsername: true } } });
+    world = await startWorld({
+      authserver: { kerberos: { configPath: kdc.krb5Conf, realm: kdc.realm, enforceUsername: true } },
+      webhookTimeout: '15s',
+    });
   });
   after(async () => {
     await world?.stop();
@@ -71,10 +88,12 @@ describe('Kerberos with enforceUsername false: the principal logs in under anoth
     kdc = await startKdc();
     await kdc.addPrincipal('alice', PASSWORD);
     await kdc.addPrincipal('bob', PASSWORD);
+    await ensureSessionImage();
     world = await startWorld({
       authserver: { kerberos: { configPath: kdc.krb5Conf, realm: kdc.realm, enforceUsername: false } },
       // /authz decides: alice's principal may use the realm-qualified SSH username, bob's may not.
       gateway: { auth: { authz: true } },
+      webhookTimeout: '15s',
       identities: { [`kerberos:alice@${kdc.realm}`]: [`alice@${kdc.realm}`] },
     });
   });

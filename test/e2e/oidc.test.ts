@@ -45,6 +45,8 @@ describe('OIDC device flow: ssh waits while a person logs in at the provider in 
         },
       },
       gateway: { auth: { keyboardInteractive: true }, ssh: { loginGraceTime: '180s' } },
+      // The last step exchanges the code and fetches userinfo: room for a loaded machine.
+      webhookTimeout: '15s',
     });
     worlds.push(world);
     return world;
@@ -99,7 +101,8 @@ describe('OIDC device flow: ssh waits while a person logs in at the provider in 
     const code = await completeAuthorizationCodeFlow(browser, url!, PERSON);
     await ssh.answerNextPrompt(code);
     const result = await ssh.done;
-    assert.equal(result.code, 0, result.stderr);
+    const decisions = world.authserver.output.filter((line) => /OIDC|KEYBOARD_INTERACTIVE_(ACCEPTED|REJECTED)|THROTTLE|BLOCK/.test(line)).join('\n');
+    assert.equal(result.code, 0, `${result.stderr}\n${decisions}`);
     assert.match(result.stdout, /^token-length=[1-9]\d+$/m);
     for (const program of [world.authserver, world.configserver, world.gateway]) {
       assert.ok(!program.output.join('\n').includes(code), `${program.name} logged the authorization code`);

@@ -5,6 +5,7 @@ import {
   type KeyboardInteractiveRequest,
   type KeyboardInteractiveResponse,
   type AuthorizationRequest,
+  type CaCertificate,
   type AuthResponse,
   type ConnectionMaps,
   type PasswordRequest,
@@ -60,8 +61,8 @@ export class AuthWebhook {
     return this.ask('password', body, username, 'AUTH_BACKEND_ERROR');
   }
 
-  async publicKey(identity: ConnectionIdentity, username: string, authorizedKey: string): Promise<AuthDecision> {
-    const body: PublicKeyRequest = { ...requestFields(identity, username), publicKey: authorizedKey };
+  async publicKey(identity: ConnectionIdentity, username: string, authorizedKey: string, caCertificate?: CaCertificate): Promise<AuthDecision> {
+    const body: PublicKeyRequest = { ...requestFields(identity, username), publicKey: authorizedKey, ...(caCertificate ? { caCertificate } : {}) };
     return this.ask('pubkey', body, username, 'AUTH_BACKEND_ERROR');
   }
 

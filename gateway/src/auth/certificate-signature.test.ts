@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import sshpk from 'sshpk';
-import { verifyCertificateSignature } from './certificate-signature.ts';
+import { describeCertificate, verifyCertificateSignature } from './certificate-signature.ts';
 
 const run = promisify(execFile);
 
@@ -29,4 +29,21 @@ test('a publickey signature counts only when made by the key the certificate cer
   assert.equal(verifyCertificateSignature(algo, cert, Buffer.from('other data'), await sign('user')), false);
   assert.equal(verifyCertificateSignature('ssh-ed25519', cert, signedData, await sign('user')), false);
   assert.equal(verifyCertificateSignature(algo, Buffer.from('garbage'), signedData, await sign('user')), false);
+});
+
+test('the gateway and the authserver read certificates with the same code (the programs share only wire/, so it is copied)', async () => {
+  const here = await readFile(new URL('./ssh-signature.ts', import.meta.url), 'utf8');
+  const there = await readFile(new URL('../../../authserver/src/methods/certificate/ssh-signature.ts', import.meta.url), 'utf8');
+  assert.equal(here, there);
+});
+
+test("the caCertificate extension describes a certificate as ContainerSSH's SSH-CA branch does", async () => {
+  const { containerSshExample } = await import('../../../test/helpers/reference.ts');
+  const example = (await containerSshExample('derived/pubkey-request-cacertificate.UNMERGED.json')) as {
+    publicKey: string;
+    caCertificate: { key: string } & Record<string, unknown>;
+  };
+  const described = describeCertificate(Buffer.from(example.publicKey.split(' ')[1]!, 'base64'));
+  // That branch ends the key with a newline (wire/README.md); the key itself is the same.
+  assert.deepEqual(described, { ...example.caCertificate, key: example.caCertificate.key.trim() });
 });

@@ -1,3 +1,4 @@
+import type { CaCertificate } from '@portcullis/wire';
 import { certificateParts, verifySshSignature } from './ssh-signature.ts';
 
 /** OpenSSH user certificate key algorithms (PROTOCOL.certkeys), including the RSA SHA-2 names. */
@@ -22,4 +23,26 @@ export function verifyCertificateSignature(algo: string, certificate: Buffer, si
   const used = signature.length >= 4 ? signature.subarray(4, 4 + signature.readUInt32BE(0)).toString('latin1') : '';
   if (named === undefined || used !== named) return false;
   return verifySshSignature(parts.subjectKey, signedData, signature);
+}
+
+/** Latest time RFC 3339 can write; an OpenSSH "forever" (2^64-1) becomes it. */
+const FOREVER = 253402300799n;
+
+/**
+ * The certificate as ContainerSSH's SSH-CA branch describes it (`caCertificate` of /pubkey, a
+ * wire extension ContainerSSH servers ignore), so such servers need not parse the certificate.
+ * The whole certificate still travels in `publicKey`; Portcullis's authserver reads that.
+ */
+export function describeCertificate(certificate: Buffer): CaCertificate | undefined {
+  const parts = certificateParts(certificate);
+  if (!parts) return undefined;
+  const typeLength = parts.caKey.length >= 4 ? parts.caKey.readUInt32BE(0) : 0;
+  const time = (seconds: bigint) => new Date(Number(seconds > FOREVER ? FOREVER : seconds) * 1000).toISOString().replace(/\.000Z$/, 'Z');
+  return {
+    key: `${parts.caKey.subarray(4, 4 + typeLength).toString('latin1')} ${parts.caKey.toString('base64')}`,
+    keyID: parts.keyId,
+    validPrincipals: [...parts.principals],
+    validAfter: time(parts.validAfter),
+    validBefore: time(parts.validBefore),
+  };
 }

@@ -68,6 +68,11 @@ export interface CertificateParts {
   readonly signed: Buffer;
   /** The CA's signature blob. */
   readonly signature: Buffer;
+  readonly keyId: string;
+  readonly principals: readonly string[];
+  /** Seconds since the epoch; 2^64-1 means forever. */
+  readonly validAfter: bigint;
+  readonly validBefore: bigint;
 }
 
 /**
@@ -91,11 +96,29 @@ export function certificateParts(blob: Buffer): CertificateParts | undefined {
   if (offset > blob.length) return undefined;
   const middle = readStrings(blob, 2, offset); // key id, principals
   if (!middle) return undefined;
+  const principals: string[] = [];
+  for (let at = 0; at < middle.values[1]!.length; ) {
+    const principal = readStrings(middle.values[1]!, 1, at);
+    if (!principal) return undefined;
+    principals.push(principal.values[0]!.toString('utf8'));
+    at = principal.end;
+  }
   offset = middle.end + 16; // valid after, valid before
   if (offset > blob.length) return undefined;
+  const validAfter = blob.readBigUInt64BE(middle.end);
+  const validBefore = blob.readBigUInt64BE(middle.end + 8);
   const tail = readStrings(blob, 4, offset); // critical options, extensions, reserved, signature key
   if (!tail) return undefined;
   const signature = readStrings(blob, 1, tail.end);
   if (!signature || signature.end !== blob.length) return undefined;
-  return { subjectKey, caKey: tail.values[3]!, signed: blob.subarray(0, tail.end), signature: signature.values[0]! };
+  return {
+    subjectKey,
+    caKey: tail.values[3]!,
+    signed: blob.subarray(0, tail.end),
+    signature: signature.values[0]!,
+    keyId: middle.values[0]!.toString('utf8'),
+    principals,
+    validAfter,
+    validBefore,
+  };
 }

@@ -1,6 +1,6 @@
 import ssh2, { type AuthContext, type Connection, type ClientInfo, type KeyboardAuthContext } from 'ssh2';
 import type { AppConfig } from '@portcullis/wire';
-import { isCertificateAlgorithm, relayKeyboardInteractive, verifyCertificateSignature, type AuthDecision, type AuthWebhook } from '../auth/index.ts';
+import { describeCertificate, isCertificateAlgorithm, relayKeyboardInteractive, verifyCertificateSignature, type AuthDecision, type AuthWebhook } from '../auth/index.ts';
 import type { Backend, BackendConnection } from '../backends/index.ts';
 import type { ConfigWebhook } from '../config/index.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
@@ -155,7 +155,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
           }
           let pending = keyDecisions.get(authorizedKey);
           if (!pending) {
-            pending = deps.auth.publicKey(identity, ctx.username, authorizedKey);
+            const certificate = isCertificateAlgorithm(ctx.key.algo) ? describeCertificate(ctx.key.data) : undefined;
+            pending = deps.auth.publicKey(identity, ctx.username, authorizedKey, certificate);
             keyDecisions.set(authorizedKey, pending);
           }
           const decision = await pending;

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { completeAuthorizationCodeFlow, completeDeviceFlow, launchChromium } from '../helpers/browser.ts';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
+import { runSshKeyboardInteractive } from '../helpers/keyboard-interactive.ts';
 import { startLiveSsh } from '../helpers/live-ssh.ts';
 import { startOidcProvider, type TestOidcProvider } from '../helpers/oidc-provider.ts';
 import { startWorld, type World } from '../helpers/world.ts';
@@ -107,5 +108,13 @@ describe('OIDC device flow: ssh waits while a person logs in at the provider in 
     for (const program of [world.authserver, world.configserver, world.gateway]) {
       assert.ok(!program.output.join('\n').includes(code), `${program.name} logged the authorization code`);
     }
+  });
+
+  test('a provider that does not answer: ssh is refused at once with a line naming the problem, not a hang', async () => {
+    const world = await oidcWorld([], { issuer: 'http://127.0.0.1:9/' });
+    const result = await runSshKeyboardInteractive({ port: world.sshPort, username: 'alice', answers: [], command: 'true' });
+    assert.equal(result.code, 255);
+    assert.match(result.stderr, /authentication service answered with an error.*AUTH_BACKEND_ERROR|AUTH_BACKEND_ERROR.*authentication service answered with an error/s);
+    await world.authserver.waitForCode('AUTHSERVER_OIDC_UNAVAILABLE');
   });
 });

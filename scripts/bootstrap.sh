@@ -31,6 +31,9 @@ declare -A need=(
   [libc6-dev]=/usr/include/stdio.h                 # headers for the guest agent
   [netcat-openbsd]=nc                              # loopback services in the session image (forwarding tests)
   [dropbear-bin]=dbclient                          # a second SSH client for the e2e tests
+  [krb5-user]=kinit                                # authserver Kerberos (kinit); klist in the session image
+  [krb5-kdc]=/usr/sbin/krb5kdc                     # a real KDC for the Kerberos tests (realm per run)
+  [krb5-admin-server]=/usr/sbin/kadmin.local       # kadmin.local adds the tests' principals
 )
 missing=()
 for pkg in "${!need[@]}"; do

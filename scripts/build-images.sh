@@ -163,6 +163,8 @@ build_session_base() {
   mkdir -p "${agent_bin%/*}"
   gcc -O2 -Wall -o "$agent_bin" "$agent_src" || die "compiling the guest agent failed"
   bins+=("$agent_bin")
+  # klist shows the Kerberos ticket the authserver delivers (KRB5CCNAME); krb5-user on the host.
+  command -v klist >/dev/null 2>&1 && bins+=("$(type -P klist)")
   collect "${bins[@]}"
   h=$( { echo "$script_hash"; entries_hash; } | sha256sum | cut -c1-64)
   up_to_date "$SESSION_BASE" "$h" && return 0

@@ -5,6 +5,7 @@ import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { RequestMetrics } from './ops/index.ts';
+import type { KerberosPasswordCheck } from './methods/kerberos/index.ts';
 import { LoginThrottle } from './methods/brute-force/index.ts';
 import type { UserCertificateVerifier } from './methods/certificate/index.ts';
 import { ConversationStore, passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
@@ -22,6 +23,8 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Request counts and latencies for the ops listener's /metrics. */
   metrics?: RequestMetrics;
+  /** With it, /password asks the Kerberos KDC instead of the users file. */
+  kerberos?: KerberosPasswordCheck;
   /**
    * Keyboard-interactive flows, tried in order; the first whose `start` takes the user runs the
    * conversation. Default: password then, for users with `totpSecret`, a one-time code.
@@ -73,7 +76,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.setErrorHandler(async (err, request, reply) => {
     const answer = toHttpError(err);
-    if (answer.statusCode >= 500) {
+    // 503 is a dependency that is down (e.g. the KDC), logged where it was met; 500 is a bug.
+    if (answer.statusCode >= 500 && answer.statusCode !== 503) {
       request.log.error({ code: LogCode.REQUEST_FAILED, err }, 'request failed');
     } else {
       request.log.info({ code: LogCode.REQUEST_REFUSED, errorCode: answer.code, statusCode: answer.statusCode }, answer.message);
@@ -87,7 +91,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   const throttle = options.throttle === null ? undefined : (options.throttle ?? new LoginThrottle());
-  passwordRoute(app, options.users, throttle);
+  passwordRoute(app, options.users, throttle, options.kerberos);
   pubkeyRoute(app, options.users, options.certificates, throttle);
   authzRoute(app, options.users);
   keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore(), throttle);

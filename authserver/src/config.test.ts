@@ -29,3 +29,30 @@ test('errors name the file and the option path', () => {
   assert.throws(() => parseConfig(`${minimal}\nlog: { level: loud }`, '/c.yaml'), /log\.level: /);
   assert.throws(() => parseConfig(`${minimal}\nlisten2: x`, '/c.yaml'), /Unrecognized key.*listen2/);
 });
+
+test('kerberos, oidc and github sections: defaults, relative krb5.conf, and errors naming the option path', () => {
+  const config = parseConfig(
+    `${minimal}
+kerberos: { configPath: krb5.conf, realm: EXAMPLE.ORG }
+oidc: { issuer: "https://idp.example.org", clientId: portcullis }
+github: { clientId: Iv1.abc, requireOrgMembership: acme }
+`,
+    '/etc/portcullis/authserver.yaml',
+  );
+  assert.equal(config.kerberos?.configPath, '/etc/portcullis/krb5.conf');
+  assert.equal(config.kerberos?.enforceUsername, true);
+  assert.equal(config.kerberos?.credentialCachePath, '/tmp/krb5cc');
+  assert.equal(config.kerberos?.timeout, 10_000);
+  assert.equal(config.oidc?.deviceFlow, true);
+  assert.equal(config.oidc?.usernameClaim, 'sub');
+  assert.equal(config.oidc?.pollWindow, 3_000);
+  assert.equal(config.github?.apiUrl, 'https://api.github.com');
+  assert.throws(() => parseConfig(`${minimal}\nkerberos: { realm: "bad realm" }`, '/c.yaml'), /kerberos\.realm: /);
+  assert.throws(() => parseConfig(`${minimal}\nkerberos: { realm: EX.ORG, credentialCachePath: ../x }`, '/c.yaml'), /kerberos\.credentialCachePath: /);
+  assert.throws(
+    () => parseConfig(`${minimal}\noidc: { issuer: "https://i.example", clientId: c, deviceFlow: false, authorizationCodeFlow: true }`, '/c.yaml'),
+    /authorizationCodeFlow needs redirectURI/,
+  );
+  assert.throws(() => parseConfig(`${minimal}\ngithub: { clientId: c, requireTeamMembership: [ops] }`, '/c.yaml'), /requireTeamMembership needs requireOrgMembership/);
+  assert.throws(() => parseConfig(`${minimal}\noidc: { issuer: "https://i.example", clientId: c, exposeAccessToken: { environment: "1BAD" } }`, '/c.yaml'), /oidc\.exposeAccessToken\.environment: /);
+});

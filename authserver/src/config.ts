@@ -3,6 +3,9 @@ import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { checkLogTarget, LogTargetFields } from './ops/index.ts';
+import { KerberosConfigSchema } from './methods/kerberos/config.ts';
+import { OidcConfigSchema } from './methods/oidc/config.ts';
+import { GithubConfigSchema } from './methods/github/config.ts';
 
 /** `host:port` or `[v6]:port`; port 0 lets the OS choose (tests read it from the listening log line). */
 const ListenSchema = z.string().transform((value, ctx) => {
@@ -35,6 +38,12 @@ export const ConfigSchema = z.strictObject({
   listen: ListenSchema.default({ host: '127.0.0.1', port: 8443 }),
   tls: TlsSchema,
   usersFile: z.string().min(1),
+  /** Passwords are checked against a Kerberos KDC (methods/kerberos); see README "Kerberos". */
+  kerberos: KerberosConfigSchema.optional(),
+  /** OpenID Connect over keyboard-interactive (methods/oidc); see README "OIDC". */
+  oidc: OidcConfigSchema.optional(),
+  /** GitHub's OAuth device flow over keyboard-interactive (methods/github); see README "GitHub". */
+  github: GithubConfigSchema.optional(),
   /** OpenSSH user certificates on /pubkey: the CAs trusted to sign them, and what is revoked. */
   userCertificates: z
     .strictObject({
@@ -116,6 +125,7 @@ export function parseConfig(text: string, file: string): Config {
       keyFile: resolve(base, config.tls.keyFile),
       clientCaFile: resolve(base, config.tls.clientCaFile),
     },
+    ...(config.kerberos ? { kerberos: { ...config.kerberos, configPath: resolve(base, config.kerberos.configPath) } } : {}),
   };
 }
 

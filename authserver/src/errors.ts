@@ -23,6 +23,18 @@ export const ClientNotAllowedError = createError(
 );
 export const RouteNotFoundError = createError('AUTH_ROUTE_NOT_FOUND', 'There is no such endpoint.', 404);
 export const InternalError = createError('AUTH_INTERNAL_ERROR', 'The auth service failed; try again later.', 500);
+export const KerberosUnavailableError = createError(
+  'AUTH_KERBEROS_UNAVAILABLE',
+  'The Kerberos service cannot be reached; try again later.',
+  503,
+);
+
+export const OidcUnavailableError = createError(
+  'AUTH_OIDC_UNAVAILABLE',
+  'The identity provider cannot be reached; try again later.',
+  503,
+);
+export const GithubUnavailableError = createError('AUTH_GITHUB_UNAVAILABLE', 'GitHub cannot be reached; try again later.', 503);
 
 export const HTTP_ERRORS = [
   RequestInvalidError,
@@ -31,6 +43,9 @@ export const HTTP_ERRORS = [
   ClientNotAllowedError,
   RouteNotFoundError,
   InternalError,
+  KerberosUnavailableError,
+  OidcUnavailableError,
+  GithubUnavailableError,
 ] as const;
 
 /** `code` of every log line the authserver writes itself. */
@@ -65,6 +80,16 @@ export const LogCode = {
   REQUEST_COMPLETED: 'AUTHSERVER_REQUEST_COMPLETED',
   /** Fallback for lines Fastify writes itself (e.g. its own "Server listening at"). */
   HTTP_EVENT: 'AUTHSERVER_HTTP_EVENT',
+  KERBEROS_ACCEPTED: 'AUTHSERVER_KERBEROS_ACCEPTED',
+  KERBEROS_REJECTED: 'AUTHSERVER_KERBEROS_REJECTED',
+  KERBEROS_USERNAME_MISMATCH: 'AUTHSERVER_KERBEROS_USERNAME_DOES_NOT_MATCH',
+  KERBEROS_UNAVAILABLE: 'AUTHSERVER_KERBEROS_UNAVAILABLE',
+  OIDC_AUTHENTICATED: 'AUTHSERVER_OIDC_AUTHENTICATED',
+  OIDC_REFUSED: 'AUTHSERVER_OIDC_REFUSED',
+  OIDC_UNAVAILABLE: 'AUTHSERVER_OIDC_UNAVAILABLE',
+  GITHUB_AUTHENTICATED: 'AUTHSERVER_GITHUB_AUTHENTICATED',
+  GITHUB_REFUSED: 'AUTHSERVER_GITHUB_REFUSED',
+  GITHUB_UNAVAILABLE: 'AUTHSERVER_GITHUB_UNAVAILABLE',
 } as const;
 
 const OWN_CODES = new Set<string>(HTTP_ERRORS.map((E) => new E('').code));

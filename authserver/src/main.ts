@@ -11,6 +11,10 @@ import { LogCode, RouteNotFoundError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { openLogDestination, RequestMetrics, startOpsListeners } from './ops/index.ts';
 import { hashPassword, loadUsersFile, readUsersFile, UsersFileError } from './users-file.ts';
+import { KerberosPasswordCheck } from './methods/kerberos/index.ts';
+import { passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
+import { oidcFlow } from './methods/oidc/index.ts';
+import { githubFlow } from './methods/github/index.ts';
 
 const USAGE = `usage:
   authserver [serve] --config FILE
@@ -52,7 +56,22 @@ async function serve(configFile: string): Promise<number> {
         usernameBackoffMaxSeconds: limits.usernameBackoffMax,
       })
     : null;
-  const app = buildApp({ users, tls, logger, metrics, throttle, ...(certificates ? { certificates } : {}) });
+  // An identity provider, when configured, takes every keyboard-interactive login.
+  const keyboardInteractiveFlows: KeyboardInteractiveFlow[] = [
+    ...(config.oidc ? [oidcFlow(config.oidc, users, logger)] : []),
+    ...(config.github ? [githubFlow(config.github, users, logger)] : []),
+    passwordTotpFlow(users),
+  ];
+  const app = buildApp({
+    users,
+    tls,
+    logger,
+    metrics,
+    throttle,
+    keyboardInteractiveFlows,
+    ...(certificates ? { certificates } : {}),
+    ...(config.kerberos ? { kerberos: new KerberosPasswordCheck(config.kerberos) } : {}),
+  });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address() as AddressInfo;
   logger.info(

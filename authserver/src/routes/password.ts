@@ -1,20 +1,27 @@
 import type { FastifyInstance } from 'fastify';
-import { AuthResponseSchema, PasswordRequestSchema, type AuthResponse } from '@portcullis/wire';
-import { LogCode } from '../errors.ts';
+import { AuthResponseSchema, PasswordRequestSchema, type AuthResponse, type PasswordRequest } from '@portcullis/wire';
+import type { FastifyBaseLogger } from 'fastify';
+import { KerberosUnavailableError, LogCode } from '../errors.ts';
+import { mergeGrants } from '../grants.ts';
 import { attemptOf, throttled, type LoginThrottle } from '../methods/brute-force/index.ts';
+import { KerberosUnavailable, type KerberosPasswordCheck } from '../methods/kerberos/index.ts';
 import type { UserDirectory } from '../users-file.ts';
 import { parseBody } from '../validate.ts';
 
 /**
  * POST /password (ContainerSSH auth webhook): a refusal is 200 with success false, never an error status.
  * Success carries the user's metadata, environment and files from the users file (never logged).
+ * With `kerberos` configured, the KDC checks every password instead of the users file.
  */
-export function passwordRoute(app: FastifyInstance, users: UserDirectory, throttle?: LoginThrottle): void {
+export function passwordRoute(app: FastifyInstance, users: UserDirectory, throttle?: LoginThrottle, kerberos?: KerberosPasswordCheck): void {
   app.post('/password', async (request): Promise<AuthResponse> => {
     const body = parseBody(PasswordRequestSchema, request.body);
     return throttled(throttle, request.log, attemptOf(body), async () => {
       // Verify the raw bytes: the password need not be UTF-8, and a Buffer is never logged by accident.
-      const passwordOk = await users.verifyPassword(body.username, Buffer.from(body.passwordBase64, 'base64'));
+      const password = Buffer.from(body.passwordBase64, 'base64');
+      // The KDC is throttled like the users file: a guesser is blocked here before reaching it.
+      if (kerberos) return kerberosLogin(kerberos, users, body, password, request.log);
+      const passwordOk = await users.verifyPassword(body.username, password);
       // A user with a one-time code logs in only over keyboard-interactive: the password alone is not enough.
       const secondFactorMissing = users.hasTotp(body.username);
       const ok = passwordOk && !secondFactorMissing;
@@ -34,5 +41,50 @@ export function passwordRoute(app: FastifyInstance, users: UserDirectory, thrott
           : { success: false },
       );
     });
+  });
+}
+
+/**
+ * The KDC decides; the users file may still add metadata, environment and files for the
+ * authenticated identity, and the ticket's entries are merged over them (ContainerSSH's merge).
+ */
+async function kerberosLogin(
+  kerberos: KerberosPasswordCheck,
+  users: UserDirectory,
+  body: PasswordRequest,
+  password: Buffer,
+  log: FastifyBaseLogger,
+): Promise<AuthResponse> {
+  const who = { username: body.username, connectionId: body.connectionId, remoteAddress: body.remoteAddress };
+  let decision;
+  try {
+    decision = await kerberos.verify(body.username, password);
+  } catch (error) {
+    if (!(error instanceof KerberosUnavailable)) throw error;
+    log.warn({ code: LogCode.KERBEROS_UNAVAILABLE, ...who, reason: error.message }, 'Kerberos unavailable');
+    throw new KerberosUnavailableError();
+  }
+  if (!decision.accepted) {
+    const mismatch = decision.reason === 'username-mismatch';
+    log.info(
+      {
+        code: mismatch ? LogCode.KERBEROS_USERNAME_MISMATCH : LogCode.KERBEROS_REJECTED,
+        ...who,
+        principal: decision.principal,
+        reason: decision.reason,
+        ...(decision.detail ? { kdc: decision.detail } : {}),
+      },
+      mismatch ? 'Kerberos principal may not log in under this username (enforceUsername)' : 'Kerberos password rejected',
+    );
+    return AuthResponseSchema.parse({ success: false });
+  }
+  log.info(
+    { code: LogCode.KERBEROS_ACCEPTED, ...who, principal: decision.principal, authenticatedUsername: decision.authenticatedUsername },
+    'Kerberos ticket obtained',
+  );
+  return AuthResponseSchema.parse({
+    success: true,
+    authenticatedUsername: decision.authenticatedUsername,
+    ...mergeGrants(users.grantsOf(decision.authenticatedUsername), decision.maps),
   });
 }

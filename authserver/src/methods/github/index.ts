@@ -1,0 +1,2 @@
+export { GithubConfigSchema, type GithubConfig } from './config.ts';
+export { githubFlow } from './github-flow.ts';

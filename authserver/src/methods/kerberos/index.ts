@@ -1,0 +1,3 @@
+export { KerberosConfigSchema, type KerberosConfig } from './config.ts';
+export { KerberosPasswordCheck, KerberosUnavailable, type KerberosDecision } from './kerberos-password.ts';
+export { principalOf, type Principal } from './principal.ts';

@@ -103,6 +103,10 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       log.info({ code: 'AUTHZ_SUCCESSFUL', username: ctx.username, authenticatedUsername }, 'authorization granted');
     }
     const response = await deps.config.fetch(identity, ctx.username, authenticatedUsername, maps);
+    if (deps.backend.supports && !deps.backend.supports(response.config.backend)) {
+      // e.g. `backend: kubernetes` on a gateway without cluster settings: refused before login succeeds.
+      throw new GatewayError('CONFIG_UNSUPPORTED', `Session refused: this gateway has no ${response.config.backend} backend.`);
+    }
     grant = { authenticatedUsername, config: response.config, maps: withGatewayMetadata(response.maps, facts) };
     log = log.child({ username: authenticatedUsername });
     log.debug({ code: 'CONFIG_RESPONSE', backend: response.config.backend, ...describeMaps(grant.maps) }, 'configuration received');

@@ -154,7 +154,8 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown>,
     waitForNoPods: async (deadlineMs = 30_000) => {
       const end = Date.now() + deadlineMs;
       for (;;) {
-        const left = sessionPods();
+        // Terminating pods too: they still count against the namespace's quota.
+        const left = kube.pods(SESSION_NAMESPACE).map((item) => String(item.metadata.name));
         if (left.length === 0 || Date.now() > end) return left;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -10,6 +10,10 @@ export class BackendRouter implements Backend {
     this.byName = new Map(backends.map((backend) => [backend.name, backend]));
   }
 
+  supports(backend: string): boolean {
+    return this.byName.has(backend);
+  }
+
   openConnection(request: ConnectionRequest): Promise<BackendConnection> {
     const backend = this.byName.get(request.config.backend);
     if (!backend) {

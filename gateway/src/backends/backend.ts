@@ -92,4 +92,6 @@ export interface Backend {
    * On failure it throws a GatewayError and removes anything it created.
    */
   openConnection(request: ConnectionRequest): Promise<BackendConnection>;
+  /** Whether a config naming `backend` can run here; asked at login, so a refusal comes before "login successful". */
+  supports?(backend: string): boolean;
 }

@@ -121,6 +121,10 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       log.info({ code: 'AUTHZ_SUCCESSFUL', username: ctx.username, authenticatedUsername }, 'authorization granted');
     }
     const response = await deps.config.fetch(identity, ctx.username, authenticatedUsername, maps);
+    if (deps.backend.supports && !deps.backend.supports(response.config.backend)) {
+      // e.g. `backend: kubernetes` on a gateway without cluster settings: refused before login succeeds.
+      throw new GatewayError('CONFIG_UNSUPPORTED', `Session refused: this gateway has no ${response.config.backend} backend.`);
+    }
     await tap.configure(response.config.audit);
     const policy = new SecurityPolicy(response.config.security);
     const releaseSlot = deps.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);

@@ -32,14 +32,14 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const metrics = new GatewayMetrics();
   const auth = new AuthWebhook(authClient, { transmitSensitiveMetadata: config.auth.transmitSensitiveMetadata, metrics });
   const configWebhook = new ConfigWebhook(configClient, { transmitSensitiveMetadata: config.configserver.transmitSensitiveMetadata, metrics });
-  const docker = connectDockerEngine(config.docker);
+  const docker = config.docker.enabled ? connectDockerEngine(config.docker) : undefined;
   // Only with `kubernetes` settings: a gateway without them refuses kubernetes configs by name.
   // Loaded only when configured: @kubernetes/client-node is large, and most gateways never need it.
   const kubernetes = config.kubernetes
     ? (await import('./backends/kubernetes/index.ts')).kubernetesRuntime(config.kubernetes, instanceId, log, metrics)
     : undefined;
-  const backend = overrides.backend ?? new BackendRouter([new DockerBackend({ docker, instanceId, log }), new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined), ...(kubernetes ? [kubernetes.backend] : [])]);
-  const reaper = new ContainerReaper(docker, {
+  const backend = overrides.backend ?? new BackendRouter([...(docker ? [new DockerBackend({ docker, instanceId, log })] : []), new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined), ...(kubernetes ? [kubernetes.backend] : [])]);
+  const reaper = docker && new ContainerReaper(docker, {
     instanceId,
     intervalMs: config.docker.reapInterval,
     reapAfterMs: config.docker.reapAfter,
@@ -91,13 +91,15 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       });
     },
   });
-  reaper.start();
+  reaper?.start();
   kubernetes?.start();
   log.info({ code: 'SSH_AVAILABLE', port: listener.port, address: host, instanceId }, 'SSH listener up');
   const ops = await startOpsListeners(config, metrics, [
     { name: 'auth', check: () => authClient.reachable() },
     { name: 'configserver', check: () => configClient.reachable() },
-    { name: 'docker', check: () => docker.ping().then(() => undefined, (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`))) },
+    ...(docker
+      ? [{ name: 'docker', check: () => docker.ping().then(() => undefined, (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`))) }]
+      : []),
     ...(kubernetes ? [{ name: 'kubernetes', check: () => kubernetes.check() }] : []),
   ]);
   for (const { name, port, address } of ops.listening) log.info({ code: 'GATEWAY_OPS_LISTENING', serves: name, port, address }, `${name} listener up`);
@@ -110,7 +112,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       // Ending each client closes its sessions and removes its container.
       for (const client of clients) client.end();
       await Promise.all([stopped, ...open]);
-      reaper.stop();
+      reaper?.stop();
       await kubernetes?.stop();
       await ops.close();
       await audit.close();

@@ -15,7 +15,7 @@ if (!configFile) {
 try {
   const config = await loadGatewayConfig(configFile);
   const log = createLogger(config.log.level, openLogDestination(config.log, 'portcullis-gateway'));
-  const droppedTo = dropPrivileges(config.runAs, config.docker.host ? undefined : config.docker.socketPath);
+  const droppedTo = dropPrivileges(config.runAs, !config.docker.enabled || config.docker.host ? undefined : config.docker.socketPath);
   if (droppedTo) log.info({ code: 'GATEWAY_PRIVILEGES_DROPPED', ...droppedTo }, 'running without root');
   const gateway = await startGateway(config, log);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -73,6 +73,8 @@ export const GatewayConfigSchema = z.strictObject({
   configserver: ConfigWebhookSchema,
   docker: z
     .strictObject({
+      /** `false` where no Docker engine runs (a Kubernetes deployment): no Docker backend, reaper or health check. */
+      enabled: z.boolean().default(true),
       /** The engine's Unix socket (the Docker-socket trust boundary is in the README). */
       socketPath: z.string().default('/var/run/docker.sock'),
       /** `tcp://host:port` instead of the socket; needs `tls`, the engine's API is root on its host. */
@@ -87,7 +89,7 @@ export const GatewayConfigSchema = z.strictObject({
       message: 'a tcp:// Docker host needs tls (caFile, certFile, keyFile): plain TCP would hand the engine to the network',
       path: ['tls'],
     })
-    .default({ socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000 }),
+    .default({ enabled: true, socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000 }),
   /**
    * The Kubernetes backend's cluster (off unless set). Credentials live here, never in a webhook
    * answer: a kubeconfig file (optionally one of its contexts), or the in-cluster service account

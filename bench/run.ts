@@ -9,6 +9,7 @@ import { report, type BenchOptions, type Row } from './lib/table.ts';
 
 const BENCHMARKS: Record<string, () => Promise<{ run: (options: BenchOptions) => Promise<Row[]> }>> = {
   'time-to-shell': () => import('./time-to-shell.ts'),
+  'time-to-shell-kubernetes': () => import('./time-to-shell-kubernetes.ts'),
   throughput: () => import('./throughput.ts'),
   'idle-sessions': () => import('./idle-sessions.ts'),
   'session-rate': () => import('./session-rate.ts'),

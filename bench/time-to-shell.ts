@@ -18,7 +18,7 @@ const IMAGE = 'portcullis/session:dev';
 type Credential = { password: string } | { privateKey: string };
 
 /** Connects with ssh2's client, runs `echo x`, and resolves at its first output byte. */
-async function timeShell(port: number, username: string, credential: Credential): Promise<number> {
+export async function timeShell(port: number, username: string, credential: Credential): Promise<number> {
   const socket = connect(port, '127.0.0.1');
   await once(socket, 'connect');
   const started = performance.now();
@@ -41,7 +41,7 @@ async function timeShell(port: number, username: string, credential: Credential)
 }
 
 /** A bare ssh2 server: handshake and a password login, no webhook, no backend. */
-async function bareServer(): Promise<{ port: number; close: () => void }> {
+export async function bareServer(): Promise<{ port: number; close: () => void }> {
   const hostKey = generateParsableKeyPair('ed25519').private;
   const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
     client.on('authentication', (ctx) => (ctx.method === 'password' ? ctx.accept() : ctx.reject(['password'])));

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
-import { runSsh } from '../helpers/ssh-client.ts';
+import { logMark } from '../helpers/log-wait.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 
 /**
  * The gateway's limits before login, per connection and at once (OpenSSH's MaxAuthTries,
- * LoginGraceTime, MaxStartups), driven by ssh2 clients that misbehave as attackers do.
+ * LoginGraceTime), driven by ssh2 clients that misbehave as attackers do.
  */
 describe('pre-auth limits in the gateway', () => {
   let world: World;
@@ -26,7 +26,7 @@ describe('pre-auth limits in the gateway', () => {
   };
 
   test('a connection is closed after maxAuthTries wrong passwords, each of which reached the authserver', async () => {
-    const before = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_PASSWORD_REJECTED').length;
+    const rejected = logMark(world.authserver);
     let offered = 0;
     const { closed } = client((_methods, _partial, next) => {
       offered += 1;
@@ -35,7 +35,8 @@ describe('pre-auth limits in the gateway', () => {
       next(offered <= 10 ? { type: 'password', username: world.username, password: `guess-${offered}` } : (false as unknown as ssh2.AuthenticationType));
     });
     await closed;
-    assert.equal(world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_PASSWORD_REJECTED').length - before, 3);
+    // The authserver's log line may reach the test after the gateway hung up.
+    assert.equal(await rejected.atLeast('AUTHSERVER_PASSWORD_REJECTED', 3), 3);
     assert.ok(offered <= 4, `the gateway hung up after 3 failures (client offered ${offered})`);
     await world.gateway.waitForCode('SSH_HANDSHAKE_FAILED');
   });
@@ -45,18 +46,7 @@ describe('pre-auth limits in the gateway', () => {
     await closed;
     await world.gateway.waitForCode('SSH_LOGIN_GRACE_EXPIRED');
   });
-
-  test('past maxStartups unauthenticated connections the next one is dropped; once they go, logins work again', async () => {
-    const stuck = [client(() => undefined), client(() => undefined)];
-    // Both have identified themselves (they wait at the auth step) before the third comes.
-    await Promise.all(stuck.map(({ connection }) => once(connection, 'handshake')));
-    const third = client(() => undefined);
-    await third.closed;
-    await world.gateway.waitForCode('SSH_MAX_STARTUPS');
-    for (const { connection } of stuck) connection.end();
-    await Promise.all(stuck.map(({ closed }) => closed));
-    const result = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'echo again' });
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout, 'again\n');
-  });
 });
+
+
+// maxStartups (counted from accept) is proven by test/fuzz/ssh-listener.test.ts, with silent TCP connections.

@@ -109,13 +109,13 @@ describe('the gateway works with a ContainerSSH-style webhook server written fro
     assert.match(result.stderr, /configuration names no backend.*CONFIG_UNSUPPORTED/);
   });
 
-  test('a security section this gateway cannot enforce is refused, not ignored', async () => {
+  test("a ContainerSSH security section is enforced: forceCommand runs instead of the client's command", async () => {
     server.answerConfig({
-      config: { backend: 'docker', docker: { execution: hardenedExecution() }, security: { forceCommand: '/bin/true' } },
+      config: { backend: 'docker', docker: { execution: hardenedExecution() }, security: { forceCommand: 'echo "forced instead of: $SSH_ORIGINAL_COMMAND"' } },
     });
     const result = await login();
-    assert.equal(result.code, 255);
-    assert.match(result.stderr, /sets "security", which this gateway does not support.*CONFIG_UNSUPPORTED/);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'forced instead of: echo third-party-ok\n');
   });
 
   test('the kubernetes backend (not in this gateway) is refused by name', async () => {

@@ -79,6 +79,14 @@ test('signals and forwarding on the Kubernetes backend (connection mode) with th
     await log.next('SESSION_SIGNAL_DELIVERED');
   });
 
+  await t.test('Ctrl-C with ssh -tt stops sleep in the pod and the client sees the SIGINT exit (130)', async () => {
+    const held = await holdSession({ port: world.sshPort, username: world.username, password: world.password, tty: true, command: 'echo ready; sleep 60; echo not-interrupted' });
+    await held.waitFor('ready', 90_000);
+    held.release('\x03');
+    assert.equal(await held.closed, 130, held.stdout());
+    assert.doesNotMatch(held.stdout(), /not-interrupted/);
+  });
+
   await t.test('-L: nc through the forward reaches a server on the pod loopback', async () => {
     const localPort = await freePort();
     // A loopback service inside the pod: answers "pong" to one connection and reports what it got.

@@ -105,10 +105,33 @@ test('signals and forwarding on the Kubernetes backend (connection mode) with th
       if (answer === '') await new Promise((resolve) => setTimeout(resolve, 200));
     }
     assert.equal(answer, 'pong', held.stderr());
-    await held.waitFor('served', 60_000);
-    assert.equal(held.stdout(), 'up\nping\nserved\n', 'the pod-side server got the client bytes');
-    held.release();
+    // The program ends by itself after one answer: ssh ends with it.
     assert.equal(await held.closed, 0, held.stderr());
+    assert.equal(held.stdout(), 'up\nping\nserved\n', 'the pod-side server got the client bytes');
+  });
+
+  await t.test('-D: curl through the SOCKS proxy reaches an HTTP server on the pod loopback', async () => {
+    const socksPort = await freePort();
+    const held = await holdSession({
+      port: world.sshPort,
+      username: world.username,
+      password: world.password,
+      extraArgs: ['-D', `127.0.0.1:${socksPort}`],
+      command: `echo up; printf 'HTTP/1.0 200 OK\\r\\nContent-Length: 11\\r\\n\\r\\nhello socks' | nc -N -l 127.0.0.1 17778 >/dev/null; echo served`,
+    });
+    await held.waitFor('up', 90_000);
+    let body = '';
+    for (let attempt = 0; attempt < 100 && body === ''; attempt += 1) {
+      body = await run('curl', ['-s', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${socksPort}`, 'http://127.0.0.1:17778/']).then(
+        ({ stdout }) => stdout,
+        () => '',
+      );
+      if (body === '') await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(body, 'hello socks', held.stderr());
+    // The program ends by itself after one answer: ssh ends with it.
+    assert.equal(await held.closed, 0, held.stderr());
+    assert.equal(held.stdout(), 'up\nserved\n');
   });
 
   await t.test('-A: ssh-add -l inside the pod lists the client agent keys', async (t) => {

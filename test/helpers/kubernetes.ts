@@ -68,6 +68,8 @@ export interface KubeWorldOptions {
   readonly timeouts?: Record<string, unknown>;
   /** `inCluster`: the gateway uses a service-account token file and CA (as in a pod) instead of a kubeconfig. */
   readonly credentials?: 'kubeconfig' | 'inCluster';
+  /** The config response's `security` section (forwarding, signals…), for every login. */
+  readonly security?: Record<string, unknown>;
 }
 
 /**
@@ -115,7 +117,11 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown>,
     const account = join(pathPrefix, 'var/run/secrets/kubernetes.io/serviceaccount');
     clusterSettings = { inCluster: true, server: kube.url, tokenFile: join(account, 'token'), caFile: join(account, 'ca.crt') };
   }
-  const configFor = (next: Record<string, unknown>, timeouts = options.timeouts) => ({ backend: 'kubernetes', kubernetes: { pod: next, ...(timeouts ? { timeouts } : {}) } });
+  const configFor = (next: Record<string, unknown>, timeouts = options.timeouts) => ({
+    backend: 'kubernetes',
+    kubernetes: { pod: next, ...(timeouts ? { timeouts } : {}) },
+    ...(options.security ? { security: options.security } : {}),
+  });
   let started: Awaited<ReturnType<typeof worldWithConfig>>;
   try {
     started = await worldWithConfig(t, configFor(pod), {

@@ -120,6 +120,15 @@ class SharedPodConnection implements BackendConnection {
     return session;
   }
 
+  /**
+   * `shell -c command` in the console container, no tty, no environment: signals and the guest
+   * agent (forwarding) run next to the sessions, as the pod's user. Tracked with the sessions so
+   * closing the connection ends them too; a persistent pod outlives the connection, its helpers must not.
+   */
+  async runHelper(command: string): Promise<BackendSession> {
+    return this.startSession({ command, env: {} });
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const session of this.sessions) session.destroy();
@@ -129,7 +138,10 @@ class SharedPodConnection implements BackendConnection {
   }
 }
 
-/** `session` mode: every session channel gets a pod of its own, deleted when the session ends. */
+/**
+ * `session` mode: every session channel gets a pod of its own, deleted when the session ends.
+ * No `runHelper`: no pod is shared by the connection's sessions, so signals and forwarding are refused.
+ */
 class PodPerSessionConnection implements BackendConnection {
   private closing: Promise<void> | undefined;
   private readonly pods = new Set<OwnedPod>();

@@ -3,6 +3,7 @@ import type Docker from 'dockerode';
 import type { DockerExecution } from '@portcullis/wire';
 import { GatewayError } from '../../errors.ts';
 import type { BackendSession, ExitStatus, SessionProgram } from '../backend.ts';
+import { ensureRunning } from './container-lifecycle.ts';
 import { demuxDockerStream } from './stream-demux.ts';
 import type { Logger } from '../../observability/index.ts';
 import { errorFields } from '../../observability/index.ts';
@@ -134,6 +135,13 @@ export async function execProgram(
     if (program.pty) await session.resize(program.pty.cols, program.pty.rows);
     return session;
   } catch (cause) {
+    // 409: the container is not running. Its program may have ended just after the start was
+    // checked (an idle command that exits at once): then that, not the exec, is what failed.
+    if ((cause as { statusCode?: number }).statusCode === 409) {
+      await ensureRunning(container).catch((error: unknown) => {
+        if (error instanceof GatewayError) throw error;
+      });
+    }
     throw new GatewayError('DOCKER_EXEC_CREATE_FAILED', 'Could not start the program in your session container.', { cause });
   }
 }

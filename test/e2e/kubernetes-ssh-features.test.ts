@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
 import { hardenedPod, worldWithPod, type KubeWorld } from '../helpers/kubernetes.ts';
 import { logMark } from '../helpers/log-wait.ts';
+import { exchange } from '../helpers/forwarding.ts';
 import { freePort } from '../helpers/ports.ts';
 import { holdSession, runSsh } from '../helpers/ssh-client.ts';
 
@@ -42,22 +43,6 @@ function execAndSignal(client: ssh2.Client, command: string, signal: string) {
   });
 }
 
-/** Sends `message` to a local TCP port, returns the full reply ('' when refused or closed early). */
-async function exchange(port: number, message: string): Promise<string> {
-  const socket = connect(port, '127.0.0.1');
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.on('error', () => undefined);
-  try {
-    await once(socket, 'connect');
-  } catch {
-    return '';
-  }
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.end(message);
-  await closed;
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 test('signals and forwarding on the Kubernetes backend (connection mode) with the real OpenSSH client', async (t) => {
   const kube = await worldWithPod(t, hardenedPod({ mode: 'connection' }), {

@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer, connect, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { hardenedExecution, worldWithConfig } from '../helpers/fake-config.ts';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
+import { exchange } from '../helpers/forwarding.ts';
 import { freePort } from '../helpers/ports.ts';
 import { logMark } from '../helpers/log-wait.ts';
 import { ensureSessionImage } from '../helpers/session-image.ts';
@@ -47,23 +48,6 @@ async function spawnSsh(t: TestContext, world: World, extraArgs: string[], comma
   return { child, stdout: () => stdout, stderr: () => stderr, closed };
 }
 
-/** Sends `message` to a TCP port or Unix socket, returns the full reply ('' when refused). */
-async function exchange(target: number | string, message: string): Promise<string> {
-  const socket = typeof target === 'number' ? connect(target, '127.0.0.1') : connect(target);
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.on('error', () => undefined);
-  try {
-    await once(socket, 'connect');
-  } catch {
-    return '';
-  }
-  // A refused channel closes the local socket, sometimes with a reset: both mean no answer.
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.end(message);
-  await closed;
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /** Retries `attempt` until it yields a non-empty answer (a listener on the far side may not be up yet). */
 async function eventually(attempt: () => Promise<string>, spawned: Spawned, deadlineMs = 60_000): Promise<string> {

@@ -45,3 +45,20 @@ export async function throughLocalForward(world: World, servicePort: number, t: 
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Sends `message` to a TCP port or Unix socket, returns the full reply ('' when refused). */
+export async function exchange(target: number | string, message: string): Promise<string> {
+  const socket = typeof target === 'number' ? connect(target, '127.0.0.1') : connect(target);
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => undefined);
+  try {
+    await once(socket, 'connect');
+  } catch {
+    return '';
+  }
+  // A refused channel closes the local socket, sometimes with a reset: both mean no answer.
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.end(message);
+  await closed;
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -10,6 +10,7 @@ import type { PodRuntime } from './pod-runtime.ts';
 import { checkPodSecurity } from './pod-security.ts';
 import { parseQuantity, QUANTITY_ERROR } from './quantity.ts';
 import { checkPodQuota } from './quota.ts';
+import { discoveryDocument } from './discovery.ts';
 import { apiVersionOf, findResource, RESOURCES, type ResourceDef } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { ApiError, errors, fieldError, success, type FieldError, type Status } from './status.ts';
@@ -257,63 +258,15 @@ export class KubeApi {
 
   private discovery(pathname: string, res: ServerResponse): boolean {
     const path = pathname.replace(/\/+$/, '') || '/';
-    if (path === '/version') {
-      json(res, 200, {
-        major: '1',
-        minor: '33',
-        gitVersion: 'v1.33.0-portcullis-test',
-        gitCommit: '0000000000000000000000000000000000000000',
-        gitTreeState: 'clean',
-        buildDate: '2026-01-01T00:00:00Z',
-        goVersion: 'go1.24.0',
-        compiler: 'gc',
-        platform: 'linux/amd64',
-      });
-      return true;
-    }
     if (path === '/healthz' || path === '/livez' || path === '/readyz') {
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('ok');
       return true;
     }
-    if (path === '/api') {
-      json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }] });
-      return true;
-    }
-    if (path === '/apis') {
-      const groups = [...new Set(RESOURCES.filter((r) => r.group).map((r) => r.group))];
-      json(res, 200, {
-        kind: 'APIGroupList',
-        apiVersion: 'v1',
-        groups: groups.map((g) => ({ name: g, versions: [{ groupVersion: `${g}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${g}/v1`, version: 'v1' } })),
-      });
-      return true;
-    }
-    const m = /^\/(?:api\/v1|apis\/([^/]+)\/v1)$/.exec(path);
-    if (m) {
-      const group = m[1] ?? '';
-      const defs = RESOURCES.filter((r) => r.group === group);
-      if (defs.length === 0) return false;
-      json(res, 200, {
-        kind: 'APIResourceList',
-        apiVersion: 'v1',
-        groupVersion: group ? `${group}/v1` : 'v1',
-        resources: defs.flatMap((d) => {
-          const main = {
-            name: d.resource,
-            singularName: d.kind.toLowerCase(),
-            namespaced: d.namespaced,
-            kind: d.kind,
-            verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
-          };
-          return d.resource === 'pods'
-            ? [main, { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] }, { name: 'pods/status', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] }]
-            : [main];
-        }),
-      });
-      return true;
-    }
-    return false;
+    const document = discoveryDocument(path);
+    if (document === undefined) return false;
+    json(res, 200, document);
+    return true;
   }
 
   private list(route: Route, query: URLSearchParams): Record<string, unknown> {

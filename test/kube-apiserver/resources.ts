@@ -11,6 +11,8 @@ export interface ResourceDef {
   /** DELETE answers with the object (pods, namespaces) rather than a Status. */
   returnsDeletedObject: boolean;
   fields: (o: KubeObject) => Record<string, string>;
+  /** Short names discovery advertises (`kubectl get cm`). */
+  shortNames?: readonly string[];
 }
 
 function metaFields(o: KubeObject): Record<string, string> {
@@ -31,6 +33,7 @@ export const RESOURCES: readonly ResourceDef[] = [
     version: 'v1',
     resource: 'namespaces',
     kind: 'Namespace',
+    shortNames: ['ns'],
     namespaced: false,
     returnsDeletedObject: true,
     fields: (o) => ({ ...metaFields(o), 'status.phase': nested(o, 'status', 'phase') }),
@@ -40,6 +43,7 @@ export const RESOURCES: readonly ResourceDef[] = [
     version: 'v1',
     resource: 'pods',
     kind: 'Pod',
+    shortNames: ['po'],
     namespaced: true,
     returnsDeletedObject: true,
     fields: (o) => ({
@@ -59,6 +63,7 @@ export const RESOURCES: readonly ResourceDef[] = [
     version: 'v1',
     resource: 'resourcequotas',
     kind: 'ResourceQuota',
+    shortNames: ['quota'],
     namespaced: true,
     returnsDeletedObject: false,
     fields: metaFields,
@@ -68,6 +73,7 @@ export const RESOURCES: readonly ResourceDef[] = [
     version: 'v1',
     resource: 'events',
     kind: 'Event',
+    shortNames: ['ev'],
     namespaced: true,
     returnsDeletedObject: false,
     fields: (o) => ({
@@ -89,7 +95,42 @@ export const RESOURCES: readonly ResourceDef[] = [
     returnsDeletedObject: false,
     fields: metaFields,
   },
+  ...storedOnly(),
 ];
+
+/**
+ * Kinds a deployment applies (deploy/kubernetes/) that this server keeps and serves as written,
+ * with every verb, but that nothing acts on: no controller, no defaulting, no Service IPs. They
+ * make discovery and `kubectl apply` see the groups a cluster has. `kyverno.io/v1` is served as
+ * on a cluster where Kyverno's CRDs are installed.
+ */
+function storedOnly(): ResourceDef[] {
+  const kinds: Array<[group: string, resource: string, kind: string, namespaced: boolean, shortNames: string[]]> = [
+    ['', 'configmaps', 'ConfigMap', true, ['cm']],
+    ['', 'secrets', 'Secret', true, []],
+    ['', 'services', 'Service', true, ['svc']],
+    ['', 'serviceaccounts', 'ServiceAccount', true, ['sa']],
+    ['apps', 'deployments', 'Deployment', true, ['deploy']],
+    ['batch', 'cronjobs', 'CronJob', true, ['cj']],
+    ['networking.k8s.io', 'networkpolicies', 'NetworkPolicy', true, ['netpol']],
+    ['policy', 'poddisruptionbudgets', 'PodDisruptionBudget', true, ['pdb']],
+    ['rbac.authorization.k8s.io', 'roles', 'Role', true, []],
+    ['rbac.authorization.k8s.io', 'rolebindings', 'RoleBinding', true, []],
+    ['rbac.authorization.k8s.io', 'clusterroles', 'ClusterRole', false, []],
+    ['rbac.authorization.k8s.io', 'clusterrolebindings', 'ClusterRoleBinding', false, []],
+    ['kyverno.io', 'clusterpolicies', 'ClusterPolicy', false, ['cpol']],
+  ];
+  return kinds.map(([group, resource, kind, namespaced, shortNames]) => ({
+    group,
+    version: 'v1',
+    resource,
+    kind,
+    namespaced,
+    returnsDeletedObject: false,
+    fields: metaFields,
+    shortNames,
+  }));
+}
 
 export function findResource(group: string, version: string, resource: string): ResourceDef | undefined {
   return RESOURCES.find((r) => r.group === group && r.version === version && r.resource === resource);

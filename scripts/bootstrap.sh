@@ -34,6 +34,7 @@ declare -A need=(
   [krb5-user]=kinit                                # authserver Kerberos (kinit); klist in the session image
   [krb5-kdc]=/usr/sbin/krb5kdc                     # a real KDC for the Kerberos tests (realm per run)
   [krb5-admin-server]=/usr/sbin/kadmin.local       # kadmin.local adds the tests' principals
+  [kubernetes-client]=kubectl                      # kubectl apply --dry-run=client of deploy/kubernetes/ (any kubectl counts)
 )
 missing=()
 for pkg in "${!need[@]}"; do

@@ -89,11 +89,10 @@ async function freshCluster(t: TestContext) {
 test('kubectl apply --dry-run=client accepts every manifest in deploy/kubernetes/, file by file and as the kustomization', async (t) => {
   const { kube, kubeconfig } = await freshCluster(t);
   const files = await manifestFiles();
-  assert.deepEqual(
-    files.map((f) => relative(DEPLOY_DIR, f)),
-    ['policy-configmap.yaml', 'portcullis.yaml', 'session-cluster.yaml'],
-    'the files checked (a new file under deploy/kubernetes/ is checked too; update this list)',
-  );
+  // Any new file under deploy/kubernetes/ is checked too, and must be in the kustomization
+  // (both runs below must report the same objects).
+  for (const known of ['policy-configmap.yaml', 'portcullis.yaml', 'session-cluster.yaml'])
+    assert.ok(files.map((f) => relative(DEPLOY_DIR, f)).includes(known), `${known} is checked`);
   const expected = (await Promise.all(files.map(manifests))).flat().map(kubectlName).sort();
   assert.ok(expected.length >= 25, `${expected.length} objects`);
   // Every group the manifests use, so a kind that silently dropped out would show here.

@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import ssh2 from 'ssh2';
 import { hardenedPod, worldWithPod, type KubeWorld } from '../helpers/kubernetes.ts';
 import { logMark } from '../helpers/log-wait.ts';
-import { holdSession, runSsh } from '../helpers/ssh-client.ts';
+import { runSsh } from '../helpers/ssh-client.ts';
 
-/** An ssh2 client logged in through the gateway (OpenSSH cannot send a `signal` request). */
+/** An ssh2 client logged in through the gateway, to open a forward channel without a local listener. */
 async function ssh2Client({ world }: KubeWorld): Promise<ssh2.Client> {
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
@@ -17,49 +17,9 @@ async function ssh2Client({ world }: KubeWorld): Promise<ssh2.Client> {
   return client;
 }
 
-/** Runs `command`, sends `signal` once output shows, and resolves how the program ended. */
-function execAndSignal(client: ssh2.Client, command: string, signal: string) {
-  return new Promise<{ code: number | null; signal?: string; output: string }>((resolve, reject) => {
-    client.exec(command, (error, channel) => {
-      if (error) return reject(error);
-      let output = '';
-      channel.on('exit', (code: number | null, signalName?: string) => resolve({ code, ...(signalName ? { signal: signalName } : {}), output }));
-      channel.on('data', (chunk: Buffer) => {
-        const first = output === '';
-        output += chunk.toString('utf8');
-        if (first) channel.signal(signal);
-      });
-      channel.stderr.resume();
-    });
-  });
-}
-
-
-// -L, -D, -R, Unix sockets, -A and -X on Kubernetes: ssh-features-forwarding.test.ts (both backends).
-test('signals on the Kubernetes backend (connection mode) with the real OpenSSH client', async (t) => {
-  const kube = await worldWithPod(t, hardenedPod({ mode: 'connection' }));
-  const { world } = kube;
-  t.after(async () => {
-    assert.deepEqual(await kube.waitForNoPods(), [], 'no session pod is left');
-  });
-
-  await t.test('a client signal request stops sleep in the pod and comes back as exit-signal', async (t) => {
-    const log = logMark(world.gateway);
-    const client = await ssh2Client(kube);
-    t.after(() => client.end());
-    const ended = await execAndSignal(client, 'echo started; exec sleep 60', 'INT');
-    assert.deepEqual({ code: ended.code, signal: ended.signal }, { code: null, signal: 'SIGINT' });
-    await log.next('SESSION_SIGNAL_DELIVERED');
-  });
-
-  await t.test('Ctrl-C with ssh -tt stops sleep in the pod and the client sees the SIGINT exit (130)', async () => {
-    const held = await holdSession({ port: world.sshPort, username: world.username, password: world.password, tty: true, command: 'echo ready; sleep 60; echo not-interrupted' });
-    await held.waitFor('ready', 90_000);
-    held.release('\x03');
-    assert.equal(await held.closed, 130, held.stdout());
-    assert.doesNotMatch(held.stdout(), /not-interrupted/);
-  });
-});
+// Signals, Ctrl-C, filters, -L, -D, -R, Unix sockets, -A and -X on Kubernetes (connection mode):
+// ssh-features-sessions.test.ts and ssh-features-forwarding.test.ts run them on both backends.
+// Here: what only Kubernetes modes have.
 
 test('persistent mode: -R reaches a server on the test host; the agent ends with its connection', async (t) => {
   const podName = `forwarding-${process.pid}`;

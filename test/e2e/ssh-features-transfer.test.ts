@@ -52,12 +52,24 @@ for (const backend of CONTAINER_BACKENDS) {
         const up = await runOpensshTool(world, 'scp', [...flags, join(dir, 'up.bin'), remotePath(world, remote)]);
         assert.equal(up.code, 0, up.stderr);
         assert.equal(await remoteSha(remote), sha256(content));
+        const owner = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: `stat -c %U ${remote}` });
+        assert.equal(owner.stdout, 'user\n', 'written as the session user');
         const local = join(dir, `scp-down-${legacy}.bin`);
         const down = await runOpensshTool(world, 'scp', [...flags, remotePath(world, remote), local]);
         assert.equal(down.code, 0, down.stderr);
         assert.equal(sha256(await readFile(local)), sha256(content));
         await rm(local);
         await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: `rm -f ${remote}` });
+      });
+
+      await t.test(`${name}: the read-only root refuses an upload`, async () => {
+        const small = join(dir, 'small.txt');
+        await writeFile(small, 'not here\n');
+        const refused = await runOpensshTool(world, 'scp', [...flags, small, remotePath(world, `/usr/evil-${legacy ? 'legacy' : 'sftp'}.txt`)]);
+        assert.notEqual(refused.code, 0);
+        assert.match(refused.stderr, /Permission denied|Read-only file system|Failure/i);
+        const check = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'ls /usr | grep -c evil || true' });
+        assert.equal(check.stdout, '0\n');
       });
     }
   });

@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
 import { hardenedPod, worldWithPod, type KubeWorld } from '../helpers/kubernetes.ts';
 import { logMark } from '../helpers/log-wait.ts';
-import { exchange } from '../helpers/forwarding.ts';
-import { freePort } from '../helpers/ports.ts';
-import { holdSession, runSsh } from '../helpers/ssh-client.ts';
+import { runSsh } from '../helpers/ssh-client.ts';
 
-const run = promisify(execFile);
-
-/** An ssh2 client logged in through the gateway (OpenSSH cannot send a `signal` request). */
+/** An ssh2 client logged in through the gateway, to open a forward channel without a local listener. */
 async function ssh2Client({ world }: KubeWorld): Promise<ssh2.Client> {
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
@@ -26,122 +17,9 @@ async function ssh2Client({ world }: KubeWorld): Promise<ssh2.Client> {
   return client;
 }
 
-/** Runs `command`, sends `signal` once output shows, and resolves how the program ended. */
-function execAndSignal(client: ssh2.Client, command: string, signal: string) {
-  return new Promise<{ code: number | null; signal?: string; output: string }>((resolve, reject) => {
-    client.exec(command, (error, channel) => {
-      if (error) return reject(error);
-      let output = '';
-      channel.on('exit', (code: number | null, signalName?: string) => resolve({ code, ...(signalName ? { signal: signalName } : {}), output }));
-      channel.on('data', (chunk: Buffer) => {
-        const first = output === '';
-        output += chunk.toString('utf8');
-        if (first) channel.signal(signal);
-      });
-      channel.stderr.resume();
-    });
-  });
-}
-
-
-test('signals and forwarding on the Kubernetes backend (connection mode) with the real OpenSSH client', async (t) => {
-  const kube = await worldWithPod(t, hardenedPod({ mode: 'connection' }), {
-    security: { forwarding: { forwardingMode: 'enable', agentForwardingMode: 'enable' } },
-  });
-  const { world } = kube;
-  const dir = await mkdtemp(join(tmpdir(), 'portcullis-kube-fwd-'));
-  t.after(async () => {
-    await rm(dir, { recursive: true, force: true });
-    assert.deepEqual(await kube.waitForNoPods(), [], 'no session pod is left');
-  });
-
-  await t.test('a client signal request stops sleep in the pod and comes back as exit-signal', async (t) => {
-    const log = logMark(world.gateway);
-    const client = await ssh2Client(kube);
-    t.after(() => client.end());
-    const ended = await execAndSignal(client, 'echo started; exec sleep 60', 'INT');
-    assert.deepEqual({ code: ended.code, signal: ended.signal }, { code: null, signal: 'SIGINT' });
-    await log.next('SESSION_SIGNAL_DELIVERED');
-  });
-
-  await t.test('Ctrl-C with ssh -tt stops sleep in the pod and the client sees the SIGINT exit (130)', async () => {
-    const held = await holdSession({ port: world.sshPort, username: world.username, password: world.password, tty: true, command: 'echo ready; sleep 60; echo not-interrupted' });
-    await held.waitFor('ready', 90_000);
-    held.release('\x03');
-    assert.equal(await held.closed, 130, held.stdout());
-    assert.doesNotMatch(held.stdout(), /not-interrupted/);
-  });
-
-  await t.test('-L: nc through the forward reaches a server on the pod loopback', async () => {
-    const localPort = await freePort();
-    // A loopback service inside the pod: answers "pong" to one connection and reports what it got.
-    const held = await holdSession({
-      port: world.sshPort,
-      username: world.username,
-      password: world.password,
-      extraArgs: ['-L', `${localPort}:127.0.0.1:17777`],
-      command: 'echo up; printf pong | nc -N -l 127.0.0.1 17777; echo; echo served',
-    });
-    await held.waitFor('up', 90_000);
-    // The listener may not be up at once: a refused attempt never reaches it, so retry, bounded.
-    let answer = '';
-    for (let attempt = 0; attempt < 300 && answer === ''; attempt += 1) {
-      answer = await exchange(localPort, 'ping');
-      if (answer === '') await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    assert.equal(answer, 'pong', held.stderr());
-    // The program ends by itself after one answer: ssh ends with it.
-    assert.equal(await held.closed, 0, held.stderr());
-    assert.equal(held.stdout(), 'up\nping\nserved\n', 'the pod-side server got the client bytes');
-  });
-
-  await t.test('-D: curl through the SOCKS proxy reaches an HTTP server on the pod loopback', async () => {
-    const socksPort = await freePort();
-    const held = await holdSession({
-      port: world.sshPort,
-      username: world.username,
-      password: world.password,
-      extraArgs: ['-D', `127.0.0.1:${socksPort}`],
-      command: `echo up; printf 'HTTP/1.0 200 OK\\r\\nContent-Length: 11\\r\\n\\r\\nhello socks' | nc -N -l 127.0.0.1 17778 >/dev/null; echo served`,
-    });
-    await held.waitFor('up', 90_000);
-    let body = '';
-    for (let attempt = 0; attempt < 100 && body === ''; attempt += 1) {
-      body = await run('curl', ['-s', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${socksPort}`, 'http://127.0.0.1:17778/']).then(
-        ({ stdout }) => stdout,
-        () => '',
-      );
-      if (body === '') await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    assert.equal(body, 'hello socks', held.stderr());
-    // The program ends by itself after one answer: ssh ends with it.
-    assert.equal(await held.closed, 0, held.stderr());
-    assert.equal(held.stdout(), 'up\nserved\n');
-  });
-
-  await t.test('-A: ssh-add -l inside the pod lists the client agent keys', async (t) => {
-    const agentSocket = join(dir, 'agent.sock');
-    const agent = spawn('ssh-agent', ['-D', '-a', agentSocket], { stdio: 'ignore' });
-    t.after(() => agent.kill('SIGTERM'));
-    const end = Date.now() + 10_000;
-    while (!(await stat(agentSocket).then(() => true, () => false))) {
-      assert.ok(Date.now() < end, 'ssh-agent did not create its socket');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    const env = { ...process.env, SSH_AUTH_SOCK: agentSocket };
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'forwarded-key', '-f', join(dir, 'key')]);
-    await run('ssh-add', [join(dir, 'key')], { env });
-    const before = process.env.SSH_AUTH_SOCK;
-    process.env.SSH_AUTH_SOCK = agentSocket; // runSsh passes process.env to ssh
-    try {
-      const listed = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'ssh-add -l', extraArgs: ['-A'], timeoutMs: 90_000 });
-      assert.match(listed.stdout, /^256 SHA256:\S+ forwarded-key \(ED25519\)$/m, listed.stderr);
-    } finally {
-      if (before === undefined) delete process.env.SSH_AUTH_SOCK;
-      else process.env.SSH_AUTH_SOCK = before;
-    }
-  });
-});
+// Signals, Ctrl-C, filters, -L, -D, -R, Unix sockets, -A and -X on Kubernetes (connection mode):
+// ssh-features-sessions.test.ts and ssh-features-forwarding.test.ts run them on both backends.
+// Here: what only Kubernetes modes have.
 
 test('persistent mode: -R reaches a server on the test host; the agent ends with its connection', async (t) => {
   const podName = `forwarding-${process.pid}`;

@@ -7,22 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { hardenedExecution, worldWithConfig } from '../helpers/fake-config.ts';
-import { waitForNoSessionContainers } from '../helpers/docker.ts';
+import { CONTAINER_BACKENDS, backendWorld } from '../helpers/backend-world.ts';
 import { exchange } from '../helpers/forwarding.ts';
 import { freePort } from '../helpers/ports.ts';
 import { logMark } from '../helpers/log-wait.ts';
-import { ensureSessionImage } from '../helpers/session-image.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import type { World } from '../helpers/world.ts';
 
 const run = promisify(execFile);
 
-const withForwarding = (forwarding?: Record<string, string>) => ({
-  backend: 'docker',
-  docker: { execution: hardenedExecution() },
-  ...(forwarding ? { security: { forwarding } } : {}),
-});
+const withForwarding = (forwarding?: Record<string, string>) => (forwarding ? { forwarding } : undefined);
 
 interface Spawned {
   readonly child: ChildProcess;
@@ -75,187 +69,189 @@ async function hostServer(t: TestContext, reply: string, path?: string): Promise
   return server;
 }
 
-test('port, socket and agent forwarding inside the container with the real OpenSSH client', async (t) => {
-  await ensureSessionImage();
-  const { world, setConfig } = await worldWithConfig(t, withForwarding());
-  const dir = await mkdtemp(join(tmpdir(), 'portcullis-fwd-'));
-  t.after(async () => {
-    await rm(dir, { recursive: true, force: true });
-    assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
-  });
-  // A loopback service inside the container: answers "pong" to every connection.
-  const pongLoop = (listen: string) => `echo up; for i in $(seq 20); do printf pong | nc -N ${listen} >/dev/null; done`;
+for (const backend of CONTAINER_BACKENDS) {
+  test(`port, socket, agent and X11 forwarding inside the ${backend} session with the real OpenSSH client`, async (t) => {
+    const session = await backendWorld(t, backend);
+    const { world, setSecurity } = session;
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-fwd-'));
+    t.after(async () => {
+      await rm(dir, { recursive: true, force: true });
+      assert.deepEqual(await session.waitForNoSessions(), [], 'no session container or pod is left');
+    });
+    // A loopback service inside the container: answers "pong" to every connection.
+    const pongLoop = (listen: string) => `echo up; for i in $(seq 20); do printf pong | nc -N ${listen} >/dev/null; done`;
 
-  await t.test('-L: a TCP connection reaches a server on the container loopback', async (t) => {
-    const log = logMark(world.gateway);
-    setConfig(withForwarding({ forwardingMode: 'enable' }));
-    const localPort = await freePort();
-    const ssh = await spawnSsh(t, world, ['-L', `${localPort}:127.0.0.1:17777`], pongLoop('-l 127.0.0.1 17777'));
-    assert.equal(await eventually(() => exchange(localPort, 'ping'), ssh), 'pong', ssh.stderr());
-  });
+    await t.test('-L: a TCP connection reaches a server on the container loopback', async (t) => {
+      const log = logMark(world.gateway);
+      setSecurity(withForwarding({ forwardingMode: 'enable' }));
+      const localPort = await freePort();
+      const ssh = await spawnSsh(t, world, ['-L', `${localPort}:127.0.0.1:17777`], pongLoop('-l 127.0.0.1 17777'));
+      assert.equal(await eventually(() => exchange(localPort, 'ping'), ssh), 'pong', ssh.stderr());
+    });
 
-  await t.test('-L: refused with a code when the policy disables forwarding', async (t) => {
-    const log = logMark(world.gateway);
-    setConfig(withForwarding({ forwardingMode: 'disable' }));
-    const localPort = await freePort();
-    const ssh = await spawnSsh(t, world, ['-L', `${localPort}:127.0.0.1:17777`], pongLoop('-l 127.0.0.1 17777'));
-    await log.next('SESSION_STARTED');
-    const answer = await eventually(() => exchange(localPort, 'ping'), ssh, 3_000);
-    assert.equal(answer, '');
-    await log.next('SECURITY_FORWARDING_REJECTED');
-  });
+    await t.test('-L: refused with a code when the policy disables forwarding', async (t) => {
+      const log = logMark(world.gateway);
+      setSecurity(withForwarding({ forwardingMode: 'disable' }));
+      const localPort = await freePort();
+      const ssh = await spawnSsh(t, world, ['-L', `${localPort}:127.0.0.1:17777`], pongLoop('-l 127.0.0.1 17777'));
+      await log.next('SESSION_STARTED');
+      const answer = await eventually(() => exchange(localPort, 'ping'), ssh, 3_000);
+      assert.equal(answer, '');
+      await log.next('SECURITY_FORWARDING_REJECTED');
+    });
 
-  await t.test('-D: curl through the SOCKS proxy reaches an HTTP server inside the container', async (t) => {
-    const log = logMark(world.gateway);
-    setConfig(withForwarding({ forwardingMode: 'enable' }));
-    const socksPort = await freePort();
-    const http = `printf 'HTTP/1.0 200 OK\\r\\nContent-Length: 11\\r\\n\\r\\nhello socks' | nc -N -l 127.0.0.1 17778 >/dev/null`;
-    const ssh = await spawnSsh(t, world, ['-D', `127.0.0.1:${socksPort}`], `echo up; for i in $(seq 20); do ${http}; done`);
-    const curl = () =>
-      run('curl', ['-s', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${socksPort}`, 'http://127.0.0.1:17778/']).then(
-        ({ stdout }) => stdout,
-        () => '',
+    await t.test('-D: curl through the SOCKS proxy reaches an HTTP server inside the container', async (t) => {
+      const log = logMark(world.gateway);
+      setSecurity(withForwarding({ forwardingMode: 'enable' }));
+      const socksPort = await freePort();
+      const http = `printf 'HTTP/1.0 200 OK\\r\\nContent-Length: 11\\r\\n\\r\\nhello socks' | nc -N -l 127.0.0.1 17778 >/dev/null`;
+      const ssh = await spawnSsh(t, world, ['-D', `127.0.0.1:${socksPort}`], `echo up; for i in $(seq 20); do ${http}; done`);
+      const curl = () =>
+        run('curl', ['-s', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${socksPort}`, 'http://127.0.0.1:17778/']).then(
+          ({ stdout }) => stdout,
+          () => '',
+        );
+      assert.equal(await eventually(curl, ssh), 'hello socks', ssh.stderr());
+    });
+
+    await t.test('-R: a connection to a port inside the container reaches a server on the test host', async (t) => {
+      const log = logMark(world.gateway);
+      setSecurity(withForwarding({ reverseForwardingMode: 'enable' }));
+      const server = await hostServer(t, 'host');
+      const hostPort = (server.address() as AddressInfo).port;
+      const ssh = await spawnSsh(
+        t,
+        world,
+        ['-o', 'ExitOnForwardFailure=yes', '-R', `17779:127.0.0.1:${hostPort}`],
+        'for i in $(seq 100); do out=$(printf ping | nc -N 127.0.0.1 17779 2>/dev/null); [ -n "$out" ] && break; sleep 0.2; done; echo "got:$out"',
       );
-    assert.equal(await eventually(curl, ssh), 'hello socks', ssh.stderr());
-  });
+      assert.equal(await ssh.closed, 0, ssh.stderr());
+      assert.equal(ssh.stdout(), 'got:host:ping\n');
+    });
 
-  await t.test('-R: a connection to a port inside the container reaches a server on the test host', async (t) => {
-    const log = logMark(world.gateway);
-    setConfig(withForwarding({ reverseForwardingMode: 'enable' }));
-    const server = await hostServer(t, 'host');
-    const hostPort = (server.address() as AddressInfo).port;
-    const ssh = await spawnSsh(
-      t,
-      world,
-      ['-o', 'ExitOnForwardFailure=yes', '-R', `17779:127.0.0.1:${hostPort}`],
-      'for i in $(seq 100); do out=$(printf ping | nc -N 127.0.0.1 17779 2>/dev/null); [ -n "$out" ] && break; sleep 0.2; done; echo "got:$out"',
-    );
-    assert.equal(await ssh.closed, 0, ssh.stderr());
-    assert.equal(ssh.stdout(), 'got:host:ping\n');
-  });
+    await t.test('-R: refused when the policy does not enable remote forwarding', async (t) => {
+      const log = logMark(world.gateway);
+      setSecurity(withForwarding({ forwardingMode: 'enable' }));
+      const ssh = await spawnSsh(t, world, ['-o', 'ExitOnForwardFailure=yes', '-R', '17779:127.0.0.1:9'], 'echo should-not-run');
+      assert.equal(await ssh.closed, 255);
+      assert.match(ssh.stderr(), /remote port forwarding failed/);
+      await log.next('SECURITY_REVERSE_FORWARDING_REJECTED');
+    });
 
-  await t.test('-R: refused when the policy does not enable remote forwarding', async (t) => {
-    const log = logMark(world.gateway);
-    setConfig(withForwarding({ forwardingMode: 'enable' }));
-    const ssh = await spawnSsh(t, world, ['-o', 'ExitOnForwardFailure=yes', '-R', '17779:127.0.0.1:9'], 'echo should-not-run');
-    assert.equal(await ssh.closed, 255);
-    assert.match(ssh.stderr(), /remote port forwarding failed/);
-    await log.next('SECURITY_REVERSE_FORWARDING_REJECTED');
-  });
+    await t.test('Unix sockets both ways: -L to a socket in the container, -R from one', async (t) => {
+      const log = logMark(world.gateway);
+      setSecurity(withForwarding({ socketForwardingMode: 'enable', socketListenMode: 'enable' }));
+      const local = join(dir, 'local.sock');
+      const hostSocket = join(dir, 'host.sock');
+      await hostServer(t, 'host-unix', hostSocket);
+      const ssh = await spawnSsh(
+        t,
+        world,
+        ['-o', 'ExitOnForwardFailure=yes', '-L', `${local}:/tmp/container.sock`, '-R', `/tmp/reverse.sock:${hostSocket}`],
+        // OpenSSH starts the command without waiting for the forward's reply: retry until it listens.
+        'for i in $(seq 100); do out=$(printf ping | nc -N -U /tmp/reverse.sock 2>/dev/null); [ -n "$out" ] && break; sleep 0.2; done; echo "reverse:$out"; ' +
+          pongLoop('-l -U /tmp/container.sock'),
+      );
+      assert.equal(await eventually(() => exchange(local, 'ping'), ssh), 'pong', ssh.stderr());
+      assert.match(ssh.stdout(), /^reverse:host-unix:ping\n/);
+    });
 
-  await t.test('Unix sockets both ways: -L to a socket in the container, -R from one', async (t) => {
-    const log = logMark(world.gateway);
-    setConfig(withForwarding({ socketForwardingMode: 'enable', socketListenMode: 'enable' }));
-    const local = join(dir, 'local.sock');
-    const hostSocket = join(dir, 'host.sock');
-    await hostServer(t, 'host-unix', hostSocket);
-    const ssh = await spawnSsh(
-      t,
-      world,
-      ['-o', 'ExitOnForwardFailure=yes', '-L', `${local}:/tmp/container.sock`, '-R', `/tmp/reverse.sock:${hostSocket}`],
-      // OpenSSH starts the command without waiting for the forward's reply: retry until it listens.
-      'for i in $(seq 100); do out=$(printf ping | nc -N -U /tmp/reverse.sock 2>/dev/null); [ -n "$out" ] && break; sleep 0.2; done; echo "reverse:$out"; ' +
-        pongLoop('-l -U /tmp/container.sock'),
-    );
-    assert.equal(await eventually(() => exchange(local, 'ping'), ssh), 'pong', ssh.stderr());
-    assert.match(ssh.stdout(), /^reverse:host-unix:ping\n/);
-  });
+    await t.test('Unix socket forwarding is refused when the policy leaves it off', async (t) => {
+      const log = logMark(world.gateway);
+      setSecurity(withForwarding({ forwardingMode: 'enable' }));
+      const local = join(dir, 'refused.sock');
+      const ssh = await spawnSsh(t, world, ['-L', `${local}:/tmp/container.sock`], pongLoop('-l -U /tmp/container.sock'));
+      await log.next('SESSION_STARTED');
+      assert.equal(await eventually(() => exchange(local, 'ping'), ssh, 3_000), '');
+      await log.next('SECURITY_FORWARDING_REJECTED');
+    });
 
-  await t.test('Unix socket forwarding is refused when the policy leaves it off', async (t) => {
-    const log = logMark(world.gateway);
-    setConfig(withForwarding({ forwardingMode: 'enable' }));
-    const local = join(dir, 'refused.sock');
-    const ssh = await spawnSsh(t, world, ['-L', `${local}:/tmp/container.sock`], pongLoop('-l -U /tmp/container.sock'));
-    await log.next('SESSION_STARTED');
-    assert.equal(await eventually(() => exchange(local, 'ping'), ssh, 3_000), '');
-    await log.next('SECURITY_FORWARDING_REJECTED');
-  });
-
-  await t.test('-A: ssh-add -l inside the container lists the client agent keys; refused without the policy', async (t) => {
-    const log = logMark(world.gateway);
-    const agentSocket = join(dir, 'agent.sock');
-    const agent = spawn('ssh-agent', ['-D', '-a', agentSocket], { stdio: 'ignore' });
-    t.after(() => agent.kill('SIGTERM'));
-    const end = Date.now() + 10_000;
-    while (!(await stat(agentSocket).then(() => true, () => false))) {
-      assert.ok(Date.now() < end, 'ssh-agent did not create its socket');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'forwarded-key', '-f', join(dir, 'key')]);
-    await run('ssh-add', [join(dir, 'key')], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket } });
-    const login = (extra: string[]) =>
-      runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'ssh-add -l; echo "[$SSH_AUTH_SOCK]"', extraArgs: extra, timeoutMs: 60_000 });
-    setConfig(withForwarding({ agentForwardingMode: 'enable' }));
-    const allowed = await withAgent(agentSocket, () => login(['-A']));
-    assert.match(allowed.stdout, /^256 SHA256:\S+ forwarded-key \(ED25519\)$/m, allowed.stderr);
-    assert.match(allowed.stdout, /\[\/tmp\/portcullis-agent-[0-9a-f]+\.sock\]/);
-    setConfig(withForwarding());
-    const refused = await withAgent(agentSocket, () => login(['-A']));
-    assert.doesNotMatch(refused.stdout, /forwarded-key/);
-    assert.match(refused.stdout, /\[\]/);
-    await log.next('SECURITY_AGENT_FORWARDING_REJECTED');
-  });
-
-  await t.test('-X: DISPLAY is set and a connection to it reaches the client X11 socket (stub server, no xauth)', async (t) => {
-    const log = logMark(world.gateway);
-    // A stub X server on the test host: the client's display. It answers the first bytes it gets.
-    let received: Buffer = Buffer.alloc(0);
-    let display = 0;
-    let stub: Server | undefined;
-    for (let candidate = 50; candidate < 100 && !stub; candidate += 1) {
-      const server = createServer((socket) => {
-        socket.once('data', (chunk: Buffer) => {
-          received = chunk;
-          socket.end('X11-STUB-OK');
-        });
-        socket.on('error', () => undefined);
-      });
-      server.listen(6000 + candidate, '127.0.0.1');
-      const listening = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)]);
-      if (listening) {
-        stub = server;
-        display = candidate;
+    await t.test('-A: ssh-add -l inside the container lists the client agent keys; refused without the policy', async (t) => {
+      const log = logMark(world.gateway);
+      const agentSocket = join(dir, 'agent.sock');
+      const agent = spawn('ssh-agent', ['-D', '-a', agentSocket], { stdio: 'ignore' });
+      t.after(() => agent.kill('SIGTERM'));
+      const end = Date.now() + 10_000;
+      while (!(await stat(agentSocket).then(() => true, () => false))) {
+        assert.ok(Date.now() < end, 'ssh-agent did not create its socket');
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
-    }
-    assert.ok(stub, 'no free X display port for the stub');
-    t.after(() => stub!.close());
-    // An X client inside the container: an X11 connection setup (little-endian, protocol 11.0)
-    // carrying MIT-MAGIC-COOKIE-1 from ~/.Xauthority, which the gateway wrote as sshd's xauth would.
-    const xClient = [
-      'echo "display=$DISPLAY"',
-      'cookie=$(od -An -tx1 -v "$HOME/.Xauthority" | tr -d " \\n" | tail -c 32)',
-      'name=$(printf MIT-MAGIC-COOKIE-1 | od -An -tx1 -v | tr -d " \\n")',
-      'hex="6c000b000000120010000000${name}0000${cookie}"',
-      'd=${DISPLAY#*:}; d=${d%.*}',
-      'exec 3<>/dev/tcp/127.0.0.1/$((6000 + d))',
-      'for ((i = 0; i < ${#hex}; i += 2)); do printf "\\x${hex:i:2}"; done >&3',
-      'echo "reply=$(head -c 11 <&3)"',
-      '',
-    ].join('\n');
-    const x11Login = () =>
-      withEnv('DISPLAY', `127.0.0.1:${display}`, () =>
-        runSsh({
-          port: world.sshPort,
-          username: world.username,
-          password: world.password,
-          command: 'bash -s',
-          stdin: xClient,
-          // Trusted: untrusted forwarding needs xauth on the client to make a cookie.
-          extraArgs: ['-X', '-o', 'ForwardX11Trusted=yes'],
-          timeoutMs: 60_000,
-        }),
-      );
-    setConfig(withForwarding({ x11ForwardingMode: 'enable' }));
-    const allowed = await x11Login();
-    assert.match(allowed.stdout, /^display=localhost:\d+\.0$/m, allowed.stderr);
-    assert.match(allowed.stdout, /^reply=X11-STUB-OK$/m, allowed.stderr);
-    assert.equal(received.subarray(0, 1).toString('latin1'), 'l', 'the stub got the X11 connection setup');
-    setConfig(withForwarding());
-    const refused = await x11Login();
-    assert.match(refused.stdout, /^display=$/m);
-    await log.next('SECURITY_X11_FORWARDING_REJECTED');
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'forwarded-key', '-f', join(dir, 'key')]);
+      await run('ssh-add', [join(dir, 'key')], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket } });
+      const login = (extra: string[]) =>
+        runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'ssh-add -l; echo "[$SSH_AUTH_SOCK]"', extraArgs: extra, timeoutMs: 60_000 });
+      setSecurity(withForwarding({ agentForwardingMode: 'enable' }));
+      const allowed = await withAgent(agentSocket, () => login(['-A']));
+      assert.match(allowed.stdout, /^256 SHA256:\S+ forwarded-key \(ED25519\)$/m, allowed.stderr);
+      assert.match(allowed.stdout, /\[\/tmp\/portcullis-agent-[0-9a-f]+\.sock\]/);
+      setSecurity(withForwarding());
+      const refused = await withAgent(agentSocket, () => login(['-A']));
+      assert.doesNotMatch(refused.stdout, /forwarded-key/);
+      assert.match(refused.stdout, /\[\]/);
+      await log.next('SECURITY_AGENT_FORWARDING_REJECTED');
+    });
+
+    await t.test('-X: DISPLAY is set and a connection to it reaches the client X11 socket (stub server, no xauth)', async (t) => {
+      const log = logMark(world.gateway);
+      // A stub X server on the test host: the client's display. It answers the first bytes it gets.
+      let received: Buffer = Buffer.alloc(0);
+      let display = 0;
+      let stub: Server | undefined;
+      for (let candidate = 50; candidate < 100 && !stub; candidate += 1) {
+        const server = createServer((socket) => {
+          socket.once('data', (chunk: Buffer) => {
+            received = chunk;
+            socket.end('X11-STUB-OK');
+          });
+          socket.on('error', () => undefined);
+        });
+        server.listen(6000 + candidate, '127.0.0.1');
+        const listening = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)]);
+        if (listening) {
+          stub = server;
+          display = candidate;
+        }
+      }
+      assert.ok(stub, 'no free X display port for the stub');
+      t.after(() => stub!.close());
+      // An X client inside the container: an X11 connection setup (little-endian, protocol 11.0)
+      // carrying MIT-MAGIC-COOKIE-1 from ~/.Xauthority, which the gateway wrote as sshd's xauth would.
+      const xClient = [
+        'echo "display=$DISPLAY"',
+        'cookie=$(od -An -tx1 -v "$HOME/.Xauthority" | tr -d " \\n" | tail -c 32)',
+        'name=$(printf MIT-MAGIC-COOKIE-1 | od -An -tx1 -v | tr -d " \\n")',
+        'hex="6c000b000000120010000000${name}0000${cookie}"',
+        'd=${DISPLAY#*:}; d=${d%.*}',
+        'exec 3<>/dev/tcp/127.0.0.1/$((6000 + d))',
+        'for ((i = 0; i < ${#hex}; i += 2)); do printf "\\x${hex:i:2}"; done >&3',
+        'echo "reply=$(head -c 11 <&3)"',
+        '',
+      ].join('\n');
+      const x11Login = () =>
+        withEnv('DISPLAY', `127.0.0.1:${display}`, () =>
+          runSsh({
+            port: world.sshPort,
+            username: world.username,
+            password: world.password,
+            command: 'bash -s',
+            stdin: xClient,
+            // Trusted: untrusted forwarding needs xauth on the client to make a cookie.
+            extraArgs: ['-X', '-o', 'ForwardX11Trusted=yes'],
+            timeoutMs: 60_000,
+          }),
+        );
+      setSecurity(withForwarding({ x11ForwardingMode: 'enable' }));
+      const allowed = await x11Login();
+      assert.match(allowed.stdout, /^display=localhost:\d+\.0$/m, allowed.stderr);
+      assert.match(allowed.stdout, /^reply=X11-STUB-OK$/m, allowed.stderr);
+      assert.equal(received.subarray(0, 1).toString('latin1'), 'l', 'the stub got the X11 connection setup');
+      setSecurity(withForwarding());
+      const refused = await x11Login();
+      assert.match(refused.stdout, /^display=$/m);
+      await log.next('SECURITY_X11_FORWARDING_REJECTED');
+    });
   });
-});
+}
 
 /** Sets one environment variable of this process (runSsh passes it on to ssh) while `body` runs. */
 async function withEnv<T>(name: string, value: string, body: () => Promise<T>): Promise<T> {

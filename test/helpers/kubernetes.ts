@@ -52,6 +52,8 @@ export interface KubeWorld {
   readonly kube: KubeApiServer;
   /** Changes the pod config the fake config webhook answers for the next login. */
   setPod(pod: Record<string, unknown>, timeouts?: Record<string, unknown>): void;
+  /** Changes the config response's `security` section for the next login (`undefined`: none). */
+  setSecurity(security: Record<string, unknown> | undefined): void;
   /** Names of this test's session pods in the session namespace (only this server's, so only this test's). */
   sessionPods(): string[];
   /** Waits (bounded) until no session pod is left; returns what is left at the deadline. */
@@ -117,10 +119,13 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown>,
     const account = join(pathPrefix, 'var/run/secrets/kubernetes.io/serviceaccount');
     clusterSettings = { inCluster: true, server: kube.url, tokenFile: join(account, 'token'), caFile: join(account, 'ca.crt') };
   }
+  let security = options.security;
+  let currentPod = pod;
+  let currentTimeouts = options.timeouts;
   const configFor = (next: Record<string, unknown>, timeouts = options.timeouts) => ({
     backend: 'kubernetes',
     kubernetes: { pod: next, ...(timeouts ? { timeouts } : {}) },
-    ...(options.security ? { security: options.security } : {}),
+    ...(security ? { security } : {}),
   });
   let started: Awaited<ReturnType<typeof worldWithConfig>>;
   try {
@@ -155,7 +160,15 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown>,
   return {
     world,
     kube,
-    setPod: (next, timeouts) => setConfig(configFor(next, timeouts)),
+    setPod: (next, timeouts) => {
+      currentPod = next;
+      currentTimeouts = timeouts;
+      setConfig(configFor(next, timeouts));
+    },
+    setSecurity: (next) => {
+      security = next;
+      setConfig(configFor(currentPod, currentTimeouts));
+    },
     sessionPods,
     waitForNoPods: async (deadlineMs = 30_000) => {
       const end = Date.now() + deadlineMs;

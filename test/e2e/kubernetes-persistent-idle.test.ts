@@ -79,5 +79,13 @@ describe('persistent pods: never reaped while a session is attached, deleted onc
     // A login after it still works: the pod is created again.
     const fresh = await runSsh({ port: second.port, username: world.username, password: world.password, command: 'echo fresh' });
     assert.equal(fresh.code, 0, fresh.stderr);
+
+    // An attachment that cannot be recorded (RBAC without `patch`) refuses the login: unrecorded,
+    // another instance could delete the pod under the session.
+    kube.kube.controls.deny('patch', 'pods');
+    const unrecorded = await runSsh({ port: second.port, username: world.username, password: world.password, command: 'echo in' });
+    assert.equal(unrecorded.code, 1);
+    assert.equal(unrecorded.stdout, '');
+    assert.match(unrecorded.stderr, /^portcullis: Could not start your session: its persistent pod could not be marked as in use\. \(KUBERNETES_PERSISTENT_POD_ATTACH_FAILED\)\r?$/m);
   });
 });

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { ConfigSchema as AuthserverConfigSchema } from '../authserver/src/config.ts';
 import { ConfigSchema as ConfigserverConfigSchema } from '../configserver/src/config.ts';
 import { GatewayConfigSchema } from '../gateway/src/settings/gateway-config.ts';
+import { BaselineSchema } from '../configserver/src/policy/schema.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -22,6 +23,8 @@ interface Program {
   readonly schema: z.ZodType;
   /** Files whose doc comments describe the schema's keys. */
   readonly sources: readonly string[];
+  /** A policy file rather than a program's config (no log, metrics or health keys). */
+  readonly policy?: boolean;
 }
 
 export const PROGRAMS: readonly Program[] = [
@@ -42,6 +45,13 @@ export const PROGRAMS: readonly Program[] = [
     summary: 'The config webhook with the policy engine: `configserver --config configserver.yaml`.',
     schema: ConfigserverConfigSchema,
     sources: ['configserver/src/config.ts'],
+  },
+  {
+    name: 'policy-baseline',
+    summary: "The policy set's `baseline.yaml` (see policies/README.md), read by the configserver; wire schemas (`docker.execution`) are documented in wire/.",
+    schema: BaselineSchema,
+    sources: ['configserver/src/policy/schema.ts'],
+    policy: true,
   },
 ];
 

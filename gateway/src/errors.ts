@@ -117,6 +117,9 @@ export const GATEWAY_CODES = {
   KUBERNETES_EXIT_CODE_FAILED: 'A program ended without an exit status on the status channel.',
   KUBERNETES_SUBSYSTEM_NOT_SUPPORTED: 'A subsystem the configuration does not name was requested.',
   KUBERNETES_FILE_WRITE_FAILED: 'Writing the files the webhooks gave into the session pod failed.',
+  KUBERNETES_PERSISTENT_POD_ATTACH_FAILED: 'Recording a session attached to (or detached from) a persistent pod on its annotations failed.',
+  KUBERNETES_PERSISTENT_POD_EXPIRED: 'A persistent pod idle (no session attached) longer than its idle timeout was deleted.',
+  KUBERNETES_POD_START_ABANDONED: 'The client left while its session pod was starting; the start was stopped and the pod deleted.',
 } as const;
 
 export type GatewayCode = keyof typeof GATEWAY_CODES;

@@ -35,6 +35,8 @@ export async function worldWithConfig(
   options: Omit<WorldOptions, 'beforeGateway'> & {
     /** Like WorldOptions.beforeGateway, for anything else the test must start first. */
     readonly beforeGatewayStarts?: (certsDir: string) => Promise<Pick<GatewayRedirect, 'gateway'>>;
+    /** Other top-level fields of every answer beside `config` (e.g. `files`, `environment`). */
+    readonly answer?: Record<string, unknown>;
   } = {},
 ): Promise<{ world: World; setConfig: (next: Record<string, unknown>) => void }> {
   let current = config;
@@ -48,7 +50,7 @@ export async function worldWithConfig(
           req.resume();
           req.on('end', () => {
             res.writeHead(200, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({ config: current }));
+            res.end(JSON.stringify({ ...options.answer, config: current }));
           });
         },
       );

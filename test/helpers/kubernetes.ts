@@ -72,6 +72,8 @@ export interface KubeWorldOptions {
   readonly credentials?: 'kubeconfig' | 'inCluster';
   /** The config response's `security` section (forwarding, signals…), for every login. */
   readonly security?: Record<string, unknown>;
+  /** Other top-level fields of every config answer (e.g. `files`). */
+  readonly answer?: Record<string, unknown>;
 }
 
 /**
@@ -132,6 +134,7 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown>,
     started = await worldWithConfig(t, configFor(pod), {
       gatewayStartTimeoutMs: 90_000,
       ...options.world,
+      ...(options.answer ? { answer: options.answer } : {}),
       gateway: {
         ...options.sections,
         kubernetes: {

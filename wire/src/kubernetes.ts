@@ -58,6 +58,11 @@ export const KubernetesPodConfigSchema = z
     /** Persistent mode: create `podName` from this spec when it does not exist, instead of refusing. */
     createMissingPods: z.boolean().optional(),
     /**
+     * Persistent mode (Portcullis): delete the pod once no session has been attached to it for
+     * this long. Absent: the pod stays until someone deletes it. Ignored in the other modes.
+     */
+    persistentIdleTimeout: GoDurationSchema.optional(),
+    /**
      * When given, replaces the console container's command (ContainerSSH `idleCommand`); when
      * absent the spec's own command runs unchanged. It must keep the container running.
      */

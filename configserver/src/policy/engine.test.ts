@@ -124,6 +124,7 @@ test('render manifests: valid multi-document YAML with exactly the gateway verbs
   assert.equal(byName('ServiceAccount', 'portcullis-gateway').automountServiceAccountToken, false);
   assert.deepEqual(byName('Role', 'portcullis-gateway').rules, [
     { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete', 'get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['patch'] },
     { apiGroups: [''], resources: ['pods/exec'], verbs: ['create'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'list', 'update', 'delete'] },
   ]);

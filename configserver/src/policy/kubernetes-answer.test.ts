@@ -34,3 +34,13 @@ test('the shipped baseline still answers Docker', async () => {
   assert.equal(answer.config.backend, 'docker');
   assert.equal(answer.config.kubernetes, undefined);
 });
+
+test('baseline kubernetes.persistent.idleTimeout reaches the gateway as the pod persistentIdleTimeout; absent by default', async () => {
+  const shipped = await repoPolicy();
+  const kubernetes = { ...shipped.baseline, backend: 'kubernetes' as const };
+  const without = ConfigResponseSchema.parse(renderConfig(request('bob'), { ...shipped, baseline: kubernetes }));
+  assert.equal(without.config.kubernetes!.pod.persistentIdleTimeout, undefined, 'no timeout unless the policy sets one');
+  const baseline = { ...kubernetes, kubernetes: { ...kubernetes.kubernetes!, persistent: { idleTimeout: '8h' } } };
+  const answer = ConfigResponseSchema.parse(renderConfig(request('bob'), { ...shipped, baseline }));
+  assert.equal(answer.config.kubernetes!.pod.persistentIdleTimeout, '8h');
+});

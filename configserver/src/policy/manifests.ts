@@ -54,6 +54,11 @@ export function renderManifests(policy: Policy, options: { reaperImage?: string 
     rules: [
       // Start, find, watch and remove session pods; nothing else in the namespace.
       { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete', 'get', 'list', 'watch'] },
+      // Persistent pods only: a merge patch of the pod's annotations records which gateway
+      // instances have sessions attached and when the last one left, so every instance's reaper
+      // keeps a pod in use and deletes one idle past its timeout. The API server lets a pod update
+      // change metadata but not the spec, so this cannot alter what a session runs.
+      { apiGroups: [''], resources: ['pods'], verbs: ['patch'] },
       // Run the user's shell and commands inside a session pod.
       { apiGroups: [''], resources: ['pods/exec'], verbs: ['create'] },
       // Heartbeat: each gateway instance renews a Lease so the reaper can tell live sessions from

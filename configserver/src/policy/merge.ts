@@ -29,6 +29,8 @@ export interface Rendered {
   environment: Record<string, string>;
   files: Record<string, { value: string; sensitive: boolean; mode?: string }>;
   session: SessionSettings;
+  /** Baseline `kubernetes.persistent.idleTimeout`, sent as the pod's `persistentIdleTimeout`. */
+  persistentIdleTimeout?: string;
   /** Rendered field path (`pod.spec.containers[0].image`) → origin. */
   origins: Map<string, Origin>;
 }
@@ -214,6 +216,7 @@ export function merge(policy: Policy, profiles: readonly Profile[]): Rendered {
   return {
     backend: baseline.backend,
     namespace: baseline.kubernetes?.namespace ?? 'portcullis-sessions',
+    ...(baseline.kubernetes?.persistent?.idleTimeout ? { persistentIdleTimeout: baseline.kubernetes.persistent.idleTimeout } : {}),
     docker: root.docker as Rendered['docker'],
     pod: root.pod as Obj,
     environment: root.environment as Rendered['environment'],

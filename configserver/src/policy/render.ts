@@ -128,6 +128,8 @@ function kubernetesConfig(rendered: Rendered): Record<string, unknown> {
         mode: execution.mode,
         shellCommand: execution.shellCommand,
         subsystems: execution.subsystems,
+        // Used by the gateway only in persistent mode; sent always, so a persistent answer never lacks it.
+        ...(rendered.persistentIdleTimeout ? { persistentIdleTimeout: rendered.persistentIdleTimeout } : {}),
       },
     },
   };

@@ -30,6 +30,17 @@ export const KubernetesSettingsSchema = z.strictObject({
   quota: z.record(z.string(), z.string()).default({ pods: '50', 'limits.cpu': '40', 'limits.memory': '40Gi' }),
   /** Session pods older than this are orphans the reaper deletes (their gateway is gone). */
   maxSessionAge: Duration.default('24h'),
+  /** Pods of `persistent` mode: later connections reach the same pod, which keeps the user's files. */
+  persistent: z
+    .strictObject({
+      /**
+       * The gateway deletes a persistent pod once no session has been attached to it for this
+       * long (never while one is). Default: none, so such a pod is never deleted for idleness:
+       * deleting it loses the files persistent mode exists to keep; the namespace quota caps them.
+       */
+      idleTimeout: Duration.optional(),
+    })
+    .optional(),
   /** The hardened pod template; a plain Kubernetes Pod (metadata + spec) with one container. */
   pod: z.looseObject({
     metadata: z.looseObject({ labels: z.record(LabelKey, LabelValue).default({}) }).default({ labels: {} }),
@@ -63,6 +74,7 @@ export const BaselineSchema = z.strictObject({
    * (it then needs the `kubernetes` section). Both are rendered and checked either way.
    */
   backend: z.enum(['docker', 'kubernetes']).default('docker'),
+  /** The hardened Docker container: `execution` is exactly the wire's DockerExecutionSchema. */
   docker: z.strictObject({ execution: DockerExecutionSchema }),
   kubernetes: KubernetesSettingsSchema.optional(),
   ceilings: CeilingsSchema.default({}),

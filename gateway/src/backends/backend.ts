@@ -83,6 +83,11 @@ export interface ConnectionRequest {
   readonly files?: Readonly<FilesMap>;
   /** Short lines for the user while the backend gets ready (image pull, pod scheduling). */
   readonly onProgress?: (line: string) => void;
+  /**
+   * Aborted when the client disconnects. A backend may stop a start that is still waiting and
+   * remove what it made (then it rejects); the connection's `close` follows either way.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface Backend {

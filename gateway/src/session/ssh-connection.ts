@@ -216,6 +216,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       Object.entries(grant.maps.environment ?? {}).map(([name, entry]) => [name, entry.value]),
     );
     const progress = new ProgressRelay();
+    const clientGone = new AbortController();
+    client.once('close', () => clientGone.abort());
     backend = deps.backend.openConnection({
       identity,
       authenticatedUsername: grant.authenticatedUsername,
@@ -224,6 +226,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       metadata: grant.maps.metadata,
       files: grant.maps.files,
       onProgress: progress.report,
+      signal: clientGone.signal,
     });
     const backendName = grant.config.backend;
     const backendStarted = performance.now();
@@ -231,7 +234,9 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       () => deps.metrics?.backendStart(backendName, true, secondsSince(backendStarted)),
       (error: unknown) => {
         deps.metrics?.backendStart(backendName, false, secondsSince(backendStarted), isGatewayError(error) ? error.code : undefined);
-        log.error({ code: isGatewayError(error) ? error.code : 'DOCKER_CONTAINER_CREATE_FAILED', ...errorFields(error) }, 'backend not ready');
+        // A client that left is not a backend failure worth an error line.
+        const level = clientGone.signal.aborted ? 'info' : 'error';
+        log[level]({ code: isGatewayError(error) ? error.code : 'DOCKER_CONTAINER_CREATE_FAILED', ...errorFields(error) }, 'backend not ready');
       },
     );
     const sessionLog = log;

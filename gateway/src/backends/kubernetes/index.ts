@@ -38,6 +38,7 @@ export function kubernetesRuntime(settings: KubernetesSettings, instanceId: stri
     heartbeatTimeoutMs: settings.heartbeatTimeout,
     requestTimeoutMs: settings.requestTimeout,
     ownPods: backend.ownPods,
+    attachments: backend.attachments,
     log,
   });
   return {

@@ -8,6 +8,7 @@ import { writePodFiles } from './pod-files.ts';
 import { startPod, type OwnedPod, type PodLifecycleOptions } from './pod-lifecycle.ts';
 import { podManifest, podSettings, sessionPodName, type PodOwner, type PodSettings } from './pod-spec.ts';
 import { reachPersistentPod } from './persistent-pod.ts';
+import { PersistentAttachments } from './persistent-attachments.ts';
 
 export interface KubernetesBackendOptions {
   readonly cluster: Cluster;
@@ -28,8 +29,17 @@ export class KubernetesBackend implements Backend {
   readonly name = 'kubernetes';
   /** Pods this instance is starting or using; the reaper leaves exactly these alone among its own. */
   readonly ownPods = new Set<string>();
+  /** Which persistent pods this instance's connections use, as the reapers of every instance see it. */
+  readonly attachments: PersistentAttachments;
 
-  constructor(private readonly options: KubernetesBackendOptions) {}
+  constructor(private readonly options: KubernetesBackendOptions) {
+    this.attachments = new PersistentAttachments({
+      cluster: options.cluster,
+      instanceId: options.instanceId,
+      requestTimeoutMs: options.settings.requestTimeout,
+      log: options.log,
+    });
+  }
 
   async openConnection(request: ConnectionRequest): Promise<BackendConnection> {
     const config = request.config.kubernetes;
@@ -39,7 +49,7 @@ export class KubernetesBackend implements Backend {
     const { cluster, instanceId } = this.options;
     const settings = podSettings(config, cluster.namespace, this.options.settings.startTimeout);
     const log = this.options.log.child({ backend: 'kubernetes', mode: settings.mode });
-    const lifecycle: PodLifecycleOptions = { cluster, requestTimeoutMs: this.options.settings.requestTimeout, log };
+    const lifecycle: PodLifecycleOptions = { cluster, requestTimeoutMs: this.options.settings.requestTimeout, log, ...(request.signal ? { signal: request.signal } : {}) };
     const owner: PodOwner = { instanceId, connectionId: request.identity.connectionId };
     const progress = request.onProgress ?? (() => undefined);
     const context: PodContext = { lifecycle, settings, request, owner, ownPods: this.ownPods, ...(this.options.metrics ? { metrics: this.options.metrics } : {}) };
@@ -49,11 +59,20 @@ export class KubernetesBackend implements Backend {
       case 'session':
         return new PodPerSessionConnection(context);
       case 'persistent': {
+        // Counted as attached before the pod is even read, so no reaper can take it as idle meanwhile.
+        const attachment = this.attachments.begin(settings.podName!, settings.persistentIdleTimeoutMs);
         const manifest = podManifest(settings, cluster.namespace, settings.podName!, owner, true);
-        const name = await reachPersistentPod(lifecycle, settings, manifest, progress);
-        await writePodFiles(cluster, name, settings.consoleContainer, request.files, lifecycle.requestTimeoutMs, log);
-        // The pod outlives the connection: releasing it only ends this connection's programs.
-        return new SharedPodConnection({ name, release: async () => undefined }, context);
+        manifest.metadata!.annotations = { ...manifest.metadata!.annotations, ...attachment.annotations };
+        try {
+          const name = await reachPersistentPod(lifecycle, settings, manifest, progress);
+          await attachment.record();
+          await writePodFiles(cluster, name, settings.consoleContainer, request.files, lifecycle.requestTimeoutMs, log);
+          // The pod outlives the connection: releasing it ends this connection's programs and its attachment.
+          return new SharedPodConnection({ name, release: () => attachment.release() }, context);
+        } catch (error) {
+          await attachment.release();
+          throw error;
+        }
       }
     }
   }

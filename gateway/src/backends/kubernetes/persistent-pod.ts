@@ -24,6 +24,11 @@ export async function reachPersistentPod(
   } catch (error) {
     if (!isNotFound(error)) throw podCreateError(error);
   }
+  if (existing?.metadata?.deletionTimestamp) {
+    // Being deleted (idle past its timeout, or by hand): a session in it would die with it.
+    await waitUntilGone(options, name, settings.startTimeoutMs);
+    existing = undefined;
+  }
   if (existing) {
     const labels = existing.metadata?.labels ?? {};
     if (labels[LABEL_MANAGED_BY] !== MANAGED_BY || labels[LABEL_PERSISTENT] !== 'true') {
@@ -48,4 +53,26 @@ export async function reachPersistentPod(
   }
   log.info({ code: 'KUBERNETES_PERSISTENT_POD_CREATED', pod: name }, 'persistent pod created');
   return name;
+}
+
+/** Polling, not a watch: a pod terminates within its grace period, so this is short and rare. */
+const GONE_POLL_MS = 250;
+
+/** Waits until the named pod no longer exists, within `timeoutMs`. */
+async function waitUntilGone(options: PodLifecycleOptions, name: string, timeoutMs: number): Promise<void> {
+  const { cluster } = options;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (options.signal?.aborted) break;
+    try {
+      await withDeadline(cluster.core.readNamespacedPod({ name, namespace: cluster.namespace }), options.requestTimeoutMs, 'read pod');
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw podCreateError(error);
+    }
+    await new Promise((resolve) => setTimeout(resolve, GONE_POLL_MS));
+  }
+  throw new GatewayError('KUBERNETES_POD_START_TIMEOUT', 'Could not start your session: its persistent pod is still being deleted.', {
+    cause: new Error(`pod ${name} still terminating`),
+  });
 }

@@ -14,6 +14,8 @@ export interface PodLifecycleOptions {
   readonly cluster: Cluster;
   readonly requestTimeoutMs: number;
   readonly log: Logger;
+  /** Aborted when the client left: a start stops waiting at once and deletes its pod. */
+  readonly signal?: AbortSignal;
 }
 
 /** A pod this connection owns: deleted when released. */
@@ -54,6 +56,7 @@ export async function startPod(
       if (describeApiFailure(error).status === 409) conflict = true;
       throw podCreateError(error);
     }
+    if (options.signal?.aborted) throw abandoned(name);
     log.debug({ code: 'KUBERNETES_POD_WAIT', pod: name }, 'waiting for the pod to run');
     await waitUntilRunning(options, created, consoleContainer, { deadline: started + startTimeoutMs, ms: startTimeoutMs }, (line) => {
       if (line === current) return;
@@ -97,7 +100,8 @@ async function waitUntilRunning(
   for (let watches = 0; state.kind === 'pending'; watches++) {
     const remaining = deadline - Date.now();
     if (remaining <= 0 || watches >= MAX_WATCHES) throw startTimeout(timeout.ms, name);
-    const outcome = await watchOnce(cluster, name, resourceVersion, remaining, (pod) => {
+    if (options.signal?.aborted) throw abandoned(name);
+    const outcome = await watchOnce(cluster, name, resourceVersion, remaining, options.signal, (pod) => {
       resourceVersion = pod.metadata?.resourceVersion ?? resourceVersion;
       return settle(pod);
     });
@@ -105,6 +109,7 @@ async function waitUntilRunning(
     else if (outcome.kind === 'deleted') {
       throw new GatewayError('KUBERNETES_POD_WAIT_FAILED', 'Could not start your session: its pod was deleted while it started.');
     } else if (outcome.kind === 'timeout') throw startTimeout(timeout.ms, name);
+    else if (outcome.kind === 'abandoned') throw abandoned(name);
     else {
       // The watch ended (server timeout, 410 Gone, a dropped connection): read the pod, then watch again.
       if (outcome.error) log.debug({ code: 'KUBERNETES_POD_WAIT', pod: name, ...errorFields(outcome.error) }, 'watch ended; reading the pod');
@@ -126,14 +131,24 @@ type WatchOutcome =
   | { kind: 'state'; state: Exclude<PodState, { kind: 'pending' }> }
   | { kind: 'deleted' }
   | { kind: 'timeout' }
+  | { kind: 'abandoned' }
   | { kind: 'ended'; error?: unknown };
 
 /** One watch request, resolved by the first decisive event, its end, or `ms`. */
-async function watchOnce(cluster: Cluster, name: string, resourceVersion: string | undefined, ms: number, onPod: (pod: V1Pod) => PodState): Promise<WatchOutcome> {
+async function watchOnce(
+  cluster: Cluster,
+  name: string,
+  resourceVersion: string | undefined,
+  ms: number,
+  signal: AbortSignal | undefined,
+  onPod: (pod: V1Pod) => PodState,
+): Promise<WatchOutcome> {
   let abort: AbortController | undefined;
   let finish!: (outcome: WatchOutcome) => void;
   const result = new Promise<WatchOutcome>((resolve) => (finish = resolve));
   const timer = setTimeout(() => finish({ kind: 'timeout' }), ms);
+  const onAbort = () => finish({ kind: 'abandoned' });
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     abort = await cluster.watch.watch(
       `/api/v1/namespaces/${cluster.namespace}/pods`,
@@ -158,8 +173,16 @@ async function watchOnce(cluster: Cluster, name: string, resourceVersion: string
     return outcome;
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
     abort?.abort();
   }
+}
+
+/** The client left before the pod ran; the caller deletes the pod. */
+function abandoned(name: string): GatewayError {
+  return new GatewayError('KUBERNETES_POD_START_ABANDONED', 'The client left before its session pod was running.', {
+    cause: new Error(`pod ${name} abandoned while starting`),
+  });
 }
 
 function startTimeout(ms: number, name: string): GatewayError {

@@ -73,3 +73,46 @@ test('pods of an instance with no lease at all are reaped after the timeout too'
   await reaper.sweep();
   assert.deepEqual(deleted, ['x-1']);
 });
+
+test('an idle persistent pod goes after its timeout; one attached by a live instance stays, a dead instance attachment does not count', async () => {
+  let now = 0;
+  let wall = Date.parse('2026-01-01T10:00:00Z');
+  const persistent = (name: string, annotations: Record<string, string>): V1Pod => ({
+    metadata: { ...pod(name, 'creator', true).metadata, resourceVersion: '5', creationTimestamp: new Date('2026-01-01T09:00:00Z'), annotations },
+    status: { phase: 'Running' },
+  });
+  const idle = { 'portcullis.io/idle-timeout-seconds': '60', 'portcullis.io/last-detach': '2026-01-01T09:59:30Z' };
+  const leases = [lease('peer', '1'), lease('creator', '1')];
+  const { cluster, deleted } = fakeCluster(
+    [
+      persistent('idle', idle),
+      persistent('no-timeout', { 'portcullis.io/last-detach': '2026-01-01T09:00:00Z' }),
+      persistent('peer-attached', { ...idle, 'attached.portcullis.io/peer': '1' }),
+      persistent('ghost-attached', { ...idle, 'attached.portcullis.io/ghost': '2' }),
+    ],
+    leases,
+  );
+  const reaper = new PodReaper(cluster, {
+    instanceId: 'me',
+    intervalMs: 1_000,
+    heartbeatTimeoutMs: 20_000,
+    requestTimeoutMs: 1_000,
+    ownPods: new Set(),
+    log: createLogger('fatal'),
+    now: () => now,
+    wallClock: () => wall,
+  });
+  await reaper.sweep();
+  assert.deepEqual(deleted, [], 'idle for 30 s of 60');
+  wall += 31_000;
+  now += 10_000;
+  leases[0] = lease('peer', '2');
+  leases[1] = lease('creator', '2');
+  await reaper.sweep();
+  assert.deepEqual(deleted, ['idle'], 'past its timeout; the ghost instance is not yet known to be dead');
+  now += 20_000;
+  leases[0] = lease('peer', '3');
+  leases[1] = lease('creator', '3');
+  await reaper.sweep();
+  assert.deepEqual(deleted, ['idle', 'ghost-attached'], 'an attachment of an instance with no heartbeat expires; a live peer keeps its pod');
+});

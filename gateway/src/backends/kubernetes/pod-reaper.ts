@@ -1,10 +1,20 @@
 import type { V1Lease, V1Pod } from '@kubernetes/client-node';
 import { errorFields, type Logger } from '../../observability/index.ts';
-import { isNotFound, withDeadline } from './api-errors.ts';
+import { describeApiFailure, isNotFound, withDeadline } from './api-errors.ts';
 import type { Cluster } from './cluster.ts';
 import { leaseName } from './heartbeat.ts';
+import type { PersistentAttachments } from './persistent-attachments.ts';
 import { deletePod } from './pod-lifecycle.ts';
-import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PERSISTENT, MANAGED_BY } from './pod-spec.ts';
+import {
+  ANNOTATION_ATTACHED_PREFIX,
+  ANNOTATION_IDLE_TIMEOUT,
+  ANNOTATION_LAST_ATTACH,
+  ANNOTATION_LAST_DETACH,
+  LABEL_INSTANCE,
+  LABEL_MANAGED_BY,
+  LABEL_PERSISTENT,
+  MANAGED_BY,
+} from './pod-spec.ts';
 
 export interface PodReaperOptions {
   readonly instanceId: string;
@@ -17,6 +27,10 @@ export interface PodReaperOptions {
   readonly ownPods: ReadonlySet<string>;
   /** Monotonic milliseconds (tests move it by hand). */
   readonly now?: () => number;
+  /** This instance's hold on persistent pods; its counts on the pods are repaired each sweep. */
+  readonly attachments?: PersistentAttachments;
+  /** Wall-clock milliseconds, for the idle time of persistent pods (their annotations are timestamps). */
+  readonly wallClock?: () => number;
 }
 
 /** What the reaper last saw of each instance's Lease, and since when (local monotonic clock). */
@@ -33,7 +47,11 @@ interface Observation {
  *    once seen on two sweeps in a row.
  * Expiry is judged by how long this instance has watched a Lease stand still, never by comparing
  * the writer's clock with ours, so clock skew between gateways cannot reap a live instance's pods.
- * Persistent pods are never reaped: they outlive connections and gateways by design.
+ * Persistent pods outlive connections and gateways by design. One is deleted only when it carries
+ * an idle timeout (`portcullis.io/idle-timeout-seconds`), no live instance has a session attached
+ * (an attachment of an instance whose Lease expired does not count), and its last attach or detach
+ * is longer ago than the timeout. The delete names the resourceVersion the reaper judged, so an
+ * attach written in between makes it fail instead of deleting a pod in use.
  */
 export class PodReaper {
   private timer: NodeJS.Timeout | undefined;
@@ -82,7 +100,11 @@ export class PodReaper {
       for (const pod of pods.items) {
         const name = pod.metadata?.name;
         const owner = pod.metadata?.labels?.[LABEL_INSTANCE];
-        if (!name || !owner || pod.metadata?.labels?.[LABEL_PERSISTENT] === 'true' || pod.metadata?.deletionTimestamp) continue;
+        if (!name || !owner || pod.metadata?.deletionTimestamp) continue;
+        if (pod.metadata?.labels?.[LABEL_PERSISTENT] === 'true') {
+          if (await this.reapIdle(pod, dead)) removed += 1;
+          continue;
+        }
         let why: string | undefined;
         if (owner === instanceId) {
           if (this.options.ownPods.has(name)) continue;
@@ -98,6 +120,7 @@ export class PodReaper {
         log.info({ code: 'KUBERNETES_POD_REAPED', pod: name, owner, why }, 'abandoned pod deleted');
       }
       this.strays = strays;
+      await this.options.attachments?.reconcile(pods.items);
       await this.forgetLeases(dead, pods.items, leases.items);
     } catch (error) {
       log.warn({ code: 'KUBERNETES_REAPER_FAILED', ...errorFields(error) }, 'reaper pass failed');
@@ -113,7 +136,12 @@ export class PodReaper {
       const owner = lease.metadata?.labels?.[LABEL_INSTANCE];
       if (owner) versions.set(owner, `${lease.metadata?.resourceVersion}/${String(lease.spec?.renewTime ?? '')}`);
     }
-    const instances = new Set([...versions.keys(), ...pods.map((pod) => pod.metadata?.labels?.[LABEL_INSTANCE]).filter((id): id is string => !!id)]);
+    const instances = new Set([
+      ...versions.keys(),
+      ...pods.map((pod) => pod.metadata?.labels?.[LABEL_INSTANCE]).filter((id): id is string => !!id),
+      // Instances attached to a persistent pod are watched too, so a crashed one's attachment expires.
+      ...pods.flatMap((pod) => [...attachedInstances(pod).keys()]),
+    ]);
     instances.delete(this.options.instanceId);
     const dead = new Set<string>();
     for (const instance of instances) {
@@ -124,6 +152,42 @@ export class PodReaper {
     }
     for (const instance of this.observed.keys()) if (!instances.has(instance)) this.observed.delete(instance);
     return dead;
+  }
+
+  /** Deletes an idle persistent pod whose timeout passed; true when it did. */
+  private async reapIdle(pod: V1Pod, dead: ReadonlySet<string>): Promise<boolean> {
+    const { log, requestTimeoutMs, instanceId, attachments } = this.options;
+    const name = pod.metadata!.name!;
+    const timeoutSeconds = Number(pod.metadata?.annotations?.[ANNOTATION_IDLE_TIMEOUT]);
+    // Pending: its start is still someone's to finish (or to fail and delete).
+    if (!(timeoutSeconds > 0) || pod.status?.phase === 'Pending' || attachments?.holds(name)) return false;
+    for (const [instance, count] of attachedInstances(pod)) {
+      if (count > 0 && (instance === instanceId || !dead.has(instance))) return false;
+    }
+    const annotations = pod.metadata?.annotations ?? {};
+    const times = [annotations[ANNOTATION_LAST_ATTACH], annotations[ANNOTATION_LAST_DETACH], pod.metadata?.creationTimestamp]
+      .map((time) => (time === undefined ? Number.NaN : new Date(time).getTime()))
+      .filter((time) => Number.isFinite(time));
+    const idleMs = (this.options.wallClock ?? Date.now)() - Math.max(...times);
+    if (times.length === 0 || idleMs < timeoutSeconds * 1000) return false;
+    try {
+      await withDeadline(
+        this.cluster.core.deleteNamespacedPod({
+          name,
+          namespace: this.cluster.namespace,
+          gracePeriodSeconds: 1,
+          body: { preconditions: { resourceVersion: pod.metadata?.resourceVersion } },
+        }),
+        requestTimeoutMs,
+        'delete pod',
+      );
+    } catch (error) {
+      // 409: attached (or changed) since the list; 404: someone else deleted it.
+      if (isNotFound(error) || describeApiFailure(error).status === 409) return false;
+      throw error;
+    }
+    log.info({ code: 'KUBERNETES_PERSISTENT_POD_EXPIRED', pod: name, idleSeconds: Math.round(idleMs / 1000), timeoutSeconds }, 'idle persistent pod deleted');
+    return true;
   }
 
   /** A dead instance's Lease goes once none of its pods are left, so Leases do not pile up. */
@@ -144,4 +208,13 @@ export class PodReaper {
       }
     }
   }
+}
+
+/** Attachment counts on a persistent pod, by gateway instance. */
+function attachedInstances(pod: V1Pod): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const [key, value] of Object.entries(pod.metadata?.annotations ?? {})) {
+    if (key.startsWith(ANNOTATION_ATTACHED_PREFIX)) counts.set(key.slice(ANNOTATION_ATTACHED_PREFIX.length), Number(value) || 0);
+  }
+  return counts;
 }

@@ -11,6 +11,17 @@ export const LABEL_CONNECTION = 'portcullis.io/connection';
 export const LABEL_PERSISTENT = 'portcullis.io/persistent';
 export const MANAGED_BY = 'portcullis-gateway';
 
+/**
+ * Annotations on a persistent pod, so every gateway instance's reaper can tell whether it is in
+ * use: one attachment count per instance (each instance writes only its own key, so instances
+ * never race on a value; an instance whose Lease expired no longer counts), when a session last
+ * attached and detached, and the idle timeout in seconds from the config of the last attach.
+ */
+export const ANNOTATION_ATTACHED_PREFIX = 'attached.portcullis.io/';
+export const ANNOTATION_LAST_ATTACH = 'portcullis.io/last-attach';
+export const ANNOTATION_LAST_DETACH = 'portcullis.io/last-detach';
+export const ANNOTATION_IDLE_TIMEOUT = 'portcullis.io/idle-timeout-seconds';
+
 /** The config's pod settings with ContainerSSH's defaults filled in. */
 export interface PodSettings {
   readonly metadata: NonNullable<KubernetesConfig['pod']['metadata']>;
@@ -19,6 +30,8 @@ export interface PodSettings {
   readonly mode: 'connection' | 'session' | 'persistent';
   readonly podName?: string;
   readonly createMissingPods: boolean;
+  /** Persistent mode: idle this long with no session attached, the pod is deleted; absent: never. */
+  readonly persistentIdleTimeoutMs?: number;
   readonly idleCommand?: string[];
   readonly shellCommand: string[];
   readonly subsystems: Readonly<Record<string, string>>;
@@ -52,6 +65,7 @@ export function podSettings(config: KubernetesConfig, namespace: string, startTi
     mode: pod.mode ?? 'connection',
     ...(pod.podName !== undefined ? { podName: pod.podName } : {}),
     createMissingPods: pod.createMissingPods ?? false,
+    ...(pod.persistentIdleTimeout !== undefined ? { persistentIdleTimeoutMs: goDurationMs(pod.persistentIdleTimeout) } : {}),
     ...(pod.idleCommand ? { idleCommand: pod.idleCommand } : {}),
     shellCommand: pod.shellCommand ?? ['/bin/sh'],
     subsystems: pod.subsystems ?? { sftp: '/usr/lib/openssh/sftp-server' },

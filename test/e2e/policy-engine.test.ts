@@ -19,6 +19,7 @@ import { createPki } from '@portcullis/pki';
 import { startProgram, type RunningProgram } from '../helpers/program.ts';
 import { holdSession, runSsh } from '../helpers/ssh-client.ts';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
+import { persistentName } from '../../configserver/src/policy/persistent.ts';
 
 const run = promisify(execFile);
 const REPO_POLICIES = fileURLToPath(new URL('../../policies', import.meta.url));
@@ -37,6 +38,7 @@ interface PolicyWorld {
 const PROFILES: Record<string, string> = {
   'big.yaml': `match:\n  groups: [data-science]\noverlay:\n  image: ${ALT_IMAGE}\n  resources:\n    limits:\n      memory: 1Gi\n  environment:\n    PORTCULLIS_PROFILE: big\n`,
   'small.yaml': `match:\n  users: [bob]\noverlay:\n  resources:\n    requests:\n      memory: 128Mi\n    limits:\n      memory: 256Mi\n  environment:\n    PORTCULLIS_PROFILE: small\n`,
+  'home.yaml': `match:\n  users: [dave]\noverlay:\n  mode: persistent\n`,
   'deny.yaml': `priority: 100\nmatch:\n  users: [mallory]\ndeny:\n  message: mallory is suspended; ask the security team.\n`,
 };
 
@@ -54,7 +56,7 @@ async function startPolicyWorld(): Promise<PolicyWorld> {
     await createPki(join(dir, 'certs'));
     const passwords: Record<string, string> = {};
     const users: Record<string, unknown> = {};
-    for (const name of ['alice', 'bob', 'carol', 'mallory']) {
+    for (const name of ['alice', 'bob', 'carol', 'mallory', 'dave']) {
       passwords[name] = randomBytes(12).toString('base64url');
       users[name] = {
         passwordHash: await argon2.hash(passwords[name]!, { type: argon2.argon2id }),
@@ -198,6 +200,21 @@ describe('policy engine: profiles decide what each user gets, in real containers
     const facts = await sessionFacts(world, 'bob');
     assert.equal(facts.memory, 384 * 1024 ** 2);
     assert.equal(facts.profile, 'small');
+  });
+
+  test('a persistent profile keeps one container per user: dave finds his file on the next connection, in his own named container', async (t) => {
+    const expected = persistentName('dave');
+    assert.match(expected, /^portcullis-dave-[0-9a-f]{10}$/);
+    t.after(() => run('docker', ['rm', '-f', expected]).catch(() => undefined));
+    const login = (command: string) => runSsh({ port: world.gateway.port, username: 'dave', password: world.passwords.dave!, command });
+    const first = await login('echo kept-across > $HOME/mark; cat /etc/hostname');
+    assert.equal(first.code, 0, first.stderr);
+    const second = await login('cat $HOME/mark; cat /etc/hostname');
+    assert.equal(second.stdout, `kept-across\n${first.stdout}`, 'the same container, files kept');
+    const { stdout } = await run('docker', ['inspect', '-f', '{{.Name}} {{.State.Running}}', expected]);
+    assert.equal(stdout.trim(), `/${expected} true`, 'named for dave, and it outlives his connections');
+    const bob = await runSsh({ port: world.gateway.port, username: 'bob', password: world.passwords.bob!, command: 'cat $HOME/mark 2>/dev/null || echo no-mark' });
+    assert.equal(bob.stdout, 'no-mark\n', 'other users never reach it');
   });
 });
 

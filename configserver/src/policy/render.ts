@@ -7,6 +7,7 @@ import { matchProfile, subjectOf, type Subject } from './match.ts';
 import { defaultPod, merge, type Rendered } from './merge.ts';
 import { auditSection } from './audit.ts';
 import { securitySection } from './security.ts';
+import { withPersistentTarget } from './persistent.ts';
 
 export interface MatchedProfile {
   readonly profile: Profile;
@@ -88,10 +89,12 @@ const answers = new WeakMap<Rendered, ConfigResponse>();
 
 export function toConfigResponse(resolution: Resolution): ConfigResponse {
   const { rendered } = resolution;
-  const known = answers.get(rendered);
+  // A persistent answer names the user's own container or pod, so it is never shared.
+  const persistent = rendered.docker.execution.mode === 'persistent';
+  const known = persistent ? undefined : answers.get(rendered);
   if (known) return known;
   const environment = Object.fromEntries(Object.entries(rendered.environment).map(([name, value]) => [name, { value, sensitive: false }]));
-  const candidate = {
+  const shared = {
     config: {
       ...(rendered.backend === 'kubernetes' ? kubernetesConfig(rendered) : { backend: 'docker', docker: { execution: rendered.docker.execution } }),
       ...auditSection(rendered.session.audit),
@@ -100,6 +103,7 @@ export function toConfigResponse(resolution: Resolution): ConfigResponse {
     ...(Object.keys(environment).length > 0 ? { environment } : {}),
     ...(Object.keys(rendered.files).length > 0 ? { files: rendered.files } : {}),
   };
+  const candidate = persistent ? withPersistentTarget(shared, resolution.subject.username) : shared;
   const result = ConfigResponseSchema.safeParse(candidate);
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -107,7 +111,7 @@ export function toConfigResponse(resolution: Resolution): ConfigResponse {
       cause: new Error(`${issue?.path.map(String).join('.') || '(top level)'}: ${issue?.message ?? 'invalid'}`),
     });
   }
-  answers.set(rendered, result.data);
+  if (!persistent) answers.set(rendered, result.data);
   return result.data;
 }
 

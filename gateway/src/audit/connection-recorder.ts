@@ -20,6 +20,14 @@ export interface RecorderContext {
   readonly storeFor: (kind: AuditConfig['storage']) => RecordingStore | undefined;
   readonly flushIntervalMs: number;
   readonly maxChunkBytes: number;
+  /**
+   * Back-pressure bound: when a recording stream (or SFTP content) has this many bytes not yet
+   * stored, the session's tapped sources pause (the SSH window then stops the client) until a
+   * quarter is left. Nothing is dropped, and memory stays bounded.
+   */
+  readonly maxPendingBytes?: number;
+  /** Under back-pressure, a store that stores nothing for this long counts as failed. */
+  readonly stallTimeoutMs?: number;
   readonly log: Logger;
   readonly onFailure?: (reason: 'unavailable' | 'write') => void;
   /** Called when a required recording breaks mid-session: the connection must end. */
@@ -32,6 +40,7 @@ type Recording = 'required' | 'best-effort' | 'off';
 const MAX_EARLY_EVENTS = 64;
 /** Never more than this waits for a store answer when the policy demands recording. */
 const OPEN_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
 export function effectiveRecording(audit: AuditConfig | undefined): Recording {
   if (!audit) return 'off';
@@ -52,6 +61,10 @@ export class ConnectionRecorder implements ConnectionTap {
   private binary: ChunkedStream | undefined;
   private readonly streams = new Set<ChunkedStream>();
   private readonly pendingWrites = new Set<Promise<unknown>>();
+  /** Streams over their back-pressure bound, and the sources paused until they drain. */
+  private readonly pressed = new Set<ChunkedStream>();
+  private readonly held = new Set<Readable>();
+  private pendingContentBytes = 0;
   private nextChannel = 0;
   private failureReported = false;
   private closed = false;
@@ -144,10 +157,42 @@ export class ConnectionRecorder implements ConnectionTap {
       ...(preamble ? { preamble } : {}),
       flushIntervalMs: this.context.flushIntervalMs,
       maxChunkBytes: this.context.maxChunkBytes,
+      highWaterBytes: this.highWater,
+      ...(this.context.stallTimeoutMs !== undefined ? { stallTimeoutMs: this.context.stallTimeoutMs } : {}),
+      onPressure: (pressed) => {
+        if (pressed) this.pressed.add(stream);
+        else this.pressed.delete(stream);
+        this.releaseIfCaughtUp();
+      },
       onFailure: (error) => this.writeFailed(error),
     });
     this.streams.add(stream);
     return stream;
+  }
+
+  private get highWater(): number {
+    return this.context.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+  }
+
+  private get behind(): boolean {
+    return this.pressed.size > 0 || this.pendingContentBytes >= this.highWater;
+  }
+
+  /**
+   * For ChannelRecorder, after a source's bytes were recorded: while the store is behind, the
+   * source pauses, so its producer stops (an SSH channel stops adjusting the client's window).
+   * A pipe may resume it on drain; the next chunk pauses it again, so at most one slips by.
+   */
+  holdIfBehind(source: Readable) {
+    if (!this.behind) return;
+    source.pause();
+    this.held.add(source);
+  }
+
+  private releaseIfCaughtUp() {
+    if (this.behind) return;
+    for (const source of this.held) if (!source.destroyed) source.resume();
+    this.held.clear();
   }
 
   private writeFailed(error: unknown) {
@@ -198,9 +243,14 @@ export class ConnectionRecorder implements ConnectionTap {
   storeContent(channelId: number, index: number, content: Buffer): string | undefined {
     if (!this.store) return undefined;
     const key = `${this.id}/sftp-${channelId}-${index}.bin`;
+    this.pendingContentBytes += content.length;
     const write = this.store.putObject(key, 'sftp-content', content).catch((error: unknown) => this.writeFailed(error));
     this.pendingWrites.add(write);
-    void write.finally(() => this.pendingWrites.delete(write));
+    void write.finally(() => {
+      this.pendingWrites.delete(write);
+      this.pendingContentBytes -= content.length;
+      this.releaseIfCaughtUp();
+    });
     return key;
   }
 
@@ -316,8 +366,14 @@ class ChannelRecorder implements ChannelTap {
       const sftp = this.sftp;
       if (sftp) {
         // SFTP bulk content never goes into the log as raw I/O: it becomes file events.
-        if (name === 'stdin') source.on('data', (data: Buffer) => sftp.clientData(data));
-        if (name === 'stdout') source.on('data', (data: Buffer) => sftp.serverData(data));
+        if (name === 'stdin') source.on('data', (data: Buffer) => {
+          sftp.clientData(data);
+          this.connection.holdIfBehind(source);
+        });
+        if (name === 'stdout') source.on('data', (data: Buffer) => {
+          sftp.serverData(data);
+          this.connection.holdIfBehind(source);
+        });
         return;
       }
       const keep = forwarded ? settings.intercept.forwarding : settings.intercept[name];
@@ -330,6 +386,7 @@ class ChannelRecorder implements ChannelTap {
           const line = name === 'stdin' ? (keep ? events.inputLine(data, performance.now()) : undefined) : events.outputLine(data, performance.now());
           if (line) cast.add(Buffer.from(line));
         }
+        this.connection.holdIfBehind(source);
       });
     };
     tap('stdin', streams.stdin);
@@ -358,6 +415,7 @@ function lazyWriter(writer: StreamWriter | Promise<StreamWriter>): StreamWriter 
   return {
     append: async (chunk) => (await ready).append(chunk),
     close: async () => (await ready).close(),
+    abandon: () => void ready.then((resolved) => resolved.abandon?.(), () => undefined),
   };
 }
 

@@ -39,6 +39,11 @@ export class FileRecordingStore implements RecordingStore {
     let closed = false;
     const run = (step: () => Promise<void>) => (queue = queue.then(step));
     return {
+      abandon: () => {
+        if (closed) return;
+        closed = true;
+        void data.close().catch(() => undefined);
+      },
       append: (chunk) =>
         run(async () => {
           if (closed) throw new Error('stream closed');

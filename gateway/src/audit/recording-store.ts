@@ -11,6 +11,11 @@ export interface StreamWriter {
   append(chunk: Buffer): Promise<void>;
   /** Seals the stream (the chain's end entry). Idempotent. */
   close(): Promise<void>;
+  /**
+   * After a failure: releases what the stream holds (file handles) without sealing it, so the
+   * next start's recovery seals it as incomplete. Never waits on the store.
+   */
+  abandon?(): void;
 }
 
 export interface RecordingSummary {

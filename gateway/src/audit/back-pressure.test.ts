@@ -34,8 +34,6 @@ class SlowStore implements RecordingStore {
   private gate: Promise<void> = Promise.resolve();
   private open: () => void = () => undefined;
   private mode: 'slow' | 'broken' | 'stalled' = 'slow';
-  /** Raw bytes the recorder handed over and the store accepted. */
-  stored = 0;
 
   constructor(private readonly inner: FileRecordingStore) {}
 
@@ -65,7 +63,6 @@ class SlowStore implements RecordingStore {
         if (this.mode === 'stalled') return new Promise<void>(() => undefined);
         await new Promise((resolve) => setImmediate(resolve));
         await writer.append(chunk);
-        this.stored += chunk.length;
       },
       close: () => writer.close(),
       abandon: () => writer.abandon?.(),

@@ -2,8 +2,8 @@ import type { StreamWriter } from './recording-store.ts';
 
 export interface ChunkedStreamOptions {
   readonly writer: StreamWriter;
-  /** Turns buffered pieces into one self-contained chunk (a gzip member, asciicast lines). */
-  readonly encode: (pieces: Buffer[]) => Promise<Buffer>;
+  /** Turns buffered pieces into one self-contained chunk (a gzip member, asciicast lines), as pieces. */
+  readonly encode: (pieces: Buffer[]) => Promise<Buffer[]>;
   /** Raw bytes that open the first chunk as they are (the binary log's header). */
   readonly preamble?: Buffer;
   readonly flushIntervalMs: number;
@@ -115,12 +115,12 @@ export class ChunkedStream {
     this.buffered = 0;
     this.preamble = undefined;
     this.backlog += size;
-    const encoded = pieces.length > 0 ? this.options.encode(pieces) : Promise.resolve(Buffer.alloc(0));
+    const encoded = pieces.length > 0 ? this.options.encode(pieces) : Promise.resolve([]);
     this.chain = this.chain.then(async () => {
       try {
         if (this.failed) return;
         const body = await encoded;
-        await this.options.writer.append(preamble ? Buffer.concat([preamble, body]) : body);
+        await this.options.writer.append(preamble ? [preamble, ...body] : body);
         if (this.pressed) this.watchStall();
       } catch (error) {
         this.fail(error);

@@ -127,7 +127,7 @@ export class ConnectionRecorder implements ConnectionTap {
       this.store = store;
       if (audit.format === 'binary') {
         const writer = await withTimeout(store.openStream(`${this.id}/audit.cslog`, 'containerssh-binary'), OPEN_TIMEOUT_MS);
-        this.binary = this.chunked(writer, (pieces) => compressChunk(Buffer.concat(pieces)), fileHeader());
+        this.binary = this.chunked(writer, compressChunk, fileHeader());
         // The header reaches the store at once, so even a session cut short leaves a valid file.
         await this.binary.flush();
         if (this.binary.broken) throw new Error('the first write to the recording storage failed');
@@ -150,7 +150,7 @@ export class ConnectionRecorder implements ConnectionTap {
     }
   }
 
-  private chunked(writer: StreamWriter | Promise<StreamWriter>, encode: (pieces: Buffer[]) => Promise<Buffer>, preamble?: Buffer): ChunkedStream {
+  private chunked(writer: StreamWriter | Promise<StreamWriter>, encode: (pieces: Buffer[]) => Promise<Buffer[]>, preamble?: Buffer): ChunkedStream {
     const stream = new ChunkedStream({
       writer: lazyWriter(writer),
       encode,
@@ -235,7 +235,7 @@ export class ConnectionRecorder implements ConnectionTap {
 
   openCast(channelId: number, header: Parameters<typeof headerLine>[0]): ChunkedStream | undefined {
     if (!this.store || !this.audit?.asciicast) return undefined;
-    const stream = this.chunked(this.store.openStream(`${this.id}/channel-${channelId}.cast`, 'asciicast'), async (pieces) => Buffer.concat(pieces));
+    const stream = this.chunked(this.store.openStream(`${this.id}/channel-${channelId}.cast`, 'asciicast'), async (pieces) => pieces);
     stream.add(Buffer.from(headerLine(header)));
     return stream;
   }

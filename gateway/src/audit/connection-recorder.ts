@@ -11,7 +11,7 @@ import { compressChunk } from './chunk-compression.ts';
 import { MESSAGE_TYPES, STREAMS, type StreamName } from './message-types.ts';
 import { recordingId, type RecordingStore, type StreamWriter } from './recording-store.ts';
 import { SftpDecoder, type SftpFileEvent } from './sftp-decoder.ts';
-import type { AuthAttempt, ChannelTap, ConnectionTap } from './tap.ts';
+import type { AuthAttempt, ChannelTap, ConnectionTap, KeyboardInteractiveAudit } from './tap.ts';
 
 
 export interface RecorderContext {
@@ -111,6 +111,30 @@ export class ConnectionRecorder implements ConnectionTap {
       const message = build();
       if (message) this.binary?.add(encodeMessage(message));
     }
+  }
+
+  keyboardInteractive(step: KeyboardInteractiveAudit): void {
+    const at = this.message(0, null, null).timestamp;
+    const build = (): AuditMessage => {
+      const base = { connectionId: this.context.identity.connectionId, timestamp: at, channelId: null };
+      switch (step.kind) {
+        case 'challenge':
+          return { ...base, type: MESSAGE_TYPES.authKeyboardInteractiveChallenge, payload: { username: step.username, instruction: step.instruction, questions: step.questions.map((q) => ({ question: q.question, echo: q.echo })) } };
+        case 'answers': {
+          // Answers are passwords and one-time codes: kept only where the policy explicitly asks.
+          const keep = this.audit?.intercept.passwords === true;
+          const answers = step.questions.map((question, index) => ({ question, answer: keep ? (step.answers[index] ?? '') : '' }));
+          return { ...base, type: MESSAGE_TYPES.authKeyboardInteractiveAnswer, payload: { username: step.username, answers } };
+        }
+        case 'failed':
+          return { ...base, type: MESSAGE_TYPES.authKeyboardInteractiveFailed, payload: { username: step.username } };
+        case 'error':
+          return { ...base, type: MESSAGE_TYPES.authKeyboardInteractiveBackendError, payload: { username: step.username, reason: step.reason } };
+      }
+    };
+    if (this.recording === 'pending') {
+      if (this.early.length < MAX_EARLY_EVENTS) this.early.push(build);
+    } else if (this.active) this.binary?.add(encodeMessage(build()));
   }
 
   async configure(audit: AuditConfig | undefined): Promise<void> {

@@ -144,14 +144,21 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       (challenge) =>
         new Promise((resolve) => {
           log.debug({ code: 'AUTH_KEYBOARD_INTERACTIVE_STEP', username: ctx.username, prompts: challenge.prompts.length }, 'keyboard-interactive step relayed');
+          const questions = challenge.prompts.map((prompt) => prompt.prompt);
+          tap.keyboardInteractive({ kind: 'challenge', username: ctx.username, instruction: challenge.instruction ?? '', questions: challenge.prompts.map((prompt) => ({ question: prompt.prompt, echo: prompt.echo === true })) });
           // ssh2 hands an Error instead of answers when the client starts another auth request.
-          ctx.prompt(challenge.prompts, challenge.name, challenge.instruction, (answers: unknown) =>
-            resolve(Array.isArray(answers) ? answers : undefined),
-          );
+          ctx.prompt(challenge.prompts, challenge.name, challenge.instruction, (answers: unknown) => {
+            if (Array.isArray(answers)) tap.keyboardInteractive({ kind: 'answers', username: ctx.username, questions, answers: answers.map(String) });
+            resolve(Array.isArray(answers) ? answers : undefined);
+          });
         }),
       { submethods: submethodsOf(ctx.submethods as unknown), maxRounds },
-    );
+    ).catch((error: unknown) => {
+      tap.keyboardInteractive({ kind: 'error', username: ctx.username, reason: isGatewayError(error) ? error.code : 'the auth service could not decide' });
+      throw error;
+    });
     if (outcome.kind === 'abandoned') return;
+    if (outcome.kind !== 'decision' || !outcome.decision.accepted) tap.keyboardInteractive({ kind: 'failed', username: ctx.username });
     if (outcome.kind === 'answers-invalid') {
       log.info({ code: 'AUTH_KEYBOARD_INTERACTIVE_ANSWERS_INVALID', username: ctx.username, round: outcome.rounds }, 'answers do not fit the prompts');
       return deny(ctx);
@@ -167,7 +174,11 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     void (async () => {
       try {
         if (ctx.method === 'password') {
-          const decision = await deps.auth.password(identity, ctx.username, Buffer.from(ctx.password, 'utf8'));
+          const decision = await deps.auth.password(identity, ctx.username, Buffer.from(ctx.password, 'utf8')).catch((error: unknown) => {
+            // The auth service could not decide: recorded as a backend error (the password only where the policy asks).
+            tap.authAttempt({ method: 'password', username: ctx.username, password: Buffer.from(ctx.password, 'utf8'), outcome: 'error' });
+            throw error;
+          });
           tap.authAttempt({ method: 'password', username: ctx.username, password: Buffer.from(ctx.password, 'utf8'), outcome: decision.accepted ? 'accepted' : 'rejected' });
           return decision.accepted ? await admit(ctx, decision) : deny(ctx);
         }

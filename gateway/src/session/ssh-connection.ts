@@ -10,7 +10,7 @@ import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from '.
 import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from './connection-maps.ts';
 import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
-import { NO_TAP, type AuditService } from '../audit/index.ts';
+import { NO_TAP, tapGlobalRequests, type AuditService } from '../audit/index.ts';
 import { RemoteForwards, handleDirectStreamlocal, handleDirectTcpip, sessionForwards } from '../forwarding/index.ts';
 import { SecurityPolicy } from '../filters/index.ts';
 import { ConnectionTimeLimits } from './time-limits.ts';
@@ -63,6 +63,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   let log = deps.log.child({ connectionId: identity.connectionId, remoteAddress: identity.remoteAddress });
   const OFFERED_METHODS: AuthContext['method'][] = deps.keyboardInteractive ? [...BASE_METHODS, 'keyboard-interactive'] : BASE_METHODS;
   const tap = deps.audit?.tap(identity, log, () => client.end()) ?? NO_TAP;
+  // Every global request, including those ssh2 refuses itself; else only what `request` shows.
+  const everyGlobalRequest = tapGlobalRequests(client, (name) => tap.globalRequest(name));
   log.debug({ code: 'SSH_CONNECTED' }, 'connection accepted');
   const acceptedAt = performance.now();
   deps.metrics?.connectionOpened();
@@ -259,7 +261,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     const remoteForwards = new RemoteForwards(client, backend, policy, sessionLog);
     closeForwards = () => remoteForwards.closeAll();
     // Recorded first; remoteForwards answers (ssh2 shows only forwarding requests, refusing others itself).
-    client.on('request', (_accept, _reject, name) => tap.globalRequest(name));
+    if (!everyGlobalRequest) client.on('request', (_accept, _reject, name) => tap.globalRequest(name));
     client.on('request', remoteForwards.handle);
     client.on('openssh.streamlocal', (accept, reject, info) => {
       if (policy.forwarding('direct-streamlocal') !== 'allow') {

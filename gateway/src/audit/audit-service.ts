@@ -84,6 +84,7 @@ export class AuditService {
       storeFor: (kind) => this.stores[kind],
       flushIntervalMs: this.settings?.flushInterval ?? 5_000,
       maxChunkBytes: this.settings?.maxChunkBytes ?? 1024 * 1024,
+      ...(this.settings?.maxPendingBytes !== undefined ? { maxPendingBytes: this.settings.maxPendingBytes } : {}),
       log,
       onFailure: (reason) => this.failures.inc({ reason }),
       onRequiredFailure: end,

@@ -38,6 +38,11 @@ export const AuditSettingsSchema = z.strictObject({
   flushInterval: DurationSchema.default(5_000),
   /** A chunk is also closed when its raw content reaches this size. */
   maxChunkBytes: z.number().int().positive().default(1024 * 1024),
+  /**
+   * Back-pressure: when this many bytes of one recording wait for the storage, the session's
+   * streams pause (the SSH window holds the client) until a quarter is left. Nothing is dropped.
+   */
+  maxPendingBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
   /** The recording player page (off unless set); plain HTTP, so bind it to a trusted address. */
   player: z
     .strictObject({

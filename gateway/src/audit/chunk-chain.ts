@@ -51,11 +51,18 @@ export class ChunkChain {
     return this.link;
   }
 
-  append(chunk: Buffer): Extract<ChainLine, { kind: 'chunk' }> {
-    const sha256 = createHash('sha256').update(chunk).digest('hex');
-    const line = { kind: 'chunk' as const, offset: this.length, length: chunk.length, sha256, link: nextLink(this.link, this.length, chunk.length, sha256) };
+  /** A chunk given as pieces is hashed as their concatenation. */
+  append(chunk: Buffer | readonly Buffer[]): Extract<ChainLine, { kind: 'chunk' }> {
+    const hash = createHash('sha256');
+    let length = 0;
+    for (const piece of Buffer.isBuffer(chunk) ? [chunk] : chunk) {
+      hash.update(piece);
+      length += piece.length;
+    }
+    const sha256 = hash.digest('hex');
+    const line = { kind: 'chunk' as const, offset: this.length, length, sha256, link: nextLink(this.link, this.length, length, sha256) };
     this.link = line.link;
-    this.length += chunk.length;
+    this.length += length;
     return line;
   }
 

@@ -2,17 +2,32 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'node:test';
-import { compressChunk, sampleEntropy } from './chunk-compression.ts';
+import { compressChunk, sampleEntropy, storedGzip } from './chunk-compression.ts';
 
 test('terminal text is compressed; random bytes are stored, both as gzip that round-trips', async () => {
   const text = Buffer.from('$ ls -l\r\ntotal 0\r\n-rw-r--r-- 1 user user 0 Nov 23 file\r\n'.repeat(500));
   const random = randomBytes(256 * 1024);
   assert.ok(sampleEntropy(text) < 6);
   assert.ok(sampleEntropy(random) > 7.5);
-  const small = await compressChunk(text);
+  const small = Buffer.concat(await compressChunk([text.subarray(0, 100), text.subarray(100)]));
   assert.ok(small.length < text.length / 5);
   assert.deepEqual(gunzipSync(small), text);
-  const stored = await compressChunk(random);
+  const stored = Buffer.concat(await compressChunk([random.subarray(0, 7), random.subarray(7, 70_000), random.subarray(70_000)]));
   assert.ok(stored.length >= random.length);
   assert.deepEqual(gunzipSync(stored), random);
+});
+
+test('stored gzip members frame any split of the bytes, the empty chunk included', () => {
+  const data = randomBytes(3 * 65_535 + 17);
+  for (const cuts of [[], [0], [1, 2, 65_535], [65_534, 65_536, 131_070, 131_071], [data.length]]) {
+    const pieces: Buffer[] = [];
+    let from = 0;
+    for (const cut of [...cuts, data.length]) {
+      pieces.push(data.subarray(from, cut));
+      from = cut;
+    }
+    assert.deepEqual(gunzipSync(Buffer.concat(storedGzip(pieces))), data, `cuts ${cuts.join(',')}`);
+  }
+  assert.equal(gunzipSync(Buffer.concat(storedGzip([]))).length, 0);
+  assert.equal(gunzipSync(Buffer.concat(storedGzip([Buffer.alloc(0)]))).length, 0);
 });

@@ -206,3 +206,22 @@ test('SFTP channels record file events, never raw bytes, and keep content only a
   const verdicts = await verifyStreams(await openSource(join(dir, id!)));
   assert.ok(verdicts.every((verdict) => verdict.ok), JSON.stringify(verdicts));
 });
+
+test('keyboard-interactive steps are recorded in order; answers only when the policy asks for passwords', async (t) => {
+  for (const passwords of [false, true]) {
+    const dir = await tempDir(t);
+    const tap = recorder(new FileRecordingStore(dir));
+    tap.keyboardInteractive({ kind: 'challenge', username: 'otp', instruction: 'Enter the code', questions: [{ question: 'Password: ', echo: false }] });
+    tap.keyboardInteractive({ kind: 'answers', username: 'otp', questions: ['Password: '], answers: ['wrong-secret'] });
+    tap.keyboardInteractive({ kind: 'failed', username: 'otp' });
+    tap.keyboardInteractive({ kind: 'error', username: 'otp', reason: 'AUTH_WEBHOOK_UNAVAILABLE' });
+    await tap.configure(AuditConfigSchema.parse({ recording: 'required', intercept: { passwords } }));
+    await tap.close();
+    const [id] = (await readdir(dir)).filter((name) => !name.startsWith('.'));
+    const { messages } = decodeBinaryLog(await readFile(join(dir, id!, 'audit.cslog')));
+    assert.deepEqual(messages.map((message) => message.type), [0, 108, 109, 110, 111, 1]);
+    assert.deepEqual(messages[1]!.payload, { username: 'otp', instruction: 'Enter the code', questions: [{ question: 'Password: ', echo: false }] });
+    assert.deepEqual(messages[2]!.payload, { username: 'otp', answers: [{ question: 'Password: ', answer: passwords ? 'wrong-secret' : '' }] });
+    assert.deepEqual(messages[4]!.payload, { username: 'otp', reason: 'AUTH_WEBHOOK_UNAVAILABLE' });
+  }
+});

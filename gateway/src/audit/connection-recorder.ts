@@ -11,7 +11,7 @@ import { compressChunk } from './chunk-compression.ts';
 import { MESSAGE_TYPES, STREAMS, type StreamName } from './message-types.ts';
 import { recordingId, type RecordingStore, type StreamWriter } from './recording-store.ts';
 import { SftpDecoder, type SftpFileEvent } from './sftp-decoder.ts';
-import type { AuthAttempt, ChannelTap, ConnectionTap } from './tap.ts';
+import type { AuthAttempt, ChannelTap, ConnectionTap, KeyboardInteractiveAudit } from './tap.ts';
 
 
 export interface RecorderContext {
@@ -20,6 +20,14 @@ export interface RecorderContext {
   readonly storeFor: (kind: AuditConfig['storage']) => RecordingStore | undefined;
   readonly flushIntervalMs: number;
   readonly maxChunkBytes: number;
+  /**
+   * Back-pressure bound: when a recording stream (or SFTP content) has this many bytes not yet
+   * stored, the session's tapped sources pause (the SSH window then stops the client) until a
+   * quarter is left. Nothing is dropped, and memory stays bounded.
+   */
+  readonly maxPendingBytes?: number;
+  /** Under back-pressure, a store that stores nothing for this long counts as failed. */
+  readonly stallTimeoutMs?: number;
   readonly log: Logger;
   readonly onFailure?: (reason: 'unavailable' | 'write') => void;
   /** Called when a required recording breaks mid-session: the connection must end. */
@@ -32,6 +40,7 @@ type Recording = 'required' | 'best-effort' | 'off';
 const MAX_EARLY_EVENTS = 64;
 /** Never more than this waits for a store answer when the policy demands recording. */
 const OPEN_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
 export function effectiveRecording(audit: AuditConfig | undefined): Recording {
   if (!audit) return 'off';
@@ -52,6 +61,10 @@ export class ConnectionRecorder implements ConnectionTap {
   private binary: ChunkedStream | undefined;
   private readonly streams = new Set<ChunkedStream>();
   private readonly pendingWrites = new Set<Promise<unknown>>();
+  /** Streams over their back-pressure bound, and the sources paused until they drain. */
+  private readonly pressed = new Set<ChunkedStream>();
+  private readonly held = new Set<Readable>();
+  private pendingContentBytes = 0;
   private nextChannel = 0;
   private failureReported = false;
   private closed = false;
@@ -100,6 +113,30 @@ export class ConnectionRecorder implements ConnectionTap {
     }
   }
 
+  keyboardInteractive(step: KeyboardInteractiveAudit): void {
+    const at = this.message(0, null, null).timestamp;
+    const build = (): AuditMessage => {
+      const base = { connectionId: this.context.identity.connectionId, timestamp: at, channelId: null };
+      switch (step.kind) {
+        case 'challenge':
+          return { ...base, type: MESSAGE_TYPES.authKeyboardInteractiveChallenge, payload: { username: step.username, instruction: step.instruction, questions: step.questions.map((q) => ({ question: q.question, echo: q.echo })) } };
+        case 'answers': {
+          // Answers are passwords and one-time codes: kept only where the policy explicitly asks.
+          const keep = this.audit?.intercept.passwords === true;
+          const answers = step.questions.map((question, index) => ({ question, answer: keep ? (step.answers[index] ?? '') : '' }));
+          return { ...base, type: MESSAGE_TYPES.authKeyboardInteractiveAnswer, payload: { username: step.username, answers } };
+        }
+        case 'failed':
+          return { ...base, type: MESSAGE_TYPES.authKeyboardInteractiveFailed, payload: { username: step.username } };
+        case 'error':
+          return { ...base, type: MESSAGE_TYPES.authKeyboardInteractiveBackendError, payload: { username: step.username, reason: step.reason } };
+      }
+    };
+    if (this.recording === 'pending') {
+      if (this.early.length < MAX_EARLY_EVENTS) this.early.push(build);
+    } else if (this.active) this.binary?.add(encodeMessage(build()));
+  }
+
   async configure(audit: AuditConfig | undefined): Promise<void> {
     this.audit = audit;
     const recording = effectiveRecording(audit);
@@ -114,7 +151,7 @@ export class ConnectionRecorder implements ConnectionTap {
       this.store = store;
       if (audit.format === 'binary') {
         const writer = await withTimeout(store.openStream(`${this.id}/audit.cslog`, 'containerssh-binary'), OPEN_TIMEOUT_MS);
-        this.binary = this.chunked(writer, (pieces) => compressChunk(Buffer.concat(pieces)), fileHeader());
+        this.binary = this.chunked(writer, compressChunk, fileHeader());
         // The header reaches the store at once, so even a session cut short leaves a valid file.
         await this.binary.flush();
         if (this.binary.broken) throw new Error('the first write to the recording storage failed');
@@ -137,17 +174,49 @@ export class ConnectionRecorder implements ConnectionTap {
     }
   }
 
-  private chunked(writer: StreamWriter | Promise<StreamWriter>, encode: (pieces: Buffer[]) => Promise<Buffer>, preamble?: Buffer): ChunkedStream {
+  private chunked(writer: StreamWriter | Promise<StreamWriter>, encode: (pieces: Buffer[]) => Promise<Buffer[]>, preamble?: Buffer): ChunkedStream {
     const stream = new ChunkedStream({
       writer: lazyWriter(writer),
       encode,
       ...(preamble ? { preamble } : {}),
       flushIntervalMs: this.context.flushIntervalMs,
       maxChunkBytes: this.context.maxChunkBytes,
+      highWaterBytes: this.highWater,
+      ...(this.context.stallTimeoutMs !== undefined ? { stallTimeoutMs: this.context.stallTimeoutMs } : {}),
+      onPressure: (pressed) => {
+        if (pressed) this.pressed.add(stream);
+        else this.pressed.delete(stream);
+        this.releaseIfCaughtUp();
+      },
       onFailure: (error) => this.writeFailed(error),
     });
     this.streams.add(stream);
     return stream;
+  }
+
+  private get highWater(): number {
+    return this.context.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+  }
+
+  private get behind(): boolean {
+    return this.pressed.size > 0 || this.pendingContentBytes >= this.highWater;
+  }
+
+  /**
+   * For ChannelRecorder, after a source's bytes were recorded: while the store is behind, the
+   * source pauses, so its producer stops (an SSH channel stops adjusting the client's window).
+   * A pipe may resume it on drain; the next chunk pauses it again, so at most one slips by.
+   */
+  holdIfBehind(source: Readable) {
+    if (!this.behind) return;
+    source.pause();
+    this.held.add(source);
+  }
+
+  private releaseIfCaughtUp() {
+    if (this.behind) return;
+    for (const source of this.held) if (!source.destroyed) source.resume();
+    this.held.clear();
   }
 
   private writeFailed(error: unknown) {
@@ -190,7 +259,7 @@ export class ConnectionRecorder implements ConnectionTap {
 
   openCast(channelId: number, header: Parameters<typeof headerLine>[0]): ChunkedStream | undefined {
     if (!this.store || !this.audit?.asciicast) return undefined;
-    const stream = this.chunked(this.store.openStream(`${this.id}/channel-${channelId}.cast`, 'asciicast'), async (pieces) => Buffer.concat(pieces));
+    const stream = this.chunked(this.store.openStream(`${this.id}/channel-${channelId}.cast`, 'asciicast'), async (pieces) => pieces);
     stream.add(Buffer.from(headerLine(header)));
     return stream;
   }
@@ -198,9 +267,14 @@ export class ConnectionRecorder implements ConnectionTap {
   storeContent(channelId: number, index: number, content: Buffer): string | undefined {
     if (!this.store) return undefined;
     const key = `${this.id}/sftp-${channelId}-${index}.bin`;
+    this.pendingContentBytes += content.length;
     const write = this.store.putObject(key, 'sftp-content', content).catch((error: unknown) => this.writeFailed(error));
     this.pendingWrites.add(write);
-    void write.finally(() => this.pendingWrites.delete(write));
+    void write.finally(() => {
+      this.pendingWrites.delete(write);
+      this.pendingContentBytes -= content.length;
+      this.releaseIfCaughtUp();
+    });
     return key;
   }
 
@@ -316,8 +390,14 @@ class ChannelRecorder implements ChannelTap {
       const sftp = this.sftp;
       if (sftp) {
         // SFTP bulk content never goes into the log as raw I/O: it becomes file events.
-        if (name === 'stdin') source.on('data', (data: Buffer) => sftp.clientData(data));
-        if (name === 'stdout') source.on('data', (data: Buffer) => sftp.serverData(data));
+        if (name === 'stdin') source.on('data', (data: Buffer) => {
+          sftp.clientData(data);
+          this.connection.holdIfBehind(source);
+        });
+        if (name === 'stdout') source.on('data', (data: Buffer) => {
+          sftp.serverData(data);
+          this.connection.holdIfBehind(source);
+        });
         return;
       }
       const keep = forwarded ? settings.intercept.forwarding : settings.intercept[name];
@@ -330,6 +410,7 @@ class ChannelRecorder implements ChannelTap {
           const line = name === 'stdin' ? (keep ? events.inputLine(data, performance.now()) : undefined) : events.outputLine(data, performance.now());
           if (line) cast.add(Buffer.from(line));
         }
+        this.connection.holdIfBehind(source);
       });
     };
     tap('stdin', streams.stdin);
@@ -358,6 +439,7 @@ function lazyWriter(writer: StreamWriter | Promise<StreamWriter>): StreamWriter 
   return {
     append: async (chunk) => (await ready).append(chunk),
     close: async () => (await ready).close(),
+    abandon: () => void ready.then((resolved) => resolved.abandon?.(), () => undefined),
   };
 }
 

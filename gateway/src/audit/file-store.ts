@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, rm, truncate, writeFile, access, constants, appendFile } from 'node:fs/promises';
+import { mkdir, open, type FileHandle, readdir, readFile, rm, truncate, writeFile, access, constants } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CHAIN_SUFFIX, ChunkChain, formatChainLines, type StreamFormat } from './chunk-chain.ts';
 import { chainState, parseChainLines, RECORDING_ID_PATTERN, STREAM_KEY_PATTERN, type RecordingPage, type RecordingStore, type StreamWriter } from './recording-store.ts';
@@ -34,24 +34,44 @@ export class FileRecordingStore implements RecordingStore {
     await writeFile(this.marker(key), key, { mode: 0o600 });
     const data = await open(path, 'wx', 0o600);
     const chain = new ChunkChain(key);
-    await writeFile(`${path}${CHAIN_SUFFIX}`, formatChainLines([{ kind: 'start', version: 1, key, format, startedAt: new Date().toISOString() }]), { flag: 'wx', mode: 0o600 });
+    const index = await open(`${path}${CHAIN_SUFFIX}`, 'wx', 0o600);
+    const whole = async (handle: FileHandle, pieces: readonly Buffer[]) => {
+      const expected = pieces.reduce((sum, piece) => sum + piece.length, 0);
+      const { bytesWritten } = await handle.writev(pieces as Buffer[]);
+      // A short write to a regular file means the disk filled up: the next one would say ENOSPC.
+      if (bytesWritten !== expected) throw Object.assign(new Error(`the recording disk is full: ${bytesWritten} of ${expected} bytes written`), { code: 'ENOSPC' });
+    };
+    const releaseHandles = () => Promise.all([data.close(), index.close()]);
+    try {
+      await whole(index, [Buffer.from(formatChainLines([{ kind: 'start', version: 1, key, format, startedAt: new Date().toISOString() }]))]);
+    } catch (error) {
+      await releaseHandles().catch(() => undefined);
+      throw error;
+    }
     let queue = Promise.resolve();
     let closed = false;
     const run = (step: () => Promise<void>) => (queue = queue.then(step));
     return {
+      abandon: () => {
+        if (closed) return;
+        closed = true;
+        void releaseHandles().catch(() => undefined);
+      },
       append: (chunk) =>
         run(async () => {
           if (closed) throw new Error('stream closed');
           // Data first, then its chain entry: a crash in between leaves bytes the index does not cover, which recovery cuts.
-          await data.write(chunk);
-          await appendFile(`${path}${CHAIN_SUFFIX}`, formatChainLines([chain.append(chunk)]));
+          // Pieces go out as they are (writev): the session's bytes are not copied once more.
+          await whole(data, Buffer.isBuffer(chunk) ? [chunk] : chunk);
+          await whole(index, [Buffer.from(formatChainLines([chain.append(chunk)]))]);
         }),
       close: () =>
         run(async () => {
           if (closed) return;
           closed = true;
           await data.close();
-          await appendFile(`${path}${CHAIN_SUFFIX}`, formatChainLines([chain.end(true)]));
+          await whole(index, [Buffer.from(formatChainLines([chain.end(true)]))]);
+          await index.close();
           await rm(this.marker(key), { force: true });
         }),
     };

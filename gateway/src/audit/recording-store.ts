@@ -8,9 +8,14 @@ export interface StreamWriter {
    * entry. Once resolved, the chunk survives a `kill -9` of the gateway. A rejection means the
    * stream is broken; later calls reject too.
    */
-  append(chunk: Buffer): Promise<void>;
+  append(chunk: Buffer | readonly Buffer[]): Promise<void>;
   /** Seals the stream (the chain's end entry). Idempotent. */
   close(): Promise<void>;
+  /**
+   * After a failure: releases what the stream holds (file handles) without sealing it, so the
+   * next start's recovery seals it as incomplete. Never waits on the store.
+   */
+  abandon?(): void;
 }
 
 export interface RecordingSummary {

@@ -114,9 +114,10 @@ export class S3RecordingStore implements RecordingStore {
       staged = 0;
     };
     return {
-      append: (chunk) =>
+      append: (pieces) =>
         run(async () => {
           if (closed) throw new Error('stream closed');
+          const chunk = Buffer.isBuffer(pieces) ? pieces : Buffer.concat(pieces);
           await appendFile(join(dir, pendingFile(parts.length + 1)), chunk, { mode: 0o600 });
           const line = chain.append(chunk);
           chainLines.push(line);

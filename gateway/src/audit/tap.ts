@@ -13,11 +13,22 @@ export interface AuthAttempt {
 }
 
 /**
+ * One step of a keyboard-interactive conversation. Answers can be passwords or one-time codes:
+ * the recorder keeps them only where the policy asks (intercept.passwords).
+ */
+export type KeyboardInteractiveAudit =
+  | { readonly kind: 'challenge'; readonly username: string; readonly instruction: string; readonly questions: readonly { readonly question: string; readonly echo: boolean }[] }
+  | { readonly kind: 'answers'; readonly username: string; readonly questions: readonly string[]; readonly answers: readonly string[] }
+  | { readonly kind: 'failed'; readonly username: string }
+  | { readonly kind: 'error'; readonly username: string; readonly reason: string };
+
+/**
  * What the session code tells the audit recorder: one call where bytes or requests cross
  * the gateway. Every method is cheap and never throws; the recorder decides what to keep.
  */
 export interface ConnectionTap {
   authAttempt(attempt: AuthAttempt): void;
+  keyboardInteractive(step: KeyboardInteractiveAudit): void;
   /**
    * Applies the policy's audit settings once the config webhook answered. Rejects with a
    * GatewayError (AUDIT_STORAGE_UNAVAILABLE) when recording is required and cannot be stored:
@@ -46,6 +57,7 @@ const NO_CHANNEL: ChannelTap = { request() {}, streams() {}, exit() {}, close() 
 /** A tap that records nothing (tests and benchmarks that start sessions without a recorder). */
 export const NO_TAP: ConnectionTap = {
   authAttempt() {},
+  keyboardInteractive() {},
   configure: async () => undefined,
   handshake() {},
   globalRequest() {},

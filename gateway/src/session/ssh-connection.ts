@@ -10,7 +10,7 @@ import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from '.
 import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from './connection-maps.ts';
 import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
-import { NO_TAP, type AuditService } from '../audit/index.ts';
+import { NO_TAP, tapGlobalRequests, type AuditService } from '../audit/index.ts';
 import { RemoteForwards, handleDirectStreamlocal, handleDirectTcpip, sessionForwards } from '../forwarding/index.ts';
 import { SecurityPolicy } from '../filters/index.ts';
 import { ConnectionTimeLimits } from './time-limits.ts';
@@ -63,6 +63,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   let log = deps.log.child({ connectionId: identity.connectionId, remoteAddress: identity.remoteAddress });
   const OFFERED_METHODS: AuthContext['method'][] = deps.keyboardInteractive ? [...BASE_METHODS, 'keyboard-interactive'] : BASE_METHODS;
   const tap = deps.audit?.tap(identity, log, () => client.end()) ?? NO_TAP;
+  // Every global request, including those ssh2 refuses itself; else only what `request` shows.
+  const everyGlobalRequest = tapGlobalRequests(client, (name) => tap.globalRequest(name));
   log.debug({ code: 'SSH_CONNECTED' }, 'connection accepted');
   const acceptedAt = performance.now();
   deps.metrics?.connectionOpened();
@@ -144,14 +146,21 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       (challenge) =>
         new Promise((resolve) => {
           log.debug({ code: 'AUTH_KEYBOARD_INTERACTIVE_STEP', username: ctx.username, prompts: challenge.prompts.length }, 'keyboard-interactive step relayed');
+          const questions = challenge.prompts.map((prompt) => prompt.prompt);
+          tap.keyboardInteractive({ kind: 'challenge', username: ctx.username, instruction: challenge.instruction ?? '', questions: challenge.prompts.map((prompt) => ({ question: prompt.prompt, echo: prompt.echo === true })) });
           // ssh2 hands an Error instead of answers when the client starts another auth request.
-          ctx.prompt(challenge.prompts, challenge.name, challenge.instruction, (answers: unknown) =>
-            resolve(Array.isArray(answers) ? answers : undefined),
-          );
+          ctx.prompt(challenge.prompts, challenge.name, challenge.instruction, (answers: unknown) => {
+            if (Array.isArray(answers)) tap.keyboardInteractive({ kind: 'answers', username: ctx.username, questions, answers: answers.map(String) });
+            resolve(Array.isArray(answers) ? answers : undefined);
+          });
         }),
       { submethods: submethodsOf(ctx.submethods as unknown), maxRounds },
-    );
+    ).catch((error: unknown) => {
+      tap.keyboardInteractive({ kind: 'error', username: ctx.username, reason: isGatewayError(error) ? error.code : 'the auth service could not decide' });
+      throw error;
+    });
     if (outcome.kind === 'abandoned') return;
+    if (outcome.kind !== 'decision' || !outcome.decision.accepted) tap.keyboardInteractive({ kind: 'failed', username: ctx.username });
     if (outcome.kind === 'answers-invalid') {
       log.info({ code: 'AUTH_KEYBOARD_INTERACTIVE_ANSWERS_INVALID', username: ctx.username, round: outcome.rounds }, 'answers do not fit the prompts');
       return deny(ctx);
@@ -167,7 +176,11 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     void (async () => {
       try {
         if (ctx.method === 'password') {
-          const decision = await deps.auth.password(identity, ctx.username, Buffer.from(ctx.password, 'utf8'));
+          const decision = await deps.auth.password(identity, ctx.username, Buffer.from(ctx.password, 'utf8')).catch((error: unknown) => {
+            // The auth service could not decide: recorded as a backend error (the password only where the policy asks).
+            tap.authAttempt({ method: 'password', username: ctx.username, password: Buffer.from(ctx.password, 'utf8'), outcome: 'error' });
+            throw error;
+          });
           tap.authAttempt({ method: 'password', username: ctx.username, password: Buffer.from(ctx.password, 'utf8'), outcome: decision.accepted ? 'accepted' : 'rejected' });
           return decision.accepted ? await admit(ctx, decision) : deny(ctx);
         }
@@ -253,7 +266,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     const remoteForwards = new RemoteForwards(client, backend, policy, sessionLog);
     closeForwards = () => remoteForwards.closeAll();
     // Recorded first; remoteForwards answers (ssh2 shows only forwarding requests, refusing others itself).
-    client.on('request', (_accept, _reject, name) => tap.globalRequest(name));
+    if (!everyGlobalRequest) client.on('request', (_accept, _reject, name) => tap.globalRequest(name));
     client.on('request', remoteForwards.handle);
     client.on('openssh.streamlocal', (accept, reject, info) => {
       if (policy.forwarding('direct-streamlocal') !== 'allow') {

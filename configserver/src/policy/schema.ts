@@ -110,7 +110,7 @@ export const OverlaySchema = z.strictObject({
   resources: Resources.optional(),
   environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and _'), z.string()).optional(),
   files: z.record(z.string().regex(/^\/[^\0]*$/, 'file paths are absolute'), FileSchema).optional(),
-  /** `persistent`: each user keeps one container or pod (persistent.ts names it) across connections. */
+  // persistent: each user keeps one container or pod (persistent.ts names it) across connections.
   mode: z.enum(['connection', 'session', 'persistent']).optional(),
   egress: z.array(Egress).optional(),
   labels: z.record(LabelKey, LabelValue).optional(),

@@ -79,3 +79,29 @@ test('disk full on audit staging: required refuses the login with its code, best
   assert.match(metrics, /portcullis_audit_failures_total\{reason="write"\} 1/);
   assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
 });
+
+test('disk full mid-session under required: the user is told why, the session ends and its container goes', async (t) => {
+  const staging = await tinyStaging(t);
+  if (!staging) return t.skip('mounting a tmpfs is not allowed here');
+  const s3 = await startLocalS3();
+  t.after(() => s3.close());
+  const { world } = await worldWithConfig(t, recorded('required'), {
+    gateway: {
+      audit: {
+        s3: { endpoint: s3.endpoint, bucket: s3.bucket, credentialsFile: s3.credentialsFile },
+        stagingDirectory: staging,
+        flushInterval: '1s',
+        // Back-pressure holds the session at 1 MiB pending, so it is still running when the write fails.
+        maxPendingBytes: STAGING_BYTES,
+      },
+    },
+  });
+  // The recording starts (the disk is empty), then what the session sends outgrows the staging disk.
+  const payload = randomBytes(32 * STAGING_BYTES);
+  const ended = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'wc -c', stdin: payload, timeoutMs: 120_000 });
+  assert.notEqual(ended.code, 0, 'the session did not run to its end unrecorded');
+  assert.notEqual(ended.stdout.trim(), String(payload.length));
+  assert.match(ended.stderr, /portcullis: session closed: the recording storage failed, and this session must be recorded \(AUDIT_RECORDING_FAILED\)/);
+  assert.doesNotMatch(ended.stderr, /\n\s+at |Error:/, 'no stack trace');
+  assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
+});

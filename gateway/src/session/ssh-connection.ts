@@ -62,7 +62,9 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   };
   let log = deps.log.child({ connectionId: identity.connectionId, remoteAddress: identity.remoteAddress });
   const OFFERED_METHODS: AuthContext['method'][] = deps.keyboardInteractive ? [...BASE_METHODS, 'keyboard-interactive'] : BASE_METHODS;
-  const tap = deps.audit?.tap(identity, log, () => client.end()) ?? NO_TAP;
+  // Until the session's limits exist there is no program to tell: a broken required recording just closes.
+  let closeForRecording = (): void => void client.end();
+  const tap = deps.audit?.tap(identity, log, () => closeForRecording()) ?? NO_TAP;
   // Every global request, including those ssh2 refuses itself; else only what `request` shows.
   const everyGlobalRequest = tapGlobalRequests(client, (name) => tap.globalRequest(name));
   log.debug({ code: 'SSH_CONNECTED' }, 'connection accepted');
@@ -261,6 +263,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     const policy = grant.policy;
     const limits = new ConnectionTimeLimits(policy.timeLimits, () => client.end(), sessionLog);
     stopLimits = () => limits.stop();
+    closeForRecording = () => limits.closeFor('recording');
     let openSessions = 0;
     const forwards = sessionForwards(client, sessionLog);
     const remoteForwards = new RemoteForwards(client, backend, policy, sessionLog);
@@ -293,7 +296,9 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
         audit: tap.channel('session'),
         policy,
         forwards,
-        ...(limits.active ? { onActivity: limits.activity, onRunning: limits.register } : {}),
+        // Every program is registered: a broken required recording tells each one, limits or not.
+        onRunning: limits.register,
+        ...(limits.active ? { onActivity: limits.activity } : {}),
       });
     });
     client.on('tcpip', (accept, reject, info) => {

@@ -14,6 +14,7 @@ const GRACE_AFTER_SIGNAL_MS = 2_000;
 const REASONS = {
   idle: { code: 'SESSION_IDLE_TIMEOUT', text: 'idle timeout' },
   max: { code: 'SESSION_MAX_DURATION', text: 'maximum session duration' },
+  recording: { code: 'AUDIT_RECORDING_FAILED', text: 'the recording storage failed, and this session must be recorded' },
 } as const;
 
 /**
@@ -59,6 +60,12 @@ export class ConnectionTimeLimits {
     this.programs.add(program);
     return () => this.programs.delete(program);
   };
+
+  /**
+   * Ends the connection now, for a reason other than time (a required recording that broke),
+   * the same way: last words on every terminal, SIGTERM, then the close.
+   */
+  readonly closeFor = (reason: 'recording'): void => void this.end(reason);
 
   stop(): void {
     this.ended = true;

@@ -6,8 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { after, before } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import type { KubeApiServer } from './index.ts';
+import { startKubeApiServer, type KubeApiServer } from './index.ts';
 
 export interface KubeClients {
   kc: k8s.KubeConfig;
@@ -166,3 +167,20 @@ export function sessionPod(name: string, overrides: Partial<k8s.V1PodSpec> = {},
 }
 
 export const SESSION_IMAGE = 'portcullis/session:dev';
+
+/**
+ * A test API server with clients for the enclosing `describe`: started before its tests and
+ * closed after them. Tests read `suite.server` and `suite.clients`.
+ */
+export function serverForSuite(namespace: string): { server: KubeApiServer; clients: KubeClients } {
+  const suite = {} as { server: KubeApiServer; clients: KubeClients };
+  before(async () => {
+    suite.server = await startKubeApiServer({ namespaces: [namespace] });
+    suite.clients = await kubeClients(suite.server, namespace);
+  });
+  after(async () => {
+    await suite.clients?.dispose();
+    await suite.server?.close();
+  });
+  return suite;
+}

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import { startKubeApiServer, type KubeApiServer } from './index.ts';
-import { apiFailure, kubeClients, type KubeClients } from './client.ts';
+import { apiFailure, serverForSuite } from './client.ts';
 import { discoveryDocument } from './discovery.ts';
 import { findResource, RESOURCES } from './resources.ts';
 
@@ -11,19 +10,9 @@ const NS = 'apps-here';
 type ResourceList = { groupVersion: string; resources: Array<{ name: string; kind: string; namespaced: boolean; verbs: string[] }> };
 
 describe('test kube-apiserver: discovery', () => {
-  let server: KubeApiServer;
-  let clients: KubeClients;
+  const suite = serverForSuite(NS);
 
-  before(async () => {
-    server = await startKubeApiServer({ namespaces: [NS] });
-    clients = await kubeClients(server, NS);
-  });
-  after(async () => {
-    await clients?.dispose();
-    await server?.close();
-  });
-
-  it('lists exactly the resources the server routes, in each group and version', () => {
+  it('lists exactly the resources the suite.server routes, in each group and version', () => {
     const core = discoveryDocument('/api') as { versions: string[] };
     const groups = discoveryDocument('/apis/') as { groups: Array<{ name: string; versions: Array<{ groupVersion: string }>; preferredVersion: { groupVersion: string } }> };
     const groupVersions = [...core.versions, ...groups.groups.flatMap((g) => g.versions.map((v) => v.groupVersion))];
@@ -46,7 +35,7 @@ describe('test kube-apiserver: discovery', () => {
   });
 
   it('lets a discovery-driven client (KubernetesObjectApi) create, read, list and delete a Deployment and a Kyverno ClusterPolicy', async () => {
-    const objects = k8s.KubernetesObjectApi.makeApiClient(clients.kc);
+    const objects = k8s.KubernetesObjectApi.makeApiClient(suite.clients.kc);
     const deployment = {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -63,7 +52,7 @@ describe('test kube-apiserver: discovery', () => {
     }
     const listed = await objects.list('apps/v1', 'Deployment', NS);
     assert.deepEqual(listed.items.map((d) => d.metadata?.name), ['web']);
-    assert.deepEqual(server.received.map((r) => r.resource), ['deployments', 'clusterpolicies']);
+    assert.deepEqual(suite.server.received.map((r) => r.resource), ['deployments', 'clusterpolicies']);
 
     await objects.delete(deployment);
     await objects.delete(policy);

@@ -1,23 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { startKubeApiServer, type KubeApiServer } from './index.ts';
-import { execIn, isRunning, kubeClients, sessionPod, watchPodUntil, type KubeClients } from './client.ts';
+import { describe, it } from 'node:test';
+import { execIn, isRunning, sessionPod, watchPodUntil, serverForSuite } from './client.ts';
 import { inspectContainer } from '../helpers/docker.ts';
 
 const NS = 'hardened';
 
 describe('test kube-apiserver: a pod container honours securityContext, resources and emptyDir', () => {
-  let server: KubeApiServer;
-  let clients: KubeClients;
-
-  before(async () => {
-    server = await startKubeApiServer({ namespaces: [NS] });
-    clients = await kubeClients(server, NS);
-  });
-  after(async () => {
-    await clients?.dispose();
-    await server?.close();
-  });
+  const suite = serverForSuite(NS);
 
   it('applies user, groups, read-only root, no capabilities, no-new-privileges, seccomp, limits and tmpfs emptyDirs', async () => {
     const pod = sessionPod('locked', {
@@ -43,10 +32,10 @@ describe('test kube-apiserver: a pod container honours securityContext, resource
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     ];
     container.workingDir = '/home/user';
-    await clients.core.createNamespacedPod({ namespace: NS, body: pod });
-    await watchPodUntil(clients, NS, 'locked', isRunning);
+    await suite.clients.core.createNamespacedPod({ namespace: NS, body: pod });
+    await watchPodUntil(suite.clients, NS, 'locked', isRunning);
 
-    const id = await execIn(clients, NS, 'locked', ['sh', '-c', 'id -u; id -g; id -G; pwd; echo "$GREETING $POD_NAME"']);
+    const id = await execIn(suite.clients, NS, 'locked', ['sh', '-c', 'id -u; id -g; id -G; pwd; echo "$GREETING $POD_NAME"']);
     const [uid, gid, groups, cwd, env] = id.stdout.trim().split('\n');
     assert.equal(uid, '1234');
     assert.equal(gid, '2345');
@@ -54,20 +43,20 @@ describe('test kube-apiserver: a pod container honours securityContext, resource
     assert.equal(cwd, '/home/user');
     assert.equal(env, 'hi locked');
 
-    const status = await execIn(clients, NS, 'locked', ['sh', '-c', 'grep -E "^(CapEff|CapPrm|NoNewPrivs|Seccomp):" /proc/self/status']);
+    const status = await execIn(suite.clients, NS, 'locked', ['sh', '-c', 'grep -E "^(CapEff|CapPrm|NoNewPrivs|Seccomp):" /proc/self/status']);
     const fields = Object.fromEntries(status.stdout.trim().split('\n').map((l) => l.split(/:\s+/) as [string, string]));
     assert.equal(fields.CapEff, '0000000000000000');
     assert.equal(fields.CapPrm, '0000000000000000');
     assert.equal(fields.NoNewPrivs, '1');
     assert.equal(fields.Seccomp, '2', 'RuntimeDefault is a filtering seccomp profile');
 
-    const root = await execIn(clients, NS, 'locked', ['sh', '-c', 'touch /etc/x']);
+    const root = await execIn(suite.clients, NS, 'locked', ['sh', '-c', 'touch /etc/x']);
     assert.match(root.stderr, /Read-only file system/);
     assert.equal(root.status.status, 'Failure');
-    const writable = await execIn(clients, NS, 'locked', ['sh', '-c', 'touch /tmp/x /home/user/y && echo ok']);
+    const writable = await execIn(suite.clients, NS, 'locked', ['sh', '-c', 'touch /tmp/x /home/user/y && echo ok']);
     assert.equal(writable.stdout, 'ok\n', writable.stderr);
 
-    const inspected = await inspectContainer(server.containerIdOf(NS, 'locked')!);
+    const inspected = await inspectContainer(suite.server.containerIdOf(NS, 'locked')!);
     assert.equal(inspected.Config.User, '1234:2345');
     assert.equal(inspected.HostConfig.ReadonlyRootfs, true);
     assert.deepEqual(inspected.HostConfig.CapDrop, ['ALL']);
@@ -78,25 +67,25 @@ describe('test kube-apiserver: a pod container honours securityContext, resource
     assert.match(inspected.HostConfig.Tmpfs?.['/tmp'] ?? '', /size=16777216/);
     assert.ok(inspected.HostConfig.Tmpfs?.['/home/user'] !== undefined);
     assert.equal(inspected.Config.Labels['io.kubernetes.pod.name'], 'locked');
-    assert.equal(inspected.Config.Labels['io.portcullis.kube-apiserver.instance'], server.instanceId);
+    assert.equal(inspected.Config.Labels['io.portcullis.kube-apiserver.instance'], suite.server.instanceId);
   });
 
   it('runs Unconfined without a seccomp profile, as a kubelet does by default', async () => {
     const pod = sessionPod('loose', { securityContext: {} });
     pod.spec!.containers[0]!.securityContext = {};
-    await clients.core.createNamespacedPod({ namespace: NS, body: pod });
-    await watchPodUntil(clients, NS, 'loose', isRunning);
-    const status = await execIn(clients, NS, 'loose', ['sh', '-c', 'grep -E "^Seccomp:" /proc/self/status; id -u']);
+    await suite.clients.core.createNamespacedPod({ namespace: NS, body: pod });
+    await watchPodUntil(suite.clients, NS, 'loose', isRunning);
+    const status = await execIn(suite.clients, NS, 'loose', ['sh', '-c', 'grep -E "^Seccomp:" /proc/self/status; id -u']);
     assert.equal(status.stdout, 'Seccomp:\t0\n1000\n', 'image user 1000, no seccomp filter');
   });
 
   it('refuses to start a container whose runAsNonRoot the user breaks (CreateContainerConfigError)', async () => {
     const pod = sessionPod('rooty', { securityContext: { runAsNonRoot: true, runAsUser: 0 } });
-    await clients.core.createNamespacedPod({ namespace: NS, body: pod });
-    const { last } = await watchPodUntil(clients, NS, 'rooty', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerConfigError');
+    await suite.clients.core.createNamespacedPod({ namespace: NS, body: pod });
+    const { last } = await watchPodUntil(suite.clients, NS, 'rooty', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerConfigError');
     assert.equal(last?.status?.phase, 'Pending');
     assert.match(last?.status?.containerStatuses?.[0]?.state?.waiting?.message ?? '', /^container's runAsUser breaks non-root policy/);
-    assert.equal(server.containerIdOf(NS, 'rooty'), undefined, 'no container was created');
+    assert.equal(suite.server.containerIdOf(NS, 'rooty'), undefined, 'no container was created');
   });
 
   it('reports a finished container as Succeeded or Failed with its exit code', async () => {
@@ -104,11 +93,11 @@ describe('test kube-apiserver: a pod container honours securityContext, resource
     ok.spec!.containers[0]!.command = ['sh', '-c', 'exit 0'];
     const bad = sessionPod('job-bad');
     bad.spec!.containers[0]!.command = ['sh', '-c', 'exit 4'];
-    await clients.core.createNamespacedPod({ namespace: NS, body: ok });
-    await clients.core.createNamespacedPod({ namespace: NS, body: bad });
+    await suite.clients.core.createNamespacedPod({ namespace: NS, body: ok });
+    await suite.clients.core.createNamespacedPod({ namespace: NS, body: bad });
     const done = (p: { status?: { phase?: string } }) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
-    const a = await watchPodUntil(clients, NS, 'job-ok', done);
-    const b = await watchPodUntil(clients, NS, 'job-bad', done);
+    const a = await watchPodUntil(suite.clients, NS, 'job-ok', done);
+    const b = await watchPodUntil(suite.clients, NS, 'job-bad', done);
     assert.equal(a.last?.status?.phase, 'Succeeded');
     assert.equal(a.last?.status?.containerStatuses?.[0]?.state?.terminated?.reason, 'Completed');
     assert.equal(b.last?.status?.phase, 'Failed');

@@ -193,6 +193,12 @@ describe('load: 200 concurrent SSH sessions looping commands on the Docker backe
     let opensshClosed: Promise<unknown> | undefined;
     const closeOpenssh = () => (opensshClosed ??= Promise.all(openssh.map((connection) => connection.close())));
     t.after(closeOpenssh);
+    // A first command on each OpenSSH connection: its container is made in the background of the
+    // login, so only a session that ran proves it exists.
+    for (const [index, connection] of openssh.entries()) {
+      const first = await connection.run('echo ready');
+      assert.equal(first.stdout, 'ready\n', `OpenSSH connection ${index}: ${first.stderr}`);
+    }
     const during = await scrape();
     assert.equal(sample(during, 'containerssh_ssh_current_connections'), CONNECTIONS + OPENSSH_CONNECTIONS, 'every connection is open at once');
     assert.equal((await listSessionContainers(world.instanceId)).length, CONNECTIONS + OPENSSH_CONNECTIONS, 'one container per connection');

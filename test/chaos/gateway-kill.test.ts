@@ -65,23 +65,30 @@ describe('chaos: kill -9 of gateways and unpullable images leave zero containers
     const results: SshResult[] = [];
     let started = 0;
     let kills = 0;
+    let replacing: Promise<void> = Promise.resolve();
     const worker = async () => {
       while (started < CONNECTIONS) {
         const index = started++;
         if (killAt.has(index)) {
+          // Only ever one instance down at a time: a kill waits for the previous one's replacement
+          // (on a busy machine a start can outlast the connections between two kill points).
+          await replacing;
           const [victim] = gateways.splice(Math.floor(Math.random() * gateways.length), 1);
           victim!.process.kill('SIGKILL');
           kills += 1;
-          const replacement = await world.startAnotherGateway();
-          instances.add(await instanceOf(replacement));
-          everyGateway.push(replacement);
-          gateways.push(replacement);
+          // Meanwhile the survivor takes every new connection, as behind a load balancer.
+          replacing = world.startAnotherGateway().then(async (replacement) => {
+            instances.add(await instanceOf(replacement));
+            everyGateway.push(replacement);
+            gateways.push(replacement);
+          });
         }
         const gateway = gateways[index % gateways.length]!;
         results.push(await runSsh({ port: gateway.port, username: world.username, password: world.password, command: 'echo ok; sleep 0.2', timeoutMs: 60_000 }));
       }
     };
     await Promise.all(Array.from({ length: PARALLEL }, worker));
+    await replacing;
 
     const ok = results.filter((result) => result.code === 0 && result.stdout === 'ok\n').length;
     const pullRefused = results.filter((result) => /its image could not be downloaded.*DOCKER_IMAGE_PULL_FAILED/.test(result.stderr)).length;

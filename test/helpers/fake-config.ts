@@ -25,20 +25,23 @@ export function hardenedExecution(overrides: Partial<DockerExecution> = {}): Rec
   };
 }
 
+/** A config answer, or a function called once per config request for its answer (e.g. to vary it by call). */
+export type ConfigAnswer = Record<string, unknown> | (() => Record<string, unknown>);
+
 /**
  * A world whose config webhook is a small ContainerSSH-style server of the test's own,
  * answering `config` (which may change between logins through the returned setter).
  */
 export async function worldWithConfig(
   t: TestContext,
-  config: Record<string, unknown>,
+  config: ConfigAnswer,
   options: Omit<WorldOptions, 'beforeGateway'> & {
     /** Like WorldOptions.beforeGateway, for anything else the test must start first. */
     readonly beforeGatewayStarts?: (certsDir: string) => Promise<Pick<GatewayRedirect, 'gateway'>>;
     /** Other top-level fields of every answer beside `config` (e.g. `files`, `environment`). */
     readonly answer?: Record<string, unknown>;
   } = {},
-): Promise<{ world: World; setConfig: (next: Record<string, unknown>) => void }> {
+): Promise<{ world: World; setConfig: (next: ConfigAnswer) => void }> {
   let current = config;
   let fake: Awaited<ReturnType<typeof startFakeWebhook>> | undefined;
   const world = await startWorld({
@@ -50,7 +53,7 @@ export async function worldWithConfig(
           req.resume();
           req.on('end', () => {
             res.writeHead(200, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({ ...options.answer, config: current }));
+            res.end(JSON.stringify({ ...options.answer, config: typeof current === 'function' ? current() : current }));
           });
         },
       );

@@ -81,7 +81,7 @@ export interface KubeWorldOptions {
  * answering `backend: kubernetes` with `pod`. The gateway reaches the API server exactly as a
  * cluster: a kubeconfig with the server's CA and a bearer token, over TLS.
  */
-export async function worldWithPod(t: TestContext, pod: Record<string, unknown>, options: KubeWorldOptions = {}): Promise<KubeWorld> {
+export async function worldWithPod(t: TestContext, pod: Record<string, unknown> | (() => Record<string, unknown>), options: KubeWorldOptions = {}): Promise<KubeWorld> {
   const kube = await startKubeApiServer({
     namespaces: [{ name: SESSION_NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } }],
     ...options.server,
@@ -131,7 +131,8 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown>,
   });
   let started: Awaited<ReturnType<typeof worldWithConfig>>;
   try {
-    started = await worldWithConfig(t, configFor(pod), {
+    // A function `pod` is asked again on every config request (e.g. one login in ten gets another image).
+    started = await worldWithConfig(t, typeof pod === 'function' ? () => configFor(pod()) : configFor(pod), {
       gatewayStartTimeoutMs: 90_000,
       ...options.world,
       ...(options.answer ? { answer: options.answer } : {}),
@@ -170,7 +171,8 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown>,
     },
     setSecurity: (next) => {
       security = next;
-      setConfig(configFor(currentPod, currentTimeouts));
+      const pod = currentPod;
+      setConfig(typeof pod === 'function' ? () => configFor(pod(), currentTimeouts) : configFor(pod, currentTimeouts));
     },
     sessionPods,
     waitForNoPods: async (deadlineMs = 30_000) => {

@@ -1,13 +1,9 @@
-import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { runBounded, type ProcessResult } from './bounded-process.ts';
 import { opensshInvocation } from './ssh-client.ts';
 import type { World } from './world.ts';
 
-export interface ToolResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type ToolResult = ProcessResult;
 
 /**
  * Runs `sftp` or `scp` (OpenSSH's, sharing ssh's options and password prompt) against the
@@ -24,24 +20,7 @@ export async function runOpensshTool(
   // The connection options ssh got, minus its -T/-p/target tail.
   const common = sshArgs.slice(0, sshArgs.indexOf('-T'));
   try {
-    return await new Promise<ToolResult>((resolve, reject) => {
-      const child = spawn(tool, [...common, '-P', String(world.sshPort), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`${tool} did not finish within ${options.timeoutMs ?? 180_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-      }, options.timeoutMs ?? 180_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(options.stdin ?? '');
-    });
+    return await runBounded(tool, [...common, '-P', String(world.sshPort), ...args], { env, stdin: options.stdin ?? '', timeoutMs: options.timeoutMs ?? 180_000 });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

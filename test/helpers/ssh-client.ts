@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runBounded } from './bounded-process.ts';
 
 export interface SshOptions {
   readonly port: number;
@@ -147,23 +148,5 @@ export async function openSharedConnection(options: SshOptions): Promise<SharedC
 
 /** Runs ssh with `args` to completion, feeding `stdin`, bounded by a deadline. */
 function runToEnd(args: string[], env: NodeJS.ProcessEnv, stdin: string | Buffer = '', timeoutMs = 60_000): Promise<SshResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`ssh did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    // ssh may exit before it reads its stdin (a refused login): that is its result, not the test's error.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(stdin);
-  });
+  return runBounded('ssh', args, { env, stdin, timeoutMs });
 }

@@ -1,25 +1,14 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { hardenedPod, worldWithPod } from '../helpers/kubernetes.ts';
-import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
-import { startTerminal } from '../helpers/tmux.ts';
+import { runSsh } from '../helpers/ssh-client.ts';
+import { sshTerminal } from '../helpers/tmux.ts';
 
 describe('Kubernetes sessions: a live terminal and the webhook files', () => {
   test('the program in the pod sees the new size when the client window is resized mid-session', async (t) => {
     const kube = await worldWithPod(t, hardenedPod());
     const { world } = kube;
-    const { args, env, dir } = await opensshInvocation({ port: world.sshPort, username: world.username, password: world.password, tty: true });
-    const terminal = await startTerminal(`portcullis-kube-resize-${process.pid}`, ['ssh', ...args], {
-      SSH_ASKPASS: env.SSH_ASKPASS!,
-      SSH_ASKPASS_REQUIRE: 'force',
-      DISPLAY: ':0',
-      PORTCULLIS_TEST_PASSWORD: world.password,
-    });
-    t.after(async () => {
-      await terminal.kill();
-      await rm(dir, { recursive: true, force: true });
-    });
+    const terminal = await sshTerminal(t, `portcullis-kube-resize-${process.pid}`, world);
     await terminal.waitFor(/\$\s*$/m, 90_000);
     await terminal.type('stty size');
     await terminal.waitFor(/^30 100\s*$/m);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
-import { startTerminal } from '../helpers/tmux.ts';
+import { sshTerminal } from '../helpers/tmux.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
 
@@ -74,17 +74,7 @@ describe('a user logs in with plain ssh and lands in a container', () => {
   });
 
   test('the terminal follows the client window when it is resized', async (t) => {
-    const { args, env, dir } = await opensshInvocation({ port: world.sshPort, username: world.username, password: world.password, tty: true });
-    const terminal = await startTerminal(`portcullis-resize-${process.pid}`, ['ssh', ...args], {
-      SSH_ASKPASS: env.SSH_ASKPASS!,
-      SSH_ASKPASS_REQUIRE: 'force',
-      DISPLAY: ':0',
-      PORTCULLIS_TEST_PASSWORD: world.password,
-    });
-    t.after(async () => {
-      await terminal.kill();
-      await rm(dir, { recursive: true, force: true });
-    });
+    const terminal = await sshTerminal(t, `portcullis-resize-${process.pid}`, world);
     await terminal.waitFor(/\$\s*$/m);
     await terminal.type('stty size');
     await terminal.waitFor(/^30 100$/m);

@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
+import { opensshInvocation } from './ssh-client.ts';
 
 const run = promisify(execFile);
 
@@ -34,6 +37,25 @@ export async function startTerminal(name: string, command: string[], env: Record
     },
     kill: () => run('tmux', ['kill-session', '-t', name]).catch(() => undefined),
   };
+}
+
+/**
+ * OpenSSH with a terminal, logged in to the gateway by password (through an askpass helper, as
+ * the tests' ssh always is); killed and its files removed after the test.
+ */
+export async function sshTerminal(t: TestContext, name: string, target: { readonly sshPort: number; readonly username: string; readonly password: string }) {
+  const { args, env, dir } = await opensshInvocation({ port: target.sshPort, username: target.username, password: target.password, tty: true });
+  const terminal = await startTerminal(name, ['ssh', ...args], {
+    SSH_ASKPASS: env.SSH_ASKPASS!,
+    SSH_ASKPASS_REQUIRE: 'force',
+    DISPLAY: ':0',
+    PORTCULLIS_TEST_PASSWORD: target.password,
+  });
+  t.after(async () => {
+    await terminal.kill();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return terminal;
 }
 
 function shellQuote(word: string): string {

@@ -7,7 +7,7 @@ import { LogCode, RouteNotFoundError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { openLogDestination, RequestMetrics, startOpsListeners } from './ops/index.ts';
 import { loadPolicy, PolicyError } from './policy/index.ts';
-import { PolicyStore } from './policy/store.ts';
+import { policyHealthCheck, PolicyStore } from './policy/store.ts';
 
 const USAGE = 'usage: configserver [serve] --config FILE\n';
 
@@ -43,15 +43,7 @@ async function serve(configFile: string): Promise<number> {
     metrics: config.metrics?.listen,
     health: config.health?.listen,
     registry: metrics.registry,
-    checks: [
-      {
-        name: 'policy',
-        // The last good set keeps serving, but the folder an operator edited does not load: say so.
-        check: async () => {
-          if (store.lastReloadError) throw new Error(`the policy folder does not load (${store.lastReloadError}); the last good set still serves`);
-        },
-      },
-    ],
+    checks: [policyHealthCheck(store)],
     notFoundCode: new RouteNotFoundError().code,
   });
   for (const { serves, address: host, port } of ops.listening) logger.info({ code: LogCode.OPS_LISTENING, serves, address: host, port }, `${serves} listener up`);

@@ -3,10 +3,15 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { Registry } from 'prom-client';
 
-/** A dependency the service needs to serve; `check` rejects with why it cannot. */
+/**
+ * A dependency the service needs to serve; `check` rejects with why it cannot. It resolves to a
+ * warning when the service still serves but an operator should act (e.g. the last good policy
+ * serves because the edited one does not load): the answer stays 200, so probes keep the
+ * replica in service, and the body names the warning.
+ */
 export interface HealthCheck {
   readonly name: string;
-  check(): Promise<void>;
+  check(): Promise<void | { readonly warning: string }>;
 }
 
 /** Results are reused this long, so probes at any rate cost the dependencies little. */
@@ -30,7 +35,7 @@ export interface OpsListeners {
 
 /**
  * Plain-HTTP listeners for operators and probes, apart from the mTLS port: `/metrics`
- * (Prometheus) and `/healthz` (200 when every dependency is fine, 503 naming those that are not).
+ * (Prometheus) and `/healthz` (200 when every dependency is fine or only warns, 503 naming those that are not).
  * They carry no credential and no user data.
  */
 export async function startOpsListeners(options: OpsListenOptions): Promise<OpsListeners> {
@@ -86,15 +91,21 @@ function healthAnswer(checks: readonly HealthCheck[]) {
     const results = await Promise.all(
       checks.map(async ({ name, check }) => {
         try {
-          await check();
-          return [name, 'ok'] as const;
+          const result = await check();
+          return result ? ([name, `warning: ${result.warning}`, 'warning'] as const) : ([name, 'ok', 'ok'] as const);
         } catch (error) {
-          return [name, error instanceof Error ? error.message : String(error)] as const;
+          return [name, error instanceof Error ? error.message : String(error), 'failing'] as const;
         }
       }),
     );
-    const failing = results.filter(([, result]) => result !== 'ok').map(([name]) => name);
-    const body = JSON.stringify({ status: failing.length ? 'unavailable' : 'ok', failing, checks: Object.fromEntries(results) });
+    const failing = results.filter(([, , state]) => state === 'failing').map(([name]) => name);
+    const warnings = results.filter(([, , state]) => state === 'warning').map(([name]) => name);
+    const body = JSON.stringify({
+      status: failing.length ? 'unavailable' : 'ok',
+      failing,
+      ...(warnings.length ? { warnings } : {}),
+      checks: Object.fromEntries(results.map(([name, text]) => [name, text])),
+    });
     cached = { at: Date.now(), status: failing.length ? 503 : 200, body };
     return cached;
   };

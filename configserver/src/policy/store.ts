@@ -80,3 +80,15 @@ export class PolicyStore {
     this.watcher = undefined;
   }
 }
+
+/**
+ * The store's /healthz check: a folder that does not load while the last good set serves is a
+ * warning, never unhealthy — a readiness probe would otherwise take every replica out of
+ * service on one bad ConfigMap, refusing every login instead of serving the last good policy.
+ */
+export function policyHealthCheck(store: Pick<PolicyStore, 'lastReloadError'>): { name: string; check(): Promise<{ warning: string } | undefined> } {
+  return {
+    name: 'policy',
+    check: async () => (store.lastReloadError ? { warning: `the policy folder does not load (${store.lastReloadError}); the last good set still serves` } : undefined),
+  };
+}

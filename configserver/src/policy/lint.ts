@@ -1,7 +1,6 @@
-import { ceilingsOf, checkGuardrails, RULES, type Violation } from './guardrails.ts';
+import { checkContextFor, checkGuardrails, RULES, type Violation } from './guardrails.ts';
 import { describeDiagnostic, formatDiagnostic, PolicyError, readPolicySet, type Diagnostic, type Policy, type Profile } from './load.ts';
 import { merge, type Origin, type Rendered } from './merge.ts';
-import { basePod } from './render.ts';
 import { positionOf } from './source.ts';
 
 /** Origins of `path` and of everything below it. */
@@ -59,10 +58,10 @@ export function lintPolicy(policy: Policy): Diagnostic[] {
       diagnostics.push(diagnostic);
     }
   };
-  const ceilings = ceilingsOf(policy.baseline, basePod(policy));
+  const context = checkContextFor(policy);
   const base = merge(policy, []);
-  for (const violation of checkGuardrails(base, ceilings)) push(toDiagnostic(violation, locate(base, violation, undefined), undefined, policy.baselineFile));
-  const baseKeys = new Set(checkGuardrails(base, ceilings).map((v) => `${v.rule} ${v.path}`));
+  for (const violation of checkGuardrails(base, context)) push(toDiagnostic(violation, locate(base, violation, undefined), undefined, policy.baselineFile));
+  const baseKeys = new Set(checkGuardrails(base, context).map((v) => `${v.rule} ${v.path}`));
   const profiles = (policy.profiles ?? []).filter((profile) => !profile.spec.deny);
   const names = new Map<string, Profile>();
   for (const profile of policy.profiles ?? []) {
@@ -77,7 +76,7 @@ export function lintPolicy(policy: Policy): Diagnostic[] {
   }
   const check = (set: readonly Profile[], blame: (origin: Origin) => Profile | undefined) => {
     const rendered = merge(policy, set);
-    for (const violation of checkGuardrails(rendered, ceilings)) {
+    for (const violation of checkGuardrails(rendered, context)) {
       if (baseKeys.has(`${violation.rule} ${violation.path}`)) continue;
       const origin = locate(rendered, violation, set.length === 1 ? set[0]!.name : undefined);
       const profile = origin ? blame(origin) : set[0];

@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { z } from 'zod';
 import { BaselineSchema, ProfileSchema, type Baseline, type ProfileSpec } from './schema.ts';
+import { RULES } from './rules.ts';
 import { parseSource, positionOf, type Position, type SourceFile } from './source.ts';
 
 export { BaselineSchema, type Baseline } from './schema.ts';
@@ -12,6 +13,8 @@ export const PROFILES_DIR = 'profiles';
 /** One lint finding: where, which rule, what is wrong and how to fix it. */
 export interface Diagnostic extends Position {
   readonly rule: string;
+  /** A warning is printed but never refuses the set; absent means an error. */
+  readonly severity?: 'warning';
   readonly message: string;
   readonly hint: string;
 }
@@ -50,6 +53,9 @@ function schemaDiagnostics(source: SourceFile, error: z.ZodError, prefix: string
     const segments = issue.path.map((segment) => (typeof segment === 'number' ? segment : String(segment)));
     const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
     const where = positionOf(source, keys.length > 0 ? [...segments, keys[0]!] : segments);
+    // A refinement names its own rule (quantity-format, limit-zero, unknown-field).
+    const rule = issue.code === 'custom' && typeof issue.params?.rule === 'string' ? issue.params.rule : 'schema';
+    if (rule !== 'schema') return { ...where, rule, message: `${prefix}${segments.join('.')}: ${issue.message}`, hint: RULES[rule] ?? 'see policies/README.md' };
     return {
       ...where,
       rule: 'schema',

@@ -1,10 +1,10 @@
 import { ConfigResponseSchema, type ConfigRequest, type ConfigResponse } from '@portcullis/wire';
 import { GuardrailViolatedError, PolicyDeniedError, RenderFailedError } from '../errors.ts';
-import { ceilingsOf, checkGuardrails, type Violation } from './guardrails.ts';
+import { basePod, checkContextFor, checkGuardrails, type Violation } from './guardrails.ts';
 import type { Policy, Profile } from './load.ts';
 import { candidateProfiles } from './candidates.ts';
 import { matchProfile, subjectOf, type Subject } from './match.ts';
-import { defaultPod, merge, type Rendered } from './merge.ts';
+import { merge, type Rendered } from './merge.ts';
 import { auditSection } from './audit.ts';
 import { securitySection } from './security.ts';
 import { withPersistentTarget } from './persistent.ts';
@@ -67,20 +67,17 @@ function renderFor(policy: Policy, profiles: Profile[]): { rendered: Rendered; v
   let entry = cache.get(key);
   if (!entry) {
     const rendered = merge(policy, profiles);
-    entry = { rendered, violations: checkGuardrails(rendered, policyCeilings(policy)) };
+    entry = { rendered, violations: checkGuardrails(rendered, checkContextFor(policy)) };
     if (cache.size >= MAX_RENDERS) cache.delete(cache.keys().next().value!);
     cache.set(key, entry);
   }
   return entry;
 }
 
-/** The baseline's own pod: its limits are the default ceilings. */
-export function basePod(policy: Policy): Record<string, unknown> {
-  return (policy.baseline.kubernetes?.pod as Record<string, unknown> | undefined) ?? defaultPod(policy.baseline.docker.execution);
-}
+export { basePod };
 
 export function policyCeilings(policy: Policy) {
-  return ceilingsOf(policy.baseline, basePod(policy));
+  return checkContextFor(policy).ceilings;
 }
 
 /** The ConfigResponse for a resolution: the Docker section, or the pod when the baseline's backend is kubernetes. */

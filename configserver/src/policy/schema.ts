@@ -1,9 +1,59 @@
 import { AuditConfigSchema, DockerExecutionSchema, DockerHostSchema } from '@portcullis/wire';
 import { z } from 'zod';
-import { CPU_PATTERN, MEMORY_PATTERN } from './quantity.ts';
+import { modelName, unknownFields, type KubernetesModel } from './kubernetes-schema.ts';
+import { isQuantity, parseQuantity, QUANTITY_HINT } from './quantity.ts';
 
-const Memory = z.string().regex(MEMORY_PATTERN, 'a memory quantity such as "512Mi" or "2Gi"');
-const Cpu = z.string().regex(CPU_PATTERN, 'a CPU quantity such as "500m" or "2"');
+/**
+ * A Kubernetes quantity in any form the API server parses (a YAML number such as `3e10` too),
+ * kept as the string Kubernetes would get. Issues carry their lint rule in `params.rule`.
+ */
+const Quantity = z
+  .union([z.string(), z.number()])
+  .refine((value) => isQuantity(value), { message: `not a quantity Kubernetes parses: ${QUANTITY_HINT}`, params: { rule: 'quantity-format' } })
+  .transform((value) => String(value));
+/** A limit of 0 means "no limit" to Kubernetes, so it is never a valid limit. */
+const Limit = Quantity.refine((value) => (parseQuantity(value) ?? 0) > 0, { message: 'a limit must be above 0 (0 means no limit at all)', params: { rule: 'limit-zero' } });
+const Memory = Quantity;
+const Cpu = Quantity;
+
+/** A raw Kubernetes object: any field of its OpenAPI schema, and no other (a misspelt field is an error). */
+const kubernetesObject = (model: KubernetesModel) =>
+  z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+    for (const unknown of unknownFields(value, model)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: unknown.path,
+        message: `${String(unknown.path.at(-1))} is not a field of Kubernetes' ${modelName(unknown.model)} (misspelt?)`,
+        params: { rule: 'unknown-field' },
+      });
+    }
+  });
+
+/** An environment variable name. */
+export const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and _');
+
+/**
+ * What the baseline explicitly allows beyond the hardened session, by exact value. Everything
+ * else an overlay might set in these places is refused (guardrails.ts).
+ */
+export const AllowancesSchema = z.strictObject({
+  /** Kubernetes `Localhost` seccomp profiles (`localhostProfile`), relative to the kubelet's seccomp root. */
+  seccompProfiles: z.array(z.string().min(1)).default([]),
+  /** AppArmor profiles loaded on the nodes/host: Kubernetes `Localhost` `localhostProfile`, Docker `apparmor=<name>`. */
+  appArmorProfiles: z.array(z.string().min(1)).default([]),
+  /** Secrets a `secret` volume (or projected secret source) may mount, by name. Default: none. */
+  secrets: z.array(z.string().min(1)).default([]),
+  /** Loader and shell variables (LD_*, BASH_ENV, …) that sessions may get anyway, by exact name. */
+  environment: z.array(EnvName).default([]),
+  /** Exact values an overlay may give these pod fields; none by default. */
+  priorityClassNames: z.array(z.string().min(1)).default([]),
+  nodeNames: z.array(z.string().min(1)).default([]),
+  /** Whole tolerations, compared field by field. */
+  tolerations: z.array(z.record(z.string(), z.unknown())).default([]),
+  hostAliases: z.array(z.strictObject({ ip: z.string(), hostnames: z.array(z.string()).optional() })).default([]),
+});
+export type Allowances = z.output<typeof AllowancesSchema>;
+export const NO_ALLOWANCES: Allowances = AllowancesSchema.parse({});
 /** Durations carry a unit (STYLE.md): "30s", "15m", "8h". */
 const Duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration with a unit, e.g. "30m"');
 /** Kubernetes label keys and values (DNS-style prefix, 63-character name). */
@@ -16,8 +66,8 @@ const Name = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a DNS lab
  * so a policy that declares no ceilings can only lower resources.
  */
 export const CeilingsSchema = z.strictObject({
-  cpu: Cpu.optional(),
-  memory: Memory.optional(),
+  cpu: Limit.optional(),
+  memory: Limit.optional(),
   pids: z.number().int().positive().optional(),
 });
 
@@ -78,6 +128,8 @@ export const BaselineSchema = z.strictObject({
   docker: z.strictObject({ execution: DockerExecutionSchema }),
   kubernetes: KubernetesSettingsSchema.optional(),
   ceilings: CeilingsSchema.default({}),
+  /** What overlays may set beyond the hardened session, by exact value (default: nothing). */
+  allow: AllowancesSchema.default(NO_ALLOWANCES),
   /** What every session records unless a profile changes it. */
   audit: AuditOverlaySchema.optional(),
 });
@@ -85,7 +137,7 @@ export type Baseline = z.output<typeof BaselineSchema>;
 
 const Resources = z.strictObject({
   requests: z.strictObject({ cpu: Cpu.optional(), memory: Memory.optional() }).optional(),
-  limits: z.strictObject({ cpu: Cpu.optional(), memory: Memory.optional(), pids: z.number().int().positive().optional() }).optional(),
+  limits: z.strictObject({ cpu: Limit.optional(), memory: Limit.optional(), pids: z.number().int().positive().optional() }).optional(),
 });
 
 const FileSchema = z.union([
@@ -108,7 +160,7 @@ export const OverlaySchema = z.strictObject({
   image: z.string().min(1).optional(),
   imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
   resources: Resources.optional(),
-  environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and _'), z.string()).optional(),
+  environment: z.record(EnvName, z.string()).optional(),
   files: z.record(z.string().regex(/^\/[^\0]*$/, 'file paths are absolute'), FileSchema).optional(),
   // persistent: each user keeps one container or pod (persistent.ts names it) across connections.
   mode: z.enum(['connection', 'session', 'persistent']).optional(),
@@ -128,8 +180,8 @@ export const OverlaySchema = z.strictObject({
   pod: z
     .strictObject({
       metadata: z.strictObject({ labels: z.record(LabelKey, LabelValue).optional(), annotations: z.record(z.string(), z.string()).optional() }).optional(),
-      spec: z.record(z.string(), z.unknown()).optional(),
-      container: z.record(z.string(), z.unknown()).optional(),
+      spec: kubernetesObject('V1PodSpec').optional(),
+      container: kubernetesObject('V1Container').optional(),
     })
     .optional(),
   /** Raw Docker HostConfig fields (the wire's subset), merged over the baseline's. */

@@ -11,6 +11,9 @@ import { parse } from 'yaml';
 import { explainFields, explainText, formatDiagnostic, lintDir, loadPolicy, PolicyError, renderedYaml, resolve } from '../policy/index.ts';
 import { FixtureInputSchema, junit, requestFor, runFixtures, type FixtureInput } from '../policy/fixtures.ts';
 import { manifestsYaml } from '../policy/manifests.ts';
+import { checkContextFor, type CheckContext } from '../policy/guardrails.ts';
+import { POD_SECURITY_VERSION } from '../policy/pod-security.ts';
+import { checkFull, CheckInputError, checkStandard, formatFinding, parseInput, readInput, type Finding } from './check.ts';
 
 export const USAGE = `usage: policy <command> [--dir POLICY_DIR] [options]
 
@@ -22,6 +25,12 @@ export const USAGE = `usage: policy <command> [--dir POLICY_DIR] [options]
                                  the rendered session and where every field came from
   render manifests [--reaper-image IMAGE]
                                  the cluster-side objects, as multi-document YAML
+  check FILE...|- [--standard restricted|baseline] [--format text|json]
+                                 one Pod or Docker Engine API create body per FILE (YAML or JSON;
+                                 - reads stdin): every finding with its rule, exit 1 on any.
+                                 Default: the full check the engine applies to what it renders
+                                 (POLICY_DIR gives ceilings and allowances); --standard: Pod
+                                 Security alone, as Kubernetes ${POD_SECURITY_VERSION} judges a pod
 
 POLICY_DIR defaults to ./policies.
 `;
@@ -48,6 +57,7 @@ export async function runCli(argv: string[], io: Io = { out: (t) => process.stdo
         'auth-method': { type: 'string' },
         format: { type: 'string', default: 'text' },
         'reaper-image': { type: 'string' },
+        standard: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -115,6 +125,8 @@ export async function runCli(argv: string[], io: Io = { out: (t) => process.stdo
         io.out(manifestsYaml(policy, values['reaper-image'] ? { reaperImage: values['reaper-image'] } : {}));
         return 0;
       }
+      case 'check':
+        return await checkCommand(rest, { dir, standard: values.standard, format: values.format }, io);
       default:
         io.err(`unknown command ${command}\n${USAGE}`);
         return 2;
@@ -130,13 +142,59 @@ export async function runCli(argv: string[], io: Io = { out: (t) => process.stdo
   }
 }
 
+/** `policy check`: 0 no finding, 1 findings, 2 input the check cannot judge or a usage error. */
+async function checkCommand(files: string[], options: { dir: string; standard: string | undefined; format: string }, io: Io): Promise<number> {
+  if (files.length === 0) {
+    io.err(`check needs a FILE (or - for stdin)\n${USAGE}`);
+    return 2;
+  }
+  const { standard } = options;
+  if (standard !== undefined && standard !== 'restricted' && standard !== 'baseline') {
+    io.err(`check: --standard is restricted or baseline, not ${standard}\n`);
+    return 2;
+  }
+  if (options.format !== 'text' && options.format !== 'json') {
+    io.err(`check: --format is text or json, not ${options.format}\n`);
+    return 2;
+  }
+  // The full check judges against this policy's ceilings and allowances; Pod Security needs none.
+  let context: CheckContext | undefined;
+  if (!standard) context = checkContextFor(await loadPolicy(options.dir));
+  let code = 0;
+  const report: { file: string; kind?: string; findings?: Finding[]; error?: string }[] = [];
+  for (const file of files) {
+    const name = file === '-' ? 'stdin' : file;
+    try {
+      const { kind, value } = parseInput(await readInput(file), name);
+      if (standard && kind !== 'pod') throw new CheckInputError(`${name}: Pod Security judges pods; check a Docker create body without --standard`);
+      const findings = standard ? checkStandard(value, standard) : checkFull(kind, value, context!);
+      report.push({ file: name, kind, findings });
+      if (options.format === 'text') for (const finding of findings) io.out(`${formatFinding(name, kind, finding)}\n`);
+      if (findings.length > 0) code = Math.max(code, 1);
+    } catch (err) {
+      if (!(err instanceof CheckInputError)) throw err;
+      report.push({ file: name, error: err.message });
+      io.err(`policy check: ${err.message}\n`);
+      code = 2;
+    }
+  }
+  if (options.format === 'json') io.out(`${JSON.stringify(report, null, 2)}\n`);
+  const findings = report.reduce((total, entry) => total + (entry.findings?.length ?? 0), 0);
+  const unjudged = report.filter((entry) => entry.error !== undefined).length;
+  const against = standard ? `Pod Security ${standard} ${POD_SECURITY_VERSION}` : 'the full session check';
+  const summary = [findings === 0 && unjudged === 0 ? 'no findings' : `${findings} finding(s)`, ...(unjudged > 0 ? [`${unjudged} input(s) not checked`] : [])];
+  io.err(`policy check: ${summary.join(', ')} (${against})\n`);
+  return code;
+}
+
 if (process.argv[1] && import.meta.url === new URL(`file://${resolvePath(process.argv[1])}`).href) {
   runCli(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`policy: ${(err as Error).stack ?? String(err)}\n`);
+      // Never a stack trace: the message names the problem.
+      process.stderr.write(`policy: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exitCode = 1;
     },
   );

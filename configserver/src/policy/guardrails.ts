@@ -385,6 +385,10 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
   if (list(spec.containers).length !== 1) add('single-container', 'spec.containers', 'the session pod runs exactly one container');
   for (const { container, at, kind } of containers) {
     const security = obj(container.securityContext);
+    // Also the engine's own rules, so no `os` (or any other exemption Pod Security has) switches them off.
+    if (security.allowPrivilegeEscalation !== false) add('no-privilege-escalation', [...at, 'securityContext', 'allowPrivilegeEscalation'], 'allowPrivilegeEscalation must be false');
+    if (!list(obj(security.capabilities).drop).includes('ALL')) add('drop-all-capabilities', [...at, 'securityContext', 'capabilities', 'drop'], 'capabilities.drop must contain ALL');
+    if (!isSet(context_.seccompProfile) && !isSet(security.seccompProfile)) add('seccomp-required', [...at, 'securityContext', 'seccompProfile'], 'seccompProfile must be set on the pod or on this container');
     if (security.readOnlyRootFilesystem !== true) add('read-only-root', [...at, 'securityContext', 'readOnlyRootFilesystem'], 'readOnlyRootFilesystem must be true');
     if (list(obj(security.capabilities).add).length > 0) add('no-added-capabilities', [...at, 'securityContext', 'capabilities', 'add'], 'no capabilities may be added');
     for (const field of ['runAsUser', 'runAsGroup'] as const) {

@@ -45,11 +45,13 @@ export const AllowancesSchema = z.strictObject({
   secrets: z.array(z.string().min(1)).default([]),
   /** Loader and shell variables (LD_*, BASH_ENV, …) that sessions may get anyway, by exact name. */
   environment: z.array(EnvName).default([]),
-  /** Exact values an overlay may give these pod fields; none by default. */
+  /** `priorityClassName` values an overlay may set. */
   priorityClassNames: z.array(z.string().min(1)).default([]),
+  /** `nodeName` values an overlay may set. */
   nodeNames: z.array(z.string().min(1)).default([]),
-  /** Whole tolerations, compared field by field. */
+  /** Whole tolerations an overlay may add, compared field by field. */
   tolerations: z.array(z.record(z.string(), z.unknown())).default([]),
+  /** Whole `hostAliases` entries an overlay may add. */
   hostAliases: z.array(z.strictObject({ ip: z.string(), hostnames: z.array(z.string()).optional() })).default([]),
 });
 export type Allowances = z.output<typeof AllowancesSchema>;

@@ -1,4 +1,5 @@
-import { checkContextFor, checkGuardrails, RULES, type Violation } from './guardrails.ts';
+import { describeWitness, realisableCombinations, TooManyCombinationsError } from './combinations.ts';
+import { checkContextFor, checkGuardrails, RULES, type CheckContext, type Violation } from './guardrails.ts';
 import { describeDiagnostic, formatDiagnostic, PolicyError, readPolicySet, type Diagnostic, type Policy, type Profile } from './load.ts';
 import { merge, type Origin, type Rendered } from './merge.ts';
 import { positionOf } from './source.ts';
@@ -44,8 +45,51 @@ function toDiagnostic(violation: Violation, origin: Origin | undefined, fallback
 }
 
 /**
+ * Findings that only a combination of profiles has: every set of two or more profiles one
+ * request can match (combinations.ts), merged in order and checked, each finding naming the
+ * profiles and a request that gets them. Findings a member already has alone are not repeated.
+ */
+function combinationDiagnostics(policy: Policy, context: CheckContext, baseKeys: ReadonlySet<string>): Diagnostic[] {
+  let combinations;
+  try {
+    combinations = realisableCombinations(policy);
+  } catch (err) {
+    if (!(err instanceof TooManyCombinationsError)) throw err;
+    const where = policy.profiles?.[0]?.source.file ?? policy.baselineFile;
+    return [{ file: where, line: 1, column: 1, rule: 'combinations', message: `${err.message}; lint cannot check every session users can get`, hint: 'narrow the profiles\' match criteria or merge profiles' }];
+  }
+  const diagnostics: Diagnostic[] = [];
+  const alone = new Map<string, Set<string>>();
+  const aloneKeys = (profile: Profile) => {
+    let keys = alone.get(profile.name);
+    if (!keys) {
+      keys = new Set(checkGuardrails(merge(policy, [profile]), context).map((violation) => `${violation.rule} ${violation.path}`));
+      alone.set(profile.name, keys);
+    }
+    return keys;
+  };
+  for (const { profiles, witness } of combinations) {
+    // A matching deny profile refuses the login: no session is rendered for this request.
+    if (profiles.length < 2 || profiles.some((profile) => profile.spec.deny)) continue;
+    const rendered = merge(policy, profiles);
+    for (const violation of checkGuardrails(rendered, context)) {
+      const key = `${violation.rule} ${violation.path}`;
+      if (baseKeys.has(key) || profiles.some((profile) => aloneKeys(profile).has(key))) continue;
+      const origin = locate(rendered, violation, undefined);
+      const blamed = (origin && profiles.find((profile) => profile.name === origin.from)) ?? profiles.at(-1)!;
+      const diagnostic = toDiagnostic(violation, origin?.from === blamed.name ? origin : undefined, blamed, policy.baselineFile);
+      diagnostics.push({
+        ...diagnostic,
+        message: `profiles ${profiles.map((profile) => profile.name).join(' + ')} together (${describeWitness(witness)}) break ${violation.rule}: ${diagnostic.message}`,
+      });
+    }
+  }
+  return diagnostics;
+}
+
+/**
  * Guardrail findings for a parsed policy set: the baseline alone, each profile alone on the
- * baseline, and all profiles together in merge order (the widest combination a user can get).
+ * baseline, and every combination of profiles one request can match (combinationDiagnostics).
  * Each finding points at the field that caused it.
  */
 export function lintPolicy(policy: Policy): Diagnostic[] {
@@ -84,7 +128,7 @@ export function lintPolicy(policy: Policy): Diagnostic[] {
     }
   };
   for (const profile of profiles) check([profile], () => profile);
-  if (profiles.length > 1 && diagnostics.length === 0) check(profiles, (origin) => profiles.find((p) => p.name === origin.from));
+  for (const diagnostic of combinationDiagnostics(policy, context, baseKeys)) push(diagnostic);
   return diagnostics.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column));
 }
 

@@ -77,8 +77,11 @@ export async function runCli(argv: string[], io: Io = { out: (t) => process.stdo
       case 'lint': {
         const { diagnostics } = await lintDir(dir, rest.map((file) => resolvePath(file)));
         for (const diagnostic of diagnostics) io.out(`${formatDiagnostic(diagnostic)}\n`);
-        io.err(diagnostics.length === 0 ? 'policy lint: no findings\n' : `policy lint: ${diagnostics.length} finding(s)\n`);
-        return diagnostics.length === 0 ? 0 : 1;
+        // Warnings are printed and counted, but only errors fail lint (as they refuse the set at load).
+        const errors = diagnostics.filter((diagnostic) => diagnostic.severity !== 'warning').length;
+        const warnings = diagnostics.length - errors;
+        io.err(diagnostics.length === 0 ? 'policy lint: no findings\n' : `policy lint: ${errors} error(s), ${warnings} warning(s)\n`);
+        return errors === 0 ? 0 : 1;
       }
       case 'test': {
         const policy = await loadPolicy(dir);

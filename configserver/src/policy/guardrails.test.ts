@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { repoPolicy } from '../testing/policy.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_POLICY_DIR, repoPolicy } from '../testing/policy.ts';
+import { lintDir } from './lint.ts';
+import { formatDiagnostic } from './load.ts';
+import { RULES } from './rules.ts';
 import { basePod, checkContextFor, checkDockerCreate, checkPod, createBodyOf, type CheckContext } from './guardrails.ts';
 import { parseProfileSource, sortProfiles, type Policy } from './load.ts';
 import { cpuMillis, memoryBytes, parseQuantity } from './quantity.ts';
@@ -101,4 +107,17 @@ test('lint warns about a profile that matches every user and about egress to eve
   };
   const found = policyWarnings(policy).map((d) => `${d.file}:${d.line} ${d.rule} ${d.severity}`);
   assert.deepEqual(found, ['everyone.yaml:1 match-everyone warning', 'everyone.yaml:4 egress-anywhere warning', 'star.yaml:1 match-everyone warning']);
+});
+
+test('a warning is reported by lint but never refuses the set', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-warning-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'everyone.yaml');
+  await writeFile(file, '# Everyone may reach the mirror.\noverlay:\n  egress:\n    - cidr: "::/0"\n');
+  const { policy, diagnostics } = await lintDir(REPO_POLICY_DIR, [file]);
+  assert.ok(policy, 'the set loads');
+  assert.deepEqual(diagnostics.map(formatDiagnostic), [
+    `${file}:2:1: warning: match-everyone: profile everyone matches every user; its overlay is part of every session (fix: ${RULES['match-everyone']})`,
+    `${file}:4:13: warning: egress-anywhere: profile everyone opens egress to ::/0, every address (fix: ${RULES['egress-anywhere']})`,
+  ]);
 });

@@ -3,6 +3,7 @@ import { checkContextFor, checkGuardrails, RULES, type CheckContext, type Violat
 import { describeDiagnostic, formatDiagnostic, PolicyError, readPolicySet, type Diagnostic, type Policy, type Profile } from './load.ts';
 import { merge, type Origin, type Rendered } from './merge.ts';
 import { positionOf } from './source.ts';
+import { policyWarnings } from './warnings.ts';
 
 /** Origins of `path` and of everything below it. */
 function originsUnder(origins: ReadonlyMap<string, Origin>, path: string): Origin[] {
@@ -129,8 +130,11 @@ export function lintPolicy(policy: Policy): Diagnostic[] {
   };
   for (const profile of profiles) check([profile], () => profile);
   for (const diagnostic of combinationDiagnostics(policy, context, baseKeys)) push(diagnostic);
+  for (const warning of policyWarnings(policy)) push(warning);
   return diagnostics.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column));
 }
+
+export const isError = (diagnostic: Diagnostic) => diagnostic.severity !== 'warning';
 
 /** Reads and lints a policy folder; every finding, nothing thrown for a bad policy. */
 export async function lintDir(dir: string, extraProfiles: readonly string[] = []): Promise<{ policy?: Policy; diagnostics: Diagnostic[] }> {
@@ -138,7 +142,8 @@ export async function lintDir(dir: string, extraProfiles: readonly string[] = []
   const policy = read.policy ?? read.partial;
   if (!policy) return { diagnostics: read.diagnostics };
   const diagnostics = [...read.diagnostics, ...lintPolicy(policy)];
-  return diagnostics.length > 0 ? { diagnostics } : { policy, diagnostics };
+  // Warnings are reported with the set, never a reason to refuse it.
+  return diagnostics.some(isError) || !read.policy ? { diagnostics } : { policy, diagnostics };
 }
 
 /**
@@ -148,9 +153,10 @@ export async function lintDir(dir: string, extraProfiles: readonly string[] = []
 export async function loadPolicy(policyDir: string): Promise<Policy> {
   const { policy, diagnostics } = await lintDir(policyDir);
   if (!policy) {
+    const errors = diagnostics.filter(isError);
     throw new PolicyError(
-      diagnostics.length === 1 ? describeDiagnostic(diagnostics[0]!) : `${diagnostics.length} policy errors:\n${diagnostics.map(describeDiagnostic).join('\n')}`,
-      diagnostics,
+      errors.length === 1 ? describeDiagnostic(errors[0]!) : `${errors.length} policy errors:\n${errors.map(describeDiagnostic).join('\n')}`,
+      errors,
     );
   }
   return policy;

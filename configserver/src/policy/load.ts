@@ -142,7 +142,7 @@ export async function readPolicySet(
 
 /** `file:line:column: rule: message (fix: hint)`, as compilers print, so editors can jump to it. */
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.column}: ${d.rule}: ${d.message} (fix: ${d.hint})`;
+  return `${d.file}:${d.line}:${d.column}: ${d.severity ? `${d.severity}: ` : ''}${d.rule}: ${d.message} (fix: ${d.hint})`;
 }
 
 /** For log lines: the file and field first (`baseline.yaml: docker.execution.user: …`), then where. */

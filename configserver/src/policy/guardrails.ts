@@ -222,6 +222,13 @@ function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
 
+/**
+ * The gateway's own bookkeeping labels and annotations (owner instance, connection, persistent,
+ * idle timers): set by a policy, a container would escape the reaper or another user's pod be
+ * mistaken for it. The engine itself sets only `portcullis.io/egress-<profile>`.
+ */
+const isReservedKey = (key: string) => key.startsWith('portcullis.io/') && !key.startsWith('portcullis.io/egress-');
+
 type Add = (rule: string, path: Segment[] | string, message: string, source?: Violation['source']) => void;
 
 function collector(): { out: Violation[]; add: Add } {
@@ -343,6 +350,11 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
   const labels = obj(metadata.labels);
   if (labels[SESSION_LABEL] !== 'true') add('session-labels', `metadata.labels["${SESSION_LABEL}"]`, `label ${SESSION_LABEL} must be "true"`);
   if (typeof labels[MANAGED_BY_LABEL] !== 'string') add('session-labels', `metadata.labels["${MANAGED_BY_LABEL}"]`, `label ${MANAGED_BY_LABEL} must be set`);
+  for (const field of ['labels', 'annotations'] as const) {
+    for (const key of Object.keys(obj(metadata[field]))) {
+      if (isReservedKey(key)) add('reserved-labels', ['metadata', field, key], `${key} belongs to the gateway's bookkeeping`);
+    }
+  }
   if (spec.automountServiceAccountToken !== false) add('no-token-automount', 'spec.automountServiceAccountToken', 'automountServiceAccountToken must be false');
   if (spec.enableServiceLinks !== false) add('no-service-links', 'spec.enableServiceLinks', 'enableServiceLinks must be false');
   if (spec.serviceAccountName !== undefined || spec.serviceAccount !== undefined) add('no-service-account', 'spec.serviceAccountName', 'session pods use no service account of their own');
@@ -492,6 +504,9 @@ export function checkDockerCreate(body: unknown, context: CheckContext): Violati
   for (const [path, options] of Object.entries(obj(host.Tmpfs))) {
     const parts = String(options).split(',');
     if (!parts.includes('nosuid') || !parts.some((part) => part.startsWith('size='))) add('tmpfs-options', ['HostConfig', 'Tmpfs', path], `tmpfs ${path} needs nosuid and size=`);
+  }
+  for (const key of Object.keys(obj(create.Labels))) {
+    if (isReservedKey(key)) add('reserved-labels', ['Labels', key], `${key} belongs to the gateway's bookkeeping`);
   }
   list(create.Env).forEach((entry, index) => {
     const name = String(entry).split('=')[0]!;

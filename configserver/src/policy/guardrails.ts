@@ -350,11 +350,6 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
   const labels = obj(metadata.labels);
   if (labels[SESSION_LABEL] !== 'true') add('session-labels', `metadata.labels["${SESSION_LABEL}"]`, `label ${SESSION_LABEL} must be "true"`);
   if (typeof labels[MANAGED_BY_LABEL] !== 'string') add('session-labels', `metadata.labels["${MANAGED_BY_LABEL}"]`, `label ${MANAGED_BY_LABEL} must be set`);
-  for (const field of ['labels', 'annotations'] as const) {
-    for (const key of Object.keys(obj(metadata[field]))) {
-      if (isReservedKey(key)) add('reserved-labels', ['metadata', field, key], `${key} belongs to the gateway's bookkeeping`);
-    }
-  }
   if (spec.automountServiceAccountToken !== false) add('no-token-automount', 'spec.automountServiceAccountToken', 'automountServiceAccountToken must be false');
   if (spec.enableServiceLinks !== false) add('no-service-links', 'spec.enableServiceLinks', 'enableServiceLinks must be false');
   if (spec.serviceAccountName !== undefined || spec.serviceAccount !== undefined) add('no-service-account', 'spec.serviceAccountName', 'session pods use no service account of their own');
@@ -505,9 +500,6 @@ export function checkDockerCreate(body: unknown, context: CheckContext): Violati
     const parts = String(options).split(',');
     if (!parts.includes('nosuid') || !parts.some((part) => part.startsWith('size='))) add('tmpfs-options', ['HostConfig', 'Tmpfs', path], `tmpfs ${path} needs nosuid and size=`);
   }
-  for (const key of Object.keys(obj(create.Labels))) {
-    if (isReservedKey(key)) add('reserved-labels', ['Labels', key], `${key} belongs to the gateway's bookkeeping`);
-  }
   list(create.Env).forEach((entry, index) => {
     const name = String(entry).split('=')[0]!;
     if (isLoaderVariable(name) && !allow.environment.includes(name)) add('no-loader-env', ['Env', index], `${name} changes the dynamic loader or the shell`);
@@ -540,6 +532,17 @@ export function checkGuardrails(rendered: Pick<Rendered, 'docker' | 'pod'> & Par
   for (const violation of checkPod(rendered.pod, context)) add(violation.rule, `pod.${violation.path}`, violation.message, violation.source);
   const execution = rendered.docker.execution;
   for (const violation of checkDockerCreate(createBodyOf(execution), context)) add(violation.rule, executionPath(violation.path), violation.message, violation.source);
+  // A policy's labels only: the pods and containers the gateway creates carry these, set by it.
+  const podMetadata = obj(rendered.pod.metadata);
+  for (const [field, map, at] of [
+    ['labels', podMetadata.labels, 'pod.metadata.labels'],
+    ['annotations', podMetadata.annotations, 'pod.metadata.annotations'],
+    ['labels', execution.container.labels, 'docker.execution.container.labels'],
+  ] as const) {
+    for (const key of Object.keys(obj(map))) {
+      if (isReservedKey(key)) add('reserved-labels', `${at}${formatPath([key])}`, `${field.slice(0, -1)} ${key} belongs to the gateway's bookkeeping`);
+    }
+  }
   for (const name of Object.keys(rendered.environment ?? {})) {
     if (isLoaderVariable(name) && !context.allow.environment.includes(name)) add('no-loader-env', ['environment', name], `${name} changes the dynamic loader or the shell`);
   }

@@ -221,7 +221,9 @@ export function checkPodSecurity(pod: unknown, level: PodSecurityLevel = 'restri
 }
 
 /** Fields the API server refuses on a pod with `os.name: windows` (core/v1 PodSpec `os`). */
-const WINDOWS_FORBIDDEN_SPEC = ['hostPID', 'hostIPC', 'hostUsers', 'resources', 'shareProcessNamespace'] as const;
+const WINDOWS_FORBIDDEN_SPEC = ['hostUsers', 'resources', 'shareProcessNamespace'] as const;
+/** Plain booleans in Go (not pointers): only `true` counts as set. */
+const WINDOWS_FORBIDDEN_SPEC_TRUE = ['hostPID', 'hostIPC'] as const;
 const WINDOWS_FORBIDDEN_POD_CONTEXT = [
   'appArmorProfile', 'seLinuxOptions', 'seccompProfile', 'fsGroup', 'fsGroupChangePolicy', 'sysctls', 'runAsUser',
   'runAsGroup', 'supplementalGroups', 'supplementalGroupsPolicy',
@@ -244,6 +246,7 @@ export function checkPodOs(pod: unknown): PodSecurityViolation[] {
   const add = (path: Segment[], message: string) => out.push({ check: 'podOS', path: formatPath(path), message });
   if (os === 'windows') {
     for (const field of WINDOWS_FORBIDDEN_SPEC) if (isSet(spec[field])) add(['spec', field], `${field} may not be set on a Windows pod`);
+    for (const field of WINDOWS_FORBIDDEN_SPEC_TRUE) if (spec[field] === true) add(['spec', field], `${field} may not be true on a Windows pod`);
     for (const field of WINDOWS_FORBIDDEN_POD_CONTEXT) if (isSet(podContext[field])) add(['spec', 'securityContext', field], `securityContext.${field} may not be set on a Windows pod`);
     for (const { container, path } of containersOf(spec)) {
       const context = obj(container.securityContext);

@@ -123,3 +123,14 @@ test('property: any request matches a set of profiles that realisableCombination
     { seed: 21, numRuns: 300 },
   );
 });
+
+test('past MAX_COMBINATIONS lint says so as a warning, and still checks every profile alone and all together', async (t) => {
+  // Thirteen group profiles: a user may be in any of 2^13 group sets.
+  const profiles = Object.fromEntries(Array.from({ length: 13 }, (_, index) => [`g${index}`, `match: { groups: [g${index}] }\noverlay: { environment: { G${index}: "1" } }\n`]));
+  const dir = await policyWith(t, { ...profiles, z: 'priority: 9\nmatch: { groups: [g0] }\noverlay: { resources: { limits: { memory: 64Gi } } }\n' });
+  const { diagnostics } = await lintDir(dir);
+  const warning = diagnostics.find((diagnostic) => diagnostic.rule === 'combinations');
+  assert.equal(warning?.severity, 'warning');
+  assert.match(warning!.message, /more than 4096 distinct ways .*not every set a user can match/);
+  assert.ok(diagnostics.some((diagnostic) => diagnostic.rule === 'resource-ceiling' && diagnostic.severity !== 'warning'), 'a profile that breaks a rule alone is still an error');
+});

@@ -21,6 +21,7 @@
  * is one a real request gets.
  */
 import { isIPv4 } from 'node:net';
+import { candidateProfiles } from './candidates.ts';
 import type { Policy, Profile } from './load.ts';
 import { matchProfile, type Subject } from './match.ts';
 import type { Match } from './schema.ts';
@@ -32,8 +33,19 @@ export interface Combination {
   readonly witness: Subject;
 }
 
-/** More distinct sets than this is more than lint can check one by one in reasonable time. */
+/**
+ * More distinct sets of two or more profiles than this is more than lint can merge and check one
+ * by one in reasonable time. Sets of one profile or none cost nothing and are not counted.
+ */
 export const MAX_COMBINATIONS = 4096;
+
+/** How many profiles a bit string names. */
+const size = (key: string) => key.split('1').length - 1;
+const countShared = (keys: Iterable<string>) => {
+  let shared = 0;
+  for (const key of keys) if (size(key) >= 2) shared++;
+  return shared;
+};
 
 export class TooManyCombinationsError extends Error {
   override name = 'TooManyCombinationsError';
@@ -52,25 +64,37 @@ function passes(profile: Profile, part: Part, subject: Subject): boolean {
   return matchProfile({ [part]: criterion } as Match, subject) !== undefined;
 }
 
-/** Passing set (bit per profile) of `part` for each value, deduplicated; the first value found keeps its set. */
-function distinct(profiles: readonly Profile[], part: Part, values: readonly Partial[]): Map<string, Partial> {
-  const found = new Map<string, Partial>();
+/**
+ * The distinct passing sets of `part` over `values`, as the indices of the profiles that
+ * constrain `part` and pass (profiles without a criterion on `part` always pass and are left
+ * out); the first value found keeps its set. `candidates` narrows which profiles can pass.
+ */
+function distinct(profiles: readonly Profile[], part: Part, values: readonly Partial[], candidates?: (subject: Subject) => readonly Profile[]): { constrained: ReadonlySet<number>; options: Map<string, { passing: ReadonlySet<number>; value: Partial }> } {
+  const position = new Map(profiles.map((profile, index) => [profile, index]));
+  const constrained = new Set(profiles.flatMap((profile, index) => (profile.spec.match[part] === undefined ? [] : [index])));
+  const options = new Map<string, { passing: ReadonlySet<number>; value: Partial }>();
   for (const value of values) {
     const subject = { ...EMPTY, ...value } as Subject;
-    const key = profiles.map((profile) => (passes(profile, part, subject) ? '1' : '0')).join('');
-    if (!found.has(key)) found.set(key, value);
+    const passing = (candidates ? candidates(subject) : profiles)
+      .map((profile) => position.get(profile)!)
+      .filter((index) => constrained.has(index) && passes(profiles[index]!, part, subject))
+      .sort((a, b) => a - b);
+    const key = passing.join(',');
+    if (!options.has(key)) options.set(key, { passing: new Set(passing), value });
   }
-  return found;
+  return { constrained, options };
 }
 
 function userValues(profiles: readonly Profile[]): Partial[] {
   const patterns = [...new Set(profiles.flatMap((profile) => profile.spec.match.users ?? []))];
+  const globs = patterns.filter((pattern) => pattern.includes('*'));
   const names = new Set<string>([NOBODY]);
   for (const pattern of patterns) {
     names.add(pattern.replaceAll('*', 'x'));
     names.add(pattern.replaceAll('*', ''));
-    for (const other of patterns) if (other !== pattern) names.add(pattern.replaceAll('*', other.replaceAll('*', '')));
   }
+  // A literal name is its own witness; only two globs can match names neither spells out.
+  for (const glob of globs) for (const other of globs) if (other !== glob) names.add(glob.replaceAll('*', other.replaceAll('*', '')));
   return [...names].map((username) => ({ username }));
 }
 
@@ -84,8 +108,8 @@ function groupValues(profiles: readonly Profile[]): Partial[] {
       const wider = [...known, group];
       const key = signature(wider);
       if (!sets.has(key)) sets.set(key, wider);
-      if (sets.size > MAX_COMBINATIONS) throw new TooManyCombinationsError(`more than ${MAX_COMBINATIONS} distinct group combinations`);
     }
+    if (countShared(sets.keys()) > MAX_COMBINATIONS) throw new TooManyCombinationsError(`profiles can combine in more than ${MAX_COMBINATIONS} distinct ways (groups)`);
   }
   return [...sets.values()].map((list) => ({ groups: list }));
 }
@@ -117,7 +141,7 @@ function claimValues(profiles: readonly Profile[]): Partial[] {
         if (!next.has(key)) next.set(key, extended);
       }
     }
-    if (next.size > MAX_COMBINATIONS) throw new TooManyCombinationsError(`more than ${MAX_COMBINATIONS} distinct claim combinations`);
+    if (countShared(next.keys()) > MAX_COMBINATIONS) throw new TooManyCombinationsError(`profiles can combine in more than ${MAX_COMBINATIONS} distinct ways (claims)`);
     partial = next;
   }
   return [...partial.values()].map((claims) => ({ claims }));
@@ -171,27 +195,30 @@ export function realisableCombinations(policy: Policy): Combination[] {
     ['sourceCidrs', addressValues(profiles)],
     ['authMethods', authValues(profiles)],
   ];
-  // Intersect part by part, keeping one witness per distinct set.
-  let sets = new Map<string, Partial>([[profiles.map(() => '1').join(''), {}]]);
+  // Intersect part by part, keeping one witness per distinct set (sets as sorted profile indices).
+  let sets = new Map<string, { members: number[]; witness: Partial }>([[profiles.map((_, index) => index).join(','), { members: profiles.map((_, index) => index), witness: {} }]]);
   for (const [part, values] of parts) {
-    const options = distinct(profiles, part, values);
-    const next = new Map<string, Partial>();
-    for (const [key, witness] of sets) {
-      for (const [optionKey, value] of options) {
-        let both = '';
-        for (let index = 0; index < key.length; index++) both += key[index] === '1' && optionKey[index] === '1' ? '1' : '0';
-        if (!next.has(both)) next.set(both, { ...witness, ...value });
+    // Names: only profiles the engine's own index offers for a name can match it.
+    const { constrained, options } = distinct(profiles, part, values, part === 'users' ? (subject) => candidateProfiles(policy, subject.username) : undefined);
+    const next = new Map<string, { members: number[]; witness: Partial }>();
+    let shared = 0;
+    for (const { members, witness } of sets.values()) {
+      for (const { passing, value } of options.values()) {
+        const both = members.filter((index) => !constrained.has(index) || passing.has(index));
+        const key = both.join(',');
+        if (next.has(key)) continue;
+        next.set(key, { members: both, witness: { ...witness, ...value } });
+        if (both.length >= 2 && ++shared > MAX_COMBINATIONS) throw new TooManyCombinationsError(`profiles can combine in more than ${MAX_COMBINATIONS} distinct ways`);
       }
     }
-    if (next.size > MAX_COMBINATIONS) throw new TooManyCombinationsError(`profiles can combine in more than ${MAX_COMBINATIONS} distinct ways`);
     sets = next;
   }
   const combinations: Combination[] = [];
   const confirmed = new Set<string>();
-  for (const partial of sets.values()) {
+  for (const { witness: partial } of sets.values()) {
     const witness = { ...EMPTY, ...partial } as Subject;
-    // The real matcher decides; the set is what this request gets.
-    const matched = profiles.filter((profile) => matchProfile(profile.spec.match, witness) !== undefined);
+    // The real matcher decides, as resolve() asks it; the set is what this request gets.
+    const matched = candidateProfiles(policy, witness.username).filter((profile) => matchProfile(profile.spec.match, witness) !== undefined);
     const key = matched.map((profile) => profile.name).join('\0');
     if (confirmed.has(key)) continue;
     confirmed.add(key);

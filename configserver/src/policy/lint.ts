@@ -1,4 +1,4 @@
-import { describeWitness, realisableCombinations, TooManyCombinationsError } from './combinations.ts';
+import { describeWitness, realisableCombinations, TooManyCombinationsError, type Combination } from './combinations.ts';
 import { checkContextFor, checkGuardrails, RULES, type CheckContext, type Violation } from './guardrails.ts';
 import { describeDiagnostic, formatDiagnostic, PolicyError, readPolicySet, type Diagnostic, type Policy, type Profile } from './load.ts';
 import { merge, type Origin, type Rendered } from './merge.ts';
@@ -56,9 +56,17 @@ function combinationDiagnostics(policy: Policy, context: CheckContext, baseKeys:
     combinations = realisableCombinations(policy);
   } catch (err) {
     if (!(err instanceof TooManyCombinationsError)) throw err;
+    // Too many to check one by one: say so (never silently), and check the widest set, all of them merged.
     const where = policy.profiles?.[0]?.source.file ?? policy.baselineFile;
-    return [{ file: where, line: 1, column: 1, rule: 'combinations', message: `${err.message}; lint cannot check every session users can get`, hint: 'narrow the profiles\' match criteria or merge profiles' }];
+    const everyone = (policy.profiles ?? []).filter((profile) => !profile.spec.deny);
+    combinations = [{ profiles: everyone, witness: { username: '*', groups: [], claims: {} } }];
+    const warning: Diagnostic = { file: where, line: 1, column: 1, severity: 'warning', rule: 'combinations', message: `${err.message}; lint checked each profile alone and all of them together, not every set a user can match`, hint: 'narrow the profiles\' match criteria or merge profiles' };
+    return [warning, ...checkCombinations(policy, context, baseKeys, combinations)];
   }
+  return checkCombinations(policy, context, baseKeys, combinations);
+}
+
+function checkCombinations(policy: Policy, context: CheckContext, baseKeys: ReadonlySet<string>, combinations: readonly Combination[]): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
   const alone = new Map<string, Set<string>>();
   const aloneKeys = (profile: Profile) => {

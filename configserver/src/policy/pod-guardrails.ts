@@ -13,6 +13,8 @@ import type { Allowances } from './schema.ts';
 import { isLoaderVariable } from './environment.ts';
 import { collector, isSet, list, obj, sameValue, type Add, type Ceilings, type CheckContext, type Obj, type Violation } from './violations.ts';
 
+const APPARMOR_ANNOTATION = 'container.apparmor.security.beta.kubernetes.io/';
+
 /** Which session rule an upstream Pod Security check belongs to. */
 function ruleForCheck(check: string, path: string): string {
   switch (check) {
@@ -276,6 +278,11 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
   if (spec.shareProcessNamespace === true) add('no-shared-process-namespace', 'spec.shareProcessNamespace', 'shareProcessNamespace must not be true');
   if (spec.restartPolicy !== 'Never') add('restart-never', 'spec.restartPolicy', 'restartPolicy must be Never');
 
+  // The AppArmor annotation (before the field existed): a localhost/ profile only if the baseline names it.
+  for (const [key, value] of Object.entries(obj(metadata.annotations))) {
+    if (!key.startsWith(APPARMOR_ANNOTATION) || typeof value !== 'string' || !value.startsWith('localhost/')) continue;
+    if (!allow.appArmorProfiles.includes(value.slice('localhost/'.length))) add('no-apparmor-unconfined', ['metadata', 'annotations', key], `AppArmor profile ${value} is not one baseline.yaml allow.appArmorProfiles names`);
+  }
   // Scheduling and host fields: only the exact values the baseline allows.
   if (spec.priorityClassName !== undefined && !allow.priorityClassNames.includes(String(spec.priorityClassName))) add('no-scheduling-override', 'spec.priorityClassName', `priorityClassName ${JSON.stringify(spec.priorityClassName)} is not one baseline.yaml allow.priorityClassNames names`);
   if (spec.nodeName !== undefined && !allow.nodeNames.includes(String(spec.nodeName))) add('no-scheduling-override', 'spec.nodeName', `nodeName ${JSON.stringify(spec.nodeName)} is not one baseline.yaml allow.nodeNames names`);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -9,7 +9,7 @@ import { describeWitness, realisableCombinations } from './combinations.ts';
 import { lintDir, loadPolicy } from './lint.ts';
 import { formatDiagnostic, PolicyError, readPolicySet, type Policy, type Profile } from './load.ts';
 import { matchProfile, type Subject } from './match.ts';
-import { resolve } from './render.ts';
+import { answerFor, resolve } from './render.ts';
 
 /** A copy of the shipped policies/ with only its baseline and these profiles. */
 async function policyWith(t: { after: (fn: () => Promise<void>) => void }, profiles: Record<string, string>): Promise<string> {
@@ -133,4 +133,18 @@ test('past MAX_COMBINATIONS lint says so as a warning, and still checks every pr
   assert.equal(warning?.severity, 'warning');
   assert.match(warning!.message, /more than 4096 distinct ways .*not every set a user can match/);
   assert.ok(diagnostics.some((diagnostic) => diagnostic.rule === 'resource-ceiling' && diagnostic.severity !== 'warning'), 'a profile that breaks a rule alone is still an error');
+});
+
+test('lint refuses a profile whose answer the webhook schema refuses (every login it applies to would fail CONFIG_RENDER_FAILED)', async (t) => {
+  const dir = await policyWith(t, { broken: 'match: { users: [alice] }\noverlay: { pod: { container: { name: "", command: [] } } }\n' });
+  const baseline = join(dir, 'baseline.yaml');
+  await writeFile(baseline, `backend: kubernetes\n${await readFile(baseline, 'utf8')}`);
+  const { diagnostics } = await lintDir(dir);
+  const render = diagnostics.filter((diagnostic) => diagnostic.rule === 'render');
+  assert.equal(render.length, 1, diagnostics.map(formatDiagnostic).join('\n'));
+  assert.match(render[0]!.file, /profiles\/broken\.yaml$/);
+  assert.match(render[0]!.message, /the kubernetes answer breaks the webhook's schema at config\.kubernetes\.pod\.spec\.containers\.0\.name/);
+  // Without lint, this is what alice would get: a refusal at login.
+  const resolution = resolve({ username: 'alice', remoteAddress: '192.0.2.1:1' }, await readOnly(dir));
+  assert.throws(() => answerFor(resolution), (err: Error & { code?: string }) => err.code === 'CONFIG_RENDER_FAILED');
 });

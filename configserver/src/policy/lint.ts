@@ -2,6 +2,8 @@ import { describeWitness, realisableCombinations, TooManyCombinationsError, type
 import { checkContextFor, checkGuardrails, RULES, type CheckContext, type Violation } from './guardrails.ts';
 import { describeDiagnostic, formatDiagnostic, PolicyError, readPolicySet, type Diagnostic, type Policy, type Profile } from './load.ts';
 import { merge, type Origin, type Rendered } from './merge.ts';
+import { RenderFailedError } from '../errors.ts';
+import { toConfigResponse } from './render.ts';
 import { positionOf } from './source.ts';
 import { policyWarnings } from './warnings.ts';
 
@@ -45,6 +47,31 @@ function toDiagnostic(violation: Violation, origin: Origin | undefined, fallback
   };
 }
 
+/** A wire path (`config.kubernetes.pod.spec.containers.0.name`) as the rendered path lint locates. */
+function renderedPath(wire: string): string {
+  return wire.replace(/^config\.kubernetes\.pod\.(metadata|spec)\b/, 'pod.$1').replace(/^config\.docker\./, 'docker.').replace(/\.(\d+)(?=\.|$)/g, '[$1]');
+}
+
+/**
+ * The session as the configserver would answer it: a set whose answer the wire schema refuses
+ * would pass the guardrails and still fail every login it applies to (CONFIG_RENDER_FAILED).
+ */
+function sessionViolations(policy: Policy, rendered: Rendered, context: CheckContext): Violation[] {
+  const violations = checkGuardrails(rendered, context);
+  if (violations.length > 0) return violations;
+  try {
+    toConfigResponse({ subject: { username: 'lint', groups: [], claims: {} }, matched: [], rendered, violations: [] });
+    return [];
+  } catch (err) {
+    if (!(err instanceof RenderFailedError)) throw err;
+    const { cause } = err as Error;
+    const reason = cause instanceof Error ? cause.message : '(top level): invalid';
+    const at = reason.indexOf(': ');
+    const wire = at >= 0 ? reason.slice(0, at) : '(top level)';
+    return [{ rule: 'render', path: renderedPath(wire), message: `the ${policy.baseline.backend} answer breaks the webhook's schema at ${wire}: ${at >= 0 ? reason.slice(at + 2) : reason}`, source: 'session' }];
+  }
+}
+
 /**
  * Findings that only a combination of profiles has: every set of two or more profiles one
  * request can match (combinations.ts), merged in order and checked, each finding naming the
@@ -72,7 +99,7 @@ function checkCombinations(policy: Policy, context: CheckContext, baseKeys: Read
   const aloneKeys = (profile: Profile) => {
     let keys = alone.get(profile.name);
     if (!keys) {
-      keys = new Set(checkGuardrails(merge(policy, [profile]), context).map((violation) => `${violation.rule} ${violation.path}`));
+      keys = new Set(sessionViolations(policy, merge(policy, [profile]), context).map((violation) => `${violation.rule} ${violation.path}`));
       alone.set(profile.name, keys);
     }
     return keys;
@@ -81,7 +108,7 @@ function checkCombinations(policy: Policy, context: CheckContext, baseKeys: Read
     // A matching deny profile refuses the login: no session is rendered for this request.
     if (profiles.length < 2 || profiles.some((profile) => profile.spec.deny)) continue;
     const rendered = merge(policy, profiles);
-    for (const violation of checkGuardrails(rendered, context)) {
+    for (const violation of sessionViolations(policy, rendered, context)) {
       const key = `${violation.rule} ${violation.path}`;
       if (baseKeys.has(key) || profiles.some((profile) => aloneKeys(profile).has(key))) continue;
       const origin = locate(rendered, violation, undefined);
@@ -129,7 +156,7 @@ export function lintPolicy(policy: Policy): Diagnostic[] {
   }
   const check = (set: readonly Profile[], blame: (origin: Origin) => Profile | undefined) => {
     const rendered = merge(policy, set);
-    for (const violation of checkGuardrails(rendered, context)) {
+    for (const violation of sessionViolations(policy, rendered, context)) {
       if (baseKeys.has(`${violation.rule} ${violation.path}`)) continue;
       const origin = locate(rendered, violation, set.length === 1 ? set[0]!.name : undefined);
       const profile = origin ? blame(origin) : set[0];

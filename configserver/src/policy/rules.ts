@@ -53,4 +53,5 @@ export const RULES: Record<string, string> = {
   'match-everyone': 'add a match criterion (users, groups, claims, sourceCidrs or authMethods), or move the overlay into baseline.yaml',
   'egress-anywhere': 'open egress to the networks sessions need, never 0.0.0.0/0 or ::/0',
   'backends-agree': 'set images and resources with overlay.image / overlay.resources, not raw pod or docker fields',
+  render: 'the answer the configserver would send breaks the webhook schema at the field named; fix that field (every login it applies to would fail)',
 };

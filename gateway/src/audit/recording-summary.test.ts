@@ -9,7 +9,7 @@ import { AuditConfigSchema } from '@portcullis/wire';
 import { formatOverviewTable, parseSince } from './cli/list-format.ts';
 import { ConnectionRecorder } from './connection-recorder.ts';
 import { FileRecordingStore } from './file-store.ts';
-import { listOverviews, summarizeRecording } from './recording-summary.ts';
+import { listOverviews, OverviewCache, summarizeRecording } from './recording-summary.ts';
 
 async function tempDir(t: TestContext) {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-summary-'));
@@ -102,4 +102,19 @@ test('--since takes an ISO time or an age and refuses anything else', () => {
   assert.equal(parseSince('2026-12-06T17:00Z', now)?.toISOString(), '2026-12-06T17:00:00.000Z');
   assert.equal(parseSince('yesterday', now), null);
   assert.equal(parseSince('2026-13-45', now), null);
+});
+
+test('the overview cache decodes a sealed recording once, and an open one every time', async (t) => {
+  const dir = await tempDir(t);
+  const store = new FileRecordingStore(dir);
+  await recordSession(store, 'dddddddddddddddddddddddddddddddd', 'dave', '127.0.0.1:3', 'out', 0);
+  let reads = 0;
+  const counting = Object.assign(Object.create(store) as FileRecordingStore, { read: (key: string) => ((reads += 1), store.read(key)) });
+  const cache = new OverviewCache();
+  const first = await listOverviews(counting, { limit: 10, filter: {}, cache });
+  const afterFirst = reads;
+  const second = await listOverviews(counting, { limit: 10, filter: {}, cache });
+  assert.deepEqual(second.overviews, first.overviews);
+  assert.equal(reads, afterFirst, 'no second read of a sealed recording');
+  assert.equal(first.overviews[0]?.user, 'dave');
 });

@@ -152,7 +152,30 @@ export const MAX_SCANNED = 1000;
  * Recordings newest first that pass `filter`, up to `limit`. Pages through the store; ids sort by
  * start time, so a `since` filter stops at the first older page. `next` continues after the last one.
  */
-export async function listOverviews(store: RecordingStore, options: { limit: number; after?: string; filter: OverviewFilter }): Promise<{ overviews: RecordingOverview[]; next?: string }> {
+/**
+ * Overviews of sealed recordings, which never change: a long-running reader (the player) decodes
+ * each binary log once, not on every page view. Bounded; the oldest entry goes first.
+ */
+export class OverviewCache {
+  private readonly entries = new Map<string, RecordingOverview>();
+  constructor(private readonly capacity = 5_000) {}
+
+  async get(store: RecordingStore, recording: RecordingSummary): Promise<RecordingOverview> {
+    const cached = this.entries.get(recording.id);
+    if (cached && cached.streams.length === recording.streams.length) return cached;
+    const overview = await summarizeRecording(store, recording);
+    if (overview.state === 'complete' || overview.state === 'incomplete') {
+      this.entries.set(recording.id, overview);
+      if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    }
+    return overview;
+  }
+}
+
+export async function listOverviews(
+  store: RecordingStore,
+  options: { limit: number; after?: string; filter: OverviewFilter; cache?: OverviewCache },
+): Promise<{ overviews: RecordingOverview[]; next?: string }> {
   const overviews: RecordingOverview[] = [];
   let after = options.after;
   let scanned = 0;
@@ -164,7 +187,7 @@ export async function listOverviews(store: RecordingStore, options: { limit: num
       after = recording.id;
       // Started (by its id, to the second) before `since`: every later one is older still.
       if (sinceId !== undefined && recording.id.slice(0, 16) < sinceId) return { overviews };
-      const overview = await summarizeRecording(store, recording);
+      const overview = options.cache ? await options.cache.get(store, recording) : await summarizeRecording(store, recording);
       if (matchesFilter(overview, options.filter)) overviews.push(overview);
       if (overviews.length === options.limit) return { overviews, ...(page.next || recording !== page.recordings[page.recordings.length - 1] ? { next: recording.id } : {}) };
     }

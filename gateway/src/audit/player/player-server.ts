@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../observability/index.ts';
 import { RECORDING_ID_PATTERN, STREAM_KEY_PATTERN, type RecordingStore } from '../recording-store.ts';
-import { listOverviews } from '../recording-summary.ts';
+import { listOverviews, OverviewCache } from '../recording-summary.ts';
 import { listPage, playPage } from './pages.ts';
 
 export interface PlayerServerOptions {
@@ -56,6 +56,7 @@ const SECURITY_HEADERS = {
 export async function startPlayerServer(options: PlayerServerOptions): Promise<{ port: number; close: () => Promise<void> }> {
   const send = (res: ServerResponse, status: number, type: string, body: string | Buffer) =>
     res.writeHead(status, { 'content-type': type, ...SECURITY_HEADERS }).end(body);
+  const overviews = new OverviewCache();
   const server: Server = createServer(
     { cert: options.tls.cert, key: options.tls.key, ca: options.tls.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
     (req, res) => {
@@ -74,9 +75,9 @@ export async function startPlayerServer(options: PlayerServerOptions): Promise<{
           const after = url.searchParams.get('after') ?? undefined;
           if (after !== undefined && !RECORDING_ID_PATTERN.test(after)) return send(res, 400, 'text/plain; charset=utf-8', 'bad "after": not a recording id');
           const search = (url.searchParams.get('q') ?? '').trim().slice(0, 200) || undefined;
-          const { overviews, next } = await listOverviews(options.store, { limit: options.pageSize, ...(after ? { after } : {}), filter: search ? { search } : {} });
-          options.log.info({ code: 'AUDIT_PLAYER_VIEWED', auditor, action: 'list', ...(search ? { search } : {}), recordings: overviews.length }, 'auditor listed recordings');
-          return send(res, 200, 'text/html; charset=utf-8', listPage(overviews, { auditor, ...(after ? { after } : {}), ...(next ? { next } : {}), ...(search ? { search } : {}) }));
+          const { overviews: shown, next } = await listOverviews(options.store, { limit: options.pageSize, ...(after ? { after } : {}), filter: search ? { search } : {}, cache: overviews });
+          options.log.info({ code: 'AUDIT_PLAYER_VIEWED', auditor, action: 'list', ...(search ? { search } : {}), recordings: shown.length }, 'auditor listed recordings');
+          return send(res, 200, 'text/html; charset=utf-8', listPage(shown, { auditor, ...(after ? { after } : {}), ...(next ? { next } : {}), ...(search ? { search } : {}) }));
         }
         const key = url.searchParams.get('key') ?? '';
         if ((url.pathname === '/play' || url.pathname === '/cast') && !(STREAM_KEY_PATTERN.test(key) && key.endsWith('.cast'))) {

@@ -1,6 +1,6 @@
 /**
  * The generated parts of deploy/kubernetes/, from the same policy source the configserver serves:
- *   session-cluster.yaml   `npm run policy -- render manifests` (session namespace, the gateway's
+ *   session-cluster.yaml   `cli/portcullis policy render manifests` (session namespace, the gateway's
  *                          ServiceAccount and Role, quota, network policies, Kyverno, reaper)
  *   policy-configmap.yaml  the policy folder as the ConfigMap the configserver mounts
  *   npx tsx scripts/kubernetes-manifests.ts --write

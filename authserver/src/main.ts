@@ -10,7 +10,8 @@ import { demoBanner, initDemoUser } from './demo-user.ts';
 import { LogCode, RouteNotFoundError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { openLogDestination, RequestMetrics, startOpsListeners } from './ops/index.ts';
-import { hashPassword, loadUsersFile, readUsersFile, UsersFileError } from './users-file.ts';
+import { hashPassword, loadUsersFile, UsersFileError } from './users-file.ts';
+import { UsersFileReloader } from './users-reload.ts';
 import { KerberosPasswordCheck } from './methods/kerberos/index.ts';
 import { passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
 import { oidcFlow } from './methods/oidc/index.ts';
@@ -78,18 +79,30 @@ async function serve(configFile: string): Promise<number> {
     { code: LogCode.LISTENING, address: address.address, port: address.port, users: users.size },
     'authserver listening',
   );
+  // Users added, changed or removed in the file serve without a restart (brute-force state and
+  // keyboard-interactive conversations live outside the directory and are kept).
+  const reloader = new UsersFileReloader(config.usersFile, users, logger, metrics.registry);
+  await reloader.start();
   const ops = await startOpsListeners({
     metrics: config.metrics?.listen,
     health: config.health?.listen,
     registry: metrics.registry,
-    // Users are loaded at start; the file must stay readable and valid for the next start.
-    checks: [{ name: 'usersFile', check: async () => void (await readUsersFile(config.usersFile)) }],
+    // The last good users keep serving, but the file an operator edited does not load: say so.
+    checks: [
+      {
+        name: 'usersFile',
+        check: async () => {
+          if (reloader.lastReloadError) throw new Error(`the users file does not load (${reloader.lastReloadError}); the last good users still serve`);
+        },
+      },
+    ],
     notFoundCode: new RouteNotFoundError().code,
   });
   for (const { serves, address: host, port } of ops.listening) logger.info({ code: LogCode.OPS_LISTENING, serves, address: host, port }, `${serves} listener up`);
 
   const stop = (signal: string) => {
     logger.info({ code: LogCode.STOPPING, signal }, 'authserver stopping');
+    reloader.close();
     Promise.all([app.close(), ops.close()]).then(
       () => process.exit(0),
       () => process.exit(1),

@@ -155,10 +155,20 @@ export class UserDirectory {
   private readonly lastTotpStep = new Map<string, number>();
 
   private constructor(
-    private readonly users: Map<string, User>,
+    private users: Map<string, User>,
     private readonly dummyHash: string,
-    private readonly identities: ReadonlyMap<string, readonly string[]>,
+    private identities: ReadonlyMap<string, readonly string[]>,
   ) {}
+
+  /**
+   * Puts a reloaded users file in service. Everything that holds this directory (routes, login
+   * flows) sees the new users at once; what is not in the file stays: the one-time-code replay
+   * guard here, and brute-force counters and keyboard-interactive conversations kept elsewhere.
+   */
+  replaceUsers(users: ParsedUsers): void {
+    this.users = users;
+    this.identities = users.identities;
+  }
 
   static async create(users: Map<string, User>): Promise<UserDirectory> {
     const identities = users instanceof ParsedUsers ? users.identities : new Map<string, readonly string[]>();

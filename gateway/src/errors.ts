@@ -72,6 +72,8 @@ export const GATEWAY_CODES = {
   AUDIT_RECOVERY_FAILED: 'Interrupted recordings could not be finished on start; their staging is kept.',
   AUDIT_SFTP_DECODE_FAILED: 'An SFTP channel could not be decoded; it has no more file events.',
   AUDIT_PLAYER_LISTENING: 'The recording player page is listening.',
+  AUDIT_PLAYER_VIEWED: 'An auditor (client certificate auditor:NAME) listed recordings or played one; who watched what.',
+  AUDIT_PLAYER_REFUSED: 'The recording player refused a client certificate of the CA that is not an auditor certificate.',
   SECURITY_ENV_REJECTED: 'A client env request was refused by the security policy.',
   SECURITY_EXEC_REJECTED: 'An exec request was refused by the security policy (command allowlist).',
   SECURITY_EXEC_FORCING_COMMAND: 'forceCommand replaced the client request; the original is in SSH_ORIGINAL_COMMAND.',

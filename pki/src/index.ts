@@ -9,3 +9,4 @@ export type {
   Validity,
 } from './certificate.ts';
 export { exportProgramBundles, type Program } from './export-bundles.ts';
+export { AUDITOR_PREFIX, issueAuditor, issuePlayer, IssueError, writeIssued } from './issue.ts';

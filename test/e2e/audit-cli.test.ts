@@ -26,3 +26,21 @@ test('the audit CLI says clearly what is wrong, with exit 2 for usage and 1 for 
   assert.equal(help.code, 0);
   assert.match(help.stdout, /list .*decode .*play .*verify/s);
 });
+
+test('audit list refuses a bad --since or --after by name, and prints the columns even when there is nothing', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-cli-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const since = await auditCli(['list', dir, '--since', 'yesterday']);
+  assert.equal(since.code, 2);
+  assert.match(since.stderr, /^portcullis audit: --since takes an ISO 8601 time \(2026-12-06T18:00Z\) or an age \(30m, 2h, 7d\)\n/);
+  const after = await auditCli(['list', dir, '--after', '../etc']);
+  assert.equal(after.code, 2);
+  assert.match(after.stderr, /--after takes a recording id/);
+  const empty = await auditCli(['list', dir, '--user', 'alice', '--since', '2h']);
+  assert.equal(empty.code, 0, empty.stderr);
+  assert.equal(empty.stdout, 'ID  USER  ADDRESS  START  DURATION  IN  OUT  EXIT  STATE\n');
+  assert.equal((await auditCli(['list', dir, '--json'])).stdout, '');
+  const unnamed = await auditCli(['list']);
+  assert.equal(unnamed.code, 2);
+  assert.match(unnamed.stderr, /list needs a recording id, file, folder or s3:\/\/ URL/);
+});

@@ -38,7 +38,8 @@ test('a recorded ssh session plays back in asciinema cat, its binary log decodes
   const steps = [
     order(MESSAGE_TYPES.connect),
     order(MESSAGE_TYPES.authPasswordSuccessful, (payload) => payload.username === world.username),
-    order(MESSAGE_TYPES.handshakeSuccessful),
+    // As ContainerSSH records it: the SSH username of the accepted login.
+    order(MESSAGE_TYPES.handshakeSuccessful, (payload) => payload.username === world.username),
     order(MESSAGE_TYPES.newChannel, (payload) => payload.channelType === 'session'),
     order(MESSAGE_TYPES.channelRequestPty),
     order(MESSAGE_TYPES.channelRequestExec, (payload) => String(payload.program).includes('recorded-')),
@@ -56,7 +57,7 @@ test('a recorded ssh session plays back in asciinema cat, its binary log decodes
 
   const listed = await auditCli(['list', dir]);
   assert.equal(listed.code, 0, listed.stderr);
-  assert.match(listed.stdout, new RegExp(`^${id}\taudit\.cslog channel-0\.cast$`, 'm'));
+  assert.match(listed.stdout, new RegExp(`^${id}\\s+${world.username}\\s+127\\.0\\.0\\.1:\\d+\\s+\\S+\\s+\\S+\\s+\\S+\\s+\\S+\\s+3\\s+complete$`, 'm'));
   const verified = await auditCli(['verify', folder]);
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
   assert.match(verified.stdout, /OK .*audit\.cslog/);

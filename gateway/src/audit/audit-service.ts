@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Counter, type Registry } from 'prom-client';
 import type { AuditConfig } from '@portcullis/wire';
@@ -56,7 +57,9 @@ export class AuditService {
       if (!store) throw new Error(`audit.player shows "${kind}" recordings, but audit has no ${kind === 'file' ? 'directory' : 's3'} configured`);
       const at = settings.player.listen.lastIndexOf(':');
       const host = settings.player.listen.slice(0, at).replace(/^\[|\]$/g, '');
-      service.player = await startPlayerServer({ host, port: Number(settings.player.listen.slice(at + 1)), store, pageSize: settings.player.pageSize });
+      const tls = settings.player.tls;
+      const [cert, key, ca] = await Promise.all([tls.certFile, tls.keyFile, tls.clientCaFile].map((file) => readFile(file)));
+      service.player = await startPlayerServer({ host, port: Number(settings.player.listen.slice(at + 1)), store, pageSize: settings.player.pageSize, tls: { cert: cert!, key: key!, ca: ca! }, log });
       log.info({ code: 'AUDIT_PLAYER_LISTENING', address: host, port: service.player.port }, 'recording player listening');
     }
     return service;

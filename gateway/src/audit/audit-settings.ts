@@ -43,11 +43,22 @@ export const AuditSettingsSchema = z.strictObject({
    * streams pause (the SSH window holds the client) until a quarter is left. Nothing is dropped.
    */
   maxPendingBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
-  /** The recording player page (off unless set); plain HTTP, so bind it to a trusted address. */
+  /**
+   * The recording player page (off unless set). HTTPS that admits only auditors: a client
+   * certificate signed by `tls.clientCaFile` whose common name is `auditor:<name>`
+   * (`portcullis pki auditor NAME`). Every view is logged with the auditor's name.
+   */
   player: z
     .strictObject({
       listen: ListenSchema,
       pageSize: z.number().int().positive().max(500).default(20),
+      tls: z.strictObject({
+        /** The page's server certificate and key (`portcullis pki player --san HOST`). */
+        certFile: z.string().min(1),
+        keyFile: z.string().min(1),
+        /** The CA that signs auditor certificates; any other client fails the TLS handshake. */
+        clientCaFile: z.string().min(1),
+      }),
       /** Which store the page shows; by default the directory when set, else S3. */
       storage: z.enum(['file', 's3']).optional(),
     })

@@ -227,8 +227,8 @@ export class ConnectionRecorder implements ConnectionTap {
     if (this.recording === 'required') this.context.onRequiredFailure();
   }
 
-  handshake(successful: boolean): void {
-    this.event(successful ? MESSAGE_TYPES.handshakeSuccessful : MESSAGE_TYPES.handshakeFailed, { username: '' });
+  handshake(successful: boolean, username = ''): void {
+    this.event(successful ? MESSAGE_TYPES.handshakeSuccessful : MESSAGE_TYPES.handshakeFailed, { username });
   }
 
   globalRequest(type: string): void {

@@ -35,7 +35,8 @@ export interface ConnectionTap {
    * the login must then be refused.
    */
   configure(audit: AuditConfig | undefined): Promise<void>;
-  handshake(successful: boolean): void;
+  /** `username`: the SSH username of the accepted login (empty for a failed handshake). */
+  handshake(successful: boolean, username?: string): void;
   globalRequest(type: string): void;
   /** A channel the client opened (`session`, `direct-tcpip`…). */
   channel(type: string, details?: Record<string, unknown>): ChannelTap;

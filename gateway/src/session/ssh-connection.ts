@@ -73,6 +73,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   let loggedIn = false;
 
   let grant: Grant | undefined;
+  /** The SSH username of the accepted login, as ContainerSSH records it on handshakeSuccessful. */
+  let loginName = '';
   let backend: Promise<BackendConnection> | undefined;
   let failures = 0;
   let stopLimits = () => {};
@@ -135,6 +137,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     if (deps.userConnections && !releaseSlot) {
       throw new GatewayError('SECURITY_MAX_CONNECTIONS_PER_USER', 'Login refused: you already hold as many connections as your policy allows.');
     }
+    loginName = ctx.username;
     grant = { authenticatedUsername, config: response.config, maps: withGatewayMetadata(response.maps, facts), policy, ...(releaseSlot ? { releaseSlot } : {}) };
     log = log.child({ username: authenticatedUsername });
     log.debug({ code: 'CONFIG_RESPONSE', backend: response.config.backend, ...describeMaps(grant.maps) }, 'configuration received');
@@ -226,7 +229,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     loggedIn = true;
     deps.metrics?.handshakeSucceeded();
     log.info({ code: 'SSH_HANDSHAKE_SUCCESSFUL' }, 'logged in');
-    tap.handshake(true);
+    tap.handshake(true, loginName);
     const environment = Object.fromEntries(
       Object.entries(grant.maps.environment ?? {}).map(([name, entry]) => [name, entry.value]),
     );

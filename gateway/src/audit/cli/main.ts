@@ -5,13 +5,37 @@ import { messageTypeName } from '../message-types.ts';
 import { openSource, SourceError, verifyStreams, type S3Access } from '../recording-reader.ts';
 import { loadS3Credentials } from '../s3-store.ts';
 import { FileRecordingStore } from '../file-store.ts';
+import { RECORDING_ID_PATTERN } from '../recording-store.ts';
+import { listOverviews } from '../recording-summary.ts';
+import { formatOverviewTable, parseSince } from './list-format.ts';
 
-const USAGE = `usage: npm run audit -- <command> [options]
-  list   <directory | s3://bucket[/prefix/]> [--after ID] [--limit N]   recordings, newest first
-  decode <stream file | s3://bucket/id/audit.cslog>            one line per binary log message
-  play   <stream file | s3://bucket/id/channel-N.cast> [--speed X] [--no-wait]
-  verify <stream file | recording folder | s3://bucket/id[/stream]>
+const USAGE = `usage: portcullis audit <command> [options]
+  list   [directory | s3://bucket[/prefix/]] [--user NAME] [--since TIME] [--json] [--after ID] [--limit N]
+         recordings newest first: user, address, start, duration, bytes in/out, exit status, state
+         (TIME: ISO 8601 such as 2026-12-06T18:00Z, or an age such as 30m, 2h, 7d)
+  decode <recording id | stream file | s3://bucket/id/audit.cslog>   one line per binary log message
+  play   <recording id | stream file | s3://bucket/id/channel-N.cast> [--speed X] [--no-wait]
+  verify <recording id | stream file | recording folder | s3://bucket/id[/stream]>
+A recording id is looked up in $PORTCULLIS_RECORDINGS (the default directory of list).
 S3 options: --endpoint URL --region R --credentials FILE ({"accessKeyId","secretAccessKey"})`;
+
+/** The directory a bare recording id and a bare `list` refer to (set in the gateway image's compose service). */
+function recordingsDirectory(): string | undefined {
+  return process.env.PORTCULLIS_RECORDINGS || undefined;
+}
+
+/** A bare recording id stands for its folder (verify), its binary log (decode) or its first terminal (play). */
+async function resolveTarget(target: string, command: string): Promise<string> {
+  const directory = recordingsDirectory();
+  if (!RECORDING_ID_PATTERN.test(target) || !directory) return target;
+  const folder = `${directory}/${target}`;
+  if (command === 'verify') return folder;
+  const { streams } = await openSource(folder);
+  const names = (await streams()).map((key) => key.slice(key.indexOf('/') + 1));
+  const name = command === 'play' ? names.find((file) => file.endsWith('.cast')) : names.find((file) => file === 'audit.cslog');
+  if (!name) throw new SourceError(`recording ${target} has no ${command === 'play' ? 'terminal recording (.cast)' : 'binary log'}`);
+  return `${folder}/${name}`;
+}
 
 class UsageError extends Error {}
 
@@ -24,19 +48,24 @@ async function main(argv: string[]): Promise<number> {
       limit: { type: 'string', default: '20' },
       speed: { type: 'string', default: '1' },
       'no-wait': { type: 'boolean', default: false },
+      user: { type: 'string' },
+      since: { type: 'string' },
+      json: { type: 'boolean', default: false },
       endpoint: { type: 'string' },
       region: { type: 'string' },
       credentials: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const [command, target] = positionals;
+  const [command, given] = positionals;
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
   if (!command) throw new UsageError('name a command');
-  if (!target) throw new UsageError(`${command} needs a file, folder or s3:// URL`);
+  const named = given ?? (command === 'list' ? recordingsDirectory() : undefined);
+  if (!named) throw new UsageError(`${command} needs a recording id, file, folder or s3:// URL`);
+  const target = await resolveTarget(named, command);
   const s3: S3Access = {
     ...(values.endpoint ? { endpoint: values.endpoint } : {}),
     ...(values.region ? { region: values.region } : {}),
@@ -46,10 +75,21 @@ async function main(argv: string[]): Promise<number> {
     case 'list': {
       const limit = Number(values.limit);
       if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit is a positive whole number');
+      if (values.after !== undefined && !RECORDING_ID_PATTERN.test(values.after)) throw new UsageError('--after takes a recording id');
+      const since = values.since === undefined ? undefined : parseSince(values.since);
+      if (since === null) throw new UsageError('--since takes an ISO 8601 time (2026-12-06T18:00Z) or an age (30m, 2h, 7d)');
+      if (values.user !== undefined && (values.user === '' || values.user.length > 256)) throw new UsageError('--user takes a username');
       const store = target.startsWith('s3://') ? (await openSource(target, s3)).store! : new FileRecordingStore(target);
-      const page = await store.list({ limit, ...(values.after ? { after: values.after } : {}) });
-      for (const recording of page.recordings) console.log(`${recording.id}\t${recording.streams.map((key) => key.split('/')[1]).join(' ')}`);
-      if (page.next) console.log(`(more: --after ${page.next})`);
+      const { overviews, next } = await listOverviews(store, {
+        limit,
+        ...(values.after ? { after: values.after } : {}),
+        filter: { ...(values.user !== undefined ? { user: values.user } : {}), ...(since ? { since } : {}) },
+      });
+      if (values.json) for (const overview of overviews) console.log(JSON.stringify(overview));
+      else {
+        process.stdout.write(formatOverviewTable(overviews));
+        if (next) console.log(`(more: --after ${next})`);
+      }
       return 0;
     }
     case 'decode': {

@@ -1,4 +1,5 @@
-import type { RecordingPage } from '../recording-store.ts';
+import { OVERVIEW_COLUMNS, overviewCells } from '../cli/list-format.ts';
+import type { RecordingOverview } from '../recording-summary.ts';
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -6,31 +7,26 @@ const STYLE = `body{font-family:system-ui,sans-serif;margin:2rem;background:#faf
 table{border-collapse:collapse}td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left}
 code{font-size:.9em}a{color:#0645ad}`;
 
-function started(id: string): string {
-  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id);
-  return match ? `${match[1]}-${match[2]}-${match[3]} ${match[4]}:${match[5]}:${match[6]} UTC` : id;
-}
-
-/** One page of recordings, newest first, with a link to each terminal and to the next page. */
-export function listPage(page: RecordingPage, after: string | undefined): string {
-  const rows = page.recordings
-    .map((recording) => {
-      const connection = recording.id.slice(recording.id.indexOf('-') + 1);
-      const streams = recording.streams
-        .map((key) => {
-          const name = key.slice(key.indexOf('/') + 1);
-          return name.endsWith('.cast') ? `<a class="play" href="/play?key=${encodeURIComponent(key)}">${escape(name)}</a>` : `<code>${escape(name)}</code>`;
-        })
+/** One page of recordings, newest first: the columns of `portcullis audit list`, a search box, a link to each terminal. */
+export function listPage(overviews: readonly RecordingOverview[], options: { after?: string; next?: string; search?: string; auditor: string }): string {
+  const rows = overviews
+    .map((overview) => {
+      const cells = overviewCells(overview).map((cell, column) => `<td data-column="${OVERVIEW_COLUMNS[column]!.toLowerCase()}">${escape(cell)}</td>`);
+      const plays = overview.casts
+        .map((key) => `<a class="play" href="/play?key=${encodeURIComponent(key)}">${escape(key.slice(key.indexOf('/') + 1))}</a>`)
         .join(' ');
-      return `<tr><td>${escape(started(recording.id))}</td><td><code>${escape(connection)}</code></td><td>${streams}</td></tr>`;
+      return `<tr class="recording">${cells.join('')}<td>${plays || '-'}</td></tr>`;
     })
     .join('\n');
-  const next = page.next ? `<a id="next" href="/?after=${encodeURIComponent(page.next)}">Older recordings →</a>` : '';
-  const first = after ? `<a id="first" href="/">← Newest</a> ` : '';
+  const query = options.search ? `&q=${encodeURIComponent(options.search)}` : '';
+  const next = options.next ? `<a id="next" href="/?after=${encodeURIComponent(options.next)}${query}">Older recordings →</a>` : '';
+  const first = options.after ? `<a id="first" href="/${options.search ? `?q=${encodeURIComponent(options.search)}` : ''}">← Newest</a> ` : '';
+  const headings = [...OVERVIEW_COLUMNS.map((column) => column.toLowerCase()), 'terminals'].map((name) => `<th>${name}</th>`).join('');
   return `<!doctype html><html><head><meta charset="utf-8"><title>Portcullis recordings</title><style>${STYLE}</style></head>
-<body><h1>Recordings</h1>
-<table><thead><tr><th>Started</th><th>Connection</th><th>Streams</th></tr></thead><tbody>
-${rows || '<tr><td colspan="3">No recordings.</td></tr>'}
+<body><h1>Recordings</h1><p>Signed in as <b id="auditor">${escape(options.auditor)}</b>.</p>
+<form method="get" action="/"><input id="search" name="q" type="search" placeholder="user, address, id or state" value="${escape(options.search ?? '')}" maxlength="200"> <button id="search-button" type="submit">Search</button></form>
+<table><thead><tr>${headings}</tr></thead><tbody>
+${rows || `<tr><td colspan="${OVERVIEW_COLUMNS.length + 1}">No recordings${options.search ? ' match' : ''}.</td></tr>`}
 </tbody></table><p>${first}${next}</p></body></html>`;
 }
 

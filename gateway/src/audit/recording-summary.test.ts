@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test, type TestContext } from 'node:test';
+import pino from 'pino';
+import { AuditConfigSchema } from '@portcullis/wire';
+import { formatOverviewTable, parseSince } from './cli/list-format.ts';
+import { ConnectionRecorder } from './connection-recorder.ts';
+import { FileRecordingStore } from './file-store.ts';
+import { listOverviews, OverviewCache, summarizeRecording } from './recording-summary.ts';
+
+async function tempDir(t: TestContext) {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-summary-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Records one session of `username` from `address` that prints `output` and exits with `exitCode`. */
+async function recordSession(store: FileRecordingStore, connectionId: string, username: string, address: string, output: string, exitCode: number, close = true) {
+  const tap = new ConnectionRecorder({
+    identity: { connectionId, remoteAddress: address },
+    storeFor: () => store,
+    // An open recording flushes soon, as the gateway does every few seconds; a closed one flushes at close.
+    flushIntervalMs: close ? 60_000 : 20,
+    maxChunkBytes: 64,
+    log: pino({ level: 'silent' }),
+    onRequiredFailure: () => undefined,
+  });
+  tap.authAttempt({ method: 'password', username, password: Buffer.from('x'), outcome: 'accepted' });
+  await tap.configure(AuditConfigSchema.parse({ recording: 'required' }));
+  tap.handshake(true, username);
+  const channel = tap.channel('session');
+  channel.request('shell');
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  channel.streams({ stdin, stdout });
+  stdin.write('ls\r');
+  stdout.write(output);
+  await new Promise((resolve) => setImmediate(resolve));
+  channel.exit({ exitCode });
+  if (!close) return tap;
+  channel.close();
+  await tap.close();
+  return tap;
+}
+
+test('a recording summary names the user, address, bytes, exit status and state an auditor looks for', async (t) => {
+  const dir = await tempDir(t);
+  const store = new FileRecordingStore(dir);
+  await recordSession(store, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'alice', '192.0.2.7:50000', 'x'.repeat(1500), 3);
+  const { recordings } = await store.list({ limit: 10 });
+  const overview = await summarizeRecording(store, recordings[0]!);
+  assert.equal(overview.user, 'alice', 'handshakeSuccessful carries the SSH username');
+  assert.equal(overview.address, '192.0.2.7:50000');
+  assert.equal(overview.bytesIn, 3);
+  assert.equal(overview.bytesOut, 1500);
+  assert.deepEqual(overview.exitStatus, ['3']);
+  assert.equal(overview.state, 'complete');
+  assert.ok(overview.durationSeconds !== null && overview.durationSeconds >= 0 && overview.durationSeconds < 30);
+  assert.ok(Math.abs(Date.parse(overview.start) - Date.now()) < 60_000, overview.start);
+  const table = formatOverviewTable([overview]);
+  assert.match(table, /^ID\s+USER\s+ADDRESS\s+START\s+DURATION\s+IN\s+OUT\s+EXIT\s+STATE\n/);
+  assert.match(table, /\balice\s+192\.0\.2\.7:50000\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+\S+\s+3\s+1\.5K\s+3\s+complete\n$/);
+
+  // Changed after the fact: the chain no longer matches.
+  const folder = join(dir, recordings[0]!.id);
+  await appendFile(join(folder, 'audit.cslog'), 'tampered');
+  assert.equal((await summarizeRecording(store, recordings[0]!)).state, 'damaged');
+});
+
+test('an open recording is listed as recording, and filters pick by user and start time', async (t) => {
+  const dir = await tempDir(t);
+  const store = new FileRecordingStore(dir);
+  await recordSession(store, 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 'bob', '127.0.0.1:1', 'hello', 0);
+  const open = await recordSession(store, 'cccccccccccccccccccccccccccccccc', 'carol', '127.0.0.1:2', 'hi', 0, false);
+  t.after(() => open.close());
+  let all = await listOverviews(store, { limit: 10, filter: {} });
+  for (let tries = 0; tries < 100 && !all.overviews.some((o) => o.user === 'carol'); tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    all = await listOverviews(store, { limit: 10, filter: {} });
+  }
+  assert.deepEqual(all.overviews.map((o) => o.user).sort(), ['bob', 'carol']);
+  assert.equal(all.overviews.find((o) => o.user === 'carol')?.state, 'recording');
+  assert.deepEqual((await listOverviews(store, { limit: 10, filter: { user: 'bob' } })).overviews.map((o) => o.user), ['bob']);
+  assert.deepEqual((await listOverviews(store, { limit: 10, filter: { search: 'CAR' } })).overviews.map((o) => o.user), ['carol']);
+  assert.equal((await listOverviews(store, { limit: 10, filter: { since: new Date(Date.now() + 3_600_000) } })).overviews.length, 0);
+  assert.equal((await listOverviews(store, { limit: 10, filter: { since: new Date(Date.now() - 3_600_000) } })).overviews.length, 2);
+  const first = await listOverviews(store, { limit: 1, filter: {} });
+  assert.equal(first.overviews.length, 1);
+  assert.ok(first.next, 'a next page');
+  const second = await listOverviews(store, { limit: 1, after: first.next!, filter: {} });
+  assert.notEqual(second.overviews[0]?.id, first.overviews[0]?.id);
+  assert.equal((await readdir(dir)).filter((name) => !name.startsWith('.')).length, 2);
+});
+
+test('--since takes an ISO time or an age and refuses anything else', () => {
+  const now = Date.parse('2026-12-06T18:00:00Z');
+  assert.equal(parseSince('30m', now)?.toISOString(), '2026-12-06T17:30:00.000Z');
+  assert.equal(parseSince('7d', now)?.toISOString(), '2026-11-29T18:00:00.000Z');
+  assert.equal(parseSince('2026-12-06T17:00Z', now)?.toISOString(), '2026-12-06T17:00:00.000Z');
+  assert.equal(parseSince('yesterday', now), null);
+  assert.equal(parseSince('2026-13-45', now), null);
+});
+
+test('the overview cache decodes a sealed recording once, and an open one every time', async (t) => {
+  const dir = await tempDir(t);
+  const store = new FileRecordingStore(dir);
+  await recordSession(store, 'dddddddddddddddddddddddddddddddd', 'dave', '127.0.0.1:3', 'out', 0);
+  let reads = 0;
+  const counting = Object.assign(Object.create(store) as FileRecordingStore, { read: (key: string) => ((reads += 1), store.read(key)) });
+  const cache = new OverviewCache();
+  const first = await listOverviews(counting, { limit: 10, filter: {}, cache });
+  const afterFirst = reads;
+  const second = await listOverviews(counting, { limit: 10, filter: {}, cache });
+  assert.deepEqual(second.overviews, first.overviews);
+  assert.equal(reads, afterFirst, 'no second read of a sealed recording');
+  assert.equal(first.overviews[0]?.user, 'dave');
+});

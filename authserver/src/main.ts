@@ -92,7 +92,8 @@ async function serve(configFile: string): Promise<number> {
       {
         name: 'usersFile',
         check: async () => {
-          if (reloader.lastReloadError) throw new Error(`the users file does not load (${reloader.lastReloadError}); the last good users still serve`);
+          // A warning, not a failure: logins are still served, and one bad edit must not take every replica out of service.
+          if (reloader.lastReloadError) return { warning: `the users file does not load (${reloader.lastReloadError}); the last good users still serve` };
         },
       },
     ],

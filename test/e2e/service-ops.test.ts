@@ -142,16 +142,17 @@ describe('the webhook services export request metrics and a probe-ready /healthz
     assert.deepEqual(await res.json(), { code: 'AUTH_ROUTE_NOT_FOUND', message: 'Only /metrics and /healthz are served here.' });
   });
 
-  test('authserver /healthz: 200, then 503 naming usersFile while the users file cannot be read, then 200 again', async () => {
+  test('authserver /healthz: a warning naming usersFile, still 200, while the users file cannot be read (the last good users still serve), then no warning again', async () => {
     const up = await healthBecomes(authOps, 200);
     assert.deepEqual(up.body, { status: 'ok', failing: [], checks: { usersFile: 'ok' } });
     await rename(join(dir, 'users.yaml'), join(dir, 'users.yaml.away'));
-    const down = await healthBecomes(authOps, 503);
-    assert.equal(down.status, 503);
-    assert.deepEqual(down.body.failing, ['usersFile']);
-    assert.match(down.body.checks.usersFile ?? '', /users\.yaml: cannot read/);
+    const warned = await healthUntil(authOps, (answer) => answer.body.warnings !== undefined);
+    assert.equal(warned.status, 200);
+    assert.deepEqual(warned.body.failing, []);
+    assert.deepEqual(warned.body.warnings, ['usersFile']);
+    assert.match(warned.body.checks.usersFile ?? '', /^warning: the users file does not load \(.*users\.yaml.*\); the last good users still serve$/);
     await rename(join(dir, 'users.yaml.away'), join(dir, 'users.yaml'));
-    assert.equal((await healthBecomes(authOps, 200)).status, 200);
+    assert.deepEqual((await healthUntil(authOps, (answer) => answer.body.warnings === undefined)).body, { status: 'ok', failing: [], checks: { usersFile: 'ok' } });
   });
 
   test('configserver /healthz: a warning naming policy, still 200, while the policy folder does not load (the last good set still serves)', async () => {

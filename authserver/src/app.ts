@@ -92,7 +92,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   const throttle = options.throttle === null ? undefined : (options.throttle ?? new LoginThrottle());
   passwordRoute(app, options.users, throttle, options.kerberos);
-  pubkeyRoute(app, options.users, options.certificates, throttle);
+  pubkeyRoute(app, options.users, options.certificates);
   authzRoute(app, options.users);
   keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore(), throttle);
   healthRoute(app);

@@ -59,14 +59,14 @@ export const ConfigSchema = z.strictObject({
       z.literal(false),
       z.strictObject({
         addressFailures: z.number().int().positive().default(50),
-        usernameFailures: z.number().int().positive().default(10),
+        addressUserFailures: z.number().int().positive().default(10),
         window: DurationSchema.default(15 * 60),
         addressBlock: DurationSchema.default(15 * 60),
-        usernameBackoff: DurationSchema.default(1),
-        usernameBackoffMax: DurationSchema.default(15 * 60),
+        addressUserBackoff: DurationSchema.default(1),
+        addressUserBackoffMax: DurationSchema.default(15 * 60),
       }),
     ])
-    .default({ addressFailures: 50, usernameFailures: 10, window: 15 * 60, addressBlock: 15 * 60, usernameBackoff: 1, usernameBackoffMax: 15 * 60 }),
+    .default({ addressFailures: 50, addressUserFailures: 10, window: 15 * 60, addressBlock: 15 * 60, addressUserBackoff: 1, addressUserBackoffMax: 15 * 60 }),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), ...LogTargetFields })
     .superRefine(checkLogTarget)

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { checkLogTarget, LogTargetFields } from './ops/index.ts';
+import { checkLogTarget, HttpLimitsSchema, LogTargetFields } from './ops/index.ts';
 import { KerberosConfigSchema } from './methods/kerberos/config.ts';
 import { OidcConfigSchema } from './methods/oidc/config.ts';
 import { GithubConfigSchema } from './methods/github/config.ts';
@@ -37,6 +37,8 @@ const TlsSchema = z.strictObject({
 export const ConfigSchema = z.strictObject({
   listen: ListenSchema.default({ host: '127.0.0.1', port: 8443 }),
   tls: TlsSchema,
+  /** Bounds on each webhook request and connection (see ops/http-limits.ts). */
+  http: HttpLimitsSchema,
   usersFile: z.string().min(1),
   /** Passwords are checked against a Kerberos KDC (methods/kerberos); see README "Kerberos". */
   kerberos: KerberosConfigSchema.optional(),

@@ -65,6 +65,7 @@ async function serve(configFile: string): Promise<number> {
   const app = buildApp({
     users,
     tls,
+    http: config.http,
     logger,
     metrics,
     throttle,

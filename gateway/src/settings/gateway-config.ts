@@ -64,8 +64,12 @@ export const GatewayConfigSchema = z.strictObject({
     /** Failed login attempts on one connection before it is closed (OpenSSH MaxAuthTries). */
     maxAuthTries: z.number().int().positive().default(6),
     banner: z.string().max(4096).optional(),
-    /** Keepalive probes to a silent client every this long (OpenSSH ClientAliveInterval); off unless set. */
-    clientAliveInterval: DurationSchema.optional(),
+    /**
+     * Keepalive probes to a silent client every this long (OpenSSH ClientAliveInterval), so a
+     * client that died without closing its TCP connection loses its container within a
+     * interval x countMax (90 s by default) instead of at the policy's idle timeout.
+     */
+    clientAliveInterval: DurationSchema.default(30_000),
     /** Unanswered probes before the client is dropped (OpenSSH ClientAliveCountMax). */
     clientAliveCountMax: z.number().int().positive().default(3),
   }),

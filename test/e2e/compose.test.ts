@@ -133,7 +133,7 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     }
   });
 
-  test('the gateway sees each client\'s real address: 127.0.0.2 is throttled while a bystander on 127.0.0.1 logs in', async (t) => {
+  test('the gateway sees real client addresses: 127.0.0.2 is throttled while a bystander on 127.0.0.1 logs in', async (t) => {
     assert.ok(password, 'the login test ran first');
     const ssh = (secret: string, address: string) => runSsh({ port, username: 'demo', password: secret, command: 'echo in', extraArgs: ['-b', address] });
     // 20 wrong passwords from 127.0.0.2, four at a time: past the default 10 per (address, user).

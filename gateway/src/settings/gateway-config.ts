@@ -72,6 +72,17 @@ export const GatewayConfigSchema = z.strictObject({
     clientAliveInterval: DurationSchema.default(30_000),
     /** Unanswered probes before the client is dropped (OpenSSH ClientAliveCountMax). */
     clientAliveCountMax: z.number().int().positive().default(3),
+    /**
+     * Behind a TCP load balancer: each connection starts with a PROXY protocol (v1 or v2) header
+     * naming the client, whose address the gateway then uses. Off unless set; only the listed
+     * balancers may connect, as any other peer could claim any address.
+     */
+    proxyProtocol: z
+      .strictObject({
+        trustedProxies: z.array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()])).min(1),
+        headerTimeout: DurationSchema.default(5_000),
+      })
+      .optional(),
   }),
   auth: AuthWebhookSchema,
   configserver: ConfigWebhookSchema,

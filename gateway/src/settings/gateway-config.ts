@@ -66,7 +66,7 @@ export const GatewayConfigSchema = z.strictObject({
     banner: z.string().max(4096).optional(),
     /**
      * Keepalive probes to a silent client every this long (OpenSSH ClientAliveInterval), so a
-     * client that died without closing its TCP connection loses its container within a
+     * client that died without closing its TCP connection loses its container within
      * interval x countMax (90 s by default) instead of at the policy's idle timeout.
      */
     clientAliveInterval: DurationSchema.default(30_000),

@@ -38,13 +38,13 @@ export const PROGRAMS: readonly Program[] = [
     name: 'authserver',
     summary: 'The auth webhook: `authserver --config authserver.yaml`.',
     schema: AuthserverConfigSchema,
-    sources: ['authserver/src/config.ts'],
+    sources: ['authserver/src/config.ts', 'kit/src/webhook-config.ts'],
   },
   {
     name: 'configserver',
     summary: 'The config webhook with the policy engine: `configserver --config configserver.yaml`.',
     schema: ConfigserverConfigSchema,
-    sources: ['configserver/src/config.ts'],
+    sources: ['configserver/src/config.ts', 'kit/src/webhook-config.ts'],
   },
   {
     name: 'policy-baseline',

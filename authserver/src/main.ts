@@ -9,7 +9,7 @@ import { RevocationFile, RevocationListError, UserCertificateVerifier } from './
 import { demoBanner, initDemoUser } from './demo-user.ts';
 import { LogCode, RouteNotFoundError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import { openLogDestination, RequestMetrics, startOpsListeners } from './ops/index.ts';
+import { openLogDestination, RequestMetrics, startOpsListeners } from '@portcullis/kit';
 import { hashPassword, loadUsersFile, UsersFileError } from './users-file.ts';
 import { UsersFileReloader } from './users-reload.ts';
 import { KerberosPasswordCheck } from './methods/kerberos/index.ts';

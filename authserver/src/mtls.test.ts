@@ -8,7 +8,7 @@ import { createCertificate, createCertificateAuthority, createPki, type PkiPaths
 import { buildApp } from './app.ts';
 import { readTlsMaterial } from './config.ts';
 import { stalledRequest } from '../../test/helpers/stalled-request.ts';
-import { HttpLimitsSchema } from './ops/index.ts';
+import { HttpLimitsSchema } from '@portcullis/kit';
 import { httpsJson, type ClientTls } from '../../test/helpers/https-json.ts';
 import { hashPassword, parseUsersFile, UserDirectory } from './users-file.ts';
 

@@ -1,4 +1,5 @@
 import createError from '@fastify/error';
+import { httpErrorMapper, type HttpError } from '@portcullis/kit';
 
 /**
  * Every code the configserver emits. HTTP errors go to the gateway as `{ code, message }`; the
@@ -68,27 +69,13 @@ export const LogCode = {
   HTTP_EVENT: 'CONFIGSERVER_HTTP_EVENT',
 } as const;
 
-const OWN_CODES = new Set<string>(HTTP_ERRORS.map((E) => new E('').code));
-
-export interface HttpError {
-  statusCode: number;
-  code: string;
-  message: string;
-}
+export type { HttpError };
 
 /** Maps anything thrown while handling a request to the error the client gets. */
-export function toHttpError(err: unknown): HttpError {
-  const { code, statusCode } = (err ?? {}) as { code?: unknown; statusCode?: unknown };
-  if (typeof code === 'string' && OWN_CODES.has(code)) return pick(err as HttpError);
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return pick(new RequestTooLargeError());
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return pick(new MediaTypeUnsupportedError());
-  // Every other 4xx Fastify raises comes from reading the body: empty, not JSON, prototype poisoning.
-  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
-    return pick(new RequestInvalidError('body: not a JSON object'));
-  }
-  return pick(new InternalError());
-}
-
-function pick(err: HttpError): HttpError {
-  return { statusCode: err.statusCode, code: err.code, message: err.message };
-}
+export const toHttpError = httpErrorMapper({
+  own: HTTP_ERRORS,
+  tooLarge: () => new RequestTooLargeError(),
+  mediaTypeUnsupported: () => new MediaTypeUnsupportedError(),
+  invalid: (detail) => new RequestInvalidError(detail),
+  internal: () => new InternalError(),
+});

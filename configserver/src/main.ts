@@ -5,7 +5,7 @@ import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, readTlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import { openLogDestination, RequestMetrics, startOpsListeners } from './ops/index.ts';
+import { openLogDestination, RequestMetrics, startOpsListeners } from '@portcullis/kit';
 import { loadPolicy, PolicyError } from './policy/index.ts';
 import { policyHealthCheck, PolicyStore } from './policy/store.ts';
 

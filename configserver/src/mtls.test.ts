@@ -9,7 +9,7 @@ import { ConfigResponseSchema } from '@portcullis/wire';
 import { buildApp } from './app.ts';
 import { readTlsMaterial } from './config.ts';
 import { stalledRequest } from '../../test/helpers/stalled-request.ts';
-import { HttpLimitsSchema } from './ops/index.ts';
+import { HttpLimitsSchema } from '@portcullis/kit';
 import { httpsJson } from '../../test/helpers/https-json.ts';
 import { repoPolicy } from './testing/policy.ts';
 

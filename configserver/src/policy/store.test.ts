@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { buildApp } from '../app.ts';
 import { createLogger } from '../logger.ts';
-import { startOpsListeners } from '../ops/index.ts';
+import { startOpsListeners } from '@portcullis/kit';
 import { REPO_POLICY_DIR } from '../testing/policy.ts';
 import { loadPolicy } from './lint.ts';
 import { policyHealthCheck, PolicyStore } from './store.ts';

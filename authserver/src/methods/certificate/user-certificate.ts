@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import sshpk from 'sshpk';
 import type { RevocationFile } from './revocation.ts';
-import { certificateParts, verifySshSignature } from './ssh-signature.ts';
+import { certificateParts, verifySshSignature } from '@portcullis/kit';
 
 export const CERTIFICATE_TYPE = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|rsa-sha2-(256|512))-cert-v01@openssh\.com$/;
 

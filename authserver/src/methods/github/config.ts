@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DurationSchema } from '../../duration.ts';
+import { DurationSchema } from '@portcullis/kit';
 import { TokenExposureSchema } from '../oauth2/index.ts';
 
 /**

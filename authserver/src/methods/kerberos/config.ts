@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DurationSchema } from '../../duration.ts';
+import { DurationSchema } from '@portcullis/kit';
 
 /** `EXAMPLE.ORG`: what a Kerberos realm looks like in practice (upper case by convention, not by rule). */
 export const RealmSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/, 'expected a realm name, e.g. "EXAMPLE.ORG"');

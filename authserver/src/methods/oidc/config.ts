@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DurationSchema } from '../../duration.ts';
+import { DurationSchema } from '@portcullis/kit';
 import { TokenExposureSchema } from '../oauth2/index.ts';
 
 const ScopeSchema = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope token (RFC 6749 §3.3)');

@@ -1,4 +1,3 @@
-// The same file sits in authserver/ and configserver/; test/ops-copies.test.ts keeps them identical.
 import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 

@@ -1,4 +1,3 @@
-// The same file sits in authserver/ and configserver/; test/ops-copies.test.ts keeps them identical.
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { Registry } from 'prom-client';

@@ -1,6 +1,5 @@
 import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
-import { ClientNotAllowedError } from './errors.ts';
 
 /** Names per TLS connection: a peer certificate never changes on a socket, and reading it is costly. */
 const namesBySocket = new WeakMap<object, string[]>();
@@ -32,9 +31,9 @@ function peerNames(tls: TLSSocket): string[] {
  * onRequest hook pinning which CA-signed clients may call. The TLS layer already proved the
  * certificate chains to our CA; this narrows it to named identities (fail closed: no names, no entry).
  */
-export function allowClientNames(allowed: string[]) {
+export function allowClientNames(allowed: readonly string[], refusal: () => Error) {
   const set = new Set(allowed);
   return async function checkClientName(request: FastifyRequest): Promise<void> {
-    if (!clientNames(request.raw.socket).some((name) => set.has(name))) throw new ClientNotAllowedError();
+    if (!clientNames(request.raw.socket).some((name) => set.has(name))) throw refusal();
   };
 }

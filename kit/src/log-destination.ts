@@ -1,6 +1,5 @@
 // Where log lines go: stdout (default), a file, or syslog (RFC 5424 over UDP, TCP or a Unix
-// stream socket). The same file sits in gateway/, authserver/ and configserver/ (each program
-// stays self-contained); test/ops-copies.test.ts keeps the copies identical.
+// stream socket), for every program.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { hostname } from 'node:os';

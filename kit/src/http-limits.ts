@@ -1,14 +1,11 @@
 import { z } from 'zod';
+import { durationSchema } from './duration.ts';
 
 /** `"10s"`, `"500ms"`, `"2m"` in milliseconds. */
-const MillisecondsSchema = z
-  .string()
-  .regex(/^\d+(ms|s|m)$/, 'expected a duration such as "10s", "500ms" or "2m"')
-  .transform((text) => {
-    const [, amount = '0', unit = 'ms'] = /^(\d+)(ms|s|m)$/.exec(text) ?? [];
-    return Number(amount) * { ms: 1, s: 1_000, m: 60_000 }[unit as 'ms' | 's' | 'm'];
-  })
-  .refine((ms) => ms >= 100, 'at least 100ms');
+const MillisecondsSchema = durationSchema(['ms', 's', 'm'], 'expected a duration such as "10s", "500ms" or "2m"').refine(
+  (ms) => ms >= 100,
+  'at least 100ms',
+);
 
 export const HTTP_LIMIT_DEFAULTS = {
   requestTimeout: 10_000,

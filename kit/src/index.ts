@@ -1,0 +1,22 @@
+export { checkLogTarget, formatRfc5424, LogTargetFields, openLogDestination, type LogTarget } from './log-destination.ts';
+export { RequestMetrics } from './request-metrics.ts';
+export { startOpsListeners, type HealthCheck, type OpsListeners } from './ops-server.ts';
+export { fastifyLimits, HTTP_LIMIT_DEFAULTS, HttpLimitsSchema, httpsServerLimits, type HttpLimits } from './http-limits.ts';
+export { DurationSchema, durationSchema, parseDuration } from './duration.ts';
+export { allowClientNames, clientNames } from './client-names.ts';
+export { parseBody } from './parse-body.ts';
+export { certificateParts, verifySshSignature } from './ssh-signature.ts';
+export { buildWebhookApp, mtlsServerOptions, type HttpError, type WebhookAppOptions } from './webhook-app.ts';
+export {
+  ConfigError,
+  listenSchema,
+  opsConfigFields,
+  parseConfigText,
+  readConfigFile,
+  readTlsMaterial,
+  resolveCommonPaths,
+  WebhookTlsSchema,
+  type TlsMaterial,
+  type WebhookTls,
+} from './webhook-config.ts';
+export { httpErrorMapper, type HttpErrorSet } from './http-errors.ts';

@@ -1,0 +1,10 @@
+import type { z } from 'zod';
+
+/** Parses a request body, or throws the program's request-invalid error naming the first bad field. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown, invalid: (detail: string) => Error): z.output<S> {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
+  throw invalid(`${where}: ${issue?.message ?? 'invalid'}`);
+}

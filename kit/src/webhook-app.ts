@@ -1,0 +1,93 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { allowClientNames } from './client-names.ts';
+import { fastifyLimits, HttpLimitsSchema, httpsServerLimits, type HttpLimits } from './http-limits.ts';
+import type { RequestMetrics } from './request-metrics.ts';
+import type { TlsMaterial } from './webhook-config.ts';
+
+/** What a client gets for an error: a status and a `{ code, message }` body. */
+export interface HttpError {
+  statusCode: number;
+  code: string;
+  message: string;
+}
+
+export interface WebhookAppOptions {
+  logger: Logger;
+  /** Omit for app.inject() tests; with it, the server demands a client certificate from `tls.ca`. */
+  tls?: TlsMaterial | undefined;
+  /** Request, connection and body bounds (defaults: HTTP_LIMIT_DEFAULTS). */
+  http?: HttpLimits | undefined;
+  /** Request counts and latencies for the ops listener's /metrics. */
+  metrics?: RequestMetrics | undefined;
+  /** The `code` of the debug line written for every answered request. */
+  requestCompletedCode: string;
+  /** The error thrown for a verified client whose name `tls.allowedClientNames` does not list. */
+  clientNotAllowed: () => Error;
+  /** The error for a path no route serves. */
+  routeNotFound: () => HttpError;
+  /** Maps anything thrown while handling a request to the error the client gets. */
+  toHttpError: (err: unknown) => HttpError;
+  /** Logs a request that ended in `answer`, once, where the program knows which errors are bugs. */
+  logError: (request: FastifyRequest, err: unknown, answer: HttpError) => void;
+}
+
+/**
+ * A webhook service's Fastify app without its routes: mutual TLS, the program's limits,
+ * client-name pin, request metrics, one debug line per request and `{ code, message }` errors.
+ * It does not listen (main.ts does), so tests can inject without a port.
+ */
+export function buildWebhookApp(options: WebhookAppOptions): FastifyInstance {
+  const { tls } = options;
+  const http = options.http ?? HttpLimitsSchema.parse(undefined);
+  const app = Fastify({
+    loggerInstance: options.logger,
+    // Fastify's own request lines have no code; an onResponse hook below writes ours instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    ...fastifyLimits(http),
+    ...(tls && { https: mtlsServerOptions(tls, http) }),
+    // The https variant is typed on https.Server; routes and tests only need the common surface.
+  }) as unknown as FastifyInstance;
+
+  if (tls?.allowedClientNames) app.addHook('onRequest', allowClientNames(tls.allowedClientNames, options.clientNotAllowed));
+  options.metrics?.instrument(app);
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug(
+      {
+        code: options.requestCompletedCode,
+        method: request.method,
+        route: request.routeOptions.url ?? '(none)',
+        statusCode: reply.statusCode,
+        responseTimeMs: Math.round(reply.elapsedTime),
+      },
+      'request completed',
+    );
+  });
+
+  app.setErrorHandler(async (err, request, reply) => {
+    const answer = options.toHttpError(err);
+    options.logError(request, err, answer);
+    return reply.code(answer.statusCode).send({ code: answer.code, message: answer.message });
+  });
+
+  app.setNotFoundHandler(async (_request, reply) => {
+    const answer = options.routeNotFound();
+    return reply.code(answer.statusCode).send({ code: answer.code, message: answer.message });
+  });
+  return app;
+}
+
+/** HTTPS options that admit only clients whose certificate chains to `tls.ca`. */
+export function mtlsServerOptions(tls: TlsMaterial, http: HttpLimits) {
+  return {
+    ...httpsServerLimits(http),
+    cert: tls.cert,
+    key: tls.key,
+    ca: tls.ca,
+    // No valid client certificate from our CA: the TLS handshake fails and no handler runs.
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2' as const,
+  };
+}

@@ -31,12 +31,6 @@ test('a publickey signature counts only when made by the key the certificate cer
   assert.equal(verifyCertificateSignature(algo, Buffer.from('garbage'), signedData, await sign('user')), false);
 });
 
-test('the gateway and the authserver read certificates with the same code (the programs share only wire/, so it is copied)', async () => {
-  const here = await readFile(new URL('./ssh-signature.ts', import.meta.url), 'utf8');
-  const there = await readFile(new URL('../../../authserver/src/methods/certificate/ssh-signature.ts', import.meta.url), 'utf8');
-  assert.equal(here, there);
-});
-
 test("the caCertificate extension describes a certificate as ContainerSSH's SSH-CA branch does", async () => {
   const { containerSshExample } = await import('../../../test/helpers/reference.ts');
   const example = (await containerSshExample('derived/pubkey-request-cacertificate.UNMERGED.json')) as {

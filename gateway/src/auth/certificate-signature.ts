@@ -1,5 +1,5 @@
 import type { CaCertificate } from '@portcullis/wire';
-import { certificateParts, verifySshSignature } from './ssh-signature.ts';
+import { certificateParts, verifySshSignature } from '@portcullis/kit';
 
 /** OpenSSH user certificate key algorithms (PROTOCOL.certkeys), including the RSA SHA-2 names. */
 const CERTIFICATE_ALGORITHM = /^(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa|rsa-sha2-256|rsa-sha2-512)-cert-v01@openssh\.com$/;

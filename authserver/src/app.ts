@@ -1,13 +1,14 @@
+import { wireOpenApi } from '@portcullis/wire';
 import { buildWebhookApp, type HttpLimits, type RequestMetrics, type TlsMaterial } from '@portcullis/kit';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { ClientNotAllowedError, LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
+import { ClientNotAllowedError, InternalError, LogCode, RequestInvalidError, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { KerberosPasswordCheck } from './methods/kerberos/index.ts';
 import { LoginThrottle } from './methods/brute-force/index.ts';
 import type { UserCertificateVerifier } from './methods/certificate/index.ts';
 import { ConversationStore, passwordTotpFlow, type KeyboardInteractiveFlow } from './methods/keyboard-interactive/index.ts';
-import { authzRoute, healthRoute, keyboardInteractiveRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
+import { authzRoute, keyboardInteractiveRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
 import type { UserDirectory } from './users-file.ts';
 
 export interface AppOptions {
@@ -34,7 +35,7 @@ export interface AppOptions {
 
 /** Builds the authserver; does not listen (main.ts does), so tests can inject without a port. */
 export function buildApp(options: AppOptions): FastifyInstance {
-  const app = buildWebhookApp({
+  return buildWebhookApp({
     logger: options.logger ?? createLogger('silent'),
     tls: options.tls,
     http: options.http,
@@ -43,6 +44,16 @@ export function buildApp(options: AppOptions): FastifyInstance {
     clientNotAllowed: () => new ClientNotAllowedError(),
     routeNotFound: () => new RouteNotFoundError(),
     toHttpError,
+    requestInvalid: (detail) => new RequestInvalidError(detail),
+    responseInvalid: () => new InternalError(),
+    openapi: wireOpenApi('Portcullis authserver'),
+    routes: (app) => {
+      const throttle = options.throttle === null ? undefined : (options.throttle ?? new LoginThrottle());
+      passwordRoute(app, options.users, throttle, options.kerberos);
+      pubkeyRoute(app, options.users, options.certificates);
+      authzRoute(app, options.users);
+      keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore(), throttle);
+    },
     logError: (request, err, answer) => {
       // 503 is a dependency that is down (e.g. the KDC), logged where it was met; 500 is a bug.
       if (answer.statusCode >= 500 && answer.statusCode !== 503) {
@@ -53,12 +64,5 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
   });
 
-  const throttle = options.throttle === null ? undefined : (options.throttle ?? new LoginThrottle());
-  passwordRoute(app, options.users, throttle, options.kerberos);
-  pubkeyRoute(app, options.users, options.certificates);
-  authzRoute(app, options.users);
-  keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore(), throttle);
-  healthRoute(app);
-  openApiRoute(app);
-  return app;
+
 }

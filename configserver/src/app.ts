@@ -1,11 +1,12 @@
+import { wireOpenApi } from '@portcullis/wire';
 import { buildWebhookApp, type HttpLimits, type RequestMetrics, type TlsMaterial } from '@portcullis/kit';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { ClientNotAllowedError, LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
+import { ClientNotAllowedError, InternalError, LogCode, RequestInvalidError, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { Policy } from './policy/index.ts';
 import type { PolicyStore } from './policy/store.ts';
-import { configRoute, healthRoute, openApiRoute } from './routes/index.ts';
+import { configRoute } from './routes/index.ts';
 
 export interface AppOptions {
   policy: Policy;
@@ -22,7 +23,7 @@ export interface AppOptions {
 
 /** Builds the configserver; does not listen (main.ts does), so tests can inject without a port. */
 export function buildApp(options: AppOptions): FastifyInstance {
-  const app = buildWebhookApp({
+  return buildWebhookApp({
     logger: options.logger ?? createLogger('silent'),
     tls: options.tls,
     http: options.http,
@@ -31,6 +32,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     clientNotAllowed: () => new ClientNotAllowedError(),
     routeNotFound: () => new RouteNotFoundError(),
     toHttpError,
+    requestInvalid: (detail) => new RequestInvalidError(detail),
+    responseInvalid: () => new InternalError(),
+    openapi: wireOpenApi('Portcullis configserver'),
+    routes: (app) => configRoute(app, options.policy, options.store),
     logError: (request, err, answer) => {
       if (answer.code === 'CONFIG_RENDER_FAILED') {
         // The cause says which field of the rendered answer broke the wire schema.
@@ -43,8 +48,5 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
   });
 
-  configRoute(app, options.policy, options.store);
-  healthRoute(app);
-  openApiRoute(app);
-  return app;
+
 }

@@ -4,9 +4,9 @@ export { startOpsListeners, type HealthCheck, type OpsListeners } from './ops-se
 export { fastifyLimits, HTTP_LIMIT_DEFAULTS, HttpLimitsSchema, httpsServerLimits, type HttpLimits } from './http-limits.ts';
 export { DurationSchema, durationSchema, parseDuration } from './duration.ts';
 export { allowClientNames, clientNames } from './client-names.ts';
-export { parseBody } from './parse-body.ts';
+export { firstIssue, parseBody } from './parse-body.ts';
 export { certificateParts, verifySshSignature } from './ssh-signature.ts';
-export { buildWebhookApp, mtlsServerOptions, type HttpError, type WebhookAppOptions } from './webhook-app.ts';
+export { buildWebhookApp, mtlsServerOptions, type HttpError, type WebhookApp, type WebhookAppOptions } from './webhook-app.ts';
 export {
   ConfigError,
   listenSchema,
@@ -20,3 +20,4 @@ export {
   type WebhookTls,
 } from './webhook-config.ts';
 export { httpErrorMapper, type HttpErrorSet } from './http-errors.ts';
+export { registerOpenApi, responses, type Answer, type OpenApiComponents, type OpenApiOptions } from './openapi.ts';

@@ -1,9 +1,24 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { allowClientNames } from './client-names.ts';
 import { fastifyLimits, HttpLimitsSchema, httpsServerLimits, type HttpLimits } from './http-limits.ts';
+import { registerOpenApi, responses, type OpenApiOptions } from './openapi.ts';
+import { firstIssue } from './parse-body.ts';
 import type { RequestMetrics } from './request-metrics.ts';
 import type { TlsMaterial } from './webhook-config.ts';
+
+/** `/healthz` on the mTLS port: the process answers (the ops listener checks dependencies). */
+const HealthSchema = z.object({ status: z.literal('ok') });
 
 /** What a client gets for an error: a status and a `{ code, message }` body. */
 export interface HttpError {
@@ -24,6 +39,14 @@ export interface WebhookAppOptions {
   requestCompletedCode: string;
   /** The error thrown for a verified client whose name `tls.allowedClientNames` does not list. */
   clientNotAllowed: () => Error;
+  /** The error for a body its route's schema refuses; `detail` names the field. */
+  requestInvalid: (detail: string) => Error;
+  /** The error for an answer its route's response schema refuses (a bug: never sent as it is). */
+  responseInvalid: () => Error;
+  /** The document served at `/openapi.json`, generated from the routes' schemas. */
+  openapi: OpenApiOptions;
+  /** Registers the service's routes, each with its body and per-status response schemas. */
+  routes: (app: WebhookApp) => void;
   /** The error for a path no route serves. */
   routeNotFound: () => HttpError;
   /** Maps anything thrown while handling a request to the error the client gets. */
@@ -32,8 +55,11 @@ export interface WebhookAppOptions {
   logError: (request: FastifyRequest, err: unknown, answer: HttpError) => void;
 }
 
+/** The app routes are declared on: bodies and answers typed from their zod schemas. */
+export type WebhookApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
+
 /**
- * A webhook service's Fastify app without its routes: mutual TLS, the program's limits,
+ * A webhook service's Fastify app around its routes: mutual TLS, the program's limits,
  * client-name pin, request metrics, one debug line per request and `{ code, message }` errors.
  * It does not listen (main.ts does), so tests can inject without a port.
  */
@@ -74,6 +100,27 @@ export function buildWebhookApp(options: WebhookAppOptions): FastifyInstance {
   app.setNotFoundHandler(async (_request, reply) => {
     const answer = options.routeNotFound();
     return reply.code(answer.statusCode).send({ code: answer.code, message: answer.message });
+  });
+
+  // Bodies are parsed by their route's zod schema before the handler runs; a refusal is the
+  // program's own request-invalid error naming the field, as a client has always seen it.
+  app.setValidatorCompiler(({ schema }) => (data: unknown) => {
+    const result = (schema as z.ZodType).safeParse(data);
+    return result.success ? { value: result.data } : { error: options.requestInvalid(firstIssue(result.error)) };
+  });
+  // Answers are checked against their status's schema and sent as parsed: unlisted fields stay out.
+  app.setSerializerCompiler(({ schema }) => (data: unknown) => {
+    const result = (schema as z.ZodType).safeParse(data);
+    if (!result.success) throw options.responseInvalid();
+    return JSON.stringify(result.data);
+  });
+
+  registerOpenApi(app, options.openapi);
+  void app.register(async (scoped) => {
+    const routes = scoped.withTypeProvider<ZodTypeProvider>();
+    options.routes(routes);
+    const schema = { operationId: 'health', summary: 'Liveness', ...responses({ 200: { schema: HealthSchema, description: 'Up' } }) };
+    routes.get('/healthz', { schema }, async () => ({ status: 'ok' as const }));
   });
   return app;
 }

@@ -1,8 +1,7 @@
-import type { FastifyInstance } from 'fastify';
-import { AuthorizationRequestSchema, AuthResponseSchema, type AuthResponse } from '@portcullis/wire';
+import { responses, type WebhookApp } from '@portcullis/kit';
+import { AUTH_ANSWER, AuthorizationRequestSchema, AuthResponseSchema, WEBHOOK_ERROR_ANSWERS, type AuthResponse } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
 import type { UserDirectory } from '../users-file.ts';
-import { parseBody } from '../validate.ts';
 
 /**
  * POST /authz: may the authenticated identity log in as the SSH username?
@@ -16,9 +15,15 @@ import { parseBody } from '../validate.ts';
  * ContainerSSH clears it before merging the response. It adds no maps: the login answer
  * already carried the user's metadata, and ContainerSSH merges additively.
  */
-export function authzRoute(app: FastifyInstance, users: UserDirectory): void {
-  app.post('/authz', async (request): Promise<AuthResponse> => {
-    const body = parseBody(AuthorizationRequestSchema, request.body);
+export function authzRoute(app: WebhookApp, users: UserDirectory): void {
+  const schema = {
+    operationId: 'authz',
+    summary: 'Authorization',
+    body: AuthorizationRequestSchema,
+    ...responses({ 200: { schema: AuthResponseSchema, description: AUTH_ANSWER }, ...WEBHOOK_ERROR_ANSWERS }),
+  };
+  app.post('/authz', { schema }, async (request): Promise<AuthResponse> => {
+    const body = request.body;
     const identity = body.metadata?.identity?.value;
     const allowed = identity !== undefined ? users.allowedUsernames(identity) : undefined;
     const ok = allowed !== undefined ? allowed.includes(body.username) : body.authenticatedUsername === body.username;

@@ -1,14 +1,16 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { responses, type WebhookApp } from '@portcullis/kit';
+import type { FastifyRequest } from 'fastify';
 import {
   KeyboardInteractiveRequestSchema,
   KeyboardInteractiveResponseSchema,
+  UNAVAILABLE_ANSWER,
+  WEBHOOK_ERROR_ANSWERS,
   type KeyboardInteractiveRequest,
   type KeyboardInteractiveResponse,
 } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
 import { addressOf, attemptOf, refusal, refusedBy, settled, type LoginThrottle } from '../methods/brute-force/index.ts';
 import type { ConversationStep, ConversationStore, KeyboardInteractiveFlow } from '../methods/keyboard-interactive/index.ts';
-import { parseBody } from '../validate.ts';
 
 /**
  * POST /keyboard-interactive (Portcullis extension). Round 0 starts a conversation with the
@@ -17,13 +19,23 @@ import { parseBody } from '../validate.ts';
  * never a 4xx the gateway would report as an outage. Answers are never logged.
  */
 export function keyboardInteractiveRoute(
-  app: FastifyInstance,
+  app: WebhookApp,
   flows: readonly KeyboardInteractiveFlow[],
   store: ConversationStore,
   throttle?: LoginThrottle,
 ): void {
-  app.post('/keyboard-interactive', async (request): Promise<KeyboardInteractiveResponse> => {
-    const body = parseBody(KeyboardInteractiveRequestSchema, request.body);
+  const schema = {
+    operationId: 'authKeyboardInteractive',
+    summary: 'Keyboard-interactive conversation step (Portcullis extension)',
+    body: KeyboardInteractiveRequestSchema,
+    ...responses({
+      200: { schema: KeyboardInteractiveResponseSchema, description: 'The next step (challenge) or the decision (success), never both.' },
+      ...WEBHOOK_ERROR_ANSWERS,
+      503: UNAVAILABLE_ANSWER,
+    }),
+  };
+  app.post('/keyboard-interactive', { schema }, async (request): Promise<KeyboardInteractiveResponse> => {
+    const body = request.body;
     if (body.state === undefined) {
       if (body.round !== 0 || body.answers.length > 0) return refuse(request, body, 'round-without-state');
       // A blocked address or (address, user) pair gets no conversation, as for /password.

@@ -1,21 +1,35 @@
-import type { FastifyInstance } from 'fastify';
-import { AuthResponseSchema, PasswordRequestSchema, type AuthResponse, type PasswordRequest } from '@portcullis/wire';
+import type { WebhookApp } from '@portcullis/kit';
+import { responses } from '@portcullis/kit';
+import {
+  AUTH_ANSWER,
+  AuthResponseSchema,
+  PasswordRequestSchema,
+  UNAVAILABLE_ANSWER,
+  WEBHOOK_ERROR_ANSWERS,
+  type AuthResponse,
+  type PasswordRequest,
+} from '@portcullis/wire';
 import type { FastifyBaseLogger } from 'fastify';
 import { KerberosUnavailableError, LogCode } from '../errors.ts';
 import { mergeGrants } from '../grants.ts';
 import { attemptOf, throttled, type LoginThrottle } from '../methods/brute-force/index.ts';
 import { KerberosUnavailable, type KerberosPasswordCheck } from '../methods/kerberos/index.ts';
 import type { UserDirectory } from '../users-file.ts';
-import { parseBody } from '../validate.ts';
 
 /**
  * POST /password (ContainerSSH auth webhook): a refusal is 200 with success false, never an error status.
  * Success carries the user's metadata, environment and files from the users file (never logged).
  * With `kerberos` configured, the KDC checks every password instead of the users file.
  */
-export function passwordRoute(app: FastifyInstance, users: UserDirectory, throttle?: LoginThrottle, kerberos?: KerberosPasswordCheck): void {
-  app.post('/password', async (request): Promise<AuthResponse> => {
-    const body = parseBody(PasswordRequestSchema, request.body);
+export function passwordRoute(app: WebhookApp, users: UserDirectory, throttle?: LoginThrottle, kerberos?: KerberosPasswordCheck): void {
+  const schema = {
+    operationId: 'authPassword',
+    summary: 'Password authentication',
+    body: PasswordRequestSchema,
+    ...responses({ 200: { schema: AuthResponseSchema, description: AUTH_ANSWER }, ...WEBHOOK_ERROR_ANSWERS, 503: UNAVAILABLE_ANSWER }),
+  };
+  app.post('/password', { schema }, async (request): Promise<AuthResponse> => {
+    const body = request.body;
     return throttled(throttle, request.log, attemptOf(body), async () => {
       // Verify the raw bytes: the password need not be UTF-8, and a Buffer is never logged by accident.
       const password = Buffer.from(body.passwordBase64, 'base64');

@@ -1,9 +1,14 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AuthResponseSchema, PublicKeyRequestSchema, type AuthResponse, type MetadataMap, type PublicKeyRequest } from '@portcullis/wire';
+import { responses, type WebhookApp } from '@portcullis/kit';
+import type { FastifyRequest } from 'fastify';
+import {
+  AUTH_ANSWER,
+  AuthResponseSchema,
+  PublicKeyRequestSchema,
+  WEBHOOK_ERROR_ANSWERS,
+  type AuthResponse, type MetadataMap, type PublicKeyRequest } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
 import { CERTIFICATE_TYPE, type CertificateRefusal, type UserCertificateVerifier } from '../methods/certificate/index.ts';
 import type { UserDirectory } from '../users-file.ts';
-import { parseBody } from '../validate.ts';
 
 /** One log code per reason a certificate is refused, so operators can alert on each. */
 const REFUSAL_CODES: Record<CertificateRefusal, string> = {
@@ -22,9 +27,15 @@ const REFUSAL_CODES: Record<CertificateRefusal, string> = {
  * certificate must pass the configured CAs (signature, validity, principals, critical options,
  * revocation). The client never learns why a certificate was refused; the log says.
  */
-export function pubkeyRoute(app: FastifyInstance, users: UserDirectory, certificates?: UserCertificateVerifier): void {
-  app.post('/pubkey', async (request): Promise<AuthResponse> => {
-    const body = parseBody(PublicKeyRequestSchema, request.body);
+export function pubkeyRoute(app: WebhookApp, users: UserDirectory, certificates?: UserCertificateVerifier): void {
+  const schema = {
+    operationId: 'authPubKey',
+    summary: 'Public key authentication',
+    body: PublicKeyRequestSchema,
+    ...responses({ 200: { schema: AuthResponseSchema, description: AUTH_ANSWER }, ...WEBHOOK_ERROR_ANSWERS }),
+  };
+  app.post('/pubkey', { schema }, async (request): Promise<AuthResponse> => {
+    const body = request.body;
     // Not throttled: keys cannot be guessed, so wrong passwords never refuse the right key from
     // any address (the gateway bounds tries per connection and per source before this).
     return checkKey(request, body, users, certificates);

@@ -1,10 +1,9 @@
-import type { FastifyInstance } from 'fastify';
-import { ConfigRequestSchema, type ConfigResponse } from '@portcullis/wire';
+import { responses, type WebhookApp } from '@portcullis/kit';
+import { ConfigRequestSchema, ConfigResponseSchema, POLICY_DENIED_ANSWER, WEBHOOK_ERROR_ANSWERS, type ConfigResponse } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
 import { answerFor, resolve, type Policy } from '../policy/index.ts';
 import { PolicyStore } from '../policy/store.ts';
 import { withForcedCommand } from '../policy/security.ts';
-import { parseBody } from '../validate.ts';
 
 /**
  * POST /config (ContainerSSH config webhook; the body is the /authz body). Bad input is 400; a
@@ -14,12 +13,22 @@ import { parseBody } from '../validate.ts';
  * Once the server listens, the policy folder is watched and reloaded (see PolicyStore); tests
  * that only inject keep the set they passed in.
  */
-export function configRoute(app: FastifyInstance, policy: Policy, store: PolicyStore = new PolicyStore(policy, app.log)): void {
+export function configRoute(app: WebhookApp, policy: Policy, store: PolicyStore = new PolicyStore(policy, app.log)): void {
   app.addHook('onListen', async () => store.watch());
   app.addHook('onClose', async () => store.close());
 
-  app.post('/config', async (request): Promise<ConfigResponse> => {
-    const body = parseBody(ConfigRequestSchema, request.body);
+  const schema = {
+    operationId: 'getUserConfiguration',
+    summary: 'Fetches the configuration for a user/session',
+    body: ConfigRequestSchema,
+    ...responses({
+      200: { schema: ConfigResponseSchema, description: 'The session configuration, environment, files and metadata.' },
+      ...WEBHOOK_ERROR_ANSWERS,
+      403: POLICY_DENIED_ANSWER,
+    }),
+  };
+  app.post('/config', { schema }, async (request): Promise<ConfigResponse> => {
+    const body = request.body;
     const resolution = resolve(body, store.current());
     const who = { username: body.username, authenticatedUsername: body.authenticatedUsername, connectionId: body.connectionId };
     const profiles = resolution.matched.map(({ profile }) => profile.name);

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { REFERENCE_DIR } from '../../test/helpers/reference.ts';
-import { compareApiDocuments } from './openapi-compare.ts';
-import { openApiDocument } from './openapi.ts';
+import type { FastifyInstance } from 'fastify';
+import { compareApiDocuments } from '../wire/src/openapi-compare.ts';
+import { buildApp as buildAuthserver } from '../authserver/src/app.ts';
+import { buildApp as buildConfigserver } from '../configserver/src/app.ts';
+import { repoPolicy } from '../configserver/src/testing/policy.ts';
+import { UserDirectory } from '../authserver/src/users-file.ts';
+import { REFERENCE_DIR } from './helpers/reference.ts';
 
 /**
  * Every deliberate difference from ContainerSSH's OpenAPI document, with the reason. The same
@@ -51,15 +55,32 @@ async function reference(): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(`${REFERENCE_DIR}/containerssh/containerssh-authconfig.json`, 'utf8')) as Record<string, unknown>;
 }
 
+type Doc = Record<string, unknown> & { paths: Record<string, unknown> };
+
+/** What a client reads at GET /openapi.json. */
+async function served(app: FastifyInstance): Promise<Doc> {
+  try {
+    const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+    assert.equal(res.statusCode, 200);
+    return res.json() as Doc;
+  } finally {
+    await app.close();
+  }
+}
+
+const documents = async () => ({
+  authserver: await served(buildAuthserver({ users: await UserDirectory.create(new Map()) })),
+  configserver: await served(buildConfigserver({ policy: await repoPolicy() })),
+});
+
 /** Both services' operations in one document, as ContainerSSH's single document has them. */
-function bothServices(): Record<string, unknown> {
-  const auth = openApiDocument('authserver');
-  const config = openApiDocument('configserver');
-  return { ...auth, paths: { ...(auth.paths as object), ...(config.paths as object) } };
+async function bothServices(): Promise<Doc> {
+  const { authserver, configserver } = await documents();
+  return { ...authserver, paths: { ...authserver.paths, ...configserver.paths } };
 }
 
 test("our OpenAPI matches ContainerSSH's path by path and field by field, apart from the listed differences", async () => {
-  const differences = compareApiDocuments(bothServices(), await reference());
+  const differences = compareApiDocuments(await bothServices(), await reference());
   const unexplained = differences.filter((line) => !DELIBERATE.some(({ pattern }) => pattern.test(line)));
   assert.deepEqual(unexplained, [], 'every difference is deliberate and listed');
   for (const { pattern, why } of DELIBERATE) {
@@ -70,12 +91,13 @@ test("our OpenAPI matches ContainerSSH's path by path and field by field, apart 
 test('every ContainerSSH operation is served by one of our services', async () => {
   const paths = Object.keys((await reference()).paths as object).sort();
   assert.deepEqual(paths, ['/authz', '/config', '/password', '/pubkey']);
-  assert.deepEqual(Object.keys(openApiDocument('authserver').paths as object).filter((p) => paths.includes(p)).sort(), ['/authz', '/password', '/pubkey']);
-  assert.deepEqual(Object.keys(openApiDocument('configserver').paths as object).filter((p) => paths.includes(p)), ['/config']);
+  const { authserver, configserver } = await documents();
+  assert.deepEqual(Object.keys(authserver.paths).filter((p) => paths.includes(p)).sort(), ['/authz', '/password', '/pubkey']);
+  assert.deepEqual(Object.keys(configserver.paths).filter((p) => paths.includes(p)), ['/config']);
 });
 
 test('the comparison notices a changed field (it is not vacuous)', async () => {
-  const ours = bothServices() as { components: { schemas: Record<string, { properties: Record<string, unknown>; required: string[] }> } };
+  const ours = (await bothServices()) as unknown as { components: { schemas: Record<string, { properties: Record<string, unknown>; required: string[] }> } };
   const changed = structuredClone(ours);
   delete changed.components.schemas.PasswordAuthRequest!.properties.passwordBase64;
   changed.components.schemas.PasswordAuthRequest!.properties.password = { type: 'string' };
@@ -84,10 +106,11 @@ test('the comparison notices a changed field (it is not vacuous)', async () => {
   assert.ok(lines.includes('POST /password request.password: only in Portcullis'));
 });
 
-test('the documents are generated, deterministic, and every $ref resolves', () => {
+test('the documents are generated, deterministic, and every $ref resolves', async () => {
+  const [first, second] = [await documents(), await documents()];
   for (const service of ['authserver', 'configserver'] as const) {
-    const doc = openApiDocument(service);
-    assert.deepEqual(doc, openApiDocument(service));
+    const doc = first[service];
+    assert.deepEqual(doc, second[service]);
     assert.equal(doc.openapi, '3.0.3');
     const schemas = (doc.components as { schemas: Record<string, unknown> }).schemas;
     const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];

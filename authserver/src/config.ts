@@ -1,19 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { z } from 'zod';
-import {
-  ConfigError,
-  durationSchema,
-  HttpLimitsSchema,
-  listenSchema,
-  opsConfigFields,
-  parseConfigText,
-  readConfigFile,
-  readTlsMaterial,
-  resolveCommonPaths,
-  WebhookTlsSchema,
-  type TlsMaterial,
-} from '@portcullis/kit';
+import { ConfigError, configReader, durationSchema, HttpLimitsSchema, listenSchema, opsConfigFields, readTlsMaterial, resolveCommonPaths, WebhookTlsSchema, type TlsMaterial } from '@portcullis/kit';
 import { KerberosConfigSchema } from './methods/kerberos/config.ts';
 import { OidcConfigSchema } from './methods/oidc/config.ts';
 import { GithubConfigSchema } from './methods/github/config.ts';
@@ -67,32 +55,21 @@ export type Config = z.output<typeof ConfigSchema>;
 
 export { ConfigError, readTlsMaterial, type TlsMaterial };
 
-/** Reads the YAML config; relative paths resolve against the config file's folder. */
-export async function loadConfig(file: string): Promise<Config> {
-  return resolvePaths(await readConfigFile(file, ConfigSchema), file);
-}
-
-export function parseConfig(text: string, file: string): Config {
-  return resolvePaths(parseConfigText(text, file, ConfigSchema), file);
-}
-
-function resolvePaths(config: Config, file: string): Config {
-  const base = dirname(resolve(file));
-  return {
-    ...config,
-    ...resolveCommonPaths(config, base),
-    usersFile: resolve(base, config.usersFile),
-    ...(config.userCertificates
-      ? {
-          userCertificates: {
-            trustedCaKeysFile: resolve(base, config.userCertificates.trustedCaKeysFile),
-            ...(config.userCertificates.revocationFile ? { revocationFile: resolve(base, config.userCertificates.revocationFile) } : {}),
-          },
-        }
-      : {}),
-    ...(config.kerberos ? { kerberos: { ...config.kerberos, configPath: resolve(base, config.kerberos.configPath) } } : {}),
-  };
-}
+/** `loadConfig(file)` reads the YAML config, `parseConfig(text, file)` its text; relative paths resolve against the file's folder. */
+export const { loadConfig, parseConfig } = configReader(ConfigSchema, (config, base) => ({
+  ...config,
+  ...resolveCommonPaths(config, base),
+  usersFile: resolve(base, config.usersFile),
+  ...(config.userCertificates
+    ? {
+        userCertificates: {
+          trustedCaKeysFile: resolve(base, config.userCertificates.trustedCaKeysFile),
+          ...(config.userCertificates.revocationFile ? { revocationFile: resolve(base, config.userCertificates.revocationFile) } : {}),
+        },
+      }
+    : {}),
+  ...(config.kerberos ? { kerberos: { ...config.kerberos, configPath: resolve(base, config.kerberos.configPath) } } : {}),
+}));
 
 /** The trusted CA keys, one per non-comment line; a line that is not a key names the file and line. */
 export async function readTrustedCaKeys(file: string): Promise<string[]> {

@@ -1,29 +1,23 @@
 import createError from '@fastify/error';
-import { httpErrorMapper, type HttpError } from '@portcullis/kit';
+import { httpErrorMapper, webhookErrors } from '@portcullis/kit';
 
 /**
  * Every code the authserver emits. HTTP errors go to the gateway as `{ code, message }`; the
  * message is fixed text a user may read, never an upstream error or a stack trace. README.md
  * documents each code, and errors.test.ts fails when one is missing there.
  */
-export const RequestInvalidError = createError<'AUTH_REQUEST_INVALID', 400, [string]>(
-  'AUTH_REQUEST_INVALID',
-  'The request is invalid: %s',
-  400,
+export const WEBHOOK_ERRORS = webhookErrors(
+  {
+    requestInvalid: 'AUTH_REQUEST_INVALID',
+    requestTooLarge: 'AUTH_REQUEST_TOO_LARGE',
+    mediaTypeUnsupported: 'AUTH_MEDIA_TYPE_UNSUPPORTED',
+    clientNotAllowed: 'AUTH_CLIENT_NOT_ALLOWED',
+    routeNotFound: 'AUTH_ROUTE_NOT_FOUND',
+    internal: 'AUTH_INTERNAL_ERROR',
+  },
+  'auth service',
 );
-export const RequestTooLargeError = createError('AUTH_REQUEST_TOO_LARGE', 'The request body is too large.', 413);
-export const MediaTypeUnsupportedError = createError(
-  'AUTH_MEDIA_TYPE_UNSUPPORTED',
-  'The request body must be application/json.',
-  415,
-);
-export const ClientNotAllowedError = createError(
-  'AUTH_CLIENT_NOT_ALLOWED',
-  'This client certificate may not call the auth service.',
-  403,
-);
-export const RouteNotFoundError = createError('AUTH_ROUTE_NOT_FOUND', 'There is no such endpoint.', 404);
-export const InternalError = createError('AUTH_INTERNAL_ERROR', 'The auth service failed; try again later.', 500);
+export const { RequestInvalidError, RequestTooLargeError, MediaTypeUnsupportedError, ClientNotAllowedError, RouteNotFoundError, InternalError } = WEBHOOK_ERRORS;
 export const KerberosUnavailableError = createError(
   'AUTH_KERBEROS_UNAVAILABLE',
   'The Kerberos service cannot be reached; try again later.',
@@ -95,13 +89,5 @@ export const LogCode = {
   GITHUB_UNAVAILABLE: 'AUTHSERVER_GITHUB_UNAVAILABLE',
 } as const;
 
-export type { HttpError };
-
 /** Maps anything thrown while handling a request to the error the client gets. */
-export const toHttpError = httpErrorMapper({
-  own: HTTP_ERRORS,
-  tooLarge: () => new RequestTooLargeError(),
-  mediaTypeUnsupported: () => new MediaTypeUnsupportedError(),
-  invalid: (detail) => new RequestInvalidError(detail),
-  internal: () => new InternalError(),
-});
+export const toHttpError = httpErrorMapper(WEBHOOK_ERRORS, HTTP_ERRORS);

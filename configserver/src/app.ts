@@ -2,7 +2,7 @@ import { wireOpenApi } from '@portcullis/wire';
 import { buildWebhookApp, type HttpLimits, type RequestMetrics, type TlsMaterial } from '@portcullis/kit';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { ClientNotAllowedError, InternalError, LogCode, RequestInvalidError, RouteNotFoundError, toHttpError } from './errors.ts';
+import { LogCode, toHttpError, WEBHOOK_ERRORS } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { Policy } from './policy/index.ts';
 import type { PolicyStore } from './policy/store.ts';
@@ -29,11 +29,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     http: options.http,
     metrics: options.metrics,
     requestCompletedCode: LogCode.REQUEST_COMPLETED,
-    clientNotAllowed: () => new ClientNotAllowedError(),
-    routeNotFound: () => new RouteNotFoundError(),
+    errors: WEBHOOK_ERRORS,
     toHttpError,
-    requestInvalid: (detail) => new RequestInvalidError(detail),
-    responseInvalid: () => new InternalError(),
     openapi: wireOpenApi('Portcullis configserver'),
     routes: (app) => configRoute(app, options.policy, options.store),
     logError: (request, err, answer) => {

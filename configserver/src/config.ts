@@ -1,16 +1,5 @@
-import { dirname, resolve } from 'node:path';
-import {
-  ConfigError,
-  HttpLimitsSchema,
-  listenSchema,
-  opsConfigFields,
-  parseConfigText,
-  readConfigFile,
-  readTlsMaterial,
-  resolveCommonPaths,
-  WebhookTlsSchema,
-  type TlsMaterial,
-} from '@portcullis/kit';
+import { resolve } from 'node:path';
+import { ConfigError, configReader, HttpLimitsSchema, listenSchema, opsConfigFields, readTlsMaterial, resolveCommonPaths, WebhookTlsSchema, type TlsMaterial } from '@portcullis/kit';
 import { z } from 'zod';
 
 export const ConfigSchema = z.strictObject({
@@ -26,16 +15,9 @@ export type Config = z.output<typeof ConfigSchema>;
 
 export { ConfigError, readTlsMaterial, type TlsMaterial };
 
-/** Reads the YAML config; relative paths resolve against the config file's folder. */
-export async function loadConfig(file: string): Promise<Config> {
-  return resolvePaths(await readConfigFile(file, ConfigSchema), file);
-}
-
-export function parseConfig(text: string, file: string): Config {
-  return resolvePaths(parseConfigText(text, file, ConfigSchema), file);
-}
-
-function resolvePaths(config: Config, file: string): Config {
-  const base = dirname(resolve(file));
-  return { ...config, ...resolveCommonPaths(config, base), policyDir: resolve(base, config.policyDir) };
-}
+/** `loadConfig(file)` reads the YAML config, `parseConfig(text, file)` its text; relative paths resolve against the file's folder. */
+export const { loadConfig, parseConfig } = configReader(ConfigSchema, (config, base) => ({
+  ...config,
+  ...resolveCommonPaths(config, base),
+  policyDir: resolve(base, config.policyDir),
+}));

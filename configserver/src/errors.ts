@@ -1,28 +1,23 @@
 import createError from '@fastify/error';
-import { httpErrorMapper, type HttpError } from '@portcullis/kit';
+import { httpErrorMapper, webhookErrors } from '@portcullis/kit';
 
 /**
  * Every code the configserver emits. HTTP errors go to the gateway as `{ code, message }`; the
  * message is fixed text a user may read, never a policy detail or a stack trace. README.md
  * documents each code, and errors.test.ts fails when one is missing there.
  */
-export const RequestInvalidError = createError<'CONFIG_REQUEST_INVALID', 400, [string]>(
-  'CONFIG_REQUEST_INVALID',
-  'The request is invalid: %s',
-  400,
+export const WEBHOOK_ERRORS = webhookErrors(
+  {
+    requestInvalid: 'CONFIG_REQUEST_INVALID',
+    requestTooLarge: 'CONFIG_REQUEST_TOO_LARGE',
+    mediaTypeUnsupported: 'CONFIG_MEDIA_TYPE_UNSUPPORTED',
+    clientNotAllowed: 'CONFIG_CLIENT_NOT_ALLOWED',
+    routeNotFound: 'CONFIG_ROUTE_NOT_FOUND',
+    internal: 'CONFIG_INTERNAL_ERROR',
+  },
+  'config service',
 );
-export const RequestTooLargeError = createError('CONFIG_REQUEST_TOO_LARGE', 'The request body is too large.', 413);
-export const MediaTypeUnsupportedError = createError(
-  'CONFIG_MEDIA_TYPE_UNSUPPORTED',
-  'The request body must be application/json.',
-  415,
-);
-export const ClientNotAllowedError = createError(
-  'CONFIG_CLIENT_NOT_ALLOWED',
-  'This client certificate may not call the config service.',
-  403,
-);
-export const RouteNotFoundError = createError('CONFIG_ROUTE_NOT_FOUND', 'There is no such endpoint.', 404);
+export const { RequestInvalidError, RequestTooLargeError, MediaTypeUnsupportedError, ClientNotAllowedError, RouteNotFoundError, InternalError } = WEBHOOK_ERRORS;
 /** The policy produced an answer the gateway could not honour: an operator's mistake, never the caller's. */
 export const RenderFailedError = createError('CONFIG_RENDER_FAILED', 'Your session could not be configured.', 500);
 /** A policy deny rule matched this user; the message is the policy author's, written for users. */
@@ -33,7 +28,6 @@ export const GuardrailViolatedError = createError(
   'Your session could not be configured safely.',
   500,
 );
-export const InternalError = createError('CONFIG_INTERNAL_ERROR', 'The config service failed; try again later.', 500);
 
 export const HTTP_ERRORS = [
   RequestInvalidError,
@@ -69,13 +63,5 @@ export const LogCode = {
   HTTP_EVENT: 'CONFIGSERVER_HTTP_EVENT',
 } as const;
 
-export type { HttpError };
-
 /** Maps anything thrown while handling a request to the error the client gets. */
-export const toHttpError = httpErrorMapper({
-  own: HTTP_ERRORS,
-  tooLarge: () => new RequestTooLargeError(),
-  mediaTypeUnsupported: () => new MediaTypeUnsupportedError(),
-  invalid: (detail) => new RequestInvalidError(detail),
-  internal: () => new InternalError(),
-});
+export const toHttpError = httpErrorMapper(WEBHOOK_ERRORS, HTTP_ERRORS);

@@ -4,11 +4,12 @@ export { startOpsListeners, type HealthCheck, type OpsListeners } from './ops-se
 export { fastifyLimits, HTTP_LIMIT_DEFAULTS, HttpLimitsSchema, httpsServerLimits, type HttpLimits } from './http-limits.ts';
 export { DurationSchema, durationSchema, parseDuration } from './duration.ts';
 export { allowClientNames, clientNames } from './client-names.ts';
-export { firstIssue, parseBody } from './parse-body.ts';
+export { firstIssue } from './first-issue.ts';
 export { certificateParts, verifySshSignature } from './ssh-signature.ts';
 export { buildWebhookApp, mtlsServerOptions, type HttpError, type WebhookApp, type WebhookAppOptions } from './webhook-app.ts';
 export {
   ConfigError,
+  configReader,
   listenSchema,
   opsConfigFields,
   parseConfigText,
@@ -19,5 +20,5 @@ export {
   type TlsMaterial,
   type WebhookTls,
 } from './webhook-config.ts';
-export { httpErrorMapper, type HttpErrorSet } from './http-errors.ts';
+export { httpErrorMapper, webhookErrors, type WebhookErrorCodes, type WebhookErrors } from './http-errors.ts';
 export { registerOpenApi, responses, type Answer, type OpenApiComponents, type OpenApiOptions } from './openapi.ts';

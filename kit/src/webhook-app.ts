@@ -13,7 +13,8 @@ import { z } from 'zod';
 import { allowClientNames } from './client-names.ts';
 import { fastifyLimits, HttpLimitsSchema, httpsServerLimits, type HttpLimits } from './http-limits.ts';
 import { registerOpenApi, responses, type OpenApiOptions } from './openapi.ts';
-import { firstIssue } from './parse-body.ts';
+import { firstIssue } from './first-issue.ts';
+import type { WebhookErrors } from './http-errors.ts';
 import type { RequestMetrics } from './request-metrics.ts';
 import type { TlsMaterial } from './webhook-config.ts';
 
@@ -37,18 +38,12 @@ export interface WebhookAppOptions {
   metrics?: RequestMetrics | undefined;
   /** The `code` of the debug line written for every answered request. */
   requestCompletedCode: string;
-  /** The error thrown for a verified client whose name `tls.allowedClientNames` does not list. */
-  clientNotAllowed: () => Error;
-  /** The error for a body its route's schema refuses; `detail` names the field. */
-  requestInvalid: (detail: string) => Error;
-  /** The error for an answer its route's response schema refuses (a bug: never sent as it is). */
-  responseInvalid: () => Error;
   /** The document served at `/openapi.json`, generated from the routes' schemas. */
   openapi: OpenApiOptions;
   /** Registers the service's routes, each with its body and per-status response schemas. */
   routes: (app: WebhookApp) => void;
-  /** The error for a path no route serves. */
-  routeNotFound: () => HttpError;
+  /** The program's webhook errors: a client name not allowed, a body its schema refuses, no such route. */
+  errors: WebhookErrors;
   /** Maps anything thrown while handling a request to the error the client gets. */
   toHttpError: (err: unknown) => HttpError;
   /** Logs a request that ended in `answer`, once, where the program knows which errors are bugs. */
@@ -64,7 +59,7 @@ export type WebhookApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpr
  * It does not listen (main.ts does), so tests can inject without a port.
  */
 export function buildWebhookApp(options: WebhookAppOptions): FastifyInstance {
-  const { tls } = options;
+  const { tls, errors } = options;
   const http = options.http ?? HttpLimitsSchema.parse(undefined);
   const app = Fastify({
     loggerInstance: options.logger,
@@ -75,7 +70,7 @@ export function buildWebhookApp(options: WebhookAppOptions): FastifyInstance {
     // The https variant is typed on https.Server; routes and tests only need the common surface.
   }) as unknown as FastifyInstance;
 
-  if (tls?.allowedClientNames) app.addHook('onRequest', allowClientNames(tls.allowedClientNames, options.clientNotAllowed));
+  if (tls?.allowedClientNames) app.addHook('onRequest', allowClientNames(tls.allowedClientNames, () => new errors.ClientNotAllowedError()));
   options.metrics?.instrument(app);
 
   app.addHook('onResponse', async (request, reply) => {
@@ -98,7 +93,7 @@ export function buildWebhookApp(options: WebhookAppOptions): FastifyInstance {
   });
 
   app.setNotFoundHandler(async (_request, reply) => {
-    const answer = options.routeNotFound();
+    const answer = new errors.RouteNotFoundError();
     return reply.code(answer.statusCode).send({ code: answer.code, message: answer.message });
   });
 
@@ -106,12 +101,13 @@ export function buildWebhookApp(options: WebhookAppOptions): FastifyInstance {
   // program's own request-invalid error naming the field, as a client has always seen it.
   app.setValidatorCompiler(({ schema }) => (data: unknown) => {
     const result = (schema as z.ZodType).safeParse(data);
-    return result.success ? { value: result.data } : { error: options.requestInvalid(firstIssue(result.error)) };
+    return result.success ? { value: result.data } : { error: new errors.RequestInvalidError(firstIssue(result.error)) };
   });
   // Answers are checked against their status's schema and sent as parsed: unlisted fields stay out.
   app.setSerializerCompiler(({ schema }) => (data: unknown) => {
     const result = (schema as z.ZodType).safeParse(data);
-    if (!result.success) throw options.responseInvalid();
+    // An answer its schema refuses is a bug: never sent as it is.
+    if (!result.success) throw new errors.InternalError();
     return JSON.stringify(result.data);
   });
 

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { checkLogTarget, LogTargetFields } from './log-destination.ts';
@@ -107,5 +107,16 @@ export function resolveCommonPaths<C extends { log: { file?: string | undefined 
       keyFile: resolve(base, config.tls.keyFile),
       clientCaFile: resolve(base, config.tls.clientCaFile),
     },
+  };
+}
+
+/**
+ * `loadConfig(file)` and `parseConfig(text, file)` for a program's config schema; relative
+ * paths are resolved by `resolvePaths` against the config file's folder.
+ */
+export function configReader<S extends z.ZodType>(schema: S, resolvePaths: (config: z.output<S>, base: string) => z.output<S>) {
+  return {
+    loadConfig: async (file: string): Promise<z.output<S>> => resolvePaths(await readConfigFile(file, schema), dirname(resolve(file))),
+    parseConfig: (text: string, file: string): z.output<S> => resolvePaths(parseConfigText(text, file, schema), dirname(resolve(file))),
   };
 }

@@ -32,12 +32,7 @@ export const OidcUnavailableError = createError(
 export const GithubUnavailableError = createError('AUTH_GITHUB_UNAVAILABLE', 'GitHub cannot be reached; try again later.', 503);
 
 export const HTTP_ERRORS = [
-  RequestInvalidError,
-  RequestTooLargeError,
-  MediaTypeUnsupportedError,
-  ClientNotAllowedError,
-  RouteNotFoundError,
-  InternalError,
+  ...Object.values(WEBHOOK_ERRORS),
   KerberosUnavailableError,
   OidcUnavailableError,
   GithubUnavailableError,

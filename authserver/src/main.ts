@@ -1,7 +1,6 @@
 #!/usr/bin/env -S node --import tsx
 import { parseArgs } from 'node:util';
 import { text } from 'node:stream/consumers';
-import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, readTlsMaterial, readTrustedCaKeys } from './config.ts';
 import { LoginThrottle } from './methods/brute-force/index.ts';
@@ -9,7 +8,7 @@ import { RevocationFile, RevocationListError, UserCertificateVerifier } from './
 import { demoBanner, initDemoUser } from './demo-user.ts';
 import { LogCode, RouteNotFoundError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import { openLogDestination, RequestMetrics, startOpsListeners } from '@portcullis/kit';
+import { openLogDestination, RequestMetrics, runMain, serveWebhook } from '@portcullis/kit';
 import { hashPassword, loadUsersFile, UsersFileError } from './users-file.ts';
 import { UsersFileReloader } from './users-reload.ts';
 import { KerberosPasswordCheck } from './methods/kerberos/index.ts';
@@ -74,20 +73,16 @@ async function serve(configFile: string): Promise<number> {
     ...(certificates ? { certificates } : {}),
     ...(config.kerberos ? { kerberos: new KerberosPasswordCheck(config.kerberos) } : {}),
   });
-  await app.listen({ host: config.listen.host, port: config.listen.port });
-  const address = app.server.address() as AddressInfo;
-  logger.info(
-    { code: LogCode.LISTENING, address: address.address, port: address.port, users: users.size },
-    'authserver listening',
-  );
   // Users added, changed or removed in the file serve without a restart (brute-force state and
   // keyboard-interactive conversations live outside the directory and are kept).
   const reloader = new UsersFileReloader(config.usersFile, users, logger, metrics.registry);
   await reloader.start();
-  const ops = await startOpsListeners({
-    metrics: config.metrics?.listen,
-    health: config.health?.listen,
-    registry: metrics.registry,
+  await serveWebhook({
+    app,
+    program: 'authserver',
+    listen: config.listen,
+    ops: { metrics: config.metrics?.listen, health: config.health?.listen },
+    metrics,
     // The last good users keep serving, but the file an operator edited does not load: say so.
     checks: [
       {
@@ -98,20 +93,11 @@ async function serve(configFile: string): Promise<number> {
         },
       },
     ],
-    notFoundCode: new RouteNotFoundError().code,
+    logger,
+    codes: { listening: LogCode.LISTENING, opsListening: LogCode.OPS_LISTENING, stopping: LogCode.STOPPING, notFound: new RouteNotFoundError().code },
+    listeningFields: { users: users.size },
+    onStop: () => reloader.close(),
   });
-  for (const { serves, address: host, port } of ops.listening) logger.info({ code: LogCode.OPS_LISTENING, serves, address: host, port }, `${serves} listener up`);
-
-  const stop = (signal: string) => {
-    logger.info({ code: LogCode.STOPPING, signal }, 'authserver stopping');
-    reloader.close();
-    Promise.all([app.close(), ops.close()]).then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
   return 0;
 }
 
@@ -172,12 +158,4 @@ function usage(): number {
   return 2;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code !== 0) process.exitCode = code;
-  },
-  (err: unknown) => {
-    createLogger('info').fatal({ code: LogCode.START_FAILED, err }, 'authserver failed');
-    process.exitCode = 1;
-  },
-);
+runMain(main, (err) => createLogger('info').fatal({ code: LogCode.START_FAILED, err }, 'authserver failed'));

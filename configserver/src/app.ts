@@ -24,10 +24,8 @@ export interface AppOptions {
 /** Builds the configserver; does not listen (main.ts does), so tests can inject without a port. */
 export function buildApp(options: AppOptions): FastifyInstance {
   return buildWebhookApp({
+    ...options,
     logger: options.logger ?? createLogger('silent'),
-    tls: options.tls,
-    http: options.http,
-    metrics: options.metrics,
     requestCompletedCode: LogCode.REQUEST_COMPLETED,
     errors: WEBHOOK_ERRORS,
     toHttpError,

@@ -30,15 +30,10 @@ export const GuardrailViolatedError = createError(
 );
 
 export const HTTP_ERRORS = [
-  RequestInvalidError,
-  RequestTooLargeError,
-  MediaTypeUnsupportedError,
-  ClientNotAllowedError,
-  RouteNotFoundError,
+  ...Object.values(WEBHOOK_ERRORS),
   RenderFailedError,
   PolicyDeniedError,
   GuardrailViolatedError,
-  InternalError,
 ] as const;
 
 /** `code` of every log line the configserver writes itself. */

@@ -1,11 +1,10 @@
 #!/usr/bin/env -S node --import tsx
 import { parseArgs } from 'node:util';
-import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, readTlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import { openLogDestination, RequestMetrics, startOpsListeners } from '@portcullis/kit';
+import { openLogDestination, RequestMetrics, runMain, serveWebhook } from '@portcullis/kit';
 import { loadPolicy, PolicyError } from './policy/index.ts';
 import { policyHealthCheck, PolicyStore } from './policy/store.ts';
 
@@ -36,27 +35,16 @@ async function serve(configFile: string): Promise<number> {
   const metrics = new RequestMetrics();
   const store = new PolicyStore(policy, logger);
   const app = buildApp({ policy, tls, logger, metrics, store, http: config.http });
-  await app.listen({ host: config.listen.host, port: config.listen.port });
-  const address = app.server.address() as AddressInfo;
-  logger.info({ code: LogCode.LISTENING, address: address.address, port: address.port }, 'configserver listening');
-  const ops = await startOpsListeners({
-    metrics: config.metrics?.listen,
-    health: config.health?.listen,
-    registry: metrics.registry,
+  await serveWebhook({
+    app,
+    program: 'configserver',
+    listen: config.listen,
+    ops: { metrics: config.metrics?.listen, health: config.health?.listen },
+    metrics,
     checks: [policyHealthCheck(store)],
-    notFoundCode: new RouteNotFoundError().code,
+    logger,
+    codes: { listening: LogCode.LISTENING, opsListening: LogCode.OPS_LISTENING, stopping: LogCode.STOPPING, notFound: new RouteNotFoundError().code },
   });
-  for (const { serves, address: host, port } of ops.listening) logger.info({ code: LogCode.OPS_LISTENING, serves, address: host, port }, `${serves} listener up`);
-
-  const stop = (signal: string) => {
-    logger.info({ code: LogCode.STOPPING, signal }, 'configserver stopping');
-    Promise.all([app.close(), ops.close()]).then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
   return 0;
 }
 
@@ -74,12 +62,4 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code !== 0) process.exitCode = code;
-  },
-  (err: unknown) => {
-    createLogger('info').fatal({ code: LogCode.START_FAILED, err }, 'configserver failed');
-    process.exitCode = 1;
-  },
-);
+runMain(main, (err) => createLogger('info').fatal({ code: LogCode.START_FAILED, err }, 'configserver failed'));

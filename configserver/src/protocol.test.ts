@@ -6,7 +6,7 @@ import { buildApp } from './app.ts';
 import type { Policy } from './policy/index.ts';
 import { repoPolicy } from './testing/policy.ts';
 import { containerSshExample } from '../../test/helpers/reference.ts';
-import { malformedBodies } from '../../test/helpers/malformed-bodies.ts';
+import { assertMalformedBodiesRefused } from '../../test/helpers/malformed-bodies.ts';
 
 let policy: Policy;
 before(async () => {
@@ -27,18 +27,7 @@ const valid = {
 test('/config: 1,000 malformed bodies give no 5xx and no crash', { timeout: 120_000 }, async (t) => {
   const app = buildApp({ policy });
   t.after(() => app.close());
-  let answered = 0;
-  await fc.assert(
-    fc.asyncProperty(malformedBodies(valid), async ({ payload, contentType }) => {
-      const res = await app.inject({ method: 'POST', url: '/config', payload, headers: contentType ? { 'content-type': contentType } : {} });
-      answered += 1;
-      assert.ok(res.statusCode < 500, `${res.statusCode} for ${payload.slice(0, 200)}`);
-      if (res.statusCode !== 200) ErrorResponseSchema.parse(res.json());
-    }),
-    { numRuns: 1_000, interruptAfterTimeLimit: 100_000 },
-  );
-  assert.equal(answered, 1_000, 'all 1,000 ran within the time bound');
-  assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'still up');
+  await assertMalformedBodiesRefused(app, '/config', valid, (body) => ErrorResponseSchema.parse(body));
 });
 
 test('GET /openapi.json serves the document generated from the routes, the policy denial (403) listed', async (t) => {

@@ -22,3 +22,4 @@ export {
 } from './webhook-config.ts';
 export { httpErrorMapper, webhookErrors, type WebhookErrorCodes, type WebhookErrors } from './http-errors.ts';
 export { registerOpenApi, responses, type Answer, type OpenApiComponents, type OpenApiOptions } from './openapi.ts';
+export { runMain, serveWebhook, type ServeOptions } from './serve.ts';

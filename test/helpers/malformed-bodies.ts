@@ -50,3 +50,28 @@ export function malformedBodies(valid: Record<string, unknown>): fc.Arbitrary<Ra
       .map(([contentType, payload]) => ({ payload, contentType })),
   );
 }
+
+/** An app whose routes can be injected into (a built Fastify app). */
+interface Injectable {
+  inject(options: { method: 'POST' | 'GET'; url: string; payload?: string; headers?: Record<string, string> }): Promise<{ statusCode: number; json(): unknown }>;
+}
+
+/**
+ * Sends 1,000 malformed variants of `valid` to `url`: every answer is below 500, every refusal
+ * is a `{ code, message }` body (checked by `errorBody`), and the service still answers /healthz.
+ */
+export async function assertMalformedBodiesRefused(app: Injectable, url: string, valid: Record<string, unknown>, errorBody: (body: unknown) => unknown): Promise<void> {
+  let answered = 0;
+  await fc.assert(
+    fc.asyncProperty(malformedBodies(valid), async ({ payload, contentType }) => {
+      const res = await app.inject({ method: 'POST', url, payload, headers: contentType ? { 'content-type': contentType } : {} });
+      answered += 1;
+      if (res.statusCode >= 500) throw new Error(`${res.statusCode} for ${payload.slice(0, 200)}`);
+      if (res.statusCode !== 200) errorBody(res.json());
+    }),
+    { numRuns: 1_000, interruptAfterTimeLimit: 100_000 },
+  );
+  if (answered !== 1_000) throw new Error(`only ${answered} of 1,000 ran within the time bound`);
+  const health = await app.inject({ method: 'GET', url: '/healthz' });
+  if (health.statusCode !== 200) throw new Error(`/healthz answered ${health.statusCode} afterwards`);
+}

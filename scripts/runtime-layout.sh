@@ -12,7 +12,11 @@ for ws in wire pki authserver configserver gateway cli; do
   [ -d "$src/$ws/dist" ] || { echo "runtime-layout: $src/$ws/dist missing (run npm run build)" >&2; exit 1; }
   mkdir -p "$dest/$ws"
   [ "$ws" = cli ] || cp "$src/$ws/package.json" "$dest/$ws/"
+  # Only the output of a source that still exists: tsc -b leaves a deleted file's output behind.
+  [ "$ws" = cli ] && srcdir=. || srcdir=src
   (cd "$src/$ws" && find dist -type f -name '*.js' | while read -r f; do
+    rel=${f#dist/}
+    [ -f "$srcdir/${rel%.js}.ts" ] || continue
     mkdir -p "$dest/$ws/${f%/*}" && cp "$f" "$dest/$ws/$f"
   done)
 done

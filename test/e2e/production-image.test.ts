@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { before, describe, test } from 'node:test';
@@ -31,6 +31,7 @@ const PROGRAMS = [
 const Inspection = z.object({
   present: z.array(z.string()),
   sources: z.array(z.string()),
+  compiled: z.array(z.string()),
   runs: z.array(z.object({ status: z.number().nullable(), stdout: z.string(), stderr: z.string() })),
 });
 type Inspection = z.infer<typeof Inspection>;
@@ -46,11 +47,13 @@ const walk = (dir) => { for (const e of fs.readdirSync(dir, { withFileTypes: tru
   if (e.isDirectory()) { if (e.name !== 'node_modules') walk(p); } else if (/\\.[cm]?ts$/.test(e.name)) sources.push(p);
 } };
 walk('/app');
+const compiled = input.workspaces.flatMap((ws) => fs.readdirSync(path.join('/app', ws, 'dist'), { recursive: true })
+  .map((f) => path.join(ws, 'dist', String(f))).filter((f) => fs.statSync(path.join('/app', f)).isFile()));
 const runs = input.programs.map(([file, args]) => {
   const r = spawnSync('node', [file, ...args], { cwd: '/app', encoding: 'utf8', timeout: 60000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 });
-process.stdout.write(JSON.stringify({ present, sources, runs }));
+process.stdout.write(JSON.stringify({ present, sources, compiled, runs }));
 `;
 
 /** Lockfile entries npm marks dev-only: `npm ci --omit=dev` leaves them out. */
@@ -58,6 +61,19 @@ async function devOnlyPackages(): Promise<string[]> {
   const lock = z.object({ packages: z.record(z.string(), z.object({ dev: z.boolean().optional() })) })
     .parse(JSON.parse(await readFile(`${ROOT}package-lock.json`, 'utf8')));
   return Object.entries(lock.packages).filter(([key, entry]) => entry.dev === true && key.includes('node_modules/')).map(([key]) => key);
+}
+
+const WORKSPACES = ['wire', 'pki', 'authserver', 'configserver', 'gateway'];
+
+/** What the current sources compile to: one dist/…/x.js per src/…/x.ts that is not a test. */
+async function expectedCompiled(): Promise<string[]> {
+  const files = ['cli/dist/portcullis.js'];
+  for (const ws of WORKSPACES) {
+    for (const f of await readdir(`${ROOT}${ws}/src`, { recursive: true })) {
+      if (f.endsWith('.ts') && !f.endsWith('.test.ts')) files.push(`${ws}/dist/${f.replace(/\.ts$/, '.js')}`);
+    }
+  }
+  return files.sort();
 }
 
 /** The program files docker-compose.yml and the Kubernetes manifests start (`…/dist/….js`). */
@@ -83,7 +99,11 @@ describe('the production image runs the compiled build', () => {
   before(async () => {
     devOnly = await devOnlyPackages();
     started = await startedFiles();
-    const input = JSON.stringify({ paths: [...DEV_TOOLS, ...devOnly, ...started, ...REQUIRED], programs: PROGRAMS.map((p) => [p.file, p.args]) });
+    const input = JSON.stringify({
+      paths: [...DEV_TOOLS, ...devOnly, ...started, ...REQUIRED],
+      programs: PROGRAMS.map((p) => [p.file, p.args]),
+      workspaces: [...WORKSPACES, 'cli'],
+    });
     const { stdout } = await run(
       'docker',
       ['run', '--rm', '--read-only', '--network', 'none', '-e', `INSPECT=${input}`, '--entrypoint', 'node', IMAGE, '-e', INSPECT],
@@ -108,6 +128,10 @@ describe('the production image runs the compiled build', () => {
       assert.doesNotMatch(output, /\n\s+at |ERR_|Cannot find/, `${program.file} fails to load: ${output}`);
       assert.ok(result.status === 0 || result.status === 2, `${program.file} exit status ${result.status}`);
     });
+  });
+
+  test('its compiled files are those of the current sources, one for each, nothing left from deleted ones', async () => {
+    assert.deepEqual([...inspection.compiled].sort(), await expectedCompiled());
   });
 
   test('docker-compose.yml and the Kubernetes manifests start files the image has, all under dist/', () => {

@@ -10,6 +10,7 @@ const COPIES: [string, string[]][] = [
   ['gateway/src/observability/log-destination.ts', ['authserver/src/ops/log-destination.ts', 'configserver/src/ops/log-destination.ts']],
   ['authserver/src/ops/metrics.ts', ['configserver/src/ops/metrics.ts']],
   ['authserver/src/ops/ops-server.ts', ['configserver/src/ops/ops-server.ts']],
+  ['authserver/src/ops/http-limits.ts', ['configserver/src/ops/http-limits.ts']],
 ];
 
 for (const [original, copies] of COPIES) {

@@ -4,7 +4,7 @@ import { allowClientNames } from './client-names.ts';
 import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import type { RequestMetrics } from './ops/index.ts';
+import { fastifyLimits, HttpLimitsSchema, httpsServerLimits, type HttpLimits, type RequestMetrics } from './ops/index.ts';
 import type { KerberosPasswordCheck } from './methods/kerberos/index.ts';
 import { LoginThrottle } from './methods/brute-force/index.ts';
 import type { UserCertificateVerifier } from './methods/certificate/index.ts';
@@ -12,15 +12,13 @@ import { ConversationStore, passwordTotpFlow, type KeyboardInteractiveFlow } fro
 import { authzRoute, healthRoute, keyboardInteractiveRoute, openApiRoute, passwordRoute, pubkeyRoute } from './routes/index.ts';
 import type { UserDirectory } from './users-file.ts';
 
-/** Webhook bodies are a few hundred bytes; 64 KiB leaves room for metadata and stops floods early. */
-export const BODY_LIMIT = 64 * 1024;
-
 export interface AppOptions {
   users: UserDirectory;
   /** Omit for app.inject() tests; with it, the server demands a client certificate from `tls.ca`. */
   tls?: TlsMaterial;
   logger?: Logger;
-  bodyLimit?: number;
+  /** Request, connection and body bounds (defaults: HTTP_LIMIT_DEFAULTS). */
+  http?: HttpLimits;
   /** Request counts and latencies for the ops listener's /metrics. */
   metrics?: RequestMetrics;
   /** With it, /password asks the Kerberos KDC instead of the users file. */
@@ -39,13 +37,15 @@ export interface AppOptions {
 /** Builds the authserver; does not listen (main.ts does), so tests can inject without a port. */
 export function buildApp(options: AppOptions): FastifyInstance {
   const { tls } = options;
+  const http = options.http ?? HttpLimitsSchema.parse(undefined);
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger('silent'),
     // Fastify's own request lines have no code; an onResponse hook below writes ours instead.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: options.bodyLimit ?? BODY_LIMIT,
+    ...fastifyLimits(http),
     ...(tls && {
       https: {
+        ...httpsServerLimits(http),
         cert: tls.cert,
         key: tls.key,
         ca: tls.ca,
@@ -92,7 +92,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   const throttle = options.throttle === null ? undefined : (options.throttle ?? new LoginThrottle());
   passwordRoute(app, options.users, throttle, options.kerberos);
-  pubkeyRoute(app, options.users, options.certificates, throttle);
+  pubkeyRoute(app, options.users, options.certificates);
   authzRoute(app, options.users);
   keyboardInteractiveRoute(app, options.keyboardInteractiveFlows ?? [passwordTotpFlow(options.users)], new ConversationStore(), throttle);
   healthRoute(app);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { checkLogTarget, LogTargetFields } from './ops/index.ts';
+import { checkLogTarget, HttpLimitsSchema, LogTargetFields } from './ops/index.ts';
 import { KerberosConfigSchema } from './methods/kerberos/config.ts';
 import { OidcConfigSchema } from './methods/oidc/config.ts';
 import { GithubConfigSchema } from './methods/github/config.ts';
@@ -37,6 +37,8 @@ const TlsSchema = z.strictObject({
 export const ConfigSchema = z.strictObject({
   listen: ListenSchema.default({ host: '127.0.0.1', port: 8443 }),
   tls: TlsSchema,
+  /** Bounds on each webhook request and connection (see ops/http-limits.ts). */
+  http: HttpLimitsSchema,
   usersFile: z.string().min(1),
   /** Passwords are checked against a Kerberos KDC (methods/kerberos); see README "Kerberos". */
   kerberos: KerberosConfigSchema.optional(),
@@ -59,14 +61,14 @@ export const ConfigSchema = z.strictObject({
       z.literal(false),
       z.strictObject({
         addressFailures: z.number().int().positive().default(50),
-        usernameFailures: z.number().int().positive().default(10),
+        addressUserFailures: z.number().int().positive().default(10),
         window: DurationSchema.default(15 * 60),
         addressBlock: DurationSchema.default(15 * 60),
-        usernameBackoff: DurationSchema.default(1),
-        usernameBackoffMax: DurationSchema.default(15 * 60),
+        addressUserBackoff: DurationSchema.default(1),
+        addressUserBackoffMax: DurationSchema.default(15 * 60),
       }),
     ])
-    .default({ addressFailures: 50, usernameFailures: 10, window: 15 * 60, addressBlock: 15 * 60, usernameBackoff: 1, usernameBackoffMax: 15 * 60 }),
+    .default({ addressFailures: 50, addressUserFailures: 10, window: 15 * 60, addressBlock: 15 * 60, addressUserBackoff: 1, addressUserBackoffMax: 15 * 60 }),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), ...LogTargetFields })
     .superRefine(checkLogTarget)

@@ -50,11 +50,11 @@ async function serve(configFile: string): Promise<number> {
   const throttle = limits
     ? new LoginThrottle({
         addressFailures: limits.addressFailures,
-        usernameFailures: limits.usernameFailures,
+        addressUserFailures: limits.addressUserFailures,
         windowSeconds: limits.window,
         addressBlockSeconds: limits.addressBlock,
-        usernameBackoffSeconds: limits.usernameBackoff,
-        usernameBackoffMaxSeconds: limits.usernameBackoffMax,
+        addressUserBackoffSeconds: limits.addressUserBackoff,
+        addressUserBackoffMaxSeconds: limits.addressUserBackoffMax,
       })
     : null;
   // An identity provider, when configured, takes every keyboard-interactive login.
@@ -66,6 +66,7 @@ async function serve(configFile: string): Promise<number> {
   const app = buildApp({
     users,
     tls,
+    http: config.http,
     logger,
     metrics,
     throttle,

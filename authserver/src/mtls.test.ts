@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { createCertificate, createCertificateAuthority, createPki, type PkiPaths } from '@portcullis/pki';
 import { buildApp } from './app.ts';
 import { readTlsMaterial } from './config.ts';
+import { stalledRequest } from '../../test/helpers/stalled-request.ts';
+import { HttpLimitsSchema } from './ops/index.ts';
 import { httpsJson, type ClientTls } from '../../test/helpers/https-json.ts';
 import { hashPassword, parseUsersFile, UserDirectory } from './users-file.ts';
 
@@ -21,14 +23,14 @@ before(async () => {
 after(() => rm(dir, { recursive: true, force: true }));
 
 /** A real HTTPS server on 127.0.0.1:0 counting every request that reaches Fastify. */
-async function start(t: { after: (fn: () => Promise<unknown>) => void }, allowedClientNames?: string[]) {
+async function start(t: { after: (fn: () => Promise<unknown>) => void }, allowedClientNames?: string[], http?: Record<string, unknown>) {
   const tls = await readTlsMaterial({
     certFile: pki.authserver.cert,
     keyFile: pki.authserver.key,
     clientCaFile: pki.ca.cert,
     ...(allowedClientNames ? { allowedClientNames } : {}),
   });
-  const app = buildApp({ users, tls });
+  const app = buildApp({ users, tls, ...(http ? { http: HttpLimitsSchema.parse(http) } : {}) });
   const counter = { reached: 0 };
   app.addHook('onRequest', async () => {
     counter.reached += 1;
@@ -82,4 +84,20 @@ test('a CA-signed client outside allowedClientNames gets 403', async (t) => {
     statusCode: 403,
     body: { code: 'AUTH_CLIENT_NOT_ALLOWED', message: 'This client certificate may not call the auth service.' },
   });
+});
+
+test('a request body that stalls after 6 bytes, or dribbles a byte every 300 ms, is cut within requestTimeout; the next request is served', async (t) => {
+  assert.equal(HttpLimitsSchema.parse(undefined).requestTimeout, 10_000, 'the default bound is seconds, not minutes');
+  const { url } = await start(t, ['gateway'], { requestTimeout: '2s' });
+  const tls = { ca: await readFile(pki.ca.cert), cert: await readFile(pki.gateway.cert), key: await readFile(pki.gateway.key) };
+  const [stalled, dribbling] = await Promise.all([
+    stalledRequest(`${url}/password`, tls, { bodyBytes: 6, deadlineMs: 10_000 }),
+    stalledRequest(`${url}/password`, tls, { bodyBytes: 6, dribbleEveryMs: 300, deadlineMs: 10_000 }),
+  ]);
+  for (const cut of [stalled, dribbling]) {
+    assert.ok(cut.closedAfterMs >= 1_500 && cut.closedAfterMs < 5_000, `closed after ${Math.round(cut.closedAfterMs)} ms`);
+    assert.doesNotMatch(cut.received, /HTTP\/1\.1 200/, 'no handler answered a partial body');
+  }
+  const res = await httpsJson(`${url}/password`, tls, request);
+  assert.equal(res.statusCode, 200);
 });

@@ -50,7 +50,7 @@ async function setUp(t: TestContext) {
   const reloader = new UsersFileReloader(file, users, log.logger, registry);
   await reloader.start();
   t.after(() => reloader.close());
-  const throttle = new LoginThrottle({ addressFailures: 2, usernameFailures: 100, windowSeconds: 600, addressBlockSeconds: 600, usernameBackoffSeconds: 1, usernameBackoffMaxSeconds: 1 });
+  const throttle = new LoginThrottle({ addressFailures: 2, addressUserFailures: 100, windowSeconds: 600, addressBlockSeconds: 600, addressUserBackoffSeconds: 1, addressUserBackoffMaxSeconds: 1 });
   const app = buildApp({ users, throttle });
   t.after(() => app.close());
   const post = async (url: string, body: object) => {

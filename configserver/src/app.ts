@@ -4,20 +4,18 @@ import { allowClientNames } from './client-names.ts';
 import type { TlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError, toHttpError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import type { RequestMetrics } from './ops/index.ts';
+import { fastifyLimits, HttpLimitsSchema, httpsServerLimits, type HttpLimits, type RequestMetrics } from './ops/index.ts';
 import type { Policy } from './policy/index.ts';
 import type { PolicyStore } from './policy/store.ts';
 import { configRoute, healthRoute, openApiRoute } from './routes/index.ts';
-
-/** Config requests are a few hundred bytes plus metadata; 64 KiB leaves room for metadata and stops floods early. */
-export const BODY_LIMIT = 64 * 1024;
 
 export interface AppOptions {
   policy: Policy;
   /** Omit for app.inject() tests; with it, the server demands a client certificate from `tls.ca`. */
   tls?: TlsMaterial;
   logger?: Logger;
-  bodyLimit?: number;
+  /** Request, connection and body bounds (defaults: HTTP_LIMIT_DEFAULTS). */
+  http?: HttpLimits;
   /** Request counts and latencies for the ops listener's /metrics. */
   metrics?: RequestMetrics;
   /** The policy store serving `policy`, when the caller watches its health; one is made otherwise. */
@@ -27,13 +25,15 @@ export interface AppOptions {
 /** Builds the configserver; does not listen (main.ts does), so tests can inject without a port. */
 export function buildApp(options: AppOptions): FastifyInstance {
   const { tls } = options;
+  const http = options.http ?? HttpLimitsSchema.parse(undefined);
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger('silent'),
     // Fastify's own request lines have no code; an onResponse hook below writes ours instead.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: options.bodyLimit ?? BODY_LIMIT,
+    ...fastifyLimits(http),
     ...(tls && {
       https: {
+        ...httpsServerLimits(http),
         cert: tls.cert,
         key: tls.key,
         ca: tls.ca,

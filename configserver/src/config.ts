@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { checkLogTarget, LogTargetFields } from './ops/index.ts';
+import { checkLogTarget, HttpLimitsSchema, LogTargetFields } from './ops/index.ts';
 
 /** `host:port` or `[v6]:port`; port 0 lets the OS choose (tests read it from the listening log line). */
 const ListenSchema = z.string().transform((value, ctx) => {
@@ -27,6 +27,8 @@ const TlsSchema = z.strictObject({
 export const ConfigSchema = z.strictObject({
   listen: ListenSchema.default({ host: '127.0.0.1', port: 8444 }),
   tls: TlsSchema,
+  /** Bounds on each webhook request and connection (see ops/http-limits.ts). */
+  http: HttpLimitsSchema,
   /** Folder holding baseline.yaml (later also profiles/). */
   policyDir: z.string().min(1),
   log: z

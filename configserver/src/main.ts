@@ -35,7 +35,7 @@ async function serve(configFile: string): Promise<number> {
   logger.info({ code: LogCode.POLICY_LOADED, file: policy.baselineFile }, 'policy loaded');
   const metrics = new RequestMetrics();
   const store = new PolicyStore(policy, logger);
-  const app = buildApp({ policy, tls, logger, metrics, store });
+  const app = buildApp({ policy, tls, logger, metrics, store, http: config.http });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address() as AddressInfo;
   logger.info({ code: LogCode.LISTENING, address: address.address, port: address.port }, 'configserver listening');

@@ -8,6 +8,8 @@ import { createCertificate, createCertificateAuthority, createPki, loadCertifica
 import { ConfigResponseSchema } from '@portcullis/wire';
 import { buildApp } from './app.ts';
 import { readTlsMaterial } from './config.ts';
+import { stalledRequest } from '../../test/helpers/stalled-request.ts';
+import { HttpLimitsSchema } from './ops/index.ts';
 import { httpsJson } from '../../test/helpers/https-json.ts';
 import { repoPolicy } from './testing/policy.ts';
 
@@ -26,14 +28,14 @@ const request = {
   connectionId: '0123456789abcdef0123456789abcdef',
 };
 
-async function start(t: { after: (fn: () => Promise<unknown>) => void }) {
+async function start(t: { after: (fn: () => Promise<unknown>) => void }, http?: Record<string, unknown>) {
   const tls = await readTlsMaterial({
     certFile: pki.configserver.cert,
     keyFile: pki.configserver.key,
     clientCaFile: pki.ca.cert,
     allowedClientNames: ['gateway'],
   });
-  const app = buildApp({ policy: await repoPolicy(), tls });
+  const app = buildApp({ policy: await repoPolicy(), tls, ...(http ? { http: HttpLimitsSchema.parse(http) } : {}) });
   const counter = { reached: 0 };
   app.addHook('onRequest', async () => {
     counter.reached += 1;
@@ -77,4 +79,20 @@ test('a CA-signed client that is not the gateway gets 403 CONFIG_CLIENT_NOT_ALLO
   const res = await httpsJson(url, { ca: await readFile(pki.ca.cert), cert: other.certPem, key: other.keyPem }, request);
   assert.equal(res.statusCode, 403);
   assert.equal((res.body as { code: string }).code, 'CONFIG_CLIENT_NOT_ALLOWED');
+});
+
+test('a request body that stalls after 6 bytes, or dribbles a byte every 300 ms, is cut within requestTimeout; the next request is served', async (t) => {
+  assert.equal(HttpLimitsSchema.parse(undefined).requestTimeout, 10_000, 'the default bound is seconds, not minutes');
+  const { url } = await start(t, { requestTimeout: '2s' });
+  const tls = { ca: await readFile(pki.ca.cert), cert: await readFile(pki.gateway.cert), key: await readFile(pki.gateway.key) };
+  const [stalled, dribbling] = await Promise.all([
+    stalledRequest(url, tls, { bodyBytes: 6, deadlineMs: 10_000 }),
+    stalledRequest(url, tls, { bodyBytes: 6, dribbleEveryMs: 300, deadlineMs: 10_000 }),
+  ]);
+  for (const cut of [stalled, dribbling]) {
+    assert.ok(cut.closedAfterMs >= 1_500 && cut.closedAfterMs < 5_000, `closed after ${Math.round(cut.closedAfterMs)} ms`);
+    assert.doesNotMatch(cut.received, /HTTP\/1\.1 200/, 'no handler answered a partial body');
+  }
+  const res = await httpsJson(url, tls, request);
+  assert.equal(res.statusCode, 200);
 });

@@ -16,6 +16,8 @@ export const GATEWAY_CODES = {
   SSH_HOSTKEY_CREATED: 'A host key was created on first start.',
   SSH_LOGIN_GRACE_EXPIRED: 'The client did not log in within the login grace time.',
   SSH_MAX_STARTUPS: 'Too many unauthenticated connections; one was dropped.',
+  SSH_PROXY_UNTRUSTED: 'A connection came from an address that is not in ssh.proxyProtocol.trustedProxies; dropped.',
+  SSH_PROXY_HEADER_INVALID: 'A connection did not start with a valid PROXY protocol header in time; dropped.',
   SSH_CONNECTION_ERROR: 'The SSH connection failed at the protocol level.',
   AUTH_SUCCESSFUL: 'The auth webhook accepted the credentials.',
   AUTH_FAILED: 'The auth webhook rejected the credentials.',

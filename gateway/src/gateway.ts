@@ -64,6 +64,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       metrics.connectionClosed(false);
     },
     ...(config.ssh.banner ? { banner: config.ssh.banner } : {}),
+    ...(config.ssh.proxyProtocol ? { proxyProtocol: { trustedProxies: config.ssh.proxyProtocol.trustedProxies, headerTimeoutMs: config.ssh.proxyProtocol.headerTimeout } } : {}),
     ...(config.ssh.clientAliveInterval ? { clientAlive: { intervalMs: config.ssh.clientAliveInterval, countMax: config.ssh.clientAliveCountMax } } : {}),
     log,
     onConnection: (client, info) => {

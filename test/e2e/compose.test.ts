@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { parse, stringify } from 'yaml';
 import { documentedCommands, runPasted } from '../helpers/documented-commands.ts';
 import { freePort } from '../helpers/ports.ts';
+import { ensureSessionImage } from '../helpers/session-image.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
+import { sessionUid } from '../../configserver/src/policy/session-uid.ts';
+import { repoPolicy } from '../../configserver/src/testing/policy.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,19 +25,64 @@ function compose(args: string[], env: NodeJS.ProcessEnv) {
   return run('docker-compose', ['-p', PROJECT, ...args], { cwd: ROOT, env, maxBuffer: 16 * 1024 * 1024 });
 }
 
+/**
+ * The gateway runs on the host's network, so its ports are host ports: the shipped gateway.yaml
+ * with free ones (the webhooks' published loopback ports, SSH, metrics and health).
+ */
+async function gatewayConfigWithFreePorts(dir: string) {
+  const ports = { ssh: await freePort(), authserver: await freePort(), configserver: await freePort(), ops: await freePort() };
+  const config = parse(await readFile(join(ROOT, 'deploy/compose/gateway.yaml'), 'utf8')) as Record<string, Record<string, unknown>>;
+  config.ssh = { ...config.ssh, listen: `0.0.0.0:${ports.ssh}` };
+  config.auth = { ...config.auth, url: `https://authserver:${ports.authserver}` };
+  config.configserver = { ...config.configserver, url: `https://configserver:${ports.configserver}/config` };
+  config.metrics = { listen: `127.0.0.1:${ports.ops}` };
+  config.health = { listen: `127.0.0.1:${ports.ops}` };
+  const file = join(dir, 'gateway.yaml');
+  await writeFile(file, stringify(config));
+  return {
+    port: ports.ssh,
+    env: {
+      PORTCULLIS_GATEWAY_CONFIG: file,
+      PORTCULLIS_AUTHSERVER_PORT: String(ports.authserver),
+      PORTCULLIS_CONFIGSERVER_PORT: String(ports.configserver),
+      PORTCULLIS_GATEWAY_OPS_PORT: String(ports.ops),
+    },
+  };
+}
+
+/** The JSON log lines of one compose service (`name_1  | {...}`). */
+async function serviceLogs(service: string, env: NodeJS.ProcessEnv): Promise<Record<string, unknown>[]> {
+  const { stdout } = await compose(['logs', '--no-color', service], env);
+  return stdout.split('\n').flatMap((line) => {
+    const json = line.slice(line.indexOf('|') + 1).trim();
+    if (!json.startsWith('{')) return [];
+    try {
+      return [JSON.parse(json) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
 describe('docker compose up starts the whole system and a user logs in', () => {
   let env: NodeJS.ProcessEnv;
   let port: number;
   let upStarted: number;
+  let dir: string;
+  let password: string | undefined;
   before(async () => {
-    port = await freePort();
-    // The images were built by the test bootstrap; compose must not try a registry.
-    env = { ...process.env, PORTCULLIS_SSH_PORT: String(port) };
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-compose-'));
+    const gateway = await gatewayConfigWithFreePorts(dir);
+    port = gateway.port;
+    // The images are built from this tree (a no-op when current); compose must not try a registry.
+    await ensureSessionImage();
+    env = { ...process.env, ...gateway.env };
     upStarted = Date.now();
     await compose(['up', '-d', '--no-build'], env);
   });
   after(async () => {
     await compose(['down', '-v', '--remove-orphans', '--timeout', '20'], env);
+    await rm(dir, { recursive: true, force: true });
     const label = `label=com.docker.compose.project=${PROJECT}`;
     const { stdout } = await run('docker', ['ps', '-aq', '--filter', label]);
     assert.equal(stdout.trim(), '', 'down leaves no container of the project');
@@ -44,7 +93,6 @@ describe('docker compose up starts the whole system and a user logs in', () => {
   });
 
   test('the first start prints a generated demo password, and ssh with it lands in a container', async (t) => {
-    let password: string | undefined;
     const deadline = Date.now() + 90_000;
     while (!password) {
       const { stdout } = await compose(['logs', '--no-color', 'authserver'], env);
@@ -54,14 +102,16 @@ describe('docker compose up starts the whole system and a user logs in', () => {
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
-    let result = await runSsh({ port, username: 'demo', password, command: 'id -u; echo $HOME' });
+    const probe = 'id -u; echo $HOME; stat -c %a ~';
+    let result = await runSsh({ port, username: 'demo', password, command: probe });
     while (result.code === 255 && /Connection (refused|reset|closed)|kex_exchange/.test(result.stderr) && Date.now() < deadline) {
       // The gateway container may still be starting; the port is published before it listens.
       await new Promise((resolve) => setTimeout(resolve, 500));
-      result = await runSsh({ port, username: 'demo', password, command: 'id -u; echo $HOME' });
+      result = await runSsh({ port, username: 'demo', password, command: probe });
     }
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout, '1000\n/home/user\n');
+    // demo's own uid, derived by the policy engine, and a private home.
+    assert.equal(result.stdout, `${sessionUid('demo', (await repoPolicy()).baseline.sessionUids!)}\n/home/user\n700\n`);
     // Reported, not asserted: timing goals belong to bench/, and a loaded CI machine must not fail on them.
     t.diagnostic(`logged in ${((Date.now() - upStarted) / 1000).toFixed(1)} s after up (goal: under 60 s)`);
     const wrong = await runSsh({ port, username: 'demo', password: `${password}x`, command: 'true' });
@@ -148,6 +198,47 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     for (const program of ['authserver', 'configserver', 'gateway']) {
       const { stdout } = await compose(['exec', '-T', program, 'node', '-e', "console.log(require('fs').readdirSync('/certs').sort().join(' '))"], env);
       assert.equal(stdout.trim(), [`${program}.crt`, `${program}.key`, 'ca.crt'].sort().join(' '), program);
+    }
+  });
+
+  test('the gateway sees real client addresses: 127.0.0.2 is throttled while a bystander on 127.0.0.1 logs in', async (t) => {
+    assert.ok(password, 'the login test ran first');
+    const ssh = (secret: string, address: string) => runSsh({ port, username: 'demo', password: secret, command: 'echo in', extraArgs: ['-b', address] });
+    // 20 wrong passwords from 127.0.0.2, four at a time: past the default 10 per (address, user).
+    const flood = (async () => {
+      for (let batch = 0; batch < 5; batch += 1) {
+        const results = await Promise.all(Array.from({ length: 4 }, (_, i) => ssh(`wrong-${batch}-${i}`, '127.0.0.2')));
+        for (const result of results) assert.equal(result.code, 255);
+      }
+    })();
+    const started = performance.now();
+    const bystander = await ssh(password, '127.0.0.1');
+    const loginSeconds = (performance.now() - started) / 1000;
+    await flood;
+    assert.equal(bystander.code, 0, bystander.stderr);
+    assert.equal(bystander.stdout, 'in\n');
+    // Reported, not asserted (timing belongs to bench/).
+    t.diagnostic(`bystander login from 127.0.0.1 during the flood from 127.0.0.2: ${loginSeconds.toFixed(2)} s`);
+    console.log(`bystander login from 127.0.0.1 during the flood from 127.0.0.2: ${loginSeconds.toFixed(2)} s`);
+
+    const logs = await serviceLogs('authserver', env);
+    const from = (address: string, code: string) => logs.filter((line) => line.code === code && String(line.remoteAddress).startsWith(`${address}:`));
+    const seen = [...new Set(logs.filter((line) => line.code === 'AUTHSERVER_PASSWORD_REJECTED').map((line) => String(line.remoteAddress).replace(/:\d+$/, '')))];
+    assert.ok(from('127.0.0.2', 'AUTHSERVER_PASSWORD_REJECTED').length >= 10, `the flood arrives from its own address, not the bridge's (seen: ${seen.join(', ')}; ${logs.length} lines)`);
+    assert.equal(from('127.0.0.2', 'AUTHSERVER_LOGIN_BLOCK_STARTED')[0]?.scope, 'address-user', '127.0.0.2 is throttled');
+    assert.ok(from('127.0.0.1', 'AUTHSERVER_PASSWORD_ACCEPTED').length >= 1, 'the bystander arrives from its own address');
+    assert.deepEqual([...from('127.0.0.1', 'AUTHSERVER_LOGIN_THROTTLED'), ...from('127.0.0.1', 'AUTHSERVER_LOGIN_BLOCK_STARTED')], [], '127.0.0.1 is never throttled');
+  });
+
+  test('every service runs with memory, process and log-rotation limits', async () => {
+    const { stdout } = await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`]);
+    const ids = stdout.trim().split('\n').filter(Boolean);
+    assert.equal(ids.length, 5, 'certs, session-image, authserver, configserver, gateway');
+    const inspected = JSON.parse((await run('docker', ['inspect', ...ids])).stdout) as { Name: string; HostConfig: { Memory: number; PidsLimit: number | null; LogConfig: { Type: string; Config: Record<string, string> } } }[];
+    for (const { Name, HostConfig } of inspected) {
+      assert.ok(HostConfig.Memory > 0 && HostConfig.Memory <= 1024 ** 3, `${Name} has a memory limit`);
+      assert.ok((HostConfig.PidsLimit ?? 0) > 0 && (HostConfig.PidsLimit ?? 0) <= 512, `${Name} has a pids limit`);
+      assert.deepEqual(HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-file': '3', 'max-size': '10m' } }, `${Name} rotates its log`);
     }
   });
 });

@@ -6,7 +6,7 @@ import {
   type KeyboardInteractiveResponse,
 } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
-import { addressOf, refusal, type LoginThrottle } from '../methods/brute-force/index.ts';
+import { addressOf, attemptOf, refusal, refusedBy, settled, type LoginThrottle } from '../methods/brute-force/index.ts';
 import type { ConversationStep, ConversationStore, KeyboardInteractiveFlow } from '../methods/keyboard-interactive/index.ts';
 import { parseBody } from '../validate.ts';
 
@@ -26,13 +26,9 @@ export function keyboardInteractiveRoute(
     const body = parseBody(KeyboardInteractiveRequestSchema, request.body);
     if (body.state === undefined) {
       if (body.round !== 0 || body.answers.length > 0) return refuse(request, body, 'round-without-state');
-      // A blocked address or user gets no conversation; the attempt counts, as for /password.
-      const block = await throttle?.blocked(body.remoteAddress, body.username);
-      if (block && throttle) {
-        request.log.info({ code: LogCode.LOGIN_THROTTLED, scope: block.scope, retryAfterSeconds: block.retryAfterSeconds, username: body.username, connectionId: body.connectionId, remoteAddress: body.remoteAddress }, 'login refused: too many failures');
-        await countFailure(request, body, throttle);
-        return refusal(block);
-      }
+      // A blocked address or (address, user) pair gets no conversation, as for /password.
+      const block = throttle && (await refusedBy(throttle, request.log, attemptOf(body)));
+      if (block) return refusal(block);
       for (const flow of flows) {
         const conversation = await flow.start(body);
         if (!conversation) continue;
@@ -117,25 +113,13 @@ function refuse(request: FastifyRequest, body: KeyboardInteractiveRequest, reaso
   return { success: false };
 }
 
-/** A decided conversation counts like a /password attempt: a refusal is a failure, a success clears the username. */
+/** A decided conversation counts like a /password attempt: a refusal is a failure, a success clears the pair. */
 async function settle(
   request: FastifyRequest,
   body: KeyboardInteractiveRequest,
   throttle: LoginThrottle | undefined,
   answer: KeyboardInteractiveResponse,
 ): Promise<KeyboardInteractiveResponse> {
-  if (!throttle) return answer;
-  if (answer.success) await throttle.succeeded(body.username);
-  else await countFailure(request, body, throttle);
+  if (throttle) await settled(throttle, request.log, attemptOf(body), answer.success === true);
   return answer;
-}
-
-async function countFailure(request: FastifyRequest, body: KeyboardInteractiveRequest, throttle: LoginThrottle): Promise<void> {
-  const started = await throttle.failed(body.remoteAddress, body.username);
-  if (started) {
-    request.log.warn(
-      { code: LogCode.LOGIN_BLOCK_STARTED, scope: started.scope, seconds: started.retryAfterSeconds, username: body.username, connectionId: body.connectionId, remoteAddress: body.remoteAddress },
-      'too many failed logins',
-    );
-  }
 }

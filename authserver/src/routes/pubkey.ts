@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AuthResponseSchema, PublicKeyRequestSchema, type AuthResponse, type MetadataMap, type PublicKeyRequest } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
-import { attemptOf, throttled, type LoginThrottle } from '../methods/brute-force/index.ts';
 import { CERTIFICATE_TYPE, type CertificateRefusal, type UserCertificateVerifier } from '../methods/certificate/index.ts';
 import type { UserDirectory } from '../users-file.ts';
 import { parseBody } from '../validate.ts';
@@ -23,12 +22,12 @@ const REFUSAL_CODES: Record<CertificateRefusal, string> = {
  * certificate must pass the configured CAs (signature, validity, principals, critical options,
  * revocation). The client never learns why a certificate was refused; the log says.
  */
-export function pubkeyRoute(app: FastifyInstance, users: UserDirectory, certificates?: UserCertificateVerifier, throttle?: LoginThrottle): void {
+export function pubkeyRoute(app: FastifyInstance, users: UserDirectory, certificates?: UserCertificateVerifier): void {
   app.post('/pubkey', async (request): Promise<AuthResponse> => {
     const body = parseBody(PublicKeyRequestSchema, request.body);
-    // Keys cannot be guessed, and clients offer several in turn: refusals are not counted, but a
-    // blocked address or user is refused here too.
-    return throttled(throttle, request.log, attemptOf(body), () => checkKey(request, body, users, certificates), { countFailure: false, clearOnSuccess: false });
+    // Not throttled: keys cannot be guessed, so wrong passwords never refuse the right key from
+    // any address (the gateway bounds tries per connection and per source before this).
+    return checkKey(request, body, users, certificates);
   });
 }
 

@@ -8,6 +8,7 @@ import { REPO_POLICY_DIR } from '../testing/policy.ts';
 import { runCli } from '../cli/main.ts';
 import { BAD_OVERLAYS_DIR, junit, ruleOfBadOverlay, runFixtures } from './fixtures.ts';
 import { lintDir, loadPolicy, renderConfig, resolve } from './index.ts';
+import { sessionUid } from './session-uid.ts';
 import { parseProfileSource, sortProfiles, type Policy } from './load.ts';
 import { renderManifests } from './manifests.ts';
 import { checkPodSecurity } from './pod-security.ts';
@@ -58,7 +59,13 @@ test('the rendered baseline pod passes Pod Security restricted and its Docker tw
   assert.deepEqual(resolution.violations, []);
   const answer = renderConfig(request('nobody'), policy);
   assert.deepEqual(ConfigResponseSchema.parse(answer), answer);
-  assert.deepEqual(answer.config.docker?.execution, policy.baseline.docker.execution);
+  const uid = sessionUid('nobody', policy.baseline.sessionUids!);
+  const { execution } = policy.baseline.docker;
+  assert.deepEqual(answer.config.docker?.execution, {
+    ...execution,
+    container: { ...execution.container, user: `${uid}:${uid}` },
+    host: { ...execution.host, tmpfs: { ...execution.host.tmpfs, '/home/user': `rw,nosuid,nodev,size=64m,uid=${uid},gid=${uid},mode=0700` } },
+  });
 });
 
 test('matching: groups, claims, CIDRs (IPv4 and IPv6), auth method; absent inputs never match', async () => {

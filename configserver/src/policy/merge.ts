@@ -31,6 +31,8 @@ export interface Rendered {
   session: SessionSettings;
   /** Baseline `kubernetes.persistent.idleTimeout`, sent as the pod's `persistentIdleTimeout`. */
   persistentIdleTimeout?: string;
+  /** Baseline `sessionUids`: each user's session runs under a uid derived from the user name. */
+  sessionUids?: { min: number; max: number };
   /** Rendered field path (`pod.spec.containers[0].image`) → origin. */
   origins: Map<string, Origin>;
 }
@@ -212,11 +214,13 @@ export function merge(policy: Policy, profiles: readonly Profile[]): Rendered {
   const session = root.session as SessionSettings;
   session.egress = [];
   for (const [key, value] of Object.entries(baseline.audit ?? {})) builder.set(['session', 'audit', key], value, originIn(policy.baselineSource, 'baseline', ['audit', key]));
+  for (const [key, value] of Object.entries(baseline.sessionLimits ?? {})) builder.set(['session', 'sessionLimits', key], value, originIn(policy.baselineSource, 'baseline', ['sessionLimits', key]));
   for (const profile of profiles) applyOverlay(builder, profile, session);
   return {
     backend: baseline.backend,
     namespace: baseline.kubernetes?.namespace ?? 'portcullis-sessions',
     ...(baseline.kubernetes?.persistent?.idleTimeout ? { persistentIdleTimeout: baseline.kubernetes.persistent.idleTimeout } : {}),
+    ...(baseline.sessionUids ? { sessionUids: baseline.sessionUids } : {}),
     docker: root.docker as Rendered['docker'],
     pod: root.pod as Obj,
     environment: root.environment as Rendered['environment'],

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ConfigResponseSchema } from '@portcullis/wire';
 import { repoPolicy } from '../testing/policy.ts';
 import { parseBaseline, renderConfig, type Policy } from './index.ts';
+import { sessionUid } from './session-uid.ts';
 
 const request = {
   username: 'alice',
@@ -37,12 +38,20 @@ test('the shipped baseline is the hardened container', async () => {
   });
 });
 
+/** The baseline execution as one user gets it: the uid derived for that user in place of 1000. */
+function executionFor(username: string, policy: Policy) {
+  const { execution } = policy.baseline.docker;
+  const uid = sessionUid(username, policy.baseline.sessionUids!);
+  const tmpfs = Object.fromEntries(Object.entries(execution.host.tmpfs ?? {}).map(([path, options]) => [path, options.replace('uid=1000,gid=1000', `uid=${uid},gid=${uid}`)]));
+  return { ...execution, container: { ...execution.container, user: `${uid}:${uid}` }, host: { ...execution.host, tmpfs } };
+}
+
 test('render answers the baseline, valid under ConfigResponseSchema, and never shares state', async () => {
   const policy = await repoPolicy();
   const answer = renderConfig(request, policy);
   assert.deepEqual(ConfigResponseSchema.parse(answer), answer);
   assert.equal(answer.config.backend, 'docker');
-  assert.deepEqual(answer.config.docker?.execution, policy.baseline.docker.execution);
+  assert.deepEqual(answer.config.docker?.execution, executionFor('alice', policy));
   answer.config.docker!.execution.host.capDrop!.length = 0;
   assert.deepEqual(policy.baseline.docker.execution.host.capDrop, ['ALL']);
 });

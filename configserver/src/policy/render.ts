@@ -8,6 +8,7 @@ import { merge, type Rendered } from './merge.ts';
 import { auditSection } from './audit.ts';
 import { securitySection } from './security.ts';
 import { withPersistentTarget } from './persistent.ts';
+import { sessionUid, withSessionUid } from './session-uid.ts';
 
 export interface MatchedProfile {
   readonly profile: Profile;
@@ -85,6 +86,16 @@ export function policyCeilings(policy: Policy) {
 const answers = new WeakMap<Rendered, ConfigResponse>();
 
 export function toConfigResponse(resolution: Resolution): ConfigResponse {
+  const answer = sharedConfigResponse(resolution);
+  const { rendered } = resolution;
+  // The per-user uid applies only where the baseline chose the uid; a profile's pinned uid stays.
+  const baseUid = Number(rendered.docker.execution.container.user?.split(':')[0]);
+  const chosenBy = rendered.origins.get('docker.execution.container.user')?.from ?? rendered.origins.get('docker.execution')?.from;
+  if (!rendered.sessionUids || chosenBy !== 'baseline' || !Number.isInteger(baseUid)) return answer;
+  return withSessionUid(answer, baseUid, sessionUid(resolution.subject.username, rendered.sessionUids));
+}
+
+function sharedConfigResponse(resolution: Resolution): ConfigResponse {
   const { rendered } = resolution;
   // A persistent answer names the user's own container or pod, so it is never shared.
   const persistent = rendered.docker.execution.mode === 'persistent';

@@ -73,6 +73,9 @@ export const CeilingsSchema = z.strictObject({
   pids: z.number().int().positive().optional(),
 });
 
+/** Session time limits, sent as `config.security.session` (security.ts) and enforced by the gateway. */
+const SessionLimitsSchema = z.strictObject({ idleTimeout: Duration.optional(), maxDuration: Duration.optional() });
+
 /** Cluster-side settings `render manifests` uses; defaults suit a single gateway install. */
 export const KubernetesSettingsSchema = z.strictObject({
   namespace: Name.default('portcullis-sessions'),
@@ -132,8 +135,19 @@ export const BaselineSchema = z.strictObject({
   ceilings: CeilingsSchema.default({}),
   /** What overlays may set beyond the hardened session, by exact value (default: nothing). */
   allow: AllowancesSchema.default(NO_ALLOWANCES),
+  /**
+   * Each user's session runs under a uid (and gid) of its own, derived from the user name into
+   * this range (session-uid.ts), so per-uid kernel limits are per user. Replaces the baseline's
+   * uid wherever it names the session user; a profile that sets `docker.user` keeps its own.
+   */
+  sessionUids: z
+    .strictObject({ min: z.number().int().min(1000), max: z.number().int().min(1001).max(2 ** 31 - 1) })
+    .refine(({ min, max }) => min < max, 'min must be below max')
+    .optional(),
   /** What every session records unless a profile changes it. */
   audit: AuditOverlaySchema.optional(),
+  /** Every session's time limits unless a profile changes them (a profile may also lengthen them). */
+  sessionLimits: SessionLimitsSchema.optional(),
 });
 export type Baseline = z.output<typeof BaselineSchema>;
 
@@ -176,7 +190,7 @@ export const OverlaySchema = z.strictObject({
       maxSessions: z.number().int().positive().optional(),
     })
     .optional(),
-  sessionLimits: z.strictObject({ idleTimeout: Duration.optional(), maxDuration: Duration.optional() }).optional(),
+  sessionLimits: SessionLimitsSchema.optional(),
   audit: AuditOverlaySchema.optional(),
   /** Raw Kubernetes fields: `spec` merges into the pod spec, `container` into the session container. */
   pod: z

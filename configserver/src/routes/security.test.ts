@@ -27,7 +27,7 @@ test('the policy security filters and session limits reach the gateway as config
   for (const mode of Object.values(contractor.security?.forwarding ?? {})) assert.equal(mode, 'disable');
   assert.equal(Object.keys(contractor.security?.forwarding ?? {}).length, 6, 'every forwarding kind is named');
   const nobody = await configFor(t, request('nobody'));
-  assert.equal(nobody.security, undefined, 'the baseline sets no filter: the gateway keeps its container defaults');
+  assert.deepEqual(nobody.security, { session: { idleTimeout: '30m', maxDuration: '12h' } }, 'the baseline sets only time limits: the gateway keeps its other defaults');
 });
 
 test("a certificate's force-command replaces the command whatever the policy says", async (t) => {

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import ssh2, { type Connection, type ClientInfo } from 'ssh2';
 import type { Logger } from '../observability/index.ts';
+import { acceptingProxyProtocol, type ProxyProtocolOptions } from './proxy-protocol.ts';
 
 export interface ListenerOptions {
   readonly hostKeys: Buffer[];
@@ -23,6 +24,8 @@ export interface ListenerOptions {
   readonly onUnidentifiedClose?: () => void;
   /** Takes over a connection; returns a function to call when it has logged in or closed. */
   readonly onConnection: (client: Connection, info: ClientInfo) => void;
+  /** Behind a load balancer: the client's address comes from a PROXY protocol header (proxy-protocol.ts). */
+  readonly proxyProtocol?: Omit<ProxyProtocolOptions, 'log'>;
 }
 
 export interface SshListener {
@@ -59,7 +62,7 @@ export async function startSshListener(options: ListenerOptions): Promise<SshLis
   // The gateway owns the TCP listener and hands each socket to ssh2, so that every accepted
   // connection counts toward maxStartups (as in OpenSSH) and has a deadline from its first byte.
   const identifying = new Map<string, { timer: NodeJS.Timeout; release: () => void }>();
-  const tcp = createServer((socket) => {
+  const accept = (socket: Socket) => {
     if (unauthenticated >= options.maxStartups) {
       options.log.warn({ code: 'SSH_MAX_STARTUPS', limit: options.maxStartups }, 'too many unauthenticated connections');
       socket.destroy();
@@ -89,7 +92,8 @@ export async function startSshListener(options: ListenerOptions): Promise<SshLis
     });
     socket.on('error', () => undefined);
     server.injectSocket(socket);
-  });
+  };
+  const tcp = createServer(options.proxyProtocol ? acceptingProxyProtocol({ ...options.proxyProtocol, log: options.log }, accept) : accept);
   tcp.listen(options.port, options.host);
   await once(tcp, 'listening');
   const address = tcp.address();

@@ -64,10 +64,25 @@ export const GatewayConfigSchema = z.strictObject({
     /** Failed login attempts on one connection before it is closed (OpenSSH MaxAuthTries). */
     maxAuthTries: z.number().int().positive().default(6),
     banner: z.string().max(4096).optional(),
-    /** Keepalive probes to a silent client every this long (OpenSSH ClientAliveInterval); off unless set. */
-    clientAliveInterval: DurationSchema.optional(),
+    /**
+     * Keepalive probes to a silent client every this long (OpenSSH ClientAliveInterval), so a
+     * client that died without closing its TCP connection loses its container within
+     * interval x countMax (90 s by default) instead of at the policy's idle timeout.
+     */
+    clientAliveInterval: DurationSchema.default(30_000),
     /** Unanswered probes before the client is dropped (OpenSSH ClientAliveCountMax). */
     clientAliveCountMax: z.number().int().positive().default(3),
+    /**
+     * Behind a TCP load balancer: each connection starts with a PROXY protocol (v1 or v2) header
+     * naming the client, whose address the gateway then uses. Off unless set; only the listed
+     * balancers may connect, as any other peer could claim any address.
+     */
+    proxyProtocol: z
+      .strictObject({
+        trustedProxies: z.array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()])).min(1),
+        headerTimeout: DurationSchema.default(5_000),
+      })
+      .optional(),
   }),
   auth: AuthWebhookSchema,
   configserver: ConfigWebhookSchema,

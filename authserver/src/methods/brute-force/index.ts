@@ -1,2 +1,2 @@
 export { LoginThrottle, DEFAULT_THROTTLE, addressOf, throttleKeyOf, type Block, type ThrottleSettings } from './login-throttle.ts';
-export { attemptOf, throttled, refusal, type Attempt } from './throttled.ts';
+export { attemptOf, throttled, refusedBy, settled, refusal, type Attempt } from './throttled.ts';

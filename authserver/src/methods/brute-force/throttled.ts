@@ -15,39 +15,38 @@ export function attemptOf(body: Attempt): Attempt {
 }
 
 /**
- * Runs a login check under the throttle: a blocked address or username is refused without
- * checking anything (and the attempt still counts), a refusal counts as a failure, a success
- * clears the username's count. Public keys and certificates pass `countFailure: false` (they
- * cannot be guessed, and clients offer several) and `clearOnSuccess: false` (the gateway asks
- * about a key before the client proves it holds it, and public keys are public: a "yes" must
- * not reset a password guesser's count). They are still refused while blocked.
+ * Runs a password check under the throttle: a blocked address or (address, user) pair is refused
+ * without checking anything and without counting (so the block ends when it said it would), a
+ * refusal counts as a failure, a success clears the pair's count. Only guessable secrets go
+ * through here; public keys and certificates never do.
  */
 export async function throttled(
   throttle: LoginThrottle | undefined,
   log: FastifyBaseLogger,
   attempt: Attempt,
   check: () => Promise<AuthResponse>,
-  options: { countFailure: boolean; clearOnSuccess: boolean } = { countFailure: true, clearOnSuccess: true },
 ): Promise<AuthResponse> {
   if (!throttle) return check();
-  const block = await throttle.blocked(attempt.remoteAddress, attempt.username);
-  if (block) {
-    log.info({ code: LogCode.LOGIN_THROTTLED, scope: block.scope, retryAfterSeconds: block.retryAfterSeconds, ...attempt }, 'login refused: too many failures');
-    if (options.countFailure) await count(throttle, log, attempt);
-    return refusal(block);
-  }
+  const block = await refusedBy(throttle, log, attempt);
+  if (block) return refusal(block);
   const answer = await check();
-  if (answer.success) {
-    if (options.clearOnSuccess) await throttle.succeeded(attempt.username);
-  }
-  else if (options.countFailure) await count(throttle, log, attempt);
+  await settled(throttle, log, attempt, answer.success);
   return answer;
 }
 
-async function count(throttle: LoginThrottle, log: FastifyBaseLogger, attempt: Attempt): Promise<void> {
+/** The block that refuses this attempt, logged with its `retryAfterSeconds` for the operator. */
+export async function refusedBy(throttle: LoginThrottle, log: FastifyBaseLogger, attempt: Attempt): Promise<Block | undefined> {
+  const block = await throttle.blocked(attempt.remoteAddress, attempt.username);
+  if (block) log.info({ code: LogCode.LOGIN_THROTTLED, scope: block.scope, retryAfterSeconds: block.retryAfterSeconds, ...attempt }, 'login refused: too many failures');
+  return block;
+}
+
+/** Records the outcome of a checked attempt: a success clears the pair's count, a failure counts. */
+export async function settled(throttle: LoginThrottle, log: FastifyBaseLogger, attempt: Attempt, success: boolean): Promise<void> {
+  if (success) return throttle.succeeded(attempt.remoteAddress, attempt.username);
   const started = await throttle.failed(attempt.remoteAddress, attempt.username);
   if (started) {
-    log.warn({ code: LogCode.LOGIN_BLOCK_STARTED, scope: started.scope, seconds: started.retryAfterSeconds, ...attempt }, 'too many failed logins');
+    log.warn({ code: LogCode.LOGIN_BLOCK_STARTED, scope: started.scope, retryAfterSeconds: started.retryAfterSeconds, ...attempt }, 'too many failed logins');
   }
 }
 

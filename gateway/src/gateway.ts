@@ -50,14 +50,17 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const [host, portText] = splitHostPort(config.ssh.listen);
   const open = new Set<Promise<void>>();
   const clients = new Set<{ end(): unknown }>();
-  const userConnections = new UserConnections();
+  const userConnections = new UserConnections(config.ssh.maxConnections);
 
   const listener = await startSshListener({
     hostKeys,
     host,
     port: Number(portText),
-    maxStartups: config.ssh.maxStartups,
-    identificationTimeoutMs: config.ssh.loginGraceTime,
+    maxStartups: { ...config.ssh.maxStartups, perSource: config.ssh.perSourceMaxStartups },
+    sourceBlockBits: config.ssh.perSourceNetBlockSize,
+    ...(config.ssh.perSourcePenalties.enabled ? { penalties: config.ssh.perSourcePenalties } : {}),
+    compression: config.ssh.compression,
+    loginGraceTimeMs: config.ssh.loginGraceTime,
     // ContainerSSH counts every TCP connection; ssh2 shows the gateway only those that identify.
     onUnidentifiedClose: () => {
       metrics.connectionOpened();
@@ -66,7 +69,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
     ...(config.ssh.banner ? { banner: config.ssh.banner } : {}),
     ...(config.ssh.clientAliveInterval ? { clientAlive: { intervalMs: config.ssh.clientAliveInterval, countMax: config.ssh.clientAliveCountMax } } : {}),
     log,
-    onConnection: (client, info) => {
+    onConnection: (client, info, attempt) => {
       let closed!: () => void;
       const done = new Promise<void>((resolve) => (closed = resolve));
       open.add(done);
@@ -88,6 +91,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
         metrics,
         audit,
         userConnections,
+        ceilings: { maxSessions: config.ssh.maxSessions, maxConnectionsPerUser: config.ssh.maxConnectionsPerUser },
+        maxUsernameLength: config.ssh.maxUsernameLength,
+        onAuthFailed: attempt.authFailed,
       });
     },
   });

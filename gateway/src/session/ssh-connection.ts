@@ -12,7 +12,7 @@ import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
 import { NO_TAP, tapGlobalRequests, type AuditService } from '../audit/index.ts';
 import { RemoteForwards, handleDirectStreamlocal, handleDirectTcpip, sessionForwards } from '../forwarding/index.ts';
-import { SecurityPolicy } from '../filters/index.ts';
+import { SecurityPolicy, type SecurityCeilings } from '../filters/index.ts';
 import { ConnectionTimeLimits } from './time-limits.ts';
 import type { UserConnections } from './user-connections.ts';
 
@@ -34,6 +34,12 @@ export interface ConnectionDependencies {
   readonly audit?: AuditService;
   /** Connections per user on this instance, for the policy's maxConnectionsPerUser. */
   readonly userConnections?: UserConnections;
+  /** The gateway's limits a policy may lower but never lift (sessions, connections per user). */
+  readonly ceilings?: SecurityCeilings;
+  /** Longest user name (UTF-8 bytes) taken; longer ones are refused before any webhook call or log line. */
+  readonly maxUsernameLength?: number;
+  /** Told each time credentials are rejected (the listener penalises the source of a failed login). */
+  readonly onAuthFailed?: () => void;
 }
 
 /** What the webhooks granted, fixed at login for the whole connection. */
@@ -97,6 +103,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
 
   const deny = (ctx: AuthContext) => {
     failures += 1;
+    deps.onAuthFailed?.();
     log.info({ code: 'AUTH_FAILED', method: ctx.method, username: ctx.username }, 'credentials rejected');
     ctx.reject(OFFERED_METHODS);
     if (failures >= deps.maxAuthTries) {
@@ -130,11 +137,10 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       throw new GatewayError('CONFIG_UNSUPPORTED', `Session refused: this gateway has no ${response.config.backend} backend.`);
     }
     await tap.configure(response.config.audit);
-    const policy = new SecurityPolicy(response.config.security);
-    const releaseSlot = deps.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);
-    if (deps.userConnections && !releaseSlot) {
-      throw new GatewayError('SECURITY_MAX_CONNECTIONS_PER_USER', 'Login refused: you already hold as many connections as your policy allows.');
-    }
+    const policy = new SecurityPolicy(response.config.security, deps.ceilings);
+    const slot = deps.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);
+    if (slot && !slot.taken) throw slot.refusal;
+    const releaseSlot = slot?.release;
     grant = { authenticatedUsername, config: response.config, maps: withGatewayMetadata(response.maps, facts), policy, ...(releaseSlot ? { releaseSlot } : {}) };
     log = log.child({ username: authenticatedUsername });
     log.debug({ code: 'CONFIG_RESPONSE', backend: response.config.backend, ...describeMaps(grant.maps) }, 'configuration received');
@@ -175,6 +181,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   };
 
   client.on('authentication', (ctx) => {
+    if (deps.maxUsernameLength !== undefined && usernameTooLong(ctx, deps.maxUsernameLength, log, client)) return deps.onAuthFailed?.();
     void (async () => {
       try {
         if (ctx.method === 'password') {
@@ -335,6 +342,17 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       deps.onClosed?.();
     });
   });
+}
+
+/** Refuses a user name over the limit before it reaches a webhook, the recording or a log line. */
+function usernameTooLong(ctx: AuthContext, limit: number, log: Logger, client: Connection): boolean {
+  const bytes = Buffer.byteLength(ctx.username, 'utf8');
+  if (bytes <= limit) return false;
+  log.info({ code: 'AUTH_USERNAME_TOO_LONG', usernameBytes: bytes, limit }, 'user name too long; refused');
+  showUserAuthMessage(client, new GatewayError('AUTH_USERNAME_TOO_LONG', `Login refused: the user name is longer than ${limit} bytes.`).toUserLine());
+  ctx.reject([]);
+  client.end();
+  return true;
 }
 
 /** ssh2 passes the RFC 4256 submethods field as text, though its typings say string[]. */

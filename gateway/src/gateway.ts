@@ -15,6 +15,7 @@ import { AuditService } from './audit/index.ts';
 export interface RunningGateway {
   readonly port: number;
   readonly instanceId: string;
+  readonly metrics: GatewayMetrics;
   /** Stops accepting, then waits for open connections to close and clean up. */
   close(): Promise<void>;
 }
@@ -113,10 +114,17 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   return {
     port: listener.port,
     instanceId,
+    metrics,
     close: async () => {
       const stopped = listener.close();
       // Ending each client closes its sessions and removes its container.
-      for (const client of clients) client.end();
+      for (const client of clients) {
+        try {
+          client.end();
+        } catch {
+          // Its socket already ended: ssh2 closes what is left of it.
+        }
+      }
       await Promise.all([stopped, ...open]);
       reaper?.stop();
       await kubernetes?.stop();

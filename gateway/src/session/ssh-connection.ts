@@ -10,6 +10,7 @@ import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from '.
 import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from './connection-maps.ts';
 import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
+import type { FaultStage } from './channel-guard.ts';
 import { NO_TAP, tapGlobalRequests, type AuditService } from '../audit/index.ts';
 import { RemoteForwards, handleDirectStreamlocal, handleDirectTcpip, sessionForwards } from '../forwarding/index.ts';
 import { SecurityPolicy, type SecurityCeilings } from '../filters/index.ts';
@@ -74,6 +75,24 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   // Every global request, including those ssh2 refuses itself; else only what `request` shows.
   const everyGlobalRequest = tapGlobalRequests(client, (name) => tap.globalRequest(name));
   log.debug({ code: 'SSH_CONNECTED' }, 'connection accepted');
+  /** Aborted when the client's socket ended or closed: ssh2 throws on any write after that. */
+  const gone = new AbortController();
+  client.once('end', () => gone.abort());
+  client.once('close', () => gone.abort());
+  /** Ends this connection only; ssh2's own end() throws once its protocol object is gone. */
+  const endConnection = (): void => {
+    try {
+      client.end();
+    } catch {
+      socketOf(client)?.destroy();
+    }
+  };
+  /** Every fault of this connection ends here: one log code, one metric, this connection closed. */
+  const containFault = (stage: FaultStage, error: unknown): void => {
+    log.warn({ code: 'SSH_CONNECTION_FAULT_CONTAINED', stage, ...errorFields(error) }, 'connection fault contained: closing this connection');
+    deps.metrics?.connectionFaultContained(stage);
+    socketOf(client)?.destroy();
+  };
   const acceptedAt = performance.now();
   deps.metrics?.connectionOpened();
   let loggedIn = false;
@@ -87,7 +106,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
 
   const graceTimer = setTimeout(() => {
     log.info({ code: 'SSH_LOGIN_GRACE_EXPIRED' }, 'login grace time expired');
-    client.end();
+    endConnection();
   }, deps.loginGraceTimeMs);
 
   /** Unavailable is not denied: say what is wrong, refuse, and hang up. */
@@ -108,7 +127,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     ctx.reject(OFFERED_METHODS);
     if (failures >= deps.maxAuthTries) {
       log.info({ code: 'SSH_HANDSHAKE_FAILED', username: ctx.username }, 'too many authentication failures');
-      client.end();
+      endConnection();
     }
   };
 
@@ -229,7 +248,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
 
   client.on('ready', () => {
     clearTimeout(graceTimer);
-    if (!grant) return client.end();
+    if (!grant) return endConnection();
     loggedIn = true;
     deps.metrics?.handshakeSucceeded();
     log.info({ code: 'SSH_HANDSHAKE_SUCCESSFUL' }, 'logged in');
@@ -268,7 +287,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       firstProgram = false;
     };
     const policy = grant.policy;
-    const limits = new ConnectionTimeLimits(policy.timeLimits, () => client.end(), sessionLog);
+    const limits = new ConnectionTimeLimits(policy.timeLimits, endConnection, sessionLog);
     stopLimits = () => limits.stop();
     closeForRecording = () => limits.closeFor('recording');
     let openSessions = 0;
@@ -305,6 +324,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
         forwards,
         // Every program is registered: a broken required recording tells each one, limits or not.
         onRunning: limits.register,
+        connectionGone: gone.signal,
+        onFault: containFault,
         ...(limits.active ? { onActivity: limits.activity } : {}),
       });
     });
@@ -324,7 +345,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     if ((error as Error & { level?: string }).level === 'client-timeout') {
       log.info({ code: 'SSH_KEEPALIVE_TIMEOUT' }, 'client stopped answering keepalives');
       // ssh2 only half-closes; a frozen client never closes its side, so drop the socket.
-      (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+      socketOf(client)?.destroy();
       return;
     }
     log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error');
@@ -353,6 +374,11 @@ function usernameTooLong(ctx: AuthContext, limit: number, log: Logger, client: C
   ctx.reject([]);
   client.end();
   return true;
+}
+
+/** The connection's socket (ssh2 keeps it as `_sock`), to drop a connection ssh2 can no longer end. */
+function socketOf(client: Connection): { destroy(): void } | undefined {
+  return (client as unknown as { _sock?: { destroy(): void } })._sock;
 }
 
 /** ssh2 passes the RFC 4256 submethods field as text, though its typings say string[]. */

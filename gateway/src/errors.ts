@@ -70,6 +70,7 @@ export const GATEWAY_CODES = {
   SESSION_ENDED: 'A program in the session container ended.',
   AUDIT_STORAGE_UNAVAILABLE: 'The recording storage cannot take a recording; with recording required the login is refused, with best-effort the session runs unrecorded.',
   AUDIT_RECORDING_FAILED: 'Writing a recording failed mid-session; a required recording ends the connection.',
+  AUDIT_RECORDING_QUOTA_REACHED: "A recording reached audit.maxRecordingBytes or the volume's audit.minFreeBytes; it stops (a required one ends the connection).",
   AUDIT_RECORDING_STORED: 'A connection ended and its recording is sealed in storage.',
   AUDIT_RECOVERED: 'An interrupted recording (a crashed gateway) was finished and sealed on start.',
   AUDIT_RECOVERY_FAILED: 'Interrupted recordings could not be finished on start; their staging is kept.',

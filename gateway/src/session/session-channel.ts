@@ -74,6 +74,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   /** `env` requests, used only where the backend passes them on (see BackendConnection). */
   const clientEnv = new Map<string, string>();
   let running: BackendSession | undefined;
+  let programEnded = false;
   let started = false;
   /** `env` requests the policy explicitly allows: passed on whatever the backend. */
   const allowedEnv = new Map<string, string>();
@@ -209,6 +210,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     channel.once('close', () => forget?.());
     const finished: Promise<void> = run(programFor, guard, channel, backend, log, context.audit, (session, startedWith) => {
       running = session;
+      void session.exited.then(() => (programEnded = true), () => (programEnded = true));
       // Attached just before run() pipes the channel on, in the same tick: no input is lost.
       if (context.onActivity) channel.on('data', context.onActivity);
       void backend.then((connection) => (runningConnection = connection), () => undefined);
@@ -256,6 +258,9 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     accept?.();
   });
   session.on('close', () => {
+    // Hangup, as sshd's closing of the terminal or pipes: a program that outlives its channel
+    // (a persistent container keeps running) must not linger.
+    if (running && !programEnded && (running.signal || runningConnection?.runHelper)) void signals.fromGateway('HUP');
     running?.destroy();
     context.audit?.close();
   });

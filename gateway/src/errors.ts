@@ -57,6 +57,7 @@ export const GATEWAY_CODES = {
   DOCKER_STREAM_OUTPUT_FAILED: 'The attach stream to the container failed.',
   DOCKER_EXIT_CODE_FAILED: 'Reading the exit code of a program failed.',
   SSHPROXY_CONNECTING: 'Connecting to the upstream SSH server.',
+  BACKEND_API_BUSY: 'A Docker or Kubernetes API call was refused: the per-process pool of backend calls and its queue were full.',
   SSHPROXY_BACKEND_FAILED: 'The upstream SSH server cannot be reached or the connection failed.',
   SSHPROXY_BACKEND_HANDSHAKE_FAILED: 'The upstream SSH server refused the login.',
   SSHPROXY_BACKEND_SESSION_FAILED: 'The upstream SSH server refused to open a session.',

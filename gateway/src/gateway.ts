@@ -33,7 +33,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const metrics = new GatewayMetrics();
   const auth = new AuthWebhook(authClient, { transmitSensitiveMetadata: config.auth.transmitSensitiveMetadata, metrics });
   const configWebhook = new ConfigWebhook(configClient, { transmitSensitiveMetadata: config.configserver.transmitSensitiveMetadata, metrics });
-  const docker = config.docker.enabled ? connectDockerEngine(config.docker) : undefined;
+  const docker = config.docker.enabled
+    ? connectDockerEngine({ ...config.docker, requestPool: { maxConcurrent: config.docker.maxConcurrentRequests, maxQueued: config.docker.maxQueuedRequests } })
+    : undefined;
   // Only with `kubernetes` settings: a gateway without them refuses kubernetes configs by name.
   // Loaded only when configured: @kubernetes/client-node is large, and most gateways never need it.
   const kubernetes = config.kubernetes

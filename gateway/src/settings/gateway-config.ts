@@ -147,12 +147,16 @@ export const GatewayConfigSchema = z.strictObject({
       reapInterval: DurationSchema.default(15_000),
       /** A container left created or stopped this long (a failed start, a dead owner) is removed. */
       reapAfter: DurationSchema.default(30_000),
+      /** Engine API requests in flight at once for the whole gateway; more wait in a queue. */
+      maxConcurrentRequests: z.number().int().positive().default(32),
+      /** Engine API requests waiting at once; more are refused (`BACKEND_API_BUSY`) instead of piling up. */
+      maxQueuedRequests: z.number().int().nonnegative().default(1024),
     })
     .refine((docker) => docker.host === undefined || docker.tls !== undefined, {
       message: 'a tcp:// Docker host needs tls (caFile, certFile, keyFile): plain TCP would hand the engine to the network',
       path: ['tls'],
     })
-    .default({ enabled: true, socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000 }),
+    .default({ enabled: true, socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000, maxConcurrentRequests: 32, maxQueuedRequests: 1024 }),
   /**
    * The Kubernetes backend's cluster (off unless set). Credentials live here, never in a webhook
    * answer: a kubeconfig file (optionally one of its contexts), or the in-cluster service account
@@ -179,6 +183,10 @@ export const GatewayConfigSchema = z.strictObject({
       heartbeatTimeout: DurationSchema.default(20_000),
       /** How often this instance sweeps for pods whose owner died (or whose start failed). */
       reapInterval: DurationSchema.default(5_000),
+      /** API requests in flight at once for the whole gateway; more wait in a queue. */
+      maxConcurrentRequests: z.number().int().positive().default(32),
+      /** API requests waiting at once; more are refused (`BACKEND_API_BUSY`) instead of piling up. */
+      maxQueuedRequests: z.number().int().nonnegative().default(1024),
     })
     .refine((kubernetes) => kubernetes.inCluster !== (kubernetes.kubeconfig !== undefined), {
       message: 'set exactly one of kubeconfig or inCluster: true',

@@ -36,6 +36,8 @@ test('24 MiB of random output under a 2 MiB quota: best-effort runs to its end w
   const dir = await recordingsDir(t);
   const { world, setConfig } = await worldWithConfig(t, recorded('best-effort'), {
     logLevel: 'info',
+    // The machine is shared; a config answer slower than the default 5 s is not what this tests.
+    webhookTimeout: '30s',
     gateway: { audit: { directory: dir, flushInterval: '1s', maxRecordingBytes: 2 * MIB, minFreeBytes: 0 } },
   });
 

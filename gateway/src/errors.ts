@@ -90,6 +90,7 @@ export const GATEWAY_CODES = {
   SECURITY_X11_FORWARDING_REJECTED: 'An X11 forwarding request was refused by the security policy.',
   SECURITY_AGENT_FORWARDING_REJECTED: 'An agent forwarding request was refused by the security policy.',
   SECURITY_MAX_CONNECTIONS: 'A login was refused: the gateway holds ssh.maxConnections logged-in connections.',
+  SECURITY_MAX_CONTAINERS_PER_USER: 'A container or pod was refused: the user already holds ssh.maxContainersPerUser of them on this instance.',
   SECURITY_MAX_CONNECTIONS_PER_USER: 'A login was refused: the user already holds as many connections as the policy allows.',
   SESSION_SIGNAL_DELIVERED: 'A client signal was delivered to the program in the container.',
   SESSION_SIGNAL_FAILED: 'A client signal could not be delivered to the program in the container.',

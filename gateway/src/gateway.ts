@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AuthWebhook } from './auth/index.ts';
-import { BackendRouter, type Backend } from './backends/index.ts';
+import { BackendRouter, UserContainerBudget, type Backend } from './backends/index.ts';
 import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/docker/index.ts';
 import { SshProxyBackend } from './backends/sshproxy/index.ts';
 import { ConfigWebhook } from './config/index.ts';
@@ -41,7 +41,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const kubernetes = config.kubernetes
     ? (await import('./backends/kubernetes/index.ts')).kubernetesRuntime(config.kubernetes, instanceId, log, metrics)
     : undefined;
-  const backend = overrides.backend ?? new BackendRouter([...(docker ? [new DockerBackend({ docker, instanceId, log })] : []), new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined), ...(kubernetes ? [kubernetes.backend] : [])]);
+  const routed = overrides.backend ?? new BackendRouter([...(docker ? [new DockerBackend({ docker, instanceId, log })] : []), new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined), ...(kubernetes ? [kubernetes.backend] : [])]);
+  const backend = new UserContainerBudget(routed, config.ssh.maxContainersPerUser);
   const reaper = docker && new ContainerReaper(docker, {
     instanceId,
     intervalMs: config.docker.reapInterval,

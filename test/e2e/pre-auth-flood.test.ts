@@ -61,6 +61,8 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
     world = await startWorld({
       // Debug, so protocol errors are visible and the log-size bound holds at the chattiest level.
       logLevel: 'debug',
+      // The machine is shared; a webhook answer slower than the default 5 s is not what this tests.
+      webhookTimeout: '30s',
       gateway: {
         ssh: {
           loginGraceTime: '8s',
@@ -93,8 +95,11 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
     new Promise((resolve, reject) => {
       const client = new ssh2.Client();
       client.once('ready', () => resolve(client));
+      // The gateway's refusal line arrives as an auth banner: keep it for the error.
+      let banner = '';
+      client.on('banner', (text: string) => (banner += text));
       // ssh2 may report more than one error for a refused connection; the first decides.
-      client.on('error', reject);
+      client.on('error', (error: Error) => reject(new Error(`${error.message}${banner ? `: ${banner.trim()}` : ''}`)));
       client.once('close', () => reject(new Error('closed before login')));
       const socket = connect({ host: '127.0.0.1', port: world.sshPort, localAddress: config.localAddress ?? '127.0.0.1' });
       socket.on('error', () => undefined);

@@ -122,6 +122,8 @@ export const GatewayConfigSchema = z.strictObject({
     maxSessions: z.number().int().positive().default(10),
     /** Logged-in connections per user on this instance; a policy's maxConnectionsPerUser may only lower it. */
     maxConnectionsPerUser: z.number().int().positive().default(20),
+    /** Containers and pods one user holds at once on this instance (one per connection, or per session in session mode). */
+    maxContainersPerUser: z.number().int().positive().default(20),
     /** Logged-in connections on this instance, all users together. */
     maxConnections: z.number().int().positive().default(1000),
     /** Failed login attempts on one connection before it is closed (OpenSSH MaxAuthTries). */

@@ -108,7 +108,6 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     x11Request = info;
     accept?.();
   });
-  session.once('close', () => forwardCleanups.forEach((cleanup) => cleanup()));
 
   session.on('pty', (accept, reject, info: PseudoTtyInfo) => {
     if (started) return reject?.();
@@ -208,9 +207,12 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     });
     let forget: (() => void) | undefined;
     channel.once('close', () => forget?.());
+    context.connectionGone?.addEventListener('abort', () => forget?.(), { once: true });
     const finished: Promise<void> = run(programFor, guard, channel, backend, log, context.audit, (session, startedWith) => {
       running = session;
       void session.exited.then(() => (programEnded = true), () => (programEnded = true));
+      // The client left while the program was starting: it gets the hangup it missed.
+      if (closed) void hangUp();
       // Attached just before run() pipes the channel on, in the same tick: no input is lost.
       if (context.onActivity) channel.on('data', context.onActivity);
       void backend.then((connection) => (runningConnection = connection), () => undefined);
@@ -257,13 +259,29 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     }
     accept?.();
   });
-  session.on('close', () => {
-    // Hangup, as sshd's closing of the terminal or pipes: a program that outlives its channel
-    // (a persistent container keeps running) must not linger.
-    if (running && !programEnded && (running.signal || runningConnection?.runHelper)) void signals.fromGateway('HUP');
-    running?.destroy();
+  /**
+   * Hangup, as sshd's closing of the terminal or pipes: a program that outlives its channel (a
+   * persistent container keeps running) must not linger. Then the streams go.
+   */
+  const hangUp = async () => {
+    const current = running;
+    if (!current) return;
+    const connection = runningConnection ?? (await context.backend.catch(() => undefined));
+    if (!programEnded && (current.signal || connection?.runHelper)) void signals.fromGateway('HUP');
+    current.destroy();
+  };
+  let closed = false;
+  // ssh2 emits 'close' on a session only for the client's CHANNEL_CLOSE, never when the whole
+  // connection drops: both end the session here, once.
+  const sessionClosed = () => {
+    if (closed) return;
+    closed = true;
+    forwardCleanups.forEach((cleanup) => cleanup());
+    void hangUp().catch((error: unknown) => onFault('handler', error));
     context.audit?.close();
-  });
+  };
+  session.once('close', sessionClosed);
+  context.connectionGone?.addEventListener('abort', sessionClosed, { once: true });
 }
 
 /** Progress lines as a stream, through the guard (the relay writes to a Writable). */

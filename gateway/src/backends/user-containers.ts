@@ -71,7 +71,7 @@ export class UserContainerBudget implements Backend {
   private take(user: string): () => void {
     const count = this.held.get(user) ?? 0;
     if (count >= this.maxPerUser) {
-      throw new GatewayError('SECURITY_MAX_CONTAINERS_PER_USER', `Session refused: you already hold ${this.maxPerUser} containers, as many as allowed.`);
+      throw new GatewayError('SECURITY_MAX_CONTAINERS_PER_USER', `Session refused: you already hold as many containers as allowed (${this.maxPerUser}).`);
     }
     this.held.set(user, count + 1);
     let released = false;

@@ -18,7 +18,7 @@ export class UserConnections {
   take(username: string, limit: number | undefined): ConnectionSlot {
     const count = this.counts.get(username) ?? 0;
     if (limit !== undefined && count >= limit) {
-      return { taken: false, refusal: new GatewayError('SECURITY_MAX_CONNECTIONS_PER_USER', `Login refused: you already hold ${limit} connections, as many as allowed.`) };
+      return { taken: false, refusal: new GatewayError('SECURITY_MAX_CONNECTIONS_PER_USER', `Login refused: you already hold as many connections as allowed (${limit}).`) };
     }
     if (this.total >= this.maxConnections) {
       return { taken: false, refusal: new GatewayError('SECURITY_MAX_CONNECTIONS', 'Login refused: this gateway is at its connection limit; try again later.') };

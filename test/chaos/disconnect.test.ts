@@ -99,6 +99,8 @@ interface Figures {
   endedEarly: number;
   endedEarlyDetail: string[];
   gatewayExits: number;
+  /** Lines of the gateway's last-resort handlers: a fault that escaped its connection (the process lived on). */
+  processFaults: number;
   bystanderFailures: number;
   leaks: number;
   seconds: number;
@@ -108,8 +110,8 @@ const report: Figures[] = [];
 
 after(() => {
   if (report.length === 0) return;
-  const lines = ['', `Disconnect chaos (${LONG ? 'long' : 'short'} mode)`, '', '| backend | seed | kills | stage missed | ended before kill | gateway exits | bystander failures | leaks | seconds |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
-  for (const f of report) lines.push(`| ${f.backend} | ${f.seed} | ${f.kills} of ${f.planned} | ${f.missed} | ${f.endedEarly} | ${f.gatewayExits} | ${f.bystanderFailures} | ${f.leaks} | ${f.seconds} |`);
+  const lines = ['', `Disconnect chaos (${LONG ? 'long' : 'short'} mode)`, '', '| backend | seed | kills | stage missed | ended before kill | gateway exits | process faults | bystander failures | leaks | seconds |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
+  for (const f of report) lines.push(`| ${f.backend} | ${f.seed} | ${f.kills} of ${f.planned} | ${f.missed} | ${f.endedEarly} | ${f.gatewayExits} | ${f.processFaults} | ${f.bystanderFailures} | ${f.leaks} | ${f.seconds} |`);
   for (const f of report) if (f.missedDetail.length > 0) lines.push('', `${f.backend}: missed stages: ${f.missedDetail.slice(0, 20).join('; ')}`);
   for (const f of report) if (f.endedEarlyDetail.length > 0) lines.push('', `${f.backend}: ended before the kill: ${f.endedEarlyDetail.slice(0, 20).join('; ')}`);
   console.log(lines.join('\n'));
@@ -127,6 +129,7 @@ for (const backend of CONTAINER_BACKENDS) {
     });
     const { world } = session;
     let gateway = world.gateway;
+    const everyGateway = [gateway];
     const firstPid = gateway.process.pid;
     const kit = await clientKit(t, { port: () => gateway.port, username: world.username, password: world.password, hostKeyDir: join(world.dir, 'hostkeys') });
     const bystanderKit = await clientKit(t, { port: () => gateway.port, username: 'bystander', password: bystanderPassword, hostKeyDir: join(world.dir, 'hostkeys') });
@@ -137,7 +140,7 @@ for (const backend of CONTAINER_BACKENDS) {
     await writeFile(payloadFile, payload);
 
     const random = seeded(SEED + (backend === 'docker' ? 0 : 1));
-    const figures: Figures = { backend, seed: SEED, planned: KILLS[backend], kills: 0, missed: 0, endedEarly: 0, endedEarlyDetail: [], gatewayExits: 0, bystanderFailures: 0, leaks: 0, seconds: 0, missedDetail: [] };
+    const figures: Figures = { backend, seed: SEED, planned: KILLS[backend], kills: 0, missed: 0, endedEarly: 0, endedEarlyDetail: [], gatewayExits: 0, processFaults: 0, bystanderFailures: 0, leaks: 0, seconds: 0, missedDetail: [] };
     report.push(figures);
     t.diagnostic(`seed ${SEED} (replay: PORTCULLIS_CHAOS_SEED=${SEED})`);
 
@@ -177,11 +180,14 @@ for (const backend of CONTAINER_BACKENDS) {
         t.diagnostic(`gateway exited after killing ${victim.client} at ${victim.stage} (#${index}):\n${gateway.output.slice(-12).join('\n')}`);
         // Counted; a new gateway lets the run go on measuring the other stages.
         gateway = await world.startAnotherGateway();
+        everyGateway.push(gateway);
       }
     }
 
     feeding = false;
     await feeder;
+    // A fault may end the process a moment after the last kill.
+    if (gateway.process.exitCode !== null || gateway.process.signalCode !== null) figures.gatewayExits += 1;
     bystander.endStdin();
     const end = await Promise.race([bystander.ended, delay(60_000).then(() => undefined)]);
     const expected = sent.digest('hex');
@@ -193,15 +199,18 @@ for (const backend of CONTAINER_BACKENDS) {
       bystander.kill();
     }
 
+    figures.processFaults = everyGateway.flatMap((program) => program.logs).filter((line) => ['GATEWAY_UNCAUGHT_EXCEPTION', 'GATEWAY_UNHANDLED_REJECTION'].includes(String(line.code))).length;
     const left = await session.waitForNoSessions();
     figures.leaks = left.length;
+    for (const name of left) t.diagnostic(`left behind: ${name}; its connection's log: ${connectionStory(everyGateway, name)}`);
     figures.seconds = Math.round((Date.now() - started) / 1000);
     t.diagnostic(
       `${figures.kills} kills (${figures.missed} at a missed stage), ${figures.endedEarly} ended before the kill, ` +
-        `${figures.gatewayExits} gateway exits, ${figures.bystanderFailures} bystander failures, ${figures.leaks} leaks, ${figures.seconds} s`,
+        `${figures.gatewayExits} gateway exits, ${figures.processFaults} process faults, ${figures.bystanderFailures} bystander failures, ${figures.leaks} leaks, ${figures.seconds} s`,
     );
 
     assert.equal(figures.gatewayExits, 0, 'the gateway process never exited');
+    assert.equal(figures.processFaults, 0, 'no fault escaped its connection to the process handlers');
     assert.equal(gateway.process.pid, firstPid, 'the gateway is the same process as at the start');
     assert.ok(
       bystanderOk,
@@ -218,6 +227,17 @@ for (const backend of CONTAINER_BACKENDS) {
     const result = await fresh.ended;
     assert.equal(result.stdout.toString(), 'still-serving\n', result.stderr);
   });
+}
+
+/** The log codes of the connection that created `session` (a container or pod name), for a leak's report. */
+function connectionStory(gateways: readonly RunningProgram[], session: string): string {
+  const lines = gateways.flatMap((program) => program.logs);
+  const owner = lines.find((line) => JSON.stringify(line).includes(session.slice(0, 24)) && line.connectionId);
+  if (!owner) return '(no log line names it)';
+  return lines
+    .filter((line) => line.connectionId === owner.connectionId)
+    .map((line) => `${String(line.time ?? '').slice(11, 23)} ${String(line.code)}${line.msg ? ` (${String(line.msg)})` : ''}`)
+    .join(' | ');
 }
 
 interface KillContext {
@@ -282,11 +302,13 @@ async function reachStage(
   const orEnd = (promise: Promise<boolean>) => Promise.race([promise, client.ended.then(() => false)]);
   switch (victim.stage) {
     case 'key exchange': {
+      // Up to 100 ms after the TCP accept: the key exchange, and now and then the password's way to the auth webhook.
       const seen = await orEnd(waits.connected.promise);
-      await jitter(25);
+      await jitter(100);
       return seen;
     }
     case 'auth': {
+      // The credentials were just accepted: authz, the config webhook and the session's creation are under way.
       const seen = await orEnd(waits.authenticated.promise);
       await jitter(10);
       return seen;
@@ -316,7 +338,7 @@ async function reachStage(
     case 'upload': {
       if (victim.kind === 'file') {
         const seen = await orEnd(waits.started.promise);
-        await jitter(600);
+        await jitter(300);
         return seen;
       }
       // Feed the remote `cat` with back-pressure and stop at a random point of the 5 MiB.

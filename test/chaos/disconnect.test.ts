@@ -4,6 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import argon2 from 'argon2';
 import { CONTAINER_BACKENDS, backendWorld, type ContainerBackend } from '../helpers/backend-world.ts';
 import { byMode, LONG } from '../helpers/long-mode.ts';
@@ -85,6 +87,7 @@ function logged(program: RunningProgram, codes: readonly string[], deadlineMs: n
   return { promise, cancel: () => done(false) };
 }
 
+const run = promisify(execFile);
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Figures {
@@ -202,7 +205,7 @@ for (const backend of CONTAINER_BACKENDS) {
     figures.processFaults = everyGateway.flatMap((program) => program.logs).filter((line) => ['GATEWAY_UNCAUGHT_EXCEPTION', 'GATEWAY_UNHANDLED_REJECTION'].includes(String(line.code))).length;
     const left = await session.waitForNoSessions();
     figures.leaks = left.length;
-    for (const name of left) t.diagnostic(`left behind: ${name}; its connection's log: ${connectionStory(everyGateway, name)}`);
+    for (const name of left) t.diagnostic(`left behind: ${name}; its connection's log: ${connectionStory(everyGateway, await connectionOf(name))}`);
     figures.seconds = Math.round((Date.now() - started) / 1000);
     t.diagnostic(
       `${figures.kills} kills (${figures.missed} at a missed stage), ${figures.endedEarly} ended before the kill, ` +
@@ -229,11 +232,17 @@ for (const backend of CONTAINER_BACKENDS) {
   });
 }
 
-/** The log codes of the connection that created `session` (a container or pod name), for a leak's report. */
-function connectionStory(gateways: readonly RunningProgram[], session: string): string {
+/** The connection a leaked container was made for (its label), or the pod name, which carries it. */
+async function connectionOf(session: string): Promise<string> {
+  const inspected = await run('docker', ['inspect', '--format', '{{index .Config.Labels "portcullis.io/connection"}}', session]).catch(() => undefined);
+  return inspected?.stdout.trim() || session.replace(/^portcullis-/, '').replace(/-\d+$/, '');
+}
+
+/** The log codes of the connection `connection` (an id or its prefix), for a leak's report. */
+function connectionStory(gateways: readonly RunningProgram[], connection: string): string {
   const lines = gateways.flatMap((program) => program.logs);
-  const owner = lines.find((line) => JSON.stringify(line).includes(session.slice(0, 24)) && line.connectionId);
-  if (!owner) return '(no log line names it)';
+  const owner = lines.find((line) => typeof line.connectionId === 'string' && line.connectionId.startsWith(connection));
+  if (!owner) return `(no log line of connection ${connection})`;
   return lines
     .filter((line) => line.connectionId === owner.connectionId)
     .map((line) => `${String(line.time ?? '').slice(11, 23)} ${String(line.code)}${line.msg ? ` (${String(line.msg)})` : ''}`)

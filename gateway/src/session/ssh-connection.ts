@@ -156,6 +156,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       throw new GatewayError('CONFIG_UNSUPPORTED', `Session refused: this gateway has no ${response.config.backend} backend.`);
     }
     await tap.configure(response.config.audit);
+    // The client left while the webhooks answered: its close already ran, so nothing may start now.
+    if (gone.signal.aborted) return;
     const policy = new SecurityPolicy(response.config.security, deps.ceilings);
     const slot = deps.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);
     if (slot && !slot.taken) throw slot.refusal;
@@ -248,7 +250,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
 
   client.on('ready', () => {
     clearTimeout(graceTimer);
-    if (!grant) return endConnection();
+    if (!grant || gone.signal.aborted) return endConnection();
     loggedIn = true;
     deps.metrics?.handshakeSucceeded();
     log.info({ code: 'SSH_HANDSHAKE_SUCCESSFUL' }, 'logged in');

@@ -151,12 +151,13 @@ COREUTILS=(id cat ls echo env sleep touch mkdir rm head tail wc sha256sum stat t
 
 build_session_base() {
   local bins h old t0=$SECONDS r=$work/session-rootfs
-  command -v ps >/dev/null 2>&1 || {
+  command -v pgrep >/dev/null 2>&1 || {
     say "installing procps (apt-get)"
     { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends procps; } \
       >/tmp/portcullis-apt.log 2>&1 </dev/null || die "apt-get install procps failed (/tmp/portcullis-apt.log)"
   }
-  resolve_cmds bash sh dash grep sed ps "${COREUTILS[@]}"
+  # procps: what a shell user and the signal checks expect (ps, pgrep, pkill, kill, top, free).
+  resolve_cmds bash sh dash grep sed ps pgrep pkill kill top free "${COREUTILS[@]}"
   bins=("${RESOLVED[@]}")
   [[ -x /usr/lib/openssh/sftp-server ]] && bins+=(/usr/lib/openssh/sftp-server)
   # scp (legacy `scp -O` runs `scp -t|-f` in the container), ssh-add (agent forwarding),

@@ -5,6 +5,8 @@
  *   policy → configserver/src/cli/main.ts       pki   → pki/src/main.ts
  * Run as root (the gateway container starts as root to read the Docker socket's group), it first
  * becomes the runtime user, who owns the recordings and the users file.
+ * Compiled (cli/dist/portcullis.js, `npm run build`, the image) it runs each program's dist/ build;
+ * from source (tsx) each program's src/.
  */
 import { fileURLToPath } from 'node:url';
 
@@ -15,6 +17,16 @@ const PROGRAMS = {
   pki: 'pki/src/main.ts',
 } as const;
 type Group = keyof typeof PROGRAMS;
+
+const COMPILED = import.meta.url.endsWith('.js');
+const REPO_ROOT = new URL(COMPILED ? '../../' : '../', import.meta.url);
+
+/** The file that runs a group: its source, or the same path in dist/ when this file is compiled. */
+function programFile(group: Group): string {
+  const source = PROGRAMS[group];
+  const path = COMPILED ? source.replace('/src/', '/dist/').replace(/\.ts$/, '.js') : source;
+  return fileURLToPath(new URL(path, REPO_ROOT));
+}
 
 const USAGE = `usage: portcullis <group> <command> [options]     (portcullis <group> --help for more)
   audit  list|play|decode|verify   session recordings (gateway)
@@ -66,7 +78,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   dropRoot();
-  const script = fileURLToPath(new URL(`../${PROGRAMS[group as Group]}`, import.meta.url));
+  const script = programFile(group as Group);
   // Each program reads its arguments from process.argv, as when started on its own.
   process.argv = [process.argv[0]!, script, ...withDefaults(group as Group, args)];
   await import(script);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AuthWebhook } from './auth/index.ts';
-import { BackendRouter, type Backend } from './backends/index.ts';
+import { BackendRouter, UserContainerBudget, type Backend } from './backends/index.ts';
 import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/docker/index.ts';
 import { SshProxyBackend } from './backends/sshproxy/index.ts';
 import { ConfigWebhook } from './config/index.ts';
@@ -15,6 +15,7 @@ import { AuditService } from './audit/index.ts';
 export interface RunningGateway {
   readonly port: number;
   readonly instanceId: string;
+  readonly metrics: GatewayMetrics;
   /** Stops accepting, then waits for open connections to close and clean up. */
   close(): Promise<void>;
 }
@@ -32,13 +33,16 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const metrics = new GatewayMetrics();
   const auth = new AuthWebhook(authClient, { transmitSensitiveMetadata: config.auth.transmitSensitiveMetadata, metrics });
   const configWebhook = new ConfigWebhook(configClient, { transmitSensitiveMetadata: config.configserver.transmitSensitiveMetadata, metrics });
-  const docker = config.docker.enabled ? connectDockerEngine(config.docker) : undefined;
+  const docker = config.docker.enabled
+    ? connectDockerEngine({ ...config.docker, requestPool: { maxConcurrent: config.docker.maxConcurrentRequests, maxQueued: config.docker.maxQueuedRequests } })
+    : undefined;
   // Only with `kubernetes` settings: a gateway without them refuses kubernetes configs by name.
   // Loaded only when configured: @kubernetes/client-node is large, and most gateways never need it.
   const kubernetes = config.kubernetes
     ? (await import('./backends/kubernetes/index.ts')).kubernetesRuntime(config.kubernetes, instanceId, log, metrics)
     : undefined;
-  const backend = overrides.backend ?? new BackendRouter([...(docker ? [new DockerBackend({ docker, instanceId, log })] : []), new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined), ...(kubernetes ? [kubernetes.backend] : [])]);
+  const routed = overrides.backend ?? new BackendRouter([...(docker ? [new DockerBackend({ docker, instanceId, log })] : []), new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined), ...(kubernetes ? [kubernetes.backend] : [])]);
+  const backend = new UserContainerBudget(routed, config.ssh.maxContainersPerUser);
   const reaper = docker && new ContainerReaper(docker, {
     instanceId,
     intervalMs: config.docker.reapInterval,
@@ -50,14 +54,17 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const [host, portText] = splitHostPort(config.ssh.listen);
   const open = new Set<Promise<void>>();
   const clients = new Set<{ end(): unknown }>();
-  const userConnections = new UserConnections();
+  const userConnections = new UserConnections(config.ssh.maxConnections);
 
   const listener = await startSshListener({
     hostKeys,
     host,
     port: Number(portText),
-    maxStartups: config.ssh.maxStartups,
-    identificationTimeoutMs: config.ssh.loginGraceTime,
+    maxStartups: { ...config.ssh.maxStartups, perSource: config.ssh.perSourceMaxStartups },
+    sourceBlockBits: config.ssh.perSourceNetBlockSize,
+    ...(config.ssh.perSourcePenalties.enabled ? { penalties: config.ssh.perSourcePenalties } : {}),
+    compression: config.ssh.compression,
+    loginGraceTimeMs: config.ssh.loginGraceTime,
     // ContainerSSH counts every TCP connection; ssh2 shows the gateway only those that identify.
     onUnidentifiedClose: () => {
       metrics.connectionOpened();
@@ -67,7 +74,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
     ...(config.ssh.proxyProtocol ? { proxyProtocol: { trustedProxies: config.ssh.proxyProtocol.trustedProxies, headerTimeoutMs: config.ssh.proxyProtocol.headerTimeout } } : {}),
     ...(config.ssh.clientAliveInterval ? { clientAlive: { intervalMs: config.ssh.clientAliveInterval, countMax: config.ssh.clientAliveCountMax } } : {}),
     log,
-    onConnection: (client, info) => {
+    onConnection: (client, info, attempt) => {
       let closed!: () => void;
       const done = new Promise<void>((resolve) => (closed = resolve));
       open.add(done);
@@ -89,6 +96,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
         metrics,
         audit,
         userConnections,
+        ceilings: { maxSessions: config.ssh.maxSessions, maxConnectionsPerUser: config.ssh.maxConnectionsPerUser },
+        maxUsernameLength: config.ssh.maxUsernameLength,
+        onAuthFailed: attempt.authFailed,
       });
     },
   });
@@ -108,10 +118,17 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   return {
     port: listener.port,
     instanceId,
+    metrics,
     close: async () => {
       const stopped = listener.close();
       // Ending each client closes its sessions and removes its container.
-      for (const client of clients) client.end();
+      for (const client of clients) {
+        try {
+          client.end();
+        } catch {
+          // Its socket already ended: ssh2 closes what is left of it.
+        }
+      }
       await Promise.all([stopped, ...open]);
       reaper?.stop();
       await kubernetes?.stop();

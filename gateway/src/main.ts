@@ -3,6 +3,7 @@ import { isGatewayError } from './errors.ts';
 import { startGateway } from './gateway.ts';
 import { createLogger, errorFields, openLogDestination } from './observability/index.ts';
 import { dropPrivileges } from './process/drop-privileges.ts';
+import { installLastResort } from './process/last-resort.ts';
 import { loadGatewayConfig } from './settings/index.ts';
 
 const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
@@ -18,6 +19,7 @@ try {
   const droppedTo = dropPrivileges(config.runAs, !config.docker.enabled || config.docker.host ? undefined : config.docker.socketPath);
   if (droppedTo) log.info({ code: 'GATEWAY_PRIVILEGES_DROPPED', ...droppedTo }, 'running without root');
   const gateway = await startGateway(config, log);
+  installLastResort(log, (kind) => gateway.metrics.processFault(kind));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       // Connections close, and with them their containers; then exit.

@@ -47,7 +47,8 @@ test('disk full on audit staging: required refuses the login with its code, best
   t.after(() => s3.close());
   const { world, setConfig } = await worldWithConfig(t, recorded('required'), {
     gateway: {
-      audit: { s3: { endpoint: s3.endpoint, bucket: s3.bucket, credentialsFile: s3.credentialsFile }, stagingDirectory: staging, flushInterval: '1s' },
+      // The store's own disk-full handling is under test: no free-space reserve to stop it first.
+      audit: { s3: { endpoint: s3.endpoint, bucket: s3.bucket, credentialsFile: s3.credentialsFile }, stagingDirectory: staging, flushInterval: '1s', minFreeBytes: 0 },
       metrics: { listen: '127.0.0.1:0' },
     },
   });
@@ -91,6 +92,7 @@ test('disk full mid-session under required: the user is told why, the session en
         s3: { endpoint: s3.endpoint, bucket: s3.bucket, credentialsFile: s3.credentialsFile },
         stagingDirectory: staging,
         flushInterval: '1s',
+        minFreeBytes: 0,
         // Back-pressure holds the session at 1 MiB pending, so it is still running when the write fails.
         maxPendingBytes: STAGING_BYTES,
       },

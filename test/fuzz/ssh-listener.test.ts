@@ -103,7 +103,9 @@ describe('the SSH listener survives hostile bytes before and after key exchange'
   let world: World;
   let metricsPort: number;
   before(async () => {
-    world = await startWorld({ logLevel: 'info', gateway: { metrics: { listen: '127.0.0.1:0' }, ssh: { loginGraceTime: '10s' } } });
+    // The parser is under test here, so every hostile connection must reach it: the early
+    // drop and per-source limits (test/e2e/pre-auth-flood.test.ts) would refuse most first.
+    world = await startWorld({ logLevel: 'info', gateway: { metrics: { listen: '127.0.0.1:0' }, ssh: { loginGraceTime: '10s', maxStartups: 100, perSourceMaxStartups: 100 } } });
     metricsPort = Number((await world.gateway.waitForCode('GATEWAY_OPS_LISTENING')).port);
   });
   after(() => world.stop());

@@ -5,7 +5,7 @@ import { hardenedExecution, worldWithConfig } from './fake-config.ts';
 import { listSessionContainers, waitForNoSessionContainers } from './docker.ts';
 import { hardenedPod, worldWithPod } from './kubernetes.ts';
 import { ensureSessionImage } from './session-image.ts';
-import type { World } from './world.ts';
+import type { World, WorldOptions } from './world.ts';
 
 /** The container backends every SSH feature must work on alike (issue 8): one test body, both worlds. */
 export const CONTAINER_BACKENDS = ['docker', 'kubernetes'] as const;
@@ -21,6 +21,8 @@ export interface BackendWorldOptions {
   readonly persistent?: { readonly homeMiB: number; readonly memoryMiB: number };
   /** Gateway config sections (e.g. `ssh` keepalive settings). */
   readonly gateway?: Record<string, Record<string, unknown>>;
+  /** More users for the authserver beside the demo user (e.g. a bystander of another user's test). */
+  readonly extraUsers?: WorldOptions['extraUsers'];
 }
 
 export interface BackendWorld {
@@ -64,7 +66,10 @@ async function dockerWorld(t: TestContext, options: BackendWorldOptions): Promis
     };
   }
   const configFor = (security?: Record<string, unknown>) => ({ backend: 'docker', docker: { execution }, ...(security ? { security } : {}) });
-  const { world, setConfig } = await worldWithConfig(t, configFor(options.security), options.gateway ? { gateway: options.gateway } : {});
+  const { world, setConfig } = await worldWithConfig(t, configFor(options.security), {
+    ...(options.gateway ? { gateway: options.gateway } : {}),
+    ...(options.extraUsers ? { extraUsers: options.extraUsers } : {}),
+  });
   if (containerName) {
     // A persistent container outlives its connections by design: the test removes its own.
     const name = containerName;
@@ -102,6 +107,7 @@ async function kubernetesWorld(t: TestContext, options: BackendWorldOptions): Pr
   const kube = await worldWithPod(t, pod, {
     ...(options.security ? { security: options.security } : {}),
     ...(options.gateway ? { sections: options.gateway } : {}),
+    ...(options.extraUsers ? { world: { extraUsers: options.extraUsers } } : {}),
   });
   return {
     backend: 'kubernetes',

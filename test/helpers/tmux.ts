@@ -23,6 +23,8 @@ export async function startTerminal(name: string, command: string[], env: Record
   const screen = async () => (await run('tmux', ['capture-pane', '-p', '-t', name])).stdout;
   return {
     type: (keys: string) => run('tmux', ['send-keys', '-t', name, '-l', keys]).then(() => run('tmux', ['send-keys', '-t', name, 'Enter'])),
+    /** Presses one key as tmux names it (e.g. `C-c`), unlike `type` which sends literal text. */
+    press: (key: string) => run('tmux', ['send-keys', '-t', name, key]),
     resize: (cols: number, rows: number) => run('tmux', ['resize-window', '-t', name, '-x', String(cols), '-y', String(rows)]),
     screen,
     /** Polls the screen until `pattern` shows, or fails with what the screen held. */

@@ -116,7 +116,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     await writeFile(
       join(dir, 'gateway.yaml'),
       stringify({
-        ssh: { listen: '127.0.0.1:0', hostKeyDir: join(dir, 'hostkeys'), ...sections.ssh },
+        // 127.0.0.1 is every test's own client: its deliberate failures must not lock the
+        // next test out. Other loopback addresses are penalised as any source would be.
+        ssh: { listen: '127.0.0.1:0', hostKeyDir: join(dir, 'hostkeys'), perSourcePenalties: { exempt: ['127.0.0.1/32'] }, ...sections.ssh },
         auth: { url: redirect.authUrl ?? `https://localhost:${authserver.port}`, ...clientTls, ...sections.auth },
         configserver: {
           url: redirect.configserverUrl ?? `https://localhost:${configserver.port}/config`,

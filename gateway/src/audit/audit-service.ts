@@ -10,12 +10,14 @@ import { FileRecordingStore } from './file-store.ts';
 import type { RecordingStore } from './recording-store.ts';
 import { loadS3Credentials, S3RecordingStore } from './s3-store.ts';
 import type { ConnectionTap } from './tap.ts';
+import { RecordingQuota } from './recording-quota.ts';
 import { startPlayerServer } from './player/player-server.ts';
 
 /** The gateway's recorder: its stores, its metrics, and one ConnectionRecorder per connection. */
 export class AuditService {
   private readonly failures: Counter<'reason'>;
   private player: { port: number; close: () => Promise<void> } | undefined;
+  private readonly quota: RecordingQuota | undefined;
 
   private constructor(
     private readonly settings: AuditSettings | undefined,
@@ -25,10 +27,15 @@ export class AuditService {
   ) {
     this.failures = new Counter({
       name: 'portcullis_audit_failures_total',
-      help: 'Recordings that could not be started (reason unavailable) or broke mid-session (reason write).',
+      help: 'Recordings that could not be started (reason unavailable), broke mid-session (reason write) or reached their quota (reason quota).',
       labelNames: ['reason'],
       registers: registry ? [registry] : [],
     });
+    // The volume watched is where bytes land on this host: the directory, else S3's staging.
+    const directory = settings?.directory ?? settings?.stagingDirectory;
+    this.quota = settings
+      ? new RecordingQuota({ maxRecordingBytes: settings.maxRecordingBytes, minFreeBytes: settings.minFreeBytes, ...(directory ? { directory } : {}) })
+      : undefined;
   }
 
   /** Builds the stores from the gateway settings and seals what a crashed gateway left open. */
@@ -91,6 +98,7 @@ export class AuditService {
       log,
       onFailure: (reason) => this.failures.inc({ reason }),
       onRequiredFailure: end,
+      ...(this.quota ? { quota: this.quota } : {}),
     });
   }
 

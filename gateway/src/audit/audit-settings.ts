@@ -44,6 +44,17 @@ export const AuditSettingsSchema = z.strictObject({
    */
   maxPendingBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
   /**
+   * Raw bytes one connection's recording may take. Past it nothing more is recorded and the
+   * recording says so; a session whose policy requires recording is ended instead.
+   */
+  maxRecordingBytes: z.number().int().positive().default(256 * 1024 * 1024),
+  /**
+   * Free bytes kept on the recording directory's filesystem (file storage and S3 staging):
+   * below it no recording starts (a required one refuses the login) and running ones stop
+   * as at their own quota, so recordings never fill the disk.
+   */
+  minFreeBytes: z.number().int().nonnegative().default(1024 * 1024 * 1024),
+  /**
    * The recording player page (off unless set). HTTPS that admits only auditors: a client
    * certificate signed by `tls.clientCaFile` whose common name is `auditor:<name>`
    * (`portcullis pki auditor NAME`). Every view is logged with the auditor's name.

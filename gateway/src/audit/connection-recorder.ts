@@ -10,6 +10,7 @@ import { ChunkedStream } from './chunked-stream.ts';
 import { compressChunk } from './chunk-compression.ts';
 import { MESSAGE_TYPES, STREAMS, type StreamName } from './message-types.ts';
 import { recordingId, type RecordingStore, type StreamWriter } from './recording-store.ts';
+import type { QuotaScope, RecordingQuota } from './recording-quota.ts';
 import { SftpDecoder, type SftpFileEvent } from './sftp-decoder.ts';
 import type { AuthAttempt, ChannelTap, ConnectionTap, KeyboardInteractiveAudit } from './tap.ts';
 
@@ -29,9 +30,11 @@ export interface RecorderContext {
   /** Under back-pressure, a store that stores nothing for this long counts as failed. */
   readonly stallTimeoutMs?: number;
   readonly log: Logger;
-  readonly onFailure?: (reason: 'unavailable' | 'write') => void;
+  readonly onFailure?: (reason: 'unavailable' | 'write' | 'quota') => void;
   /** Called when a required recording breaks mid-session: the connection must end. */
   readonly onRequiredFailure: () => void;
+  /** Bytes per recording and free space on the volume; unbounded without it. */
+  readonly quota?: RecordingQuota;
 }
 
 type Recording = 'required' | 'best-effort' | 'off';
@@ -68,6 +71,10 @@ export class ConnectionRecorder implements ConnectionTap {
   private nextChannel = 0;
   private failureReported = false;
   private closed = false;
+  /** Raw bytes this recording has taken, for the quota. */
+  private recordedBytes = 0;
+  /** Set once a quota was reached: nothing more is recorded but the disconnect. */
+  private quotaReached: QuotaScope | undefined;
 
   constructor(private readonly context: RecorderContext) {
     this.id = recordingId(context.identity.connectionId);
@@ -86,7 +93,30 @@ export class ConnectionRecorder implements ConnectionTap {
       }
       return;
     }
-    this.binary?.add(encodeMessage(this.message(type, payload, channelId)));
+    if (!this.binary) return;
+    const encoded = encodeMessage(this.message(type, payload, channelId));
+    if (type === MESSAGE_TYPES.disconnect || this.withinQuota(encoded.length)) this.binary.add(encoded);
+  }
+
+  /**
+   * Counts `bytes` about to be recorded; false once a quota is reached. The first time, the
+   * recording says so itself (a recordingStopped message), and a required recording ends the
+   * connection as any broken recording does.
+   */
+  withinQuota(bytes: number): boolean {
+    const quota = this.context.quota;
+    if (!quota) return true;
+    if (this.quotaReached) return false;
+    this.recordedBytes += bytes;
+    const scope = quota.exceeded(this.recordedBytes);
+    if (!scope) return true;
+    this.quotaReached = scope;
+    const limit = scope === 'session' ? { maxRecordingBytes: quota.settings.maxRecordingBytes } : { minFreeBytes: quota.settings.minFreeBytes };
+    this.binary?.add(encodeMessage(this.message(MESSAGE_TYPES.recordingStopped, { reason: 'quota', scope, ...limit }, null)));
+    this.context.onFailure?.('quota');
+    this.context.log.warn({ code: 'AUDIT_RECORDING_QUOTA_REACHED', scope, recording: this.recording, ...limit }, 'recording quota reached; nothing more is recorded');
+    if (this.recording === 'required') this.context.onRequiredFailure();
+    return false;
   }
 
   get active(): boolean {
@@ -149,6 +179,10 @@ export class ConnectionRecorder implements ConnectionTap {
       const store = this.context.storeFor(audit.storage);
       if (!store) throw new Error(`the gateway has no "${audit.storage}" recording storage configured`);
       this.store = store;
+      if (this.context.quota) {
+        await this.context.quota.refresh();
+        if (this.context.quota.volumeLow) throw new Error(`the recording volume has less than ${this.context.quota.settings.minFreeBytes} bytes free (audit.minFreeBytes)`);
+      }
       if (audit.format === 'binary') {
         const writer = await withTimeout(store.openStream(`${this.id}/audit.cslog`, 'containerssh-binary'), OPEN_TIMEOUT_MS);
         this.binary = this.chunked(writer, compressChunk, fileHeader());
@@ -265,7 +299,7 @@ export class ConnectionRecorder implements ConnectionTap {
   }
 
   storeContent(channelId: number, index: number, content: Buffer): string | undefined {
-    if (!this.store) return undefined;
+    if (!this.store || !this.withinQuota(content.length)) return undefined;
     const key = `${this.id}/sftp-${channelId}-${index}.bin`;
     this.pendingContentBytes += content.length;
     const write = this.store.putObject(key, 'sftp-content', content).catch((error: unknown) => this.writeFailed(error));
@@ -307,6 +341,7 @@ class ChannelRecorder implements ChannelTap {
   private nextRequest = 0;
   private opened = false;
   private closed = false;
+  private quotaNoted = false;
 
   constructor(private readonly connection: ConnectionRecorder, private readonly channelId: number, private readonly type: string) {}
 
@@ -329,7 +364,8 @@ class ChannelRecorder implements ChannelTap {
         const cols = Number(details.cols);
         const rows = Number(details.rows);
         if (this.pty) this.pty = { ...this.pty, cols, rows };
-        if (this.cast && this.castEvents) this.cast.add(Buffer.from(this.castEvents.resizeLine(cols, rows, performance.now())));
+        const resize = this.cast && this.castEvents ? Buffer.from(this.castEvents.resizeLine(cols, rows, performance.now())) : undefined;
+        if (resize && this.connection.withinQuota(resize.length)) this.cast!.add(resize);
         return this.record(MESSAGE_TYPES.channelRequestWindow, { requestId, columns: cols, rows, width: 0, height: 0 });
       }
       case 'env':
@@ -405,17 +441,26 @@ class ChannelRecorder implements ChannelTap {
       const events = this.castEvents;
       const stream = STREAMS[name];
       source.on('data', (data: Buffer) => {
+        const line = cast && events ? (name === 'stdin' ? (keep ? events.inputLine(data, performance.now()) : undefined) : events.outputLine(data, performance.now())) : undefined;
+        const castBytes = line ? Buffer.from(line) : undefined;
+        // Both copies count: an asciicast line can be six times its bytes (JSON escapes).
+        if (!this.connection.withinQuota((keep ? data.length : 0) + (castBytes?.length ?? 0))) return this.stoppedForQuota();
         if (keep) this.connection.recordIo(this.channelId, stream, data);
-        if (cast && events) {
-          const line = name === 'stdin' ? (keep ? events.inputLine(data, performance.now()) : undefined) : events.outputLine(data, performance.now());
-          if (line) cast.add(Buffer.from(line));
-        }
+        if (castBytes) cast!.add(castBytes);
         this.connection.holdIfBehind(source);
       });
     };
     tap('stdin', streams.stdin);
     tap('stdout', streams.stdout);
     tap('stderr', streams.stderr);
+  }
+
+  /** Once per terminal: the recording's viewer sees where and why it stops. */
+  private stoppedForQuota() {
+    if (!this.cast || !this.castEvents || this.quotaNoted) return;
+    this.quotaNoted = true;
+    const line = this.castEvents.outputLine(Buffer.from('\r\n[recording stopped: quota reached]\r\n'), performance.now());
+    if (line) this.cast.add(Buffer.from(line));
   }
 
   exit(status: ExitStatus): void {

@@ -38,6 +38,8 @@ export const MESSAGE_TYPES = {
   requestFailed: 501,
   /** Portcullis: one decoded SFTP operation on a file (payload: SftpFileEvent). */
   sftpFile: 600,
+  /** Portcullis: nothing after this was recorded (payload: reason, scope, the bound reached). */
+  recordingStopped: 601,
 } as const;
 
 export type MessageTypeName = keyof typeof MESSAGE_TYPES;

@@ -1,1 +1,1 @@
-export { SecurityPolicy, type ForwardingKind, type Refusal, type Verdict } from './security-policy.ts';
+export { SecurityPolicy, type ForwardingKind, type Refusal, type SecurityCeilings, type Verdict } from './security-policy.ts';

@@ -33,13 +33,28 @@ function durationMs(text: string | undefined): number | undefined {
   return match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : undefined;
 }
 
+/** Limits from the gateway's own settings that hold whatever a policy says. */
+export interface SecurityCeilings {
+  readonly maxSessions?: number;
+  readonly maxConnectionsPerUser?: number;
+}
+
+function lowest(policy: number | undefined, ceiling: number | undefined): number | undefined {
+  if (policy === undefined) return ceiling;
+  return ceiling === undefined ? policy : Math.min(policy, ceiling);
+}
+
 /**
  * The config webhook's `security` section as decisions, checked by the gateway before a
  * request reaches any backend. Modes follow ContainerSSH: `enable` allows all but `deny`,
  * `filter` allows only `allow`, `disable` refuses; a section with no mode takes `defaultMode`.
  */
 export class SecurityPolicy {
-  constructor(private readonly config: SecurityConfig = {}) {}
+  constructor(
+    private readonly config: SecurityConfig = {},
+    /** The gateway's own ceilings: a policy may lower them, never raise or remove them. */
+    private readonly ceilings: SecurityCeilings = {},
+  ) {}
 
   private mode(section: SecurityMode | undefined): SecurityMode {
     if (section) return section;
@@ -105,11 +120,11 @@ export class SecurityPolicy {
   /** Session channels open at once on one connection; undefined means no limit. */
   get maxSessions(): number | undefined {
     const limit = this.config.maxSessions;
-    return limit === undefined || limit <= 0 ? undefined : limit;
+    return lowest(limit === undefined || limit <= 0 ? undefined : limit, this.ceilings.maxSessions);
   }
 
   get maxConnectionsPerUser(): number | undefined {
-    return this.config.maxConnectionsPerUser;
+    return lowest(this.config.maxConnectionsPerUser, this.ceilings.maxConnectionsPerUser);
   }
 
   /** Time limits in milliseconds; absent ones are off. */

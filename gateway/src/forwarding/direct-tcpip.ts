@@ -1,9 +1,10 @@
-import type { Duplex } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import type { ServerChannel, TcpipRequestInfo } from 'ssh2';
 import type { BackendConnection } from '../backends/index.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 import type { ChannelTap } from '../audit/index.ts';
 import { connectThroughAgent } from './guest-agent.ts';
+import { ChannelGuard } from '../session/channel-guard.ts';
 
 /**
  * A `direct-tcpip` channel (ssh -L, -D): opened on the backend's side, then relayed both
@@ -50,23 +51,40 @@ type ChannelLike = (ServerChannel | Duplex) & { eof?: () => void };
  * Both ways, with half-close: ssh2 ends a server-side channel with EOF and CLOSE at once,
  * which would drop a reply still coming from the client after the container side stopped
  * sending, so the channel gets only EOF until both directions are done. Either side
- * failing tears down the other.
+ * failing tears down the other. Writes to an ssh2 channel go through a ChannelGuard: after
+ * the client left they are dropped instead of thrown, and EOF follows the last byte taken.
  */
 export function relay(channel: ChannelLike, upstream: Duplex): void {
   let upstreamDone = false;
   let clientDone = false;
-  const finish = () => {
-    if (upstreamDone && clientDone && !channel.writableEnded) channel.end();
+  // A fault ends this relay only: the connection's own handlers see the client leave.
+  const guard = isSsh2Channel(channel) ? new ChannelGuard(channel, undefined, () => upstream.destroy()) : undefined;
+  const toClient: Writable = guard ? guard.sink('stdout') : channel;
+  const safely = (action: () => void) => {
+    try {
+      action();
+    } catch {
+      upstream.destroy();
+    }
   };
+  const finish = () => {
+    if (upstreamDone && clientDone && !channel.writableEnded) safely(() => channel.end());
+  };
+  let eofSent = false;
   /** EOF to the client only once everything written before it has left. */
   const sendEof = () => {
-    if (channel.writableLength > 0) return void channel.once('drain', sendEof);
-    if (channel.eof) channel.eof();
-    else channel.end();
-    finish();
+    if (eofSent) return;
+    eofSent = true;
+    const eof = () => {
+      if (!guard || guard.open) safely(() => (channel.eof ? channel.eof() : channel.end()));
+      finish();
+    };
+    if (toClient.writableFinished) return eof();
+    toClient.once('finish', eof);
+    toClient.end();
   };
   channel.on('error', () => upstream.destroy());
-  upstream.on('error', () => channel.destroy());
+  upstream.on('error', () => safely(() => channel.destroy()));
   channel.on('close', () => upstream.destroy());
   upstream.on('close', () => {
     upstreamDone = true;
@@ -82,5 +100,9 @@ export function relay(channel: ChannelLike, upstream: Duplex): void {
     sendEof();
   });
   channel.pipe(upstream);
-  upstream.pipe(channel, { end: false });
+  upstream.pipe(toClient, { end: false });
+}
+
+function isSsh2Channel(channel: ChannelLike): channel is ServerChannel {
+  return typeof (channel as { outgoing?: unknown }).outgoing === 'object';
 }

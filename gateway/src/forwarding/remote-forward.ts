@@ -81,13 +81,19 @@ export class RemoteForwards {
   }
 
   private open(stream: Duplex, openChannel: (cb: (error: Error | undefined, channel: Duplex) => void) => void): void {
-    openChannel((error, channel) => {
-      if (error) {
-        this.log.debug({ code: 'SSH_FORWARD_REJECTED', ...errorFields(error) }, 'client refused a forwarded connection');
-        return stream.destroy();
-      }
-      relay(channel, stream);
-    });
+    try {
+      openChannel((error, channel) => {
+        if (error) {
+          this.log.debug({ code: 'SSH_FORWARD_REJECTED', ...errorFields(error) }, 'client refused a forwarded connection');
+          return stream.destroy();
+        }
+        relay(channel, stream);
+      });
+    } catch (error) {
+      // The client left: ssh2 throws on a channel open after its transport is gone.
+      this.log.debug({ code: 'SSH_FORWARD_REJECTED', ...errorFields(error) }, 'the client is gone; forwarded connection dropped');
+      stream.destroy();
+    }
   }
 
   closeAll(): void {

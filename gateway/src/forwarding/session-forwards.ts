@@ -55,14 +55,21 @@ export function xauthorityEntry(display: number, protocol: string, cookie: Buffe
 
 /** Agent (ssh -A) and X11 (ssh -X) forwarding through the guest agent, for one connection. */
 export function sessionForwards(client: Connection, log: Logger): SessionForwards {
-  const toClient = (open: (callback: OpenCallback) => void) => (stream: Duplex) =>
-    open((error, channel) => {
-      if (error) {
-        log.debug({ code: 'SSH_FORWARD_REJECTED', ...errorFields(error) }, 'the client refused a forwarded channel');
-        return stream.destroy();
-      }
-      relay(channel, stream);
-    });
+  const toClient = (open: (callback: OpenCallback) => void) => (stream: Duplex) => {
+    try {
+      open((error, channel) => {
+        if (error) {
+          log.debug({ code: 'SSH_FORWARD_REJECTED', ...errorFields(error) }, 'the client refused a forwarded channel');
+          return stream.destroy();
+        }
+        relay(channel, stream);
+      });
+    } catch (error) {
+      // The client left: ssh2 throws on a channel open after its transport is gone.
+      log.debug({ code: 'SSH_FORWARD_REJECTED', ...errorFields(error) }, 'the client is gone; forwarded channel dropped');
+      stream.destroy();
+    }
+  };
   return {
     agent: async (connection, marker) => {
       const path = `/tmp/portcullis-agent-${marker}.sock`;

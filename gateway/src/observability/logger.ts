@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { BOUNDED_BINDING_SERIALIZERS, truncateLogFields } from './log-fields.ts';
 
 export type { Logger };
 
@@ -24,7 +25,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       base: { program: 'gateway' },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: { level: (label) => ({ level: label }), bindings: truncateLogFields, log: truncateLogFields },
+      // Child bindings skip the bindings formatter; these keys may carry client-chosen text.
+      serializers: BOUNDED_BINDING_SERIALIZERS,
     },
     destination ?? process.stdout,
   );

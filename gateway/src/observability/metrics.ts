@@ -33,6 +33,8 @@ export class GatewayMetrics {
   private readonly authSeconds = new Histogram({ name: 'portcullis_auth_webhook_duration_seconds', help: 'Auth webhook call latency.', labelNames: ['authtype'], buckets: SECONDS_BUCKETS, registers: [this.registry] });
   private readonly configSeconds = new Histogram({ name: 'portcullis_config_webhook_duration_seconds', help: 'Config webhook call latency.', buckets: SECONDS_BUCKETS, registers: [this.registry] });
   private readonly backendStartSeconds = new Histogram({ name: 'portcullis_backend_start_duration_seconds', help: 'Time to get a container, pod or upstream connection ready.', labelNames: ['backend'], buckets: SECONDS_BUCKETS, registers: [this.registry] });
+  private readonly connectionFaults = new Counter({ name: 'portcullis_ssh_connection_faults_total', help: 'Faults of one connection (an ssh2 call after the client left, a handler that threw) that closed that connection alone.', labelNames: ['stage'], registers: [this.registry] });
+  private readonly processFaults = new Counter({ name: 'portcullis_process_faults_total', help: 'Errors that reached the process-level last resort (a bug: each should have been contained by its connection).', labelNames: ['kind'], registers: [this.registry] });
   private readonly timeToShellSeconds = new Histogram({ name: 'portcullis_time_to_shell_seconds', help: 'TCP accept to the first program started on the connection.', buckets: SECONDS_BUCKETS, registers: [this.registry] });
 
   constructor() {
@@ -83,6 +85,15 @@ export class GatewayMetrics {
   backendFailed(backend: string, reason: string): void {
     this.backendErrors.inc({ backend });
     this.backendFailures.inc({ backend, reason });
+  }
+
+  /** `stage`: where in the connection the fault was caught (a bounded set). */
+  connectionFaultContained(stage: string): void {
+    this.connectionFaults.inc({ stage });
+  }
+
+  processFault(kind: 'uncaughtException' | 'unhandledRejection'): void {
+    this.processFaults.inc({ kind });
   }
 
   firstProgramStarted(secondsSinceAccept: number): void {

@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import type { ServerChannel, Session, PseudoTtyInfo, WindowChangeInfo, X11Info } from 'ssh2';
 import type { BackendConnection, BackendSession, SessionProgram } from '../backends/index.ts';
 import type { ProgressRelay } from './progress-relay.ts';
@@ -7,9 +7,17 @@ import { isGatewayError } from '../errors.ts';
 import type { Refusal, SecurityPolicy } from '../filters/index.ts';
 import { SESSION_MARKER_VARIABLE, deliverSignal, newSessionMarker, statusAfterSignals } from '../guest/index.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
+import { ChannelGuard, type FaultReporter } from './channel-guard.ts';
+import { ResizeCoalescer } from './resize-coalescer.ts';
+import { SignalGate } from './signal-gate.ts';
 
 /** Client `env` requests kept per session; more are refused. */
 const MAX_CLIENT_ENV = 64;
+/**
+ * After the program ended, how long its last output may make no progress (while the client's
+ * window is open) before the gateway gives up on it and closes the channel.
+ */
+const FLUSH_STALL_MS = 10_000;
 
 export interface SessionChannelContext {
   /** The connection's container (or pod…); a rejection carries the user-facing error. */
@@ -31,6 +39,10 @@ export interface SessionChannelContext {
   readonly onRunning?: (program: RunningProgram) => () => void;
   /** Agent (ssh -A) and X11 (ssh -X) forwarding into the container; absent refuses both. */
   readonly forwards?: SessionForwards;
+  /** Aborted once the client's connection is gone: nothing may be written to it after that. */
+  readonly connectionGone?: AbortSignal;
+  /** Closes this session's connection (alone) after a fault, with a log line and a metric. */
+  readonly onFault?: FaultReporter;
 }
 
 /** Sets up, before the program starts, what it reaches the client's agent or X server through. */
@@ -58,12 +70,14 @@ export interface RunningProgram {
  */
 export function handleSessionChannel(session: Session, context: SessionChannelContext): void {
   let pty: SessionProgram['pty'];
+  // Keyed by client-chosen names: Maps, so `constructor` or `__proto__` are names like any other.
   /** `env` requests, used only where the backend passes them on (see BackendConnection). */
-  const clientEnv: Record<string, string> = {};
+  const clientEnv = new Map<string, string>();
   let running: BackendSession | undefined;
+  let programEnded = false;
   let started = false;
   /** `env` requests the policy explicitly allows: passed on whatever the backend. */
-  const allowedEnv: Record<string, string> = {};
+  const allowedEnv = new Map<string, string>();
   const marker = newSessionMarker();
   const delivered = new Set<string>();
   let runningConnection: BackendConnection | undefined;
@@ -74,6 +88,8 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   /** Environment from agent and X11 forwarding, set up just before the program starts. */
   const forwardEnv: Record<string, string> = {};
   const forwardCleanups: Array<() => void> = [];
+  const onFault: FaultReporter = context.onFault ?? ((stage, error) => context.log.warn({ code: 'SSH_CONNECTION_FAULT_CONTAINED', stage, ...errorFields(error) }, 'connection fault contained'));
+  const resizes = new ResizeCoalescer((size) => running?.resize(size.cols, size.rows) ?? Promise.resolve());
 
   session.on('auth-agent', (accept, reject) => {
     if (started || !context.forwards || context.policy?.forwarding('agent') !== 'allow') {
@@ -92,7 +108,6 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     x11Request = info;
     accept?.();
   });
-  session.once('close', () => forwardCleanups.forEach((cleanup) => cleanup()));
 
   session.on('pty', (accept, reject, info: PseudoTtyInfo) => {
     if (started) return reject?.();
@@ -109,21 +124,22 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   session.on('window-change', (accept, _reject, info: WindowChangeInfo) => {
     if (pty) pty = { ...pty, cols: info.cols, rows: info.rows };
     context.audit?.request('window-change', { cols: info.cols, rows: info.rows });
-    if (running && pty) void running.resize(pty.cols, pty.rows);
+    // Before the program runs the size only changes what it starts with; after, coalesced.
+    if (running && pty) resizes.request(pty);
     accept?.();
   });
 
   // OpenSSH sends env with want-reply false, as sshd silently drops what AcceptEnv does not allow.
   session.on('env', (accept, reject, info) => {
-    const acceptable = !started && Object.keys(clientEnv).length < MAX_CLIENT_ENV && /^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(info.key) && info.val.length <= 4096;
+    const acceptable = !started && clientEnv.size < MAX_CLIENT_ENV && /^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(info.key) && info.val.length <= 4096;
     if (!acceptable) return reject?.();
     const verdict = context.policy?.env(info.key) ?? 'unset';
     if (verdict === 'deny') {
       context.log.info({ code: 'SECURITY_ENV_REJECTED', name: info.key }, 'env request refused by policy');
       return reject?.();
     }
-    if (verdict === 'allow') allowedEnv[info.key] = info.val;
-    clientEnv[info.key] = info.val;
+    if (verdict === 'allow') allowedEnv.set(info.key, info.val);
+    clientEnv.set(info.key, info.val);
     context.audit?.request('env', { name: info.key, value: info.val });
     accept?.();
   });
@@ -137,9 +153,8 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
       const channel = accept();
       channel.on('error', () => undefined);
       refused(decision.refusal, subsystem !== undefined ? { subsystem } : {});
-      channel.stderr.write(`portcullis: ${decision.refusal.message} (${decision.refusal.code})\r\n`);
-      channel.exit(1);
-      channel.end();
+      const guard = new ChannelGuard(channel, context.connectionGone, onFault);
+      void guard.line(`portcullis: ${decision.refusal.message} (${decision.refusal.code})`).then(() => guard.finish({ exitCode: 1 }));
       return;
     }
     const originalCommand: Record<string, string> = {};
@@ -154,7 +169,9 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     // A client that vanishes mid-write must cost this session only, never the gateway.
     channel.on('error', (error: Error) => log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'channel error'));
     channel.stderr.on('error', () => undefined);
-    const detachProgress = context.progress?.attach(channel.stderr as Writable);
+    const guard = new ChannelGuard(channel, context.connectionGone, onFault);
+    const progressOutput = lineWriter(guard);
+    const detachProgress = context.progress?.attach(progressOutput);
     const backend = context.backend.finally(() => detachProgress?.()).then(async (connection) => {
       // Failures here leave the program without the forward, as sshd does, never without a session.
       const setups = [
@@ -176,8 +193,8 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     const programFor = (connection: BackendConnection): SessionProgram => ({
       command,
       env: {
-        ...(connection.passesClientEnvironment ? clientEnv : {}),
-        ...allowedEnv,
+        ...(connection.passesClientEnvironment ? Object.fromEntries(clientEnv) : {}),
+        ...Object.fromEntries(allowedEnv),
         ...context.environment,
         ...(pty ? { TERM: pty.term } : {}),
         ...originalCommand,
@@ -186,26 +203,28 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
       },
       ...(pty ? { pty } : {}),
       ...(subsystem !== undefined ? { subsystem } : {}),
-      onProgress: (line: string) => {
-        if (channel.stderr.writable) channel.stderr.write(`${line.replace(/[\r\n]+/g, ' ')}\r\n`);
-      },
+      onProgress: (line: string) => void guard.line(line.replace(/[\r\n]+/g, ' ')),
     });
     let forget: (() => void) | undefined;
     channel.once('close', () => forget?.());
-    const finished: Promise<void> = run(programFor, channel, backend, log, context.audit, (session) => {
+    context.connectionGone?.addEventListener('abort', () => forget?.(), { once: true });
+    const finished: Promise<void> = run(programFor, guard, channel, backend, log, context.audit, (session, startedWith) => {
       running = session;
+      void session.exited.then(() => (programEnded = true), () => (programEnded = true));
+      // The client left while the program was starting: it gets the hangup it missed.
+      if (closed) void hangUp();
       // Attached just before run() pipes the channel on, in the same tick: no input is lost.
       if (context.onActivity) channel.on('data', context.onActivity);
       void backend.then((connection) => (runningConnection = connection), () => undefined);
       context.onProgramStarted?.();
+      // A window-change that came while the program was starting is applied now.
+      if (pty && startedWith && (pty.cols !== startedWith.cols || pty.rows !== startedWith.rows)) resizes.request(pty);
       forget = context.onRunning?.({
-        tell: (line) => {
-          if (!channel.destroyed) channel.stderr.write(`${line}\r\n`);
-        },
-        signal: (name) => signalRunning(name),
+        tell: (line) => void guard.line(line),
+        signal: (name) => signals.fromGateway(name),
         ended: finished,
       });
-    }, delivered);
+    }, delivered).catch((error: unknown) => onFault('handler', error));
   };
 
   const signalRunning = async (name: string): Promise<boolean> => {
@@ -220,6 +239,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
       return false;
     }
   };
+  const signals = new SignalGate(signalRunning);
 
   session.on('shell', (accept, reject) => (started ? reject?.() : start(null, accept)));
   session.on('exec', (accept, reject, info) => (started ? reject?.() : start(info.command, accept)));
@@ -233,22 +253,52 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
       return reject?.();
     }
     if (!running || (!running.signal && !runningConnection?.runHelper)) return reject?.();
-    void signalRunning(info.name);
+    if (signals.fromClient(info.name) === 'rate-limited') {
+      context.log.info({ code: 'SESSION_SIGNAL_RATE_LIMITED', signal: info.name }, 'signal refused: too many signals');
+      return reject?.();
+    }
     accept?.();
   });
-  session.on('close', () => {
-    running?.destroy();
+  /**
+   * Hangup, as sshd's closing of the terminal or pipes: a program that outlives its channel (a
+   * persistent container keeps running) must not linger. Then the streams go.
+   */
+  const hangUp = async () => {
+    const current = running;
+    if (!current) return;
+    const connection = runningConnection ?? (await context.backend.catch(() => undefined));
+    if (!programEnded && (current.signal || connection?.runHelper)) void signals.fromGateway('HUP');
+    current.destroy();
+  };
+  let closed = false;
+  // ssh2 emits 'close' on a session only for the client's CHANNEL_CLOSE, never when the whole
+  // connection drops: both end the session here, once.
+  const sessionClosed = () => {
+    if (closed) return;
+    closed = true;
+    forwardCleanups.forEach((cleanup) => cleanup());
+    void hangUp().catch((error: unknown) => onFault('handler', error));
     context.audit?.close();
+  };
+  session.once('close', sessionClosed);
+  context.connectionGone?.addEventListener('abort', sessionClosed, { once: true });
+}
+
+/** Progress lines as a stream, through the guard (the relay writes to a Writable). */
+function lineWriter(guard: ChannelGuard): Writable {
+  return new Writable({
+    write: (chunk: Buffer, _encoding, callback) => void guard.line(chunk.toString('utf8').replace(/\r?\n$/, '')).then(() => callback()),
   });
 }
 
 async function run(
   programFor: (connection: BackendConnection) => SessionProgram,
+  guard: ChannelGuard,
   channel: ServerChannel,
   backend: Promise<BackendConnection>,
   log: Logger,
   audit: ChannelTap | undefined,
-  onStarted: (session: BackendSession) => void,
+  onStarted: (session: BackendSession, size: SessionProgram['pty']) => void,
   delivered: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   let session: BackendSession;
@@ -262,41 +312,53 @@ async function run(
     if (!isGatewayError(error) || error.code === 'DOCKER_EXEC_CREATE_FAILED') {
       log.error({ code: isGatewayError(error) ? error.code : 'DOCKER_EXEC_CREATE_FAILED', ...errorFields(error) }, 'session not started');
     }
-    channel.stderr.write(`${line}\r\n`);
-    channel.exit(1);
-    channel.end();
+    await guard.line(line);
+    guard.finish({ exitCode: 1 });
     return;
   }
-  onStarted(session);
+  onStarted(session, program.pty);
   log.info({ code: 'SESSION_STARTED', pty: program.pty !== undefined }, 'program started');
   audit?.streams({ stdin: channel, stdout: session.stdout, stderr: session.stderr });
-  session.stdout.pipe(channel, { end: false });
-  session.stderr.pipe(channel.stderr as Writable, { end: false });
+  const stdout = guard.sink('stdout');
+  const stderr = guard.sink('stderr');
+  session.stdout.pipe(stdout);
+  session.stderr.pipe(stderr);
   channel.pipe(session.stdin);
   const status = statusAfterSignals(await session.exited, delivered);
-  await Promise.all([flushed(channel), flushed(channel.stderr as Writable)]);
+  const flushed = await outputSent(guard, [stdout, stderr]);
   log.info({ code: 'SESSION_ENDED', ...status }, 'program ended');
   audit?.exit(status);
-  if (!channel.destroyed) {
-    if ('signal' in status) channel.exit(status.signal, status.coreDumped, '');
-    else channel.exit(status.exitCode);
-    channel.end();
+  if (flushed) guard.finish(status);
+  else if (guard.open) {
+    log.warn({ code: 'SESSION_FLUSH_ABANDONED', stallMs: FLUSH_STALL_MS }, 'the last output made no progress: channel closed without exit status');
+    guard.close();
   }
 }
 
-/** Exit status must follow the last byte of output, so wait for queued writes to leave. */
-function flushed(stream: Writable): Promise<void> {
-  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
+/**
+ * Exit status must follow the last byte of output: waits until every chunk was taken by ssh2.
+ * Bounded: resolves false once the channel is gone, or once nothing moved for FLUSH_STALL_MS
+ * although the client's window is open (a slow reader with a closed window is waited for).
+ */
+async function outputSent(guard: ChannelGuard, sinks: Writable[]): Promise<boolean> {
+  const all = Promise.all(sinks.map(streamFinished)).then(() => true);
+  let seen = guard.progress;
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const tick = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), FLUSH_STALL_MS)));
+    const done = await Promise.race([all, tick]);
+    clearTimeout(timer);
+    if (done) return true;
+    if (!guard.open) return false;
+    if (guard.progress === seen && !guard.waitingForWindow) return false;
+    seen = guard.progress;
+  }
+}
+
+function streamFinished(stream: Writable): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', check);
-      stream.off('close', done);
-      resolve();
-    };
-    const check = () => {
-      if (stream.writableLength === 0) done();
-    };
-    stream.on('drain', check);
-    stream.once('close', done);
+    if (stream.writableFinished) return resolve();
+    stream.once('finish', () => resolve());
+    stream.once('close', () => resolve());
   });
 }

@@ -10,9 +10,10 @@ import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from '.
 import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from './connection-maps.ts';
 import { ProgressRelay } from './progress-relay.ts';
 import { handleSessionChannel } from './session-channel.ts';
+import type { FaultStage } from './channel-guard.ts';
 import { NO_TAP, tapGlobalRequests, type AuditService } from '../audit/index.ts';
 import { RemoteForwards, handleDirectStreamlocal, handleDirectTcpip, sessionForwards } from '../forwarding/index.ts';
-import { SecurityPolicy } from '../filters/index.ts';
+import { SecurityPolicy, type SecurityCeilings } from '../filters/index.ts';
 import { ConnectionTimeLimits } from './time-limits.ts';
 import type { UserConnections } from './user-connections.ts';
 
@@ -34,6 +35,12 @@ export interface ConnectionDependencies {
   readonly audit?: AuditService;
   /** Connections per user on this instance, for the policy's maxConnectionsPerUser. */
   readonly userConnections?: UserConnections;
+  /** The gateway's limits a policy may lower but never lift (sessions, connections per user). */
+  readonly ceilings?: SecurityCeilings;
+  /** Longest user name (UTF-8 bytes) taken; longer ones are refused before any webhook call or log line. */
+  readonly maxUsernameLength?: number;
+  /** Told each time credentials are rejected (the listener penalises the source of a failed login). */
+  readonly onAuthFailed?: () => void;
 }
 
 /** What the webhooks granted, fixed at login for the whole connection. */
@@ -68,6 +75,24 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   // Every global request, including those ssh2 refuses itself; else only what `request` shows.
   const everyGlobalRequest = tapGlobalRequests(client, (name) => tap.globalRequest(name));
   log.debug({ code: 'SSH_CONNECTED' }, 'connection accepted');
+  /** Aborted when the client's socket ended or closed: ssh2 throws on any write after that. */
+  const gone = new AbortController();
+  client.once('end', () => gone.abort());
+  client.once('close', () => gone.abort());
+  /** Ends this connection only; ssh2's own end() throws once its protocol object is gone. */
+  const endConnection = (): void => {
+    try {
+      client.end();
+    } catch {
+      socketOf(client)?.destroy();
+    }
+  };
+  /** Every fault of this connection ends here: one log code, one metric, this connection closed. */
+  const containFault = (stage: FaultStage, error: unknown): void => {
+    log.warn({ code: 'SSH_CONNECTION_FAULT_CONTAINED', stage, ...errorFields(error) }, 'connection fault contained: closing this connection');
+    deps.metrics?.connectionFaultContained(stage);
+    socketOf(client)?.destroy();
+  };
   const acceptedAt = performance.now();
   deps.metrics?.connectionOpened();
   let loggedIn = false;
@@ -83,7 +108,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
 
   const graceTimer = setTimeout(() => {
     log.info({ code: 'SSH_LOGIN_GRACE_EXPIRED' }, 'login grace time expired');
-    client.end();
+    endConnection();
   }, deps.loginGraceTimeMs);
 
   /** Unavailable is not denied: say what is wrong, refuse, and hang up. */
@@ -99,11 +124,12 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
 
   const deny = (ctx: AuthContext) => {
     failures += 1;
+    deps.onAuthFailed?.();
     log.info({ code: 'AUTH_FAILED', method: ctx.method, username: ctx.username }, 'credentials rejected');
     ctx.reject(OFFERED_METHODS);
     if (failures >= deps.maxAuthTries) {
       log.info({ code: 'SSH_HANDSHAKE_FAILED', username: ctx.username }, 'too many authentication failures');
-      client.end();
+      endConnection();
     }
   };
 
@@ -132,11 +158,12 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       throw new GatewayError('CONFIG_UNSUPPORTED', `Session refused: this gateway has no ${response.config.backend} backend.`);
     }
     await tap.configure(response.config.audit);
-    const policy = new SecurityPolicy(response.config.security);
-    const releaseSlot = deps.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);
-    if (deps.userConnections && !releaseSlot) {
-      throw new GatewayError('SECURITY_MAX_CONNECTIONS_PER_USER', 'Login refused: you already hold as many connections as your policy allows.');
-    }
+    // The client left while the webhooks answered: its close already ran, so nothing may start now.
+    if (gone.signal.aborted) return;
+    const policy = new SecurityPolicy(response.config.security, deps.ceilings);
+    const slot = deps.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);
+    if (slot && !slot.taken) throw slot.refusal;
+    const releaseSlot = slot?.release;
     loginName = ctx.username;
     grant = { authenticatedUsername, config: response.config, maps: withGatewayMetadata(response.maps, facts), policy, ...(releaseSlot ? { releaseSlot } : {}) };
     log = log.child({ username: authenticatedUsername });
@@ -178,6 +205,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   };
 
   client.on('authentication', (ctx) => {
+    if (deps.maxUsernameLength !== undefined && usernameTooLong(ctx, deps.maxUsernameLength, log, client)) return deps.onAuthFailed?.();
     void (async () => {
       try {
         if (ctx.method === 'password') {
@@ -225,7 +253,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
 
   client.on('ready', () => {
     clearTimeout(graceTimer);
-    if (!grant) return client.end();
+    if (!grant || gone.signal.aborted) return endConnection();
     loggedIn = true;
     deps.metrics?.handshakeSucceeded();
     log.info({ code: 'SSH_HANDSHAKE_SUCCESSFUL' }, 'logged in');
@@ -264,7 +292,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       firstProgram = false;
     };
     const policy = grant.policy;
-    const limits = new ConnectionTimeLimits(policy.timeLimits, () => client.end(), sessionLog);
+    const limits = new ConnectionTimeLimits(policy.timeLimits, endConnection, sessionLog);
     stopLimits = () => limits.stop();
     closeForRecording = () => limits.closeFor('recording');
     let openSessions = 0;
@@ -301,6 +329,8 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
         forwards,
         // Every program is registered: a broken required recording tells each one, limits or not.
         onRunning: limits.register,
+        connectionGone: gone.signal,
+        onFault: containFault,
         ...(limits.active ? { onActivity: limits.activity } : {}),
       });
     });
@@ -320,7 +350,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     if ((error as Error & { level?: string }).level === 'client-timeout') {
       log.info({ code: 'SSH_KEEPALIVE_TIMEOUT' }, 'client stopped answering keepalives');
       // ssh2 only half-closes; a frozen client never closes its side, so drop the socket.
-      (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+      socketOf(client)?.destroy();
       return;
     }
     log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error');
@@ -338,6 +368,22 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
       deps.onClosed?.();
     });
   });
+}
+
+/** Refuses a user name over the limit before it reaches a webhook, the recording or a log line. */
+function usernameTooLong(ctx: AuthContext, limit: number, log: Logger, client: Connection): boolean {
+  const bytes = Buffer.byteLength(ctx.username, 'utf8');
+  if (bytes <= limit) return false;
+  log.info({ code: 'AUTH_USERNAME_TOO_LONG', usernameBytes: bytes, limit }, 'user name too long; refused');
+  showUserAuthMessage(client, new GatewayError('AUTH_USERNAME_TOO_LONG', `Login refused: the user name is longer than ${limit} bytes.`).toUserLine());
+  ctx.reject([]);
+  client.end();
+  return true;
+}
+
+/** The connection's socket (ssh2 keeps it as `_sock`), to drop a connection ssh2 can no longer end. */
+function socketOf(client: Connection): { destroy(): void } | undefined {
+  return (client as unknown as { _sock?: { destroy(): void } })._sock;
 }
 
 /** ssh2 passes the RFC 4256 submethods field as text, though its typings say string[]. */

@@ -51,6 +51,46 @@ const ConfigWebhookSchema = WebhookSchema.extend({
 });
 export type ConfigWebhookConfig = z.infer<typeof ConfigWebhookSchema>;
 
+/** `start:rate:full` (or one number, a hard limit) parsed to its parts. */
+const MaxStartupsSchema = z
+  .union([z.number().int().positive(), z.string().regex(/^\d+:\d+:\d+$/, 'maxStartups is start:rate:full (e.g. "10:30:100") or a number')])
+  .transform((value, ctx) => {
+    if (typeof value === 'number') return { start: value, rate: 100, full: value };
+    const [start, rate, full] = value.split(':').map(Number) as [number, number, number];
+    if (start < 1 || start > full || rate > 100) ctx.addIssue({ code: 'custom', message: 'maxStartups needs 1 <= start <= full and rate <= 100' });
+    return { start, rate, full };
+  });
+
+const NetBlockSizeSchema = z
+  .string()
+  .regex(/^\d{1,2}:\d{1,3}$/, 'perSourceNetBlockSize is ipv4Bits:ipv6Bits (e.g. "32:64")')
+  .transform((value, ctx) => {
+    const [ipv4, ipv6] = value.split(':').map(Number) as [number, number];
+    if (ipv4 < 1 || ipv4 > 32 || ipv6 < 1 || ipv6 > 128) ctx.addIssue({ code: 'custom', message: 'perSourceNetBlockSize needs 1-32 bits for IPv4 and 1-128 for IPv6' });
+    return { ipv4, ipv6 };
+  });
+
+const PenaltiesSchema = z.strictObject({
+  /** Off: failed and stalled logins cost their source nothing. */
+  enabled: z.boolean().default(true),
+  /** Earned by a connection that closes after rejected credentials without logging in. */
+  authfail: DurationSchema.default(5_000),
+  /** Earned by a connection that closes without trying to log in. */
+  noauth: DurationSchema.default(1_000),
+  /** Earned by a connection still not logged in when the login grace time expires. */
+  graceExceeded: DurationSchema.default(10_000),
+  /** Below this a source's new connections are slowed; from it on they are refused until the penalty runs out. */
+  min: DurationSchema.default(15_000),
+  /** Longest penalty a source can accumulate. */
+  max: DurationSchema.default(600_000),
+  /** Longest wait before a penalised (not yet refused) source is served. */
+  maxDelay: DurationSchema.default(1_000),
+  /** Source blocks remembered at once; when full, the one penalised longest ago is forgotten. */
+  maxSources: z.number().int().positive().default(65_536),
+  /** CIDRs that never earn a penalty (monitoring probes, a trusted bastion). */
+  exempt: z.array(z.cidrv4().or(z.cidrv6())).default([]),
+});
+
 /** The gateway's own file holds plumbing only: every per-user decision comes from the webhooks. */
 export const GatewayConfigSchema = z.strictObject({
   ssh: z.strictObject({
@@ -59,8 +99,33 @@ export const GatewayConfigSchema = z.strictObject({
     hostKeyDir: z.string().min(1),
     /** Time a client has from TCP accept to a successful login (OpenSSH LoginGraceTime). */
     loginGraceTime: DurationSchema.default(60_000),
-    /** Unauthenticated connections at once; more are dropped before the handshake. */
-    maxStartups: z.number().int().positive().default(100),
+    /**
+     * Unauthenticated connections at once, as OpenSSH's MaxStartups `start:rate:full`: from
+     * `start` on, `rate` percent of new connections are dropped at random, rising to all at
+     * `full`, so idle connections cannot hold every slot. A single number is a hard limit.
+     */
+    maxStartups: MaxStartupsSchema.prefault('10:30:100'),
+    /** Unauthenticated connections one source block may hold at once (OpenSSH PerSourceMaxStartups). */
+    perSourceMaxStartups: z.number().int().positive().default(10),
+    /** Prefix lengths `ipv4:ipv6` a source address is counted under; one host owns a whole IPv6 /64. */
+    perSourceNetBlockSize: NetBlockSizeSchema.prefault('32:64'),
+    /** Penalties for sources that fail or stall logins (OpenSSH PerSourcePenalties). */
+    perSourcePenalties: PenaltiesSchema.prefault({}),
+    /** Longest user name (UTF-8 bytes) taken; longer ones are refused before any webhook call or log line. */
+    maxUsernameLength: z.number().int().positive().max(4096).default(256),
+    /**
+     * `delayed`: zlib@openssh.com, which starts only after login (each packet inflates to at
+     * most 256 KiB). Plain `zlib` before login is never offered. `none`: no compression.
+     */
+    compression: z.enum(['delayed', 'none']).default('delayed'),
+    /** Session channels open at once on one connection (OpenSSH MaxSessions); a policy may only lower it. */
+    maxSessions: z.number().int().positive().default(10),
+    /** Logged-in connections per user on this instance; a policy's maxConnectionsPerUser may only lower it. */
+    maxConnectionsPerUser: z.number().int().positive().default(20),
+    /** Containers and pods one user holds at once on this instance (one per connection, or per session in session mode). */
+    maxContainersPerUser: z.number().int().positive().default(20),
+    /** Logged-in connections on this instance, all users together. */
+    maxConnections: z.number().int().positive().default(1000),
     /** Failed login attempts on one connection before it is closed (OpenSSH MaxAuthTries). */
     maxAuthTries: z.number().int().positive().default(6),
     banner: z.string().max(4096).optional(),
@@ -99,12 +164,16 @@ export const GatewayConfigSchema = z.strictObject({
       reapInterval: DurationSchema.default(15_000),
       /** A container left created or stopped this long (a failed start, a dead owner) is removed. */
       reapAfter: DurationSchema.default(30_000),
+      /** Engine API requests in flight at once for the whole gateway; more wait in a queue. */
+      maxConcurrentRequests: z.number().int().positive().default(32),
+      /** Engine API requests waiting at once; more are refused (`BACKEND_API_BUSY`) instead of piling up. */
+      maxQueuedRequests: z.number().int().nonnegative().default(1024),
     })
     .refine((docker) => docker.host === undefined || docker.tls !== undefined, {
       message: 'a tcp:// Docker host needs tls (caFile, certFile, keyFile): plain TCP would hand the engine to the network',
       path: ['tls'],
     })
-    .default({ enabled: true, socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000 }),
+    .default({ enabled: true, socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000, maxConcurrentRequests: 32, maxQueuedRequests: 1024 }),
   /**
    * The Kubernetes backend's cluster (off unless set). Credentials live here, never in a webhook
    * answer: a kubeconfig file (optionally one of its contexts), or the in-cluster service account
@@ -131,6 +200,10 @@ export const GatewayConfigSchema = z.strictObject({
       heartbeatTimeout: DurationSchema.default(20_000),
       /** How often this instance sweeps for pods whose owner died (or whose start failed). */
       reapInterval: DurationSchema.default(5_000),
+      /** API requests in flight at once for the whole gateway; more wait in a queue. */
+      maxConcurrentRequests: z.number().int().positive().default(32),
+      /** API requests waiting at once; more are refused (`BACKEND_API_BUSY`) instead of piling up. */
+      maxQueuedRequests: z.number().int().nonnegative().default(1024),
     })
     .refine((kubernetes) => kubernetes.inCluster !== (kubernetes.kubeconfig !== undefined), {
       message: 'set exactly one of kubeconfig or inCluster: true',

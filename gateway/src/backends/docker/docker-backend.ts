@@ -3,6 +3,7 @@ import Docker from 'dockerode';
 import type { DockerExecution } from '@portcullis/wire';
 import { GatewayError } from '../../errors.ts';
 import type { Logger } from '../../observability/index.ts';
+import { ApiPool, poolDockerModem, type ApiPoolLimits } from '../api-pool.ts';
 import type { Backend, BackendConnection, BackendSession, ConnectionRequest, SessionProgram } from '../backend.ts';
 import { writeContainerFiles } from './container-files.ts';
 import { containerCreateOptions, type ContainerOwner } from './container-spec.ts';
@@ -16,10 +17,18 @@ export interface DockerEngineOptions {
   /** `tcp://host:port`; then `tls` is required. */
   readonly host?: string;
   readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
+  /** Engine requests in flight and queued at once for the whole process; unbounded without it. */
+  readonly requestPool?: ApiPoolLimits;
 }
 
-/** The engine client, over the Unix socket or over TCP with mutual TLS. */
+/** The engine client, over the Unix socket or over TCP with mutual TLS, its requests bounded. */
 export function connectDockerEngine(options: DockerEngineOptions): Docker {
+  const docker = engineClient(options);
+  if (options.requestPool) poolDockerModem(docker.modem as Parameters<typeof poolDockerModem>[0], new ApiPool('docker', options.requestPool));
+  return docker;
+}
+
+function engineClient(options: DockerEngineOptions): Docker {
   if (!options.host) return new Docker({ socketPath: options.socketPath });
   const url = new URL(options.host);
   return new Docker({

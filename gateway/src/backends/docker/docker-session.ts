@@ -5,6 +5,7 @@ import { GatewayError } from '../../errors.ts';
 import type { BackendSession, ExitStatus, SessionProgram } from '../backend.ts';
 import { ensureRunning } from './container-lifecycle.ts';
 import { demuxDockerStream } from './stream-demux.ts';
+import { startingAtSize } from '../terminal-size.ts';
 import type { Logger } from '../../observability/index.ts';
 import { errorFields } from '../../observability/index.ts';
 
@@ -114,13 +115,17 @@ export async function execProgram(
   const shell = execution.shellCommand;
   let cmd = program.command === null ? shell : [shell[0]!, '-c', program.command];
   if (program.subsystem !== undefined) {
-    const binary = execution.subsystems[program.subsystem];
-    if (!binary) {
+    // The name is the client's: an own entry only, never `constructor` from the prototype.
+    const binary = Object.hasOwn(execution.subsystems, program.subsystem) ? execution.subsystems[program.subsystem] : undefined;
+    if (typeof binary !== 'string' || binary === '') {
       throw new GatewayError('DOCKER_SUBSYSTEM_NOT_SUPPORTED', `The ${program.subsystem} subsystem is not available in your session.`);
     }
     cmd = [binary];
   }
   const tty = program.pty !== undefined;
+  // ConsoleSize is [rows, cols] from Engine API 1.42; older engines ignore it, and the shell sets it.
+  const consoleSize: [number, number] | undefined = program.pty ? [program.pty.rows, program.pty.cols] : undefined;
+  if (program.pty) cmd = startingAtSize(shell[0]!, program.pty, cmd);
   try {
     const exec = await container.exec({
       Cmd: cmd,
@@ -129,11 +134,10 @@ export async function execProgram(
       AttachStderr: true,
       Tty: tty,
       Env: Object.entries(program.env).map(([name, value]) => `${name}=${value}`),
+      ...(consoleSize ? { ConsoleSize: consoleSize } : {}),
     });
-    const socket = (await exec.start({ hijack: true, stdin: true, Tty: tty })) as Duplex;
-    const session = new DockerSession(exec, socket, tty, log);
-    if (program.pty) await session.resize(program.pty.cols, program.pty.rows);
-    return session;
+    const socket = (await exec.start({ hijack: true, stdin: true, Tty: tty, ...(consoleSize ? { ConsoleSize: consoleSize } : {}) })) as Duplex;
+    return new DockerSession(exec, socket, tty, log);
   } catch (cause) {
     // 409: the container is not running. Its program may have ended just after the start was
     // checked (an idle command that exits at once): then that, not the exec, is what failed.

@@ -1,5 +1,6 @@
 import { CoordinationV1Api, CoreV1Api, Exec, KubeConfig, Watch } from '@kubernetes/client-node';
 import type { KubernetesSettings } from '../../settings/index.ts';
+import { ApiPool, poolPromiseMethods } from '../api-pool.ts';
 
 /** Where the in-cluster service account's token and CA are mounted. */
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -15,12 +16,15 @@ export interface Cluster {
   readonly namespace: string;
 }
 
+/** The gateway's kubernetes settings; without the request limits (a test's cleanup client) calls are not pooled. */
+export type ClusterSettings = Omit<KubernetesSettings, 'maxConcurrentRequests' | 'maxQueuedRequests'> & Partial<Pick<KubernetesSettings, 'maxConcurrentRequests' | 'maxQueuedRequests'>>;
+
 /**
  * Reads the cluster credentials: a kubeconfig (its current context, or `context`), or the
  * in-cluster service account. The token file is given to client-node as a `tokenFile` auth
  * provider, which re-reads it every minute, so a projected token that rotates keeps working.
  */
-export function connectCluster(settings: KubernetesSettings): Cluster {
+export function connectCluster(settings: ClusterSettings): Cluster {
   const config = new KubeConfig();
   if (settings.inCluster) {
     const host = process.env.KUBERNETES_SERVICE_HOST;
@@ -36,12 +40,15 @@ export function connectCluster(settings: KubernetesSettings): Cluster {
     if (settings.context) config.setCurrentContext(settings.context);
     if (!config.getCurrentCluster()) throw new Error(`the kubeconfig has no cluster for context ${config.getCurrentContext() || '(none)'}`);
   }
+  // One bound for every API request this process makes (an exec or a watch holds its slot until open).
+  const pool = settings.maxConcurrentRequests !== undefined ? new ApiPool('kubernetes', { maxConcurrent: settings.maxConcurrentRequests, maxQueued: settings.maxQueuedRequests ?? 0 }) : undefined;
+  const pooled = <T extends object>(client: T): T => (pool ? poolPromiseMethods(client, pool) : client);
   return {
     config,
-    core: config.makeApiClient(CoreV1Api),
-    coordination: config.makeApiClient(CoordinationV1Api),
-    exec: new Exec(config),
-    watch: new Watch(config),
+    core: pooled(config.makeApiClient(CoreV1Api)),
+    coordination: pooled(config.makeApiClient(CoordinationV1Api)),
+    exec: pooled(new Exec(config)),
+    watch: pooled(new Watch(config)),
     namespace: settings.namespace,
   };
 }

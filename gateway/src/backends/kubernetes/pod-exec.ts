@@ -4,6 +4,7 @@ import { GatewayError } from '../../errors.ts';
 import { errorFields, type Logger } from '../../observability/index.ts';
 import type { BackendSession, ExitStatus, SessionProgram } from '../backend.ts';
 import { execError, withDeadline } from './api-errors.ts';
+import { startingAtSize } from '../terminal-size.ts';
 import type { Cluster } from './cluster.ts';
 import type { PodSettings } from './pod-spec.ts';
 
@@ -135,13 +136,16 @@ function finished(stream: PassThrough): Promise<void> {
 export function programCommand(settings: Pick<PodSettings, 'shellCommand' | 'subsystems'>, program: SessionProgram): string[] {
   let command = program.command === null ? [...settings.shellCommand] : [settings.shellCommand[0]!, '-c', program.command];
   if (program.subsystem !== undefined) {
-    const binary = settings.subsystems[program.subsystem];
-    if (!binary) throw new GatewayError('KUBERNETES_SUBSYSTEM_NOT_SUPPORTED', `The ${program.subsystem} subsystem is not available in your session.`);
+    // The name is the client's: an own entry only, never `constructor` from the prototype.
+    const binary = Object.hasOwn(settings.subsystems, program.subsystem) ? settings.subsystems[program.subsystem] : undefined;
+    if (typeof binary !== 'string' || binary === '') throw new GatewayError('KUBERNETES_SUBSYSTEM_NOT_SUPPORTED', `The ${program.subsystem} subsystem is not available in your session.`);
     command = [binary];
   }
   // The exec API has no environment: `env` sets it for the one program.
   const env = Object.entries(program.env).map(([name, value]) => `${name}=${value}`);
-  return env.length > 0 ? ['/usr/bin/env', ...env, ...command] : command;
+  const withEnv = env.length > 0 ? ['/usr/bin/env', ...env, ...command] : command;
+  // client-node sends the size as the first resize message, but the program may read it first.
+  return program.pty ? startingAtSize(settings.shellCommand[0]!, program.pty, withEnv) : withEnv;
 }
 
 /** Starts one session program in a running pod. */

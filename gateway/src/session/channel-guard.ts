@@ -1,0 +1,146 @@
+import { Writable } from 'node:stream';
+import type { ServerChannel } from 'ssh2';
+import type { ExitStatus } from '../backends/index.ts';
+
+/** Where a contained fault happened, for the log line and the metric label (a bounded set). */
+export type FaultStage = 'write' | 'exit' | 'end' | 'close' | 'handler' | 'connection';
+
+/** Told of an ssh2 call that threw: the connection it belongs to is closed, nothing else. */
+export type FaultReporter = (stage: FaultStage, error: unknown) => void;
+
+/** The parts of ssh2's channel state the guard reads (ssh2 1.x: `outgoing.state`, `outgoing.window`). */
+interface ChannelInternals {
+  readonly outgoing?: { readonly state?: string; readonly window?: number };
+  _chunk?: unknown;
+  _chunkcb?: unknown;
+  _chunkErr?: unknown;
+  _chunkcbErr?: unknown;
+}
+
+type StreamKind = 'stdout' | 'stderr';
+
+/**
+ * Every ssh2 call a session makes on its channel, made safe: once the client or its
+ * connection is gone, ssh2's protocol object throws on any write (`Invalid Zlib instance`
+ * with compression, `Instance unusable` without), so each call checks the channel's state,
+ * catches, and reports the fault instead of letting it reach the event loop.
+ *
+ * Output is written one chunk at a time, stdout and stderr in turn, each write waiting for
+ * ssh2's callback (the client's window took it): ssh2 keeps a single "waiting for window"
+ * slot per channel, and two streams waiting at once would leave one of them stuck forever.
+ */
+export class ChannelGuard {
+  private faulted = false;
+  private tail: Promise<void> = Promise.resolve();
+  /** Bytes ssh2 has accepted so far; a flush that stops moving is seen by this not changing. */
+  private sentBytes = 0;
+
+  constructor(
+    private readonly channel: ServerChannel,
+    private readonly connectionGone: AbortSignal | undefined,
+    private readonly report: FaultReporter,
+  ) {}
+
+  /** Whether the client can still be sent anything on this channel. */
+  get open(): boolean {
+    return !this.faulted && !this.connectionGone?.aborted && this.internals.outgoing?.state === 'open';
+  }
+
+  get progress(): number {
+    return this.sentBytes;
+  }
+
+  /** True while output waits for the client to open its window (a slow reader, not a fault). */
+  get waitingForWindow(): boolean {
+    return this.open && this.internals.outgoing?.window === 0;
+  }
+
+  /** A line for the user's terminal on stderr, queued behind the output already sent. */
+  line(text: string): Promise<void> {
+    return this.send('stderr', Buffer.from(`${text}\r\n`));
+  }
+
+  /** A stream that writes to the channel's stdout or stderr with back-pressure, never throwing. */
+  sink(kind: StreamKind): Writable {
+    return new Writable({
+      write: (chunk: Buffer, _encoding, callback) => void this.send(kind, chunk).then(() => callback()),
+    });
+  }
+
+  /** Exit status (or signal), then EOF and close; each step only while the channel is open. */
+  finish(status: ExitStatus): void {
+    this.attempt('exit', () => {
+      if ('signal' in status) this.channel.exit(status.signal, status.coreDumped, '');
+      else this.channel.exit(status.exitCode);
+    });
+    this.attempt('end', () => this.channel.end());
+  }
+
+  /** Closes the channel without an exit status (a flush that gave up). */
+  close(): void {
+    this.attempt('close', () => this.channel.close());
+  }
+
+  private send(kind: StreamKind, chunk: Buffer): Promise<void> {
+    const next = this.tail.then(() => this.sendNow(kind, chunk));
+    this.tail = next;
+    return next;
+  }
+
+  /** Resolves once ssh2 took the chunk, or the channel or connection is gone; never rejects. */
+  private sendNow(kind: StreamKind, chunk: Buffer): Promise<void> {
+    const target = kind === 'stdout' ? this.channel : this.channel.stderr;
+    if (!this.open || !target.writable) return Promise.resolve();
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = () => {
+        if (settled) return;
+        settled = true;
+        this.channel.off('close', settle);
+        this.connectionGone?.removeEventListener('abort', settle);
+        this.forgetSentChunk();
+        resolve();
+      };
+      this.channel.once('close', settle);
+      this.connectionGone?.addEventListener('abort', settle, { once: true });
+      try {
+        target.write(chunk, (error?: Error | null) => {
+          if (!error) this.sentBytes += chunk.length;
+          settle();
+        });
+      } catch (error) {
+        this.fault('write', error);
+        settle();
+      }
+    });
+  }
+
+  /**
+   * ssh2 1.17 leaves a chunk it had to split in `_chunk` after sending its rest; a later
+   * window adjust for the other stream would send it again and call its callback twice.
+   * Nothing of this channel is pending when a write settles here (writes go one at a time).
+   */
+  private forgetSentChunk(): void {
+    const internals = this.internals;
+    internals._chunk = internals._chunkcb = internals._chunkErr = internals._chunkcbErr = undefined;
+  }
+
+  private attempt(stage: FaultStage, action: () => void): void {
+    if (!this.open) return;
+    try {
+      action();
+    } catch (error) {
+      this.fault(stage, error);
+    }
+  }
+
+  private fault(stage: FaultStage, error: unknown): void {
+    if (this.faulted) return;
+    this.faulted = true;
+    this.report(stage, error);
+  }
+
+  private get internals(): ChannelInternals {
+    return this.channel as unknown as ChannelInternals;
+  }
+}

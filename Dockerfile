@@ -19,7 +19,7 @@ RUN if ! id -u portcullis >/dev/null 2>&1; then \
     mkdir -p /app /certs /pki /export/authserver /export/configserver /export/gateway /data /var/lib/portcullis/hostkeys /var/lib/portcullis/recordings /etc/portcullis \
     && chown 10001:10001 /certs /pki /export/authserver /export/configserver /export/gateway /data /var/lib/portcullis/hostkeys /var/lib/portcullis/recordings
 WORKDIR /app
-# The `production` export condition makes @portcullis/wire and @portcullis/pki resolve to their
+# The `production` export condition makes @portcullis/wire, kit and pki resolve to their
 # dist/ (without it they resolve to src/*.ts, which tsx runs in a checkout).
 # `portcullis …` (cli/portcullis.ts), the operator command: started as root (docker compose exec
 # into the gateway, which starts as root), it first becomes this user, who owns the recordings.

@@ -36,7 +36,7 @@ SESSION_BASE=portcullis/session-base:local
 NODE_BASE=portcullis/node-base:local
 NODE_DEPS=portcullis/node-prod-deps:local
 APP_BASE=portcullis/app-base:local
-WORKSPACES=(wire pki authserver configserver gateway)
+WORKSPACES=(wire kit pki authserver configserver gateway)
 SESSION_IMAGE=portcullis/session:dev
 APP_IMAGE=${PORTCULLIS_APP_IMAGE:-portcullis/portcullis:dev}
 

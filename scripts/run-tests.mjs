@@ -10,7 +10,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const DIRS = ['wire', 'pki', 'authserver', 'configserver', 'gateway', 'test', 'policies', 'bench'];
+const DIRS = ['wire', 'kit', 'pki', 'authserver', 'configserver', 'gateway', 'test', 'policies', 'bench'];
 
 const args = process.argv.slice(2);
 const unit = args.includes('--unit');

@@ -8,7 +8,7 @@ set -eu
 src=$1 dest=$2
 mkdir -p "$dest/cli"
 cp "$src/package.json" "$dest/"
-for ws in wire pki authserver configserver gateway cli; do
+for ws in wire kit pki authserver configserver gateway cli; do
   [ -d "$src/$ws/dist" ] || { echo "runtime-layout: $src/$ws/dist missing (run npm run build)" >&2; exit 1; }
   mkdir -p "$dest/$ws"
   [ "$ws" = cli ] || cp "$src/$ws/package.json" "$dest/$ws/"

@@ -6,7 +6,8 @@ import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/
 import { SshProxyBackend } from './backends/sshproxy/index.ts';
 import { ConfigWebhook } from './config/index.ts';
 import { loadHostKeys, startSshListener } from './listener/index.ts';
-import { GatewayMetrics, startOpsServer, type HealthCheck, type Logger } from './observability/index.ts';
+import { startOpsListeners } from '@portcullis/kit';
+import { GatewayMetrics, type Logger } from './observability/index.ts';
 import { UserConnections, handleConnection } from './session/index.ts';
 import type { GatewayConfig } from './settings/index.ts';
 import { WebhookClient } from './webhook/index.ts';
@@ -51,7 +52,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   });
   const hostKeys = await loadHostKeys(config.ssh.hostKeyDir, log);
   const audit = await AuditService.start(config.audit, log, metrics.registry);
-  const [host, portText] = splitHostPort(config.ssh.listen);
+  const { host, port: sshPort } = hostPort(config.ssh.listen);
   const open = new Set<Promise<void>>();
   const clients = new Set<{ end(): unknown }>();
   const userConnections = new UserConnections(config.ssh.maxConnections);
@@ -59,7 +60,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const listener = await startSshListener({
     hostKeys,
     host,
-    port: Number(portText),
+    port: sshPort,
     maxStartups: { ...config.ssh.maxStartups, perSource: config.ssh.perSourceMaxStartups },
     sourceBlockBits: config.ssh.perSourceNetBlockSize,
     ...(config.ssh.perSourcePenalties.enabled ? { penalties: config.ssh.perSourcePenalties } : {}),
@@ -105,15 +106,21 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   reaper?.start();
   kubernetes?.start();
   log.info({ code: 'SSH_AVAILABLE', port: listener.port, address: host, instanceId }, 'SSH listener up');
-  const ops = await startOpsListeners(config, metrics, [
-    { name: 'auth', check: () => authClient.reachable() },
-    { name: 'configserver', check: () => configClient.reachable() },
-    ...(docker
-      ? [{ name: 'docker', check: () => docker.ping().then(() => undefined, (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`))) }]
-      : []),
-    ...(kubernetes ? [{ name: 'kubernetes', check: () => kubernetes.check() }] : []),
-  ]);
-  for (const { name, port, address } of ops.listening) log.info({ code: 'GATEWAY_OPS_LISTENING', serves: name, port, address }, `${name} listener up`);
+  const ops = await startOpsListeners({
+    metrics: config.metrics && hostPort(config.metrics.listen),
+    health: config.health && hostPort(config.health.listen),
+    registry: metrics.registry,
+    checks: [
+      { name: 'auth', check: () => authClient.reachable() },
+      { name: 'configserver', check: () => configClient.reachable() },
+      ...(docker
+        ? [{ name: 'docker', check: () => docker.ping().then(() => undefined, (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`))) }]
+        : []),
+      ...(kubernetes ? [{ name: 'kubernetes', check: () => kubernetes.check() }] : []),
+    ],
+    notFoundCode: 'GATEWAY_OPS_NOT_FOUND',
+  });
+  for (const { serves, port, address } of ops.listening) log.info({ code: 'GATEWAY_OPS_LISTENING', serves, port, address }, `${serves} listener up`);
 
   return {
     port: listener.port,
@@ -140,28 +147,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   };
 }
 
-/** `/metrics` and `/healthz` on their configured listeners (one server where they share one). */
-async function startOpsListeners(config: GatewayConfig, metrics: GatewayMetrics, checks: HealthCheck[]) {
-  const wanted = new Map<string, { metrics: boolean; health: boolean }>();
-  if (config.metrics) wanted.set(config.metrics.listen, { metrics: true, health: false });
-  if (config.health) wanted.set(config.health.listen, { metrics: wanted.has(config.health.listen), health: true });
-  const servers = await Promise.all(
-    [...wanted].map(async ([listen, serves]) => {
-      const [host, port] = splitHostPort(listen);
-      const server = await startOpsServer({
-        host,
-        port: Number(port),
-        ...(serves.metrics ? { metrics: metrics.registry } : {}),
-        ...(serves.health ? { health: checks } : {}),
-      });
-      const name = [serves.metrics && 'metrics', serves.health && 'health'].filter(Boolean).join('+');
-      return { name, port: server.port, address: host, close: server.close };
-    }),
-  );
-  return { listening: servers, close: () => Promise.all(servers.map((server) => server.close())).then(() => undefined) };
-}
-
-function splitHostPort(listen: string): [string, string] {
+/** `host:port` or `[v6]:port` (the config schema checked it) as host and port. */
+function hostPort(listen: string): { host: string; port: number } {
   const at = listen.lastIndexOf(':');
-  return [listen.slice(0, at).replace(/^\[|\]$/g, ''), listen.slice(at + 1)];
+  return { host: listen.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listen.slice(at + 1)) };
 }

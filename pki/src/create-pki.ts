@@ -82,13 +82,11 @@ async function writeSecret(file: string, content: string): Promise<void> {
   await chmod(file, 0o600);
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
+function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 function unique(names: string[]): string[] {

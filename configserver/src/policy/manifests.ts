@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import type { Policy } from './load.ts';
 import { MANAGED_BY_LABEL, merge, SESSION_LABEL } from './merge.ts';
+import { parseDuration } from '@portcullis/kit';
 
 /** The reaper's kubectl image. Pin it by digest in production (`image@sha256:…`): set it with `--reaper-image`. */
 export const REAPER_IMAGE = 'registry.k8s.io/kubectl:v1.32.4';
@@ -224,10 +225,8 @@ export function renderManifests(policy: Policy, options: { reaperImage?: string 
 }
 
 function durationSeconds(duration: string): number {
-  const match = /^(\d+)(ms|s|m|h)$/.exec(duration);
-  if (!match) return 86_400;
-  const value = Number(match[1]);
-  return match[2] === 'h' ? value * 3600 : match[2] === 'm' ? value * 60 : match[2] === 's' ? value : Math.ceil(value / 1000);
+  const ms = parseDuration(duration);
+  return ms === undefined ? 86_400 : Math.ceil(ms / 1000);
 }
 
 export function manifestsYaml(policy: Policy, options: { reaperImage?: string } = {}): string {

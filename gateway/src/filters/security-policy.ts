@@ -1,5 +1,6 @@
 import type { SecurityConfig, SecurityMode } from '@portcullis/wire';
 import type { GatewayCode } from '../errors.ts';
+import { parseDuration } from '@portcullis/kit';
 
 /** Kinds of forwarding a client may ask for, each switched on or off by the policy. */
 export type ForwardingKind = 'direct-tcpip' | 'tcpip-forward' | 'direct-streamlocal' | 'streamlocal-forward' | 'x11' | 'agent';
@@ -25,12 +26,8 @@ const FORWARDING_MODE_KEYS = {
   agent: 'agentForwardingMode',
 } as const;
 
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
-
 function durationMs(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const match = /^(\d+)(ms|s|m|h)$/.exec(text);
-  return match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : undefined;
+  return text === undefined ? undefined : parseDuration(text);
 }
 
 /** Limits from the gateway's own settings that hold whatever a policy says. */

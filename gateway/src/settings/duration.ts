@@ -1,12 +1,4 @@
-import { z } from 'zod';
-
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
+import { durationSchema } from '@portcullis/kit';
 
 /** Durations carry a unit (`"5s"`, `"250ms"`, `"2m"`) and parse to milliseconds. */
-export const DurationSchema = z
-  .string()
-  .regex(/^\d+(ms|s|m|h)$/, 'a duration is a whole number with a unit: ms, s, m or h (e.g. "5s")')
-  .transform((text) => {
-    const match = /^(\d+)(ms|s|m|h)$/.exec(text)!;
-    return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
-  });
+export const DurationSchema = durationSchema(['ms', 's', 'm', 'h'], 'a duration is a whole number with a unit: ms, s, m or h (e.g. "5s")');

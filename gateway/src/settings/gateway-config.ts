@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DurationSchema } from './duration.ts';
-import { checkLogTarget, LogTargetFields } from '../observability/log-destination.ts';
+import { checkLogTarget, LogTargetFields } from '@portcullis/kit';
 import { AuditSettingsSchema } from '../audit/audit-settings.ts';
 
 /** host:port with a numeric port; port 0 asks the system for a free one. */

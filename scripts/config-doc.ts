@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { z } from 'zod';
+import { DURATION_PATTERN as WIRE_DURATION_PATTERN } from '../wire/src/duration.ts';
 import { ConfigSchema as AuthserverConfigSchema } from '../authserver/src/config.ts';
 import { ConfigSchema as ConfigserverConfigSchema } from '../configserver/src/config.ts';
 import { GatewayConfigSchema } from '../gateway/src/settings/gateway-config.ts';
@@ -112,7 +113,8 @@ function commentFor(path: string[], comments: { chain: string[]; text: string }[
   return best.size === 1 ? [...best][0] : undefined;
 }
 
-const DURATION_PATTERN = '^\\d+(ms|s|m|h)$';
+/** The pattern every duration schema's JSON form carries (wire/src/duration.ts). */
+const DURATION_PATTERN = WIRE_DURATION_PATTERN.source;
 
 function typeOf(schema: JsonSchema): string {
   if (schema.enum) return schema.enum.map((value) => `\`${String(value)}\``).join(' \\| ');

@@ -1,13 +1,9 @@
+import { parseDuration } from '@portcullis/wire';
 import { z } from 'zod';
 
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
-type Unit = keyof typeof UNIT_MS;
+export { parseDuration };
 
-/** `"10s"`, `"250ms"`, `"2m"`, `"1h"` in milliseconds; undefined for anything else. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+)(ms|s|m|h)$/.exec(text);
-  return match ? Number(match[1]) * UNIT_MS[match[2] as Unit] : undefined;
-}
+type Unit = 'ms' | 's' | 'm' | 'h';
 
 /**
  * A duration schema that takes only `units` and parses to milliseconds (divided by `per`, so

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DURATION_PATTERN } from './duration.ts';
 import { ConnectionMapsSchema } from './metadata.ts';
 import { AuthorizationRequestSchema, ConnectionFieldsSchema } from './auth.ts';
 import { KubernetesConfigSchema } from './kubernetes.ts';
@@ -89,7 +90,7 @@ export const SecurityModeSchema = z.enum(['', 'enable', 'filter', 'disable']);
 export type SecurityMode = z.infer<typeof SecurityModeSchema>;
 
 /** A duration with a unit, as Go prints them (`"30s"`, `"5m"`, `"1h"`, `"250ms"`). */
-const WireDurationSchema = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration is a whole number with a unit: ms, s, m or h (e.g. "30s")');
+const WireDurationSchema = z.string().regex(DURATION_PATTERN, 'a duration is a whole number with a unit: ms, s, m or h (e.g. "30s")');
 
 const ListFilterSchema = z.strictObject({
   mode: SecurityModeSchema.optional(),

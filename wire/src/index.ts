@@ -5,3 +5,4 @@ export * from './config.ts';
 export * from './kubernetes.ts';
 export * from './errors.ts';
 export * from './openapi.ts';
+export * from './duration.ts';

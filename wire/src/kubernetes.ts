@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DURATION_PATTERN, parseDuration } from './duration.ts';
 
 /** A Kubernetes object name (DNS-1123 label, as pod names must be for `persistent` pods). */
 const PodNameSchema = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'podName is a DNS label: lower-case letters, digits and -, at most 63');
@@ -9,15 +10,14 @@ const PodNameSchema = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, '
  * changes nothing); `goDurationMs` reads it.
  */
 export const GoDurationSchema = z.union([
-  z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration is a whole number with a unit: ms, s, m or h (e.g. "60s")'),
+  z.string().regex(DURATION_PATTERN, 'a duration is a whole number with a unit: ms, s, m or h (e.g. "60s")'),
   z.number().int().positive(),
 ]);
 
 /** Milliseconds of a GoDurationSchema value. */
 export function goDurationMs(duration: string | number): number {
   if (typeof duration === 'number') return Math.ceil(duration / 1e6);
-  const [, value, unit] = /^(\d+)(ms|s|m|h)$/.exec(duration)!;
-  return Number(value) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
+  return parseDuration(duration)!;
 }
 
 /**

@@ -2,6 +2,7 @@ import { AuditConfigSchema, DockerExecutionSchema, DockerHostSchema } from '@por
 import { z } from 'zod';
 import { modelName, unknownFields, type KubernetesModel } from './kubernetes-schema.ts';
 import { isQuantity, parseQuantity, QUANTITY_HINT } from './quantity.ts';
+import { DURATION_PATTERN } from '@portcullis/wire';
 
 /**
  * A Kubernetes quantity in any form the API server parses (a YAML number such as `3e10` too),
@@ -57,7 +58,7 @@ export const AllowancesSchema = z.strictObject({
 export type Allowances = z.output<typeof AllowancesSchema>;
 export const NO_ALLOWANCES: Allowances = AllowancesSchema.parse({});
 /** Durations carry a unit (STYLE.md): "30s", "15m", "8h". */
-const Duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration with a unit, e.g. "30m"');
+const Duration = z.string().regex(DURATION_PATTERN, 'a duration with a unit, e.g. "30m"');
 /** Kubernetes label keys and values (DNS-style prefix, 63-character name). */
 const LabelKey = z.string().regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'a Kubernetes label key');
 const LabelValue = z.string().regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/, 'a Kubernetes label value');

@@ -6,10 +6,22 @@ import { dropPrivileges } from './process/drop-privileges.ts';
 import { installLastResort } from './process/last-resort.ts';
 import { loadGatewayConfig } from './settings/index.ts';
 
-const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
+const USAGE = 'usage: gateway --config <gateway.yaml>   (or PORTCULLIS_GATEWAY_CONFIG)\n';
+let values: { config?: string; help?: boolean };
+try {
+  ({ values } = parseArgs({ options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } }));
+} catch (error) {
+  // A mistyped option gets one line and the usage, never a stack trace.
+  process.stderr.write(`portcullis gateway: ${(error as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const configFile = values.config ?? process.env.PORTCULLIS_GATEWAY_CONFIG;
 if (!configFile) {
-  process.stderr.write('usage: gateway --config <gateway.yaml>\n');
+  process.stderr.write(USAGE);
   process.exit(2);
 }
 

@@ -2,7 +2,7 @@ import { wireOpenApi } from '@portcullis/wire';
 import { buildWebhookApp, type HttpLimits, type RequestMetrics, type TlsMaterial } from '@portcullis/kit';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { LogCode, toHttpError, WEBHOOK_ERRORS } from './errors.ts';
+import { LogCode, WEBHOOK_ANSWERS } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { KerberosPasswordCheck } from './methods/kerberos/index.ts';
 import { LoginThrottle } from './methods/brute-force/index.ts';
@@ -37,10 +37,8 @@ export interface AppOptions {
 export function buildApp(options: AppOptions): FastifyInstance {
   return buildWebhookApp({
     ...options,
+    ...WEBHOOK_ANSWERS,
     logger: options.logger ?? createLogger('silent'),
-    requestCompletedCode: LogCode.REQUEST_COMPLETED,
-    errors: WEBHOOK_ERRORS,
-    toHttpError,
     openapi: wireOpenApi('Portcullis authserver'),
     routes: (app) => {
       const throttle = options.throttle === null ? undefined : (options.throttle ?? new LoginThrottle());

@@ -86,3 +86,6 @@ export const LogCode = {
 
 /** Maps anything thrown while handling a request to the error the client gets. */
 export const toHttpError = httpErrorMapper(WEBHOOK_ERRORS, HTTP_ERRORS);
+
+/** How this service answers errors, for kit's webhook app. */
+export const WEBHOOK_ANSWERS = { errors: WEBHOOK_ERRORS, toHttpError, requestCompletedCode: LogCode.REQUEST_COMPLETED } as const;

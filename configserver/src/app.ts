@@ -2,7 +2,7 @@ import { wireOpenApi } from '@portcullis/wire';
 import { buildWebhookApp, type HttpLimits, type RequestMetrics, type TlsMaterial } from '@portcullis/kit';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { LogCode, toHttpError, WEBHOOK_ERRORS } from './errors.ts';
+import { LogCode, WEBHOOK_ANSWERS } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { Policy } from './policy/index.ts';
 import type { PolicyStore } from './policy/store.ts';
@@ -25,10 +25,8 @@ export interface AppOptions {
 export function buildApp(options: AppOptions): FastifyInstance {
   return buildWebhookApp({
     ...options,
+    ...WEBHOOK_ANSWERS,
     logger: options.logger ?? createLogger('silent'),
-    requestCompletedCode: LogCode.REQUEST_COMPLETED,
-    errors: WEBHOOK_ERRORS,
-    toHttpError,
     openapi: wireOpenApi('Portcullis configserver'),
     routes: (app) => configRoute(app, options.policy, options.store),
     logError: (request, err, answer) => {

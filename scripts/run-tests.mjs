@@ -29,7 +29,7 @@ const E2E_DIRS = ['test/e2e/', 'test/chaos/', 'test/load/', 'test/fuzz/', 'bench
 const TIERS = [
   { name: 'unit', concurrency: availableParallelism(), fileTimeoutMs: 120_000 },
   { name: 'integration', concurrency: availableParallelism(), fileTimeoutMs: 300_000 },
-  { name: 'e2e', concurrency: 1, fileTimeoutMs: 900_000 },
+  { name: 'e2e', concurrency: 1, fileTimeoutMs: process.env.PORTCULLIS_LONG === '1' ? 14_400_000 : 1_200_000 },
 ];
 
 /** The tier a test file belongs to, by where it lives and what it is called. */

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /** Waits until the gateway has a container for one more connection. */
 async function waitForContainers(instanceId: string, count: number, deadlineMs = 30_000): Promise<void> {
@@ -26,7 +27,7 @@ describe('when the SSH connection ends, its container is gone', () => {
   const ssh = (command: string, port = world.sshPort) =>
     runSsh({ port, username: world.username, password: world.password, command });
 
-  test('20 sequential and 10 concurrent connections leave zero containers', async () => {
+  test('20 sequential and 10 concurrent connections leave zero containers', E2E, async () => {
     for (let i = 0; i < 20; i += 1) {
       const result = await ssh(`echo seq-${i}`);
       assert.equal(result.stdout, `seq-${i}\n`, result.stderr);
@@ -36,7 +37,7 @@ describe('when the SSH connection ends, its container is gone', () => {
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
-  test('a client killed mid-session leaves no container', async () => {
+  test('a client killed mid-session leaves no container', E2E, async () => {
     const { args, env } = await opensshInvocation({
       port: world.sshPort,
       username: world.username,
@@ -50,7 +51,7 @@ describe('when the SSH connection ends, its container is gone', () => {
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
-  test('a network cut (connection reset mid-session) leaves no container', async (t) => {
+  test('a network cut (connection reset mid-session) leaves no container', E2E, async (t) => {
     // A loopback relay between client and gateway that the test can cut.
     const relayed = new Set<Socket>();
     const relay = createServer((inbound) => {

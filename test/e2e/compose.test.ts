@@ -14,6 +14,7 @@ import { ensureSessionImage } from '../helpers/session-image.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { sessionUid } from '../../configserver/src/policy/session-uid.ts';
 import { repoPolicy } from '../../configserver/src/testing/policy.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -92,7 +93,7 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.equal(networks.stdout.trim(), '', 'down leaves no network of the project');
   });
 
-  test('the first start prints a generated demo password, and ssh with it lands in a container', async (t) => {
+  test('the first start prints a generated demo password, and ssh with it lands in a container', E2E_SLOW, async (t) => {
     const deadline = Date.now() + 90_000;
     while (!password) {
       const { stdout } = await compose(['logs', '--no-color', 'authserver'], env);
@@ -118,7 +119,7 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.equal(wrong.code, 255);
   });
 
-  test('an operator adds a user with a key, who logs in without a restart, and lists and plays that recording, all with the README\'s commands', async (t) => {
+  test('an operator adds a user with a key, who logs in without a restart, and lists and plays that recording, all with the README\'s commands', E2E_SLOW, async (t) => {
     const work = await mkdtemp(join(tmpdir(), 'portcullis-operator-'));
     t.after(() => rm(work, { recursive: true, force: true }));
     for (const name of ['alice', 'laptop']) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@example.org`, '-f', join(work, name)]);
@@ -184,7 +185,7 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.equal(refused.code, 255, 'a removed user is refused, again without a restart');
   });
 
-  test('no program runs as root: the gateway left root after reading the Docker socket group', async () => {
+  test('no program runs as root: the gateway left root after reading the Docker socket group', E2E_SLOW, async () => {
     for (const program of ['authserver', 'configserver', 'gateway']) {
       const { stdout } = await compose(
         ['exec', '-T', program, 'node', '-e', "console.log(require('fs').readFileSync('/proc/1/status', 'utf8').match(/^Uid:.*$/m)[0])"],
@@ -194,14 +195,14 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     }
   });
 
-  test('each running program holds only its own key and the CA certificate, never the CA key', async () => {
+  test('each running program holds only its own key and the CA certificate, never the CA key', E2E_SLOW, async () => {
     for (const program of ['authserver', 'configserver', 'gateway']) {
       const { stdout } = await compose(['exec', '-T', program, 'node', '-e', "console.log(require('fs').readdirSync('/certs').sort().join(' '))"], env);
       assert.equal(stdout.trim(), [`${program}.crt`, `${program}.key`, 'ca.crt'].sort().join(' '), program);
     }
   });
 
-  test('the gateway sees real client addresses: 127.0.0.2 is throttled while a bystander on 127.0.0.1 logs in', async (t) => {
+  test('the gateway sees real client addresses: 127.0.0.2 is throttled while a bystander on 127.0.0.1 logs in', E2E_SLOW, async (t) => {
     assert.ok(password, 'the login test ran first');
     const ssh = (secret: string, address: string) => runSsh({ port, username: 'demo', password: secret, command: 'echo in', extraArgs: ['-b', address] });
     // 20 wrong passwords from 127.0.0.2, four at a time: past the default 10 per (address, user).
@@ -230,7 +231,7 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.deepEqual([...from('127.0.0.1', 'AUTHSERVER_LOGIN_THROTTLED'), ...from('127.0.0.1', 'AUTHSERVER_LOGIN_BLOCK_STARTED')], [], '127.0.0.1 is never throttled');
   });
 
-  test('every service runs with memory, process and log-rotation limits', async () => {
+  test('every service runs with memory, process and log-rotation limits', E2E_SLOW, async () => {
     const { stdout } = await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`]);
     const ids = stdout.trim().split('\n').filter(Boolean);
     assert.equal(ids.length, 5, 'certs, session-image, authserver, configserver, gateway');

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /**
  * A client that goes away while its container is being created or started must leave nothing
@@ -18,7 +19,7 @@ describe('a client that disconnects while its container starts leaves no contain
   });
   after(() => world.stop());
 
-  test('killed at container creation, and a little later, five times: zero containers left, the gateway still serves', async (t) => {
+  test('killed at container creation, and a little later, five times: zero containers left, the gateway still serves', E2E, async (t) => {
     const delays = [0, 50, 150, 400, 800];
     for (const [index, delay] of delays.entries()) {
       const { args, env, dir } = await opensshInvocation({ port: world.sshPort, username: world.username, password: world.password, command: 'sleep 600' });

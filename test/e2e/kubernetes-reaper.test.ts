@@ -3,9 +3,10 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { hardenedPod, worldWithPod } from '../helpers/kubernetes.ts';
 import { holdSession, runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 describe('Kubernetes pods never outlive their gateway', () => {
-  test('kill -9 of the gateway mid-session, then a restart: its pods are gone within 60 s, persistent pods stay', async (t) => {
+  test('kill -9 of the gateway mid-session, then a restart: its pods are gone within 60 s, persistent pods stay', E2E, async (t) => {
     const podName = `kept-${process.pid}`;
     const kube = await worldWithPod(t, hardenedPod({ mode: 'persistent', podName, createMissingPods: true }), {
       gateway: { heartbeatInterval: '2s', heartbeatTimeout: '10s', reapInterval: '2s' },

@@ -13,6 +13,7 @@ import { stringify } from 'yaml';
 import { createPki } from '@portcullis/pki';
 import { httpsJson } from '../helpers/https-json.ts';
 import { freePort } from '../helpers/ports.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const POLICY_DIR = fileURLToPath(new URL('../../policies', import.meta.url));
@@ -158,7 +159,7 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('authserver to syslog over UDP: RFC 5424 with the code as MSGID, nothing on stdout, no password anywhere', async () => {
+  test('authserver to syslog over UDP: RFC 5424 with the code as MSGID, nothing on stdout, no password anywhere', E2E, async () => {
     const receiver = await startReceiver('udp');
     cleanups.push(receiver.close);
     const config = join(dir, 'auth-udp.yaml');
@@ -180,7 +181,7 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     assert.equal(program.stdout.join(''), '', 'nothing on stdout when logging to syslog');
   });
 
-  test('configserver to syslog over TCP (octet counting); level warn drops info but keeps a failed policy reload', async () => {
+  test('configserver to syslog over TCP (octet counting); level warn drops info but keeps a failed policy reload', E2E, async () => {
     const receiver = await startReceiver('tcp');
     cleanups.push(receiver.close);
     const policyDir = join(dir, 'policies');
@@ -205,7 +206,7 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     assert.ok(!receiver.messages.some((message) => message.json.code === 'CONFIGSERVER_LISTENING'), 'info lines are below level warn');
   });
 
-  test('authserver to a Unix stream socket', async () => {
+  test('authserver to a Unix stream socket', E2E, async () => {
     const receiver = await startReceiver('unix', join(dir, 'syslog.sock'));
     cleanups.push(receiver.close);
     const config = join(dir, 'auth-unix.yaml');
@@ -216,7 +217,7 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     assert.equal(listening.pri, 16 * 8 + 6);
   });
 
-  test('gateway to a file: JSON lines with codes, the file created with its folder', async () => {
+  test('gateway to a file: JSON lines with codes, the file created with its folder', E2E, async () => {
     const logFile = join(dir, 'logs', 'nested', 'gateway.log');
     const config = join(dir, 'gateway.yaml');
     const webhook = { url: 'https://localhost:1', caFile: 'certs/ca.crt', certFile: 'certs/gateway.crt', keyFile: 'certs/gateway.key' };
@@ -237,7 +238,7 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     assert.equal(program.stdout.join(''), '', 'nothing on stdout when logging to a file');
   });
 
-  test('a missing log.file is a config error naming the option', async () => {
+  test('a missing log.file is a config error naming the option', E2E, async () => {
     const config = join(dir, 'auth-bad.yaml');
     await writeFile(config, stringify({ listen: '127.0.0.1:0', tls: tls('authserver'), usersFile: 'users.yaml', log: { destination: 'file' } }));
     const program = spawnProgram('authserver/src/main.ts', config);

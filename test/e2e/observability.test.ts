@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /** Sums every sample of `name` whose labels include all of `labels` (Prometheus text format). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -36,7 +37,7 @@ describe('operators see metrics and health', () => {
     return res.text();
   };
 
-  test('a login and a failed login move ContainerSSH\'s counters and fill the latency histograms', async () => {
+  test('a login and a failed login move ContainerSSH\'s counters and fill the latency histograms', E2E, async () => {
     const before = await scrape();
     const good = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'true' });
     assert.equal(good.code, 0, good.stderr);
@@ -66,7 +67,7 @@ describe('operators see metrics and health', () => {
     assert.doesNotMatch(afterText, /username=|demo/, 'no username label');
   });
 
-  test('/healthz is 200 with every dependency up, and 503 naming the authserver once it stops', async () => {
+  test('/healthz is 200 with every dependency up, and 503 naming the authserver once it stops', E2E, async () => {
     const up = await fetch(`http://127.0.0.1:${healthPort}/healthz`);
     assert.equal(up.status, 200);
     assert.deepEqual(await up.json(), { status: 'ok', failing: [], checks: { auth: 'ok', configserver: 'ok', docker: 'ok' } });

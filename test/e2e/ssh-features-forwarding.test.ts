@@ -13,6 +13,7 @@ import { freePort } from '../helpers/ports.ts';
 import { logMark } from '../helpers/log-wait.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import type { World } from '../helpers/world.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
 
 const run = promisify(execFile);
 
@@ -70,7 +71,7 @@ async function hostServer(t: TestContext, reply: string, path?: string): Promise
 }
 
 for (const backend of CONTAINER_BACKENDS) {
-  test(`port, socket, agent and X11 forwarding inside the ${backend} session with the real OpenSSH client`, async (t) => {
+  test(`port, socket, agent and X11 forwarding inside the ${backend} session with the real OpenSSH client`, E2E_SLOW, async (t) => {
     const session = await backendWorld(t, backend);
     const { world, setSecurity } = session;
     const dir = await mkdtemp(join(tmpdir(), 'portcullis-fwd-'));

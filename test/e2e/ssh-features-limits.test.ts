@@ -6,6 +6,7 @@ import { CONTAINER_BACKENDS, backendWorld } from '../helpers/backend-world.ts';
 import { logMark } from '../helpers/log-wait.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import type { World } from '../helpers/world.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
 
 const withLimits = (session?: Record<string, string>) => (session ? { session } : undefined);
 
@@ -23,7 +24,7 @@ async function idleTerminal(world: World, command: string) {
 }
 
 for (const backend of CONTAINER_BACKENDS) {
-  test(`time limits and keepalives (${backend})`, async (t) => {
+  test(`time limits and keepalives (${backend})`, E2E_SLOW, async (t) => {
     const session = await backendWorld(t, backend, { gateway: { ssh: { clientAliveInterval: '1s', clientAliveCountMax: 2 } } });
     const { world, setSecurity } = session;
     t.after(async () => {

@@ -7,6 +7,7 @@ import ssh2 from 'ssh2';
 import { byMode } from '../helpers/long-mode.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /**
  * Hostile bytes against the gateway's SSH listener, before key exchange (random bytes, a
@@ -111,7 +112,7 @@ describe('the SSH listener survives hostile bytes before and after key exchange'
   const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const login = () => runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'echo still-serving', timeoutMs: 60_000 });
 
-  test('a client that connects and never sends its identification is dropped after the login grace time', async () => {
+  test('a client that connects and never sends its identification is dropped after the login grace time', E2E, async () => {
     const sockets = Array.from({ length: 3 }, () => {
       const socket = connect(world.sshPort, '127.0.0.1');
       socket.on('error', () => undefined);
@@ -176,7 +177,7 @@ describe('silent connections count toward maxStartups from the moment they are a
   });
   after(() => world.stop());
 
-  test('two silent connections fill maxStartups: a third connection is dropped at once, and a login works once they are gone', async () => {
+  test('two silent connections fill maxStartups: a third connection is dropped at once, and a login works once they are gone', E2E, async () => {
     const silent = Array.from({ length: 2 }, () => {
       const socket = connect(world.sshPort, '127.0.0.1');
       socket.on('error', () => undefined);

@@ -3,19 +3,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
+import { listSessionContainers, waitForNoSessionContainers, waitForSessionContainers } from '../helpers/docker.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { E2E } from '../helpers/deadlines.ts';
-
-/** Waits until the gateway has a container for one more connection. */
-async function waitForContainers(instanceId: string, count: number, deadlineMs = 30_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while ((await listSessionContainers(instanceId)).length < count) {
-    if (Date.now() > end) throw new Error(`fewer than ${count} containers after ${deadlineMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('when the SSH connection ends, its container is gone', () => {
   let world: World;
@@ -45,7 +36,7 @@ describe('when the SSH connection ends, its container is gone', () => {
       command: 'sleep 600',
     });
     const child = spawn('ssh', args, { env, stdio: 'ignore' });
-    await waitForContainers(world.instanceId, 1);
+    await waitForSessionContainers(world.instanceId, 1);
     child.kill('SIGKILL');
     await once(child, 'close');
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
@@ -67,7 +58,7 @@ describe('when the SSH connection ends, its container is gone', () => {
     const address = relay.address();
     const relayPort = typeof address === 'object' && address ? address.port : 0;
     const session = ssh('sleep 600', relayPort);
-    await waitForContainers(world.instanceId, 1);
+    await waitForSessionContainers(world.instanceId, 1);
     for (const socket of relayed) socket.resetAndDestroy();
     const result = await session;
     assert.equal(result.code, 255, 'the client saw the connection die');

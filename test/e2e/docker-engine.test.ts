@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
-import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
+import { listSessionContainers, waitForNoSessionContainers, waitForSessionContainers } from '../helpers/docker.ts';
 import { hardenedExecution, worldWithExecution } from '../helpers/fake-config.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { startRegistry } from '../helpers/registry.ts';
@@ -18,14 +18,6 @@ const run = promisify(execFile);
 
 const login = (world: World, command: string) =>
   runSsh({ port: world.sshPort, username: world.username, password: world.password, command });
-
-async function waitForContainers(instanceId: string, count: number): Promise<void> {
-  const end = Date.now() + 30_000;
-  while ((await listSessionContainers(instanceId)).length < count) {
-    assert.ok(Date.now() < end, `no ${count} container(s) in time`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('Docker image pull policies', () => {
   test('IfNotPresent uses a local :latest image and never reaches for a registry', E2E, async (t) => {
@@ -103,7 +95,7 @@ describe('no container outlives its gateway', () => {
     t.after(() => run('rm', ['-rf', dir]));
     const sessions = [spawn('ssh', args, { env, stdio: 'ignore' }), spawn('ssh', args, { env, stdio: 'ignore' })];
     t.after(() => sessions.forEach((child) => child.kill('SIGKILL')));
-    await waitForContainers(world.instanceId, 2);
+    await waitForSessionContainers(world.instanceId, 2);
 
     const killedAt = Date.now();
     world.gateway.process.kill('SIGKILL');

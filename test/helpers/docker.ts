@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { pollUntilOrLast } from './poll-until.ts';
+import { pollUntil, pollUntilOrLast } from './poll-until.ts';
 
 const run = promisify(execFile);
 
@@ -9,6 +9,11 @@ export async function listSessionContainers(instanceId?: string): Promise<string
   const filter = instanceId ? `label=portcullis.io/instance=${instanceId}` : 'label=app.kubernetes.io/managed-by=portcullis-gateway';
   const { stdout } = await run('docker', ['ps', '-aq', '--filter', filter]);
   return stdout.split('\n').filter(Boolean);
+}
+
+/** Polls until the gateway `instanceId` has at least `count` session containers (running or not). */
+export async function waitForSessionContainers(instanceId: string, count: number, deadlineMs = 30_000): Promise<void> {
+  await pollUntil(() => listSessionContainers(instanceId), { what: `${count} session container(s) of ${instanceId}`, until: (ids) => ids.length >= count, timeoutMs: deadlineMs });
 }
 
 /** Polls until no session container of `instanceId` is left, or the deadline passes. */

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { hardenedPod, SESSION_NAMESPACE, worldWithPod, type KubeWorld } from '../helpers/kubernetes.ts';
 import { holdSession, runSsh } from '../helpers/ssh-client.ts';
 import { E2E } from '../helpers/deadlines.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 const IDLE_TIMEOUT_S = 3;
 const REAP_INTERVAL_S = 1;
@@ -15,12 +16,7 @@ function annotationsOf(kube: KubeWorld, name: string): Record<string, string> | 
 
 /** Polls until `done`, at most `ms`; returns whether it held. */
 async function until(done: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return true;
+  return pollUntilOrLast(done, { what: 'the pod annotations to change', until: (held) => held, timeoutMs: ms });
 }
 
 describe('persistent pods: never reaped while a session is attached, deleted once idle past their timeout', () => {

@@ -14,6 +14,8 @@ import { createPki } from '@portcullis/pki';
 import { httpsJson } from '../helpers/https-json.ts';
 import { freePort } from '../helpers/ports.ts';
 import { E2E } from '../helpers/deadlines.ts';
+import { trackProcess } from '../helpers/leftovers.ts';
+import { pollUntil } from '../helpers/poll-until.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const POLICY_DIR = fileURLToPath(new URL('../../policies', import.meta.url));
@@ -81,13 +83,8 @@ async function startReceiver(kind: 'udp' | 'tcp' | 'unix', socketPath?: string) 
     close = () => new Promise((resolve) => server.close(() => resolve()));
   }
   const waitFor = async (code: string, timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const found = messages.find((message) => message.json.code === code);
-      if (found) return found;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`no syslog message ${code} within ${timeoutMs} ms; got ${messages.map((m) => m.msgId).join(', ')}`);
+    await pollUntil(() => messages.map((message) => message.msgId), { what: `syslog message ${code}`, until: () => messages.some((message) => message.json.code === code), timeoutMs });
+    return messages.find((message) => message.json.code === code)!;
   };
   return { address, messages, raw, waitFor, close };
 }
@@ -95,6 +92,7 @@ async function startReceiver(kind: 'udp' | 'tcp' | 'unix', socketPath?: string) 
 /** A program started with its config; stdout and stderr are kept to show they stay quiet. */
 function spawnProgram(entry: string, config: string): { child: ChildProcess; stdout: string[]; stop: () => Promise<void> } {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  trackProcess(child);
   const stdout: string[] = [];
   child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
@@ -113,28 +111,22 @@ function spawnProgram(entry: string, config: string): { child: ChildProcess; std
 }
 
 async function waitUntilAccepting(port: number, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`nothing accepted on port ${port} within ${timeoutMs} ms`);
+  await pollUntil(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        socket.once('connect', () => (socket.destroy(), resolve(true)));
+        socket.once('error', () => resolve(false));
+      }),
+    { what: `a listener on port ${port}`, timeoutMs },
+  );
 }
 
 async function fileLines(file: string, predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const text = await readFile(file, 'utf8').catch(() => '');
-    const lines = text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
-    if (lines.some(predicate)) return lines;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${file}: no matching line within ${timeoutMs} ms`);
+  return pollUntil(
+    async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>),
+    { what: `a matching line in ${file}`, until: (lines) => lines.some(predicate), timeoutMs },
+  );
 }
 
 describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, with the level honoured', () => {

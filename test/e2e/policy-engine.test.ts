@@ -21,6 +21,7 @@ import { holdSession, runSsh } from '../helpers/ssh-client.ts';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
 import { persistentName } from '../../configserver/src/policy/persistent.ts';
 import { E2E } from '../helpers/deadlines.ts';
+import { pollUntil } from '../helpers/poll-until.ts';
 
 const run = promisify(execFile);
 const REPO_POLICIES = fileURLToPath(new URL('../../policies', import.meta.url));
@@ -220,9 +221,7 @@ describe('policy engine: profiles decide what each user gets, in real containers
 });
 
 async function waitForLogCount(program: RunningProgram, code: string, count: number, deadlineMs = 15_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (program.logs.filter((line) => line.code === code).length < count) {
-    if (Date.now() > end) throw new Error(`no ${count}th ${code}; output:\n${program.output.slice(-20).join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await pollUntil(() => program.logs.filter((line) => line.code === code).length, { what: `the ${count}th ${code}`, until: (seen) => seen >= count, timeoutMs: deadlineMs, intervalMs: 50 }).catch((error: Error) => {
+    throw new Error(`${error.message}; output:\n${program.output.slice(-20).join('\n')}`);
+  });
 }

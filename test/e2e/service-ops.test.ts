@@ -10,6 +10,7 @@ import { createPki } from '@portcullis/pki';
 import { httpsJson, type ClientTls } from '../helpers/https-json.ts';
 import { startProgram, type RunningProgram } from '../helpers/program.ts';
 import { E2E } from '../helpers/deadlines.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 const POLICY_DIR = fileURLToPath(new URL('../../policies', import.meta.url));
 const base = { remoteAddress: '192.0.2.10:51234', connectionId: '3f2504e04f8911d39a0c0305e82c3301' };
@@ -40,13 +41,7 @@ async function getHealth(port: number): Promise<{ status: number; body: { status
 
 /** Polls /healthz until `done` holds (results are cached two seconds), bounded by a deadline. */
 async function healthUntil(port: number, done: (answer: Awaited<ReturnType<typeof getHealth>>) => boolean, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  let answer = await getHealth(port);
-  while (!done(answer) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    answer = await getHealth(port);
-  }
-  return answer;
+  return pollUntilOrLast(() => getHealth(port), { what: `/healthz on port ${port} to change`, until: done, timeoutMs, intervalMs: 250 });
 }
 
 /** Polls /healthz until it answers `status`. */
@@ -129,11 +124,12 @@ describe('the webhook services export request metrics and a probe-ready /healthz
   test('clients refused during the TLS handshake are counted', E2E, async () => {
     const before = sample(await scrape(authOps), 'portcullis_webhook_tls_handshake_failures_total');
     await assert.rejects(httpsJson(`https://localhost:${authserver.port}/password`, { ca: client.ca }, { ...base }), 'no client certificate');
-    let after = before;
-    for (let i = 0; i < 40 && after === before; i += 1) {
-      after = sample(await scrape(authOps), 'portcullis_webhook_tls_handshake_failures_total');
-      if (after === before) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const after = await pollUntilOrLast(async () => sample(await scrape(authOps), 'portcullis_webhook_tls_handshake_failures_total'), {
+      what: 'the handshake failure counted',
+      until: (count) => count !== before,
+      timeoutMs: 5_000,
+      intervalMs: 50,
+    });
     assert.equal(after - before, 1);
   });
 

@@ -14,6 +14,7 @@ import { logMark } from '../helpers/log-wait.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import type { World } from '../helpers/world.ts';
 import { E2E_SLOW } from '../helpers/deadlines.ts';
+import { pollUntil, pollUntilOrLast } from '../helpers/poll-until.ts';
 
 const run = promisify(execFile);
 
@@ -46,13 +47,7 @@ async function spawnSsh(t: TestContext, world: World, extraArgs: string[], comma
 
 /** Retries `attempt` until it yields a non-empty answer (a listener on the far side may not be up yet). */
 async function eventually(attempt: () => Promise<string>, spawned: Spawned, deadlineMs = 60_000): Promise<string> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const answer = await attempt();
-    if (answer !== '') return answer;
-    if (Date.now() > end || spawned.child.exitCode !== null) return answer;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  return pollUntilOrLast(attempt, { what: 'an answer through the forward', until: (answer) => answer !== '' || spawned.child.exitCode !== null, timeoutMs: deadlineMs, intervalMs: 200 });
 }
 
 /** A server on the test host that answers every connection with `reply` after reading to the end. */
@@ -172,11 +167,7 @@ for (const backend of CONTAINER_BACKENDS) {
       const agentSocket = join(dir, 'agent.sock');
       const agent = spawn('ssh-agent', ['-D', '-a', agentSocket], { stdio: 'ignore' });
       t.after(() => agent.kill('SIGTERM'));
-      const end = Date.now() + 10_000;
-      while (!(await stat(agentSocket).then(() => true, () => false))) {
-        assert.ok(Date.now() < end, 'ssh-agent did not create its socket');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await pollUntil(() => stat(agentSocket).then(() => true, () => false), { what: 'ssh-agent to create its socket', timeoutMs: 10_000, intervalMs: 50 });
       await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'forwarded-key', '-f', join(dir, 'key')]);
       await run('ssh-add', [join(dir, 'key')], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket } });
       const login = (extra: string[]) =>

@@ -7,6 +7,7 @@ import { logMark } from '../helpers/log-wait.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import type { World } from '../helpers/world.ts';
 import { E2E_SLOW } from '../helpers/deadlines.ts';
+import { pollUntil } from '../helpers/poll-until.ts';
 
 const withLimits = (session?: Record<string, string>) => (session ? { session } : undefined);
 
@@ -79,11 +80,13 @@ for (const backend of CONTAINER_BACKENDS) {
       const log = logMark(world.gateway);
       setSecurity(withLimits());
       const terminal = await idleTerminal(world, 'echo ready; sleep 120');
-      const end = Date.now() + 60_000;
-      while (!terminal.output().includes('ready')) {
-        assert.ok(Date.now() < end && terminal.child.exitCode === null, `no ready: ${terminal.output()}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await pollUntil(
+        () => {
+          if (terminal.child.exitCode !== null) throw new Error(`no ready: ${terminal.output()}`);
+          return terminal.output().includes('ready');
+        },
+        { what: '"ready" on the terminal', timeoutMs: 60_000 },
+      );
       assert.equal((await session.sessions()).length, 1);
       terminal.child.kill('SIGSTOP');
       try {

@@ -1,12 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
 
 /**
  * What a test file started outside its own process (programs, session containers), stopped
  * whatever way the file ends. node:test runs a timed-out test's `after` hooks, but when a file
  * outlives the runner's own deadline its process gets SIGTERM and no hook runs: without this
  * the gateway, the webhook services, an ssh client and their containers outlive the run.
+ * And a test that timed out leaves its work running, which keeps the file's process alive
+ * until that deadline: once every test of the file has ended, a process still busy after
+ * LINGER_MS says what it was waiting for and exits, stopping what it started.
  */
+const LINGER_MS = 60_000;
 const processes = new Set<ChildProcess>();
 const containerLabels = new Set<string>();
 const waits = new Set<{ readonly what: string; readonly since: number; last: unknown }>();
@@ -72,4 +77,15 @@ function installOnce(): void {
       process.exit(1);
     });
   }
+}
+
+// Only under the test runner (the benchmarks import these helpers as a plain program).
+if (process.env.NODE_TEST_CONTEXT) {
+  after(() => {
+    setTimeout(() => {
+      const pending = describeWaits();
+      process.stderr.write(`test file still busy ${LINGER_MS} ms after its last test; stopping what it started${pending ? `\n${pending}` : ''}\n`);
+      process.exit(1);
+    }, LINGER_MS).unref();
+  });
 }

@@ -15,8 +15,8 @@
 // A failed tier stops the run (the later tiers cost minutes) unless --keep-going; each tier
 // ends with Node's own pass/fail summary, and the run ends with one line per tier.
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -82,8 +82,26 @@ if (plan.length === 0) {
 let current;
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => current?.kill(sig));
 
+// TAP on stdout as before; a spec report on the side gives the list of failing tests, which
+// is printed again at the end of a failed tier so a CI log shows them in one place.
+const reports = mkdtempSync(join(tmpdir(), 'portcullis-tests-'));
+process.on('exit', () => rmSync(reports, { recursive: true, force: true }));
+
+function failingTests(report) {
+  let text;
+  try {
+    text = readFileSync(report, 'utf8');
+  } catch {
+    return '';
+  }
+  const at = text.lastIndexOf('failing tests:');
+  return at === -1 ? '' : text.slice(at);
+}
+
 function runTier(tier) {
-  const nodeArgs = ['--import', 'tsx', '--test', `--test-concurrency=${tier.concurrency}`, `--test-timeout=${tier.fileTimeoutMs}`, ...tier.files];
+  const report = join(reports, `${tier.name}.spec`);
+  const reporters = ['--test-reporter=tap', '--test-reporter-destination=stdout', '--test-reporter=spec', `--test-reporter-destination=${report}`];
+  const nodeArgs = ['--import', 'tsx', '--test', ...reporters, `--test-concurrency=${tier.concurrency}`, `--test-timeout=${tier.fileTimeoutMs}`, ...tier.files];
   console.log(`run-tests: ${tier.name} tier: ${tier.files.length} files, ${tier.concurrency} at a time`);
   const started = performance.now();
   return new Promise((resolve) => {
@@ -92,6 +110,7 @@ function runTier(tier) {
       current = undefined;
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       const outcome = signal ? `killed by ${signal}` : code === 0 ? 'passed' : `failed (exit ${code})`;
+      if (code !== 0) console.log(`run-tests: ${tier.name} tier ${outcome}; ${failingTests(report) || 'see the output above'}`);
       resolve({ name: tier.name, files: tier.files.length, ok: code === 0 && !signal, line: `${tier.name}: ${tier.files.length} files ${outcome} in ${seconds} s` });
     });
   });

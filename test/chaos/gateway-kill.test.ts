@@ -8,6 +8,7 @@ import { byMode } from '../helpers/long-mode.ts';
 import type { RunningProgram } from '../helpers/program.ts';
 import { runSsh, type SshResult } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 /**
  * Chaos on the Docker backend: connections spread over two gateway instances, one of them killed
@@ -105,12 +106,12 @@ describe('chaos: kill -9 of gateways and unpullable images leave zero containers
     // kill -9 left between create and start, which no owner tie covers. It sweeps for every instance.
     const sweeper = await world.startAnotherGateway();
     t.after(() => sweeper.stop());
-    const deadline = Date.now() + 60_000;
-    let left: string[] = [];
-    do {
-      left = (await Promise.all([...instances].map((id) => listSessionContainers(id)))).flat();
-      if (left.length > 0) await new Promise((resolve) => setTimeout(resolve, 500));
-    } while (left.length > 0 && Date.now() < deadline);
+    const left = await pollUntilOrLast(async () => (await Promise.all([...instances].map((id) => listSessionContainers(id)))).flat(), {
+      what: 'no session container of any instance left',
+      until: (containers) => containers.length === 0,
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
     t.diagnostic(`${results.length} connections over ${instances.size} instances, ${kills} kill -9: ${ok} served, ${pullRefused} refused for the image, ${other} cut by a kill; ${left.length} containers left`);
     assert.deepEqual(left, [], 'zero containers left within 60 s');
   });

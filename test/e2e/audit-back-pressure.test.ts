@@ -16,6 +16,7 @@ import { hardenedExecution, worldWithConfig } from '../helpers/fake-config.ts';
 import { startLocalS3 } from '../helpers/s3.ts';
 import { opensshInvocation } from '../helpers/ssh-client.ts';
 import { startThrottledProxy } from '../helpers/throttled-proxy.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 const MIB = 1024 * 1024;
 const SENT = Number(process.env.PORTCULLIS_AUDIT_PRESSURE_MIB ?? 96) * MIB;
@@ -37,7 +38,7 @@ function randomSource(total: number): Readable {
   });
 }
 
-test(`a storage slower than the session holds it back: ${SENT / MIB} MiB in and ${RECEIVED / MIB} MiB out complete under recording required, every byte recorded`, async (t) => {
+test(`a storage slower than the session holds it back: ${SENT / MIB} MiB in and ${RECEIVED / MIB} MiB out complete under recording required, every byte recorded`, E2E, async (t) => {
   const s3 = await startLocalS3();
   t.after(() => s3.close());
   const proxy = await startThrottledProxy({ host: '127.0.0.1', port: Number(new URL(s3.endpoint).port) }, STORAGE_BYTES_PER_SECOND);

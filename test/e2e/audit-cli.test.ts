@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { auditCli } from '../helpers/audit.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
-test('the audit CLI says clearly what is wrong, with exit 2 for usage and 1 for a failed command', async (t) => {
+test('the audit CLI says clearly what is wrong, with exit 2 for usage and 1 for a failed command', E2E, async (t) => {
   const unknown = await auditCli(['frobnicate', '/tmp']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /^portcullis audit: unknown command "frobnicate"\nusage:/);
@@ -27,7 +28,7 @@ test('the audit CLI says clearly what is wrong, with exit 2 for usage and 1 for 
   assert.match(help.stdout, /list .*decode .*play .*verify/s);
 });
 
-test('audit list refuses a bad --since or --after by name, and prints the columns even when there is nothing', async (t) => {
+test('audit list refuses a bad --since or --after by name, and prints the columns even when there is nothing', E2E, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-cli-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const since = await auditCli(['list', dir, '--since', 'yesterday']);

@@ -11,6 +11,7 @@ import { waitForNoSessionContainers } from '../helpers/docker.ts';
 import { hardenedExecution, worldWithConfig } from '../helpers/fake-config.ts';
 import { startLocalS3 } from '../helpers/s3.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 const run = promisify(execFile);
 const STAGING_BYTES = 1024 * 1024;
@@ -40,7 +41,7 @@ async function fill(dir: string): Promise<string> {
 
 const recorded = (recording: string) => ({ backend: 'docker', docker: { execution: hardenedExecution() }, audit: { recording, storage: 's3' } });
 
-test('disk full on audit staging: required refuses the login with its code, best-effort runs the session and counts the failure', async (t) => {
+test('disk full on audit staging: required refuses the login with its code, best-effort runs the session and counts the failure', E2E, async (t) => {
   const staging = await tinyStaging(t);
   if (!staging) return t.skip('mounting a tmpfs is not allowed here');
   const s3 = await startLocalS3();
@@ -81,7 +82,7 @@ test('disk full on audit staging: required refuses the login with its code, best
   assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
 });
 
-test('disk full mid-session under required: the user is told why, the session ends and its container goes', async (t) => {
+test('disk full mid-session under required: the user is told why, the session ends and its container goes', E2E, async (t) => {
   const staging = await tinyStaging(t);
   if (!staging) return t.skip('mounting a tmpfs is not allowed here');
   const s3 = await startLocalS3();

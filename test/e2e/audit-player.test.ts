@@ -10,6 +10,7 @@ import { asciinemaCat, eventually, recordingFolders } from '../helpers/audit.ts'
 import { launchChromium } from '../helpers/browser.ts';
 import { hardenedExecution, worldWithConfig } from '../helpers/fake-config.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /** GET over HTTPS with an optional client certificate: the status, or the TLS error that ended it. */
 function get(url: string, tls: { ca: Buffer; cert?: Buffer; key?: Buffer }): Promise<{ status?: number; body?: string; error?: string }> {
@@ -25,7 +26,7 @@ function get(url: string, tls: { ca: Buffer; cert?: Buffer; key?: Buffer }): Pro
   });
 }
 
-test('the player admits only auditor certificates, lists recordings with the audit columns and search, plays a terminal, and logs who watched what', async (t) => {
+test('the player admits only auditor certificates, lists recordings with the audit columns and search, plays a terminal, and logs who watched what', E2E, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-recordings-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   // The player's own CA material, as `portcullis pki init|player|auditor` makes it.

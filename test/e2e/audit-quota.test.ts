@@ -8,6 +8,7 @@ import { MESSAGE_TYPES } from '../../gateway/src/audit/message-types.ts';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
 import { hardenedExecution, worldWithConfig } from '../helpers/fake-config.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /**
  * A session that prints without end (`head -c … /dev/urandom`) against the recording quota:
@@ -32,7 +33,7 @@ async function treeBytes(dir: string): Promise<number> {
   return total;
 }
 
-test('24 MiB of random output under a 2 MiB quota: best-effort runs to its end while the recording stops near 2 MiB, saying so; required ends the session', async (t) => {
+test('24 MiB of random output under a 2 MiB quota: best-effort runs to its end while the recording stops near 2 MiB, saying so; required ends the session', E2E, async (t) => {
   const dir = await recordingsDir(t);
   const { world, setConfig } = await worldWithConfig(t, recorded('best-effort'), {
     logLevel: 'info',

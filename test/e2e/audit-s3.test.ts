@@ -12,6 +12,7 @@ import { waitForNoSessionContainers } from '../helpers/docker.ts';
 import { hardenedExecution, worldWithConfig } from '../helpers/fake-config.ts';
 import { startLocalS3, type LocalS3 } from '../helpers/s3.ts';
 import { holdSession, runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 async function localS3(t: TestContext): Promise<LocalS3> {
   const s3 = await startLocalS3();
@@ -41,7 +42,7 @@ async function stagedWith(staging: string, text: string): Promise<true | undefin
   return undefined;
 }
 
-test('kill -9 mid-session, then restart: the recording in S3 is complete up to the last flush and verifies', async (t) => {
+test('kill -9 mid-session, then restart: the recording in S3 is complete up to the last flush and verifies', E2E, async (t) => {
   const s3 = await localS3(t);
   const staging = await tempDir(t);
   const { world } = await worldWithConfig(t, recorded('required'), { gateway: s3Settings(s3, staging) });
@@ -72,7 +73,7 @@ test('kill -9 mid-session, then restart: the recording in S3 is complete up to t
   assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
 });
 
-test('recording required with S3 stopped refuses the session; best-effort runs it and counts the failure', async (t) => {
+test('recording required with S3 stopped refuses the session; best-effort runs it and counts the failure', E2E, async (t) => {
   const s3 = await localS3(t);
   const staging = await tempDir(t);
   const { world, setConfig } = await worldWithConfig(t, recorded('required'), {
@@ -95,7 +96,7 @@ test('recording required with S3 stopped refuses the session; best-effort runs i
   assert.ok(!world.gateway.output.some((line) => line.includes(s3.credentials.secretAccessKey)), 'S3 credentials never reach a log line');
 });
 
-test('S3 staging stays bounded by about one part however long the stream, and the object verifies', async (t) => {
+test('S3 staging stays bounded by about one part however long the stream, and the object verifies', E2E, async (t) => {
   const s3 = await localS3(t);
   const staging = await tempDir(t);
   const partSize = 5 * 1024 * 1024;

@@ -10,6 +10,7 @@ import { MESSAGE_TYPES } from '../../gateway/src/audit/message-types.ts';
 import { asciinemaCat, auditCli, folderBytes, recordingFolders } from '../helpers/audit.ts';
 import { hardenedExecution, worldWithConfig } from '../helpers/fake-config.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 async function auditDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-recordings-'));
@@ -19,7 +20,7 @@ async function auditDir(t: TestContext): Promise<string> {
 
 const recordedConfig = (audit: Record<string, unknown>, execution: Record<string, unknown> = hardenedExecution()) => ({ backend: 'docker', docker: { execution }, audit });
 
-test('a recorded ssh session plays back in asciinema cat, its binary log decodes in order, and one flipped byte fails verify', async (t) => {
+test('a recorded ssh session plays back in asciinema cat, its binary log decodes in order, and one flipped byte fails verify', E2E, async (t) => {
   const dir = await auditDir(t);
   const { world } = await worldWithConfig(t, recordedConfig({ recording: 'required', storage: 'file' }), { gateway: { audit: { directory: dir, flushInterval: '1s' } } });
   const result = await runSsh({ port: world.sshPort, username: world.username, password: world.password, tty: true, command: 'echo "recorded-$((6*7))"; exit 3', extraArgs: ['-R', '0:127.0.0.1:9'] });
@@ -81,7 +82,7 @@ test('a recorded ssh session plays back in asciinema cat, its binary log decodes
 
 const SFTP_MIB = Number(process.env.PORTCULLIS_AUDIT_SFTP_MIB ?? 8);
 
-test(`an SFTP upload of ${SFTP_MIB} MiB is one file event with its SHA-256, and the recording stays under 1 MiB`, async (t) => {
+test(`an SFTP upload of ${SFTP_MIB} MiB is one file event with its SHA-256, and the recording stays under 1 MiB`, E2E, async (t) => {
   const dir = await auditDir(t);
   const tmpfsMib = SFTP_MIB + 16;
   const execution = hardenedExecution();

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /** The loopback /8 is all local: `ssh -b` makes each its own source address. */
 const from = (address: string) => ['-b', address];
@@ -37,7 +38,7 @@ describe('brute-force protection across connections, with the real OpenSSH clien
   const ssh = (username: string, password: string, address: string) =>
     runSsh({ port: world.sshPort, username, password, command: 'echo in', extraArgs: from(address) });
 
-  test('22 wrong passwords for one user from 127.0.0.2 in a burst: the right key logs in at once, even from there; the right password from 127.0.0.1', async () => {
+  test('22 wrong passwords for one user from 127.0.0.2 in a burst: the right key logs in at once, even from there; the right password from 127.0.0.1', E2E, async () => {
     const started = performance.now();
     const burst = await Promise.all(Array.from({ length: 22 }, (_, i) => ssh(world.username, `not-the-password-${i}`, '127.0.0.2')));
     const burstSeconds = (performance.now() - started) / 1000;
@@ -60,7 +61,7 @@ describe('brute-force protection across connections, with the real OpenSSH clien
     assert.equal(elsewhere.stdout, 'in\n');
   });
 
-  test('50 wrong passwords from 127.0.0.3 lock that address out, even with the right password; 127.0.0.1 still logs in', async () => {
+  test('50 wrong passwords from 127.0.0.3 lock that address out, even with the right password; 127.0.0.1 still logs in', E2E, async () => {
     // A password spray: many names, one address, so only the address limit applies.
     // Five clients at a time, as an attacker would; each is refused.
     for (let batch = 0; batch < 10; batch += 1) {
@@ -84,7 +85,7 @@ describe('brute-force protection across connections, with the real OpenSSH clien
     assert.equal(elsewhere.stdout, 'in\n');
   });
 
-  test('no password ever reaches a log of the three programs', () => {
+  test('no password ever reaches a log of the three programs', E2E, () => {
     for (const program of [world.authserver, world.configserver, world.gateway]) {
       const output = program.output.join('\n');
       assert.ok(!output.includes(world.password), `${program.name} never logs the password`);

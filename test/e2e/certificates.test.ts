@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 const run = promisify(execFile);
 
@@ -57,7 +58,7 @@ describe('OpenSSH user certificates: verified by the authserver against its CAs'
     assert.equal(world.authserver.logs.filter((line) => line.code === code).length, before + 1, `authserver logged ${code}`);
   };
 
-  test('a certificate from the trusted CA naming the user logs in; the key id reaches the session metadata', async () => {
+  test('a certificate from the trusted CA naming the user logs in; the key id reaches the session metadata', E2E, async () => {
     const cert = await certify('good', 'ca', ['-I', 'alice@example.org', '-n', `${world.username},other`, '-V', '-5m:+1h', '-z', '42']);
     const result = await login(cert);
     assert.equal(result.code, 0, result.stderr);
@@ -67,32 +68,32 @@ describe('OpenSSH user certificates: verified by the authserver against its CAs'
     assert.equal(accepted?.serial, '42');
   });
 
-  test('an expired certificate is refused (AUTHSERVER_CERT_EXPIRED)', async () => {
+  test('an expired certificate is refused (AUTHSERVER_CERT_EXPIRED)', E2E, async () => {
     await refusedFor(await certify('expired', 'ca', ['-I', 'alice', '-n', world.username, '-V', '20200101:20200102']), 'AUTHSERVER_CERT_EXPIRED');
   });
 
-  test('a certificate not valid yet is refused (AUTHSERVER_CERT_NOT_YET_VALID)', async () => {
+  test('a certificate not valid yet is refused (AUTHSERVER_CERT_NOT_YET_VALID)', E2E, async () => {
     await refusedFor(await certify('future', 'ca', ['-I', 'alice', '-n', world.username, '-V', '20990101:20990102']), 'AUTHSERVER_CERT_NOT_YET_VALID');
   });
 
-  test('a certificate for other principals is refused (AUTHSERVER_CERT_PRINCIPAL_MISMATCH)', async () => {
+  test('a certificate for other principals is refused (AUTHSERVER_CERT_PRINCIPAL_MISMATCH)', E2E, async () => {
     await refusedFor(await certify('principal', 'ca', ['-I', 'alice', '-n', 'root,admin', '-V', '-5m:+1h']), 'AUTHSERVER_CERT_PRINCIPAL_MISMATCH');
   });
 
-  test('a revoked serial is refused (AUTHSERVER_CERT_REVOKED)', async () => {
+  test('a revoked serial is refused (AUTHSERVER_CERT_REVOKED)', E2E, async () => {
     await refusedFor(await certify('serial', 'ca', ['-I', 'alice', '-n', world.username, '-V', '-5m:+1h', '-z', '666']), 'AUTHSERVER_CERT_REVOKED');
   });
 
-  test('a certificate for a revoked key is refused (AUTHSERVER_CERT_REVOKED)', async () => {
+  test('a certificate for a revoked key is refused (AUTHSERVER_CERT_REVOKED)', E2E, async () => {
     await run('ssh-keygen', ['-q', '-s', join(dir, 'ca'), '-I', 'alice', '-n', world.username, '-V', '-5m:+1h', join(dir, 'revoked-key.pub')]);
     await refusedFor({ key: join(dir, 'revoked-key'), cert: join(dir, 'revoked-key-cert.pub') }, 'AUTHSERVER_CERT_REVOKED');
   });
 
-  test('a certificate signed by an unknown CA is refused (AUTHSERVER_CERT_CA_UNKNOWN)', async () => {
+  test('a certificate signed by an unknown CA is refused (AUTHSERVER_CERT_CA_UNKNOWN)', E2E, async () => {
     await refusedFor(await certify('rogue', 'rogue-ca', ['-I', 'alice', '-n', world.username, '-V', '-5m:+1h']), 'AUTHSERVER_CERT_CA_UNKNOWN');
   });
 
-  test('source-address is checked against the connection: outside it is refused, inside it logs in', async () => {
+  test('source-address is checked against the connection: outside it is refused, inside it logs in', E2E, async () => {
     await refusedFor(
       await certify('elsewhere', 'ca', ['-I', 'alice', '-n', world.username, '-V', '-5m:+1h', '-O', 'source-address=10.0.0.0/8']),
       'AUTHSERVER_CERT_SOURCE_ADDRESS_DENIED',
@@ -101,14 +102,14 @@ describe('OpenSSH user certificates: verified by the authserver against its CAs'
     assert.equal(here.code, 0, here.stderr);
   });
 
-  test("force-command runs instead of what the client asked, with the request in SSH_ORIGINAL_COMMAND", async () => {
+  test("force-command runs instead of what the client asked, with the request in SSH_ORIGINAL_COMMAND", E2E, async () => {
     const cert = await certify('forced', 'ca', ['-I', 'alice', '-n', world.username, '-V', '-5m:+1h', '-O', 'force-command=echo "forced: $SSH_ORIGINAL_COMMAND"']);
     const result = await login(cert);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'forced: echo cert-ok\n');
   });
 
-  test('authz maps the certificate key id: a key id listed only for another username is refused after authentication', async () => {
+  test('authz maps the certificate key id: a key id listed only for another username is refused after authentication', E2E, async () => {
     const before = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_AUTHZ_REJECTED').length;
     const result = await login(await certify('contractor', 'ca', ['-I', 'contractor@example.org', '-n', world.username, '-V', '-5m:+1h']));
     assert.equal(result.code, 255);
@@ -120,7 +121,7 @@ describe('OpenSSH user certificates: verified by the authserver against its CAs'
     await world.gateway.waitForCode('AUTHZ_FAILED');
   });
 
-  test('the certificate never appears in a log, only its key id, serial and CA fingerprint', async () => {
+  test('the certificate never appears in a log, only its key id, serial and CA fingerprint', E2E, async () => {
     const certBody = (await readFile(join(dir, 'good-cert.pub'), 'utf8')).split(' ')[1]!;
     for (const program of [world.authserver, world.configserver, world.gateway]) {
       assert.ok(!program.output.join('\n').includes(certBody.slice(0, 60)), `${program.name} does not log the certificate`);

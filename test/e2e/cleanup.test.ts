@@ -3,18 +3,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
+import { listSessionContainers, waitForNoSessionContainers, waitForSessionContainers } from '../helpers/docker.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
-
-/** Waits until the gateway has a container for one more connection. */
-async function waitForContainers(instanceId: string, count: number, deadlineMs = 30_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while ((await listSessionContainers(instanceId)).length < count) {
-    if (Date.now() > end) throw new Error(`fewer than ${count} containers after ${deadlineMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { E2E } from '../helpers/deadlines.ts';
 
 describe('when the SSH connection ends, its container is gone', () => {
   let world: World;
@@ -26,7 +18,7 @@ describe('when the SSH connection ends, its container is gone', () => {
   const ssh = (command: string, port = world.sshPort) =>
     runSsh({ port, username: world.username, password: world.password, command });
 
-  test('20 sequential and 10 concurrent connections leave zero containers', async () => {
+  test('20 sequential and 10 concurrent connections leave zero containers', E2E, async () => {
     for (let i = 0; i < 20; i += 1) {
       const result = await ssh(`echo seq-${i}`);
       assert.equal(result.stdout, `seq-${i}\n`, result.stderr);
@@ -36,7 +28,7 @@ describe('when the SSH connection ends, its container is gone', () => {
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
-  test('a client killed mid-session leaves no container', async () => {
+  test('a client killed mid-session leaves no container', E2E, async () => {
     const { args, env } = await opensshInvocation({
       port: world.sshPort,
       username: world.username,
@@ -44,13 +36,13 @@ describe('when the SSH connection ends, its container is gone', () => {
       command: 'sleep 600',
     });
     const child = spawn('ssh', args, { env, stdio: 'ignore' });
-    await waitForContainers(world.instanceId, 1);
+    await waitForSessionContainers(world.instanceId, 1);
     child.kill('SIGKILL');
     await once(child, 'close');
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
-  test('a network cut (connection reset mid-session) leaves no container', async (t) => {
+  test('a network cut (connection reset mid-session) leaves no container', E2E, async (t) => {
     // A loopback relay between client and gateway that the test can cut.
     const relayed = new Set<Socket>();
     const relay = createServer((inbound) => {
@@ -66,7 +58,7 @@ describe('when the SSH connection ends, its container is gone', () => {
     const address = relay.address();
     const relayPort = typeof address === 'object' && address ? address.port : 0;
     const session = ssh('sleep 600', relayPort);
-    await waitForContainers(world.instanceId, 1);
+    await waitForSessionContainers(world.instanceId, 1);
     for (const socket of relayed) socket.resetAndDestroy();
     const result = await session;
     assert.equal(result.code, 255, 'the client saw the connection die');

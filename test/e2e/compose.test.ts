@@ -14,6 +14,8 @@ import { ensureSessionImage } from '../helpers/session-image.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { sessionUid } from '../../configserver/src/policy/session-uid.ts';
 import { repoPolicy } from '../../configserver/src/testing/policy.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
+import { pollUntil, pollUntilOrLast } from '../helpers/poll-until.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -92,23 +94,20 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.equal(networks.stdout.trim(), '', 'down leaves no network of the project');
   });
 
-  test('the first start prints a generated demo password, and ssh with it lands in a container', async (t) => {
-    const deadline = Date.now() + 90_000;
-    while (!password) {
-      const { stdout } = await compose(['logs', '--no-color', 'authserver'], env);
-      password = /Demo login: ssh -p 2222 demo@localhost\s+password: (\S+)/.exec(stdout)?.[1];
-      if (!password) {
-        assert.ok(Date.now() < deadline, `no demo password printed:\n${stdout}`);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
+  test('the first start prints a generated demo password, and ssh with it lands in a container', E2E_SLOW, async (t) => {
+    const demoLogin = /Demo login: ssh -p 2222 demo@localhost\s+password: (\S+)/;
+    password ??= demoLogin.exec(
+      await pollUntil(async () => (await compose(['logs', '--no-color', 'authserver'], env)).stdout, { what: 'a demo password printed by the authserver', until: (logs) => demoLogin.test(logs), timeoutMs: 90_000, intervalMs: 500 }),
+    )![1]!;
     const probe = 'id -u; echo $HOME; stat -c %a ~';
-    let result = await runSsh({ port, username: 'demo', password, command: probe });
-    while (result.code === 255 && /Connection (refused|reset|closed)|kex_exchange/.test(result.stderr) && Date.now() < deadline) {
-      // The gateway container may still be starting; the port is published before it listens.
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      result = await runSsh({ port, username: 'demo', password, command: probe });
-    }
+    const demo = password;
+    // The gateway container may still be starting; the port is published before it listens.
+    const result = await pollUntilOrLast(() => runSsh({ port, username: 'demo', password: demo, command: probe }), {
+      what: 'the gateway to accept a connection',
+      until: (attempt) => !(attempt.code === 255 && /Connection (refused|reset|closed)|kex_exchange/.test(attempt.stderr)),
+      timeoutMs: 90_000,
+      intervalMs: 500,
+    });
     assert.equal(result.code, 0, result.stderr);
     // demo's own uid, derived by the policy engine, and a private home.
     assert.equal(result.stdout, `${sessionUid('demo', (await repoPolicy()).baseline.sessionUids!)}\n/home/user\n700\n`);
@@ -118,7 +117,7 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.equal(wrong.code, 255);
   });
 
-  test('an operator adds a user with a key, who logs in without a restart, and lists and plays that recording, all with the README\'s commands', async (t) => {
+  test('an operator adds a user with a key, who logs in without a restart, and lists and plays that recording, all with the README\'s commands', E2E_SLOW, async (t) => {
     const work = await mkdtemp(join(tmpdir(), 'portcullis-operator-'));
     t.after(() => rm(work, { recursive: true, force: true }));
     for (const name of ['alice', 'laptop']) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@example.org`, '-f', join(work, name)]);
@@ -135,22 +134,23 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.equal(add.code, 0, add.output);
     assert.match(add.output, /added user alice with key SHA256:/);
     // No restart: the authserver reloads the users file by itself within a moment.
-    const deadline = Date.now() + 30_000;
-    let login = await runSsh({ port, username: 'alice', identityFile: join(work, 'alice'), tty: true, command: 'echo "alice-was-here-$((6*7))"; exit 4' });
-    while (login.code === 255 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      login = await runSsh({ port, username: 'alice', identityFile: join(work, 'alice'), tty: true, command: 'echo "alice-was-here-$((6*7))"; exit 4' });
-    }
+    const login = await pollUntilOrLast(() => runSsh({ port, username: 'alice', identityFile: join(work, 'alice'), tty: true, command: 'echo "alice-was-here-$((6*7))"; exit 4' }), {
+      what: 'alice to be let in',
+      until: (attempt) => attempt.code !== 255,
+      timeoutMs: 30_000,
+      intervalMs: 300,
+    });
     assert.equal(login.code, 4, login.stderr);
     assert.match(login.stdout, /alice-was-here-42/);
 
     // The recording is sealed once the connection is gone: list until it says so.
     const list = documented(/portcullis audit list --user alice/);
-    let listed = await pasted(list);
-    while (!/^\S+\s+alice\s+.*\scomplete\r?$/m.test(listed.output) && Date.now() < deadline + 30_000) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      listed = await pasted(list);
-    }
+    const listed = await pollUntilOrLast(() => pasted(list), {
+      what: "alice's recording listed as complete",
+      until: (attempt) => /^\S+\s+alice\s+.*\scomplete\r?$/m.test(attempt.output),
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
     assert.equal(listed.code, 0, listed.output);
     const row = /^(\d{8}T\d{6}Z-[0-9a-f]+)\s+alice\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+complete\r?$/m.exec(listed.output);
     assert.ok(row, `alice's sealed recording is listed:\n${listed.output}`);
@@ -176,15 +176,16 @@ describe('docker compose up starts the whole system and a user logs in', () => {
 
     const removed = await pasted(remove);
     assert.equal(removed.code, 0, removed.output);
-    let refused = await runSsh({ port, username: 'alice', identityFile: join(work, 'alice'), command: 'true' });
-    while (refused.code !== 255 && Date.now() < deadline + 60_000) {
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      refused = await runSsh({ port, username: 'alice', identityFile: join(work, 'alice'), command: 'true' });
-    }
+    const refused = await pollUntilOrLast(() => runSsh({ port, username: 'alice', identityFile: join(work, 'alice'), command: 'true' }), {
+      what: 'alice to be refused',
+      until: (attempt) => attempt.code === 255,
+      timeoutMs: 60_000,
+      intervalMs: 300,
+    });
     assert.equal(refused.code, 255, 'a removed user is refused, again without a restart');
   });
 
-  test('no program runs as root: the gateway left root after reading the Docker socket group', async () => {
+  test('no program runs as root: the gateway left root after reading the Docker socket group', E2E_SLOW, async () => {
     for (const program of ['authserver', 'configserver', 'gateway']) {
       const { stdout } = await compose(
         ['exec', '-T', program, 'node', '-e', "console.log(require('fs').readFileSync('/proc/1/status', 'utf8').match(/^Uid:.*$/m)[0])"],
@@ -194,14 +195,14 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     }
   });
 
-  test('each running program holds only its own key and the CA certificate, never the CA key', async () => {
+  test('each running program holds only its own key and the CA certificate, never the CA key', E2E_SLOW, async () => {
     for (const program of ['authserver', 'configserver', 'gateway']) {
       const { stdout } = await compose(['exec', '-T', program, 'node', '-e', "console.log(require('fs').readdirSync('/certs').sort().join(' '))"], env);
       assert.equal(stdout.trim(), [`${program}.crt`, `${program}.key`, 'ca.crt'].sort().join(' '), program);
     }
   });
 
-  test('the gateway sees real client addresses: 127.0.0.2 is throttled while a bystander on 127.0.0.1 logs in', async (t) => {
+  test('the gateway sees real client addresses: 127.0.0.2 is throttled while a bystander on 127.0.0.1 logs in', E2E_SLOW, async (t) => {
     assert.ok(password, 'the login test ran first');
     const ssh = (secret: string, address: string) => runSsh({ port, username: 'demo', password: secret, command: 'echo in', extraArgs: ['-b', address] });
     // 20 wrong passwords from 127.0.0.2, four at a time: past the default 10 per (address, user).
@@ -235,7 +236,7 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.deepEqual([...from('127.0.0.1', 'AUTHSERVER_LOGIN_THROTTLED'), ...from('127.0.0.1', 'AUTHSERVER_LOGIN_BLOCK_STARTED')], [], '127.0.0.1 is never throttled');
   });
 
-  test('every service runs with memory, process and log-rotation limits', async () => {
+  test('every service runs with memory, process and log-rotation limits', E2E_SLOW, async () => {
     const { stdout } = await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`]);
     const ids = stdout.trim().split('\n').filter(Boolean);
     assert.equal(ids.length, 5, 'certs, session-image, authserver, configserver, gateway');

@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 // A gateway deployed where no Docker engine runs (Kubernetes) turns the Docker backend off:
 // it must be healthy without an engine, and refuse a docker session by name instead of failing later.
-test('with docker.enabled false the gateway is healthy without an engine and refuses docker sessions by name', async (t) => {
+test('with docker.enabled false the gateway is healthy without an engine and refuses docker sessions by name', E2E, async (t) => {
   const world = await startWorld({
     gateway: { docker: { enabled: false, socketPath: '/nonexistent/docker.sock' }, health: { listen: '127.0.0.1:0' } },
   });

@@ -7,27 +7,20 @@ import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
-import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
+import { listSessionContainers, waitForNoSessionContainers, waitForSessionContainers } from '../helpers/docker.ts';
 import { hardenedExecution, worldWithExecution } from '../helpers/fake-config.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import type { World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 const run = promisify(execFile);
 
 const login = (world: World, command: string) =>
   runSsh({ port: world.sshPort, username: world.username, password: world.password, command });
 
-async function waitForContainers(instanceId: string, count: number): Promise<void> {
-  const end = Date.now() + 30_000;
-  while ((await listSessionContainers(instanceId)).length < count) {
-    assert.ok(Date.now() < end, `no ${count} container(s) in time`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 describe('Docker image pull policies', () => {
-  test('IfNotPresent uses a local :latest image and never reaches for a registry', async (t) => {
+  test('IfNotPresent uses a local :latest image and never reaches for a registry', E2E, async (t) => {
     const image = `portcullis/session-latest-test-${process.pid}:latest`;
     await run('docker', ['tag', 'portcullis/session:dev', image]);
     t.after(() => run('docker', ['rmi', image]).catch(() => undefined));
@@ -37,7 +30,7 @@ describe('Docker image pull policies', () => {
     assert.ok(!world.gateway.logs.some((line) => line.code === 'DOCKER_IMAGE_PULL'), 'no pull was attempted');
   });
 
-  test('Always pulls from a registry, and the user sees progress while it does', async (t) => {
+  test('Always pulls from a registry, and the user sees progress while it does', E2E, async (t) => {
     const registry = await startRegistry();
     t.after(() => registry.stop());
     const image = await registry.push('portcullis/session:dev', `portcullis/pull-test-${process.pid}:1`);
@@ -50,7 +43,7 @@ describe('Docker image pull policies', () => {
     await world.gateway.waitForCode('DOCKER_IMAGE_PULL');
   });
 
-  test('Never with a missing image: one line naming the problem, no container', async (t) => {
+  test('Never with a missing image: one line naming the problem, no container', E2E, async (t) => {
     const { world } = await worldWithExecution(t, hardenedExecution({ imagePullPolicy: 'Never', container: { image: 'portcullis/absent:never', user: '1000:1000' } }));
     const result = await login(world, 'true');
     assert.equal(result.code, 1);
@@ -58,7 +51,7 @@ describe('Docker image pull policies', () => {
     assert.deepEqual(await listSessionContainers(world.instanceId), []);
   });
 
-  test('Always with an unreachable registry: the download failure is reported, after a progress line', async (t) => {
+  test('Always with an unreachable registry: the download failure is reported, after a progress line', E2E, async (t) => {
     const { world } = await worldWithExecution(t, hardenedExecution({ imagePullPolicy: 'Always', container: { image: '127.0.0.1:9/portcullis/unreachable:1', user: '1000:1000' } }));
     const result = await login(world, 'true');
     assert.equal(result.code, 1);
@@ -69,7 +62,7 @@ describe('Docker image pull policies', () => {
 });
 
 describe('Docker failures give one line each and leave nothing behind', () => {
-  test('a container that exits at start', async (t) => {
+  test('a container that exits at start', E2E, async (t) => {
     const { world } = await worldWithExecution(t, hardenedExecution({ idleCommand: ['/bin/false'] }));
     const result = await login(world, 'true');
     assert.equal(result.code, 1);
@@ -77,7 +70,7 @@ describe('Docker failures give one line each and leave nothing behind', () => {
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
-  test('resource limits the engine rejects', async (t) => {
+  test('resource limits the engine rejects', E2E, async (t) => {
     const execution = hardenedExecution();
     const { world } = await worldWithExecution(t, { ...execution, host: { ...(execution.host as object), memory: 1024, memorySwap: 1024 } });
     const result = await login(world, 'true');
@@ -86,7 +79,7 @@ describe('Docker failures give one line each and leave nothing behind', () => {
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
-  test('an engine that cannot be reached', async (t) => {
+  test('an engine that cannot be reached', E2E, async (t) => {
     const { world } = await worldWithExecution(t, hardenedExecution(), { gateway: { docker: { socketPath: '/nonexistent/docker.sock' } } });
     const result = await login(world, 'true');
     assert.equal(result.code, 1);
@@ -95,14 +88,14 @@ describe('Docker failures give one line each and leave nothing behind', () => {
 });
 
 describe('no container outlives its gateway', () => {
-  test('kill -9 of the gateway mid-session: its containers are gone within 60 s, and a restarted gateway serves again', async (t) => {
+  test('kill -9 of the gateway mid-session: its containers are gone within 60 s, and a restarted gateway serves again', E2E, async (t) => {
     // The reaper sweeps every second and counts a stopped container abandoned after two.
     const { world } = await worldWithExecution(t, hardenedExecution(), { gateway: { docker: { reapInterval: '1s', reapAfter: '2s' } } });
     const { args, env, dir } = await opensshInvocation({ port: world.sshPort, username: world.username, password: world.password, command: 'sleep 600' });
     t.after(() => run('rm', ['-rf', dir]));
     const sessions = [spawn('ssh', args, { env, stdio: 'ignore' }), spawn('ssh', args, { env, stdio: 'ignore' })];
     t.after(() => sessions.forEach((child) => child.kill('SIGKILL')));
-    await waitForContainers(world.instanceId, 2);
+    await waitForSessionContainers(world.instanceId, 2);
 
     const killedAt = Date.now();
     world.gateway.process.kill('SIGKILL');
@@ -126,7 +119,7 @@ describe('no container outlives its gateway', () => {
 });
 
 describe('Docker engine over TCP with mutual TLS', () => {
-  test('the gateway reaches the engine through a TLS endpoint that requires its client certificate', async (t) => {
+  test('the gateway reaches the engine through a TLS endpoint that requires its client certificate', E2E, async (t) => {
     // A TLS front for the engine's socket, as `dockerd --tlsverify` would offer, on loopback.
     let tlsRelay: ReturnType<typeof createTlsServer> | undefined;
     let relayed = 0;

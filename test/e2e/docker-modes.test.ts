@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { throughLocalForward } from '../helpers/forwarding.ts';
 import type { World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 const run = promisify(execFile);
 
@@ -18,7 +19,7 @@ const login = (world: World, command: string) =>
 const share = (world: World) => openSharedConnection({ port: world.sshPort, username: world.username, password: world.password });
 
 describe('Docker backend modes', () => {
-  test('connection mode: two sessions on one connection share one container', async (t) => {
+  test('connection mode: two sessions on one connection share one container', E2E, async (t) => {
     const { world } = await worldWithExecution(t, hardenedExecution({ mode: 'connection' }));
     const connection = await share(world);
     t.after(() => connection.close());
@@ -32,7 +33,7 @@ describe('Docker backend modes', () => {
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
-  test('session mode: each session gets its own container, removed when the session ends', async (t) => {
+  test('session mode: each session gets its own container, removed when the session ends', E2E, async (t) => {
     const { world } = await worldWithExecution(t, hardenedExecution({ mode: 'session' }));
     const connection = await share(world);
     t.after(() => connection.close());
@@ -47,7 +48,7 @@ describe('Docker backend modes', () => {
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
-  test('persistent mode: refused when missing, created with createMissingContainers, the same box on the next connection', async (t) => {
+  test('persistent mode: refused when missing, created with createMissingContainers, the same box on the next connection', E2E, async (t) => {
     const name = `portcullis-test-persistent-${process.pid}`;
     t.after(() => run('docker', ['rm', '-f', name]).catch(() => undefined));
     const { world, setExecution } = await worldWithExecution(t, hardenedExecution({ mode: 'persistent', containerName: name }));
@@ -65,7 +66,7 @@ describe('Docker backend modes', () => {
     assert.equal(stdout.trim(), 'true', 'the persistent container outlives its connections');
   });
 
-  test('persistent mode never adopts a container Portcullis did not create', async (t) => {
+  test('persistent mode never adopts a container Portcullis did not create', E2E, async (t) => {
     const name = `portcullis-test-foreign-${process.pid}`;
     await run('docker', ['run', '-d', '--name', name, 'portcullis/session:dev', 'sleep', '600']);
     t.after(() => run('docker', ['rm', '-f', name]).catch(() => undefined));
@@ -75,7 +76,7 @@ describe('Docker backend modes', () => {
     assert.match(result.stderr, /exists but is not managed by Portcullis.*DOCKER_PERSISTENT_CONTAINER_FOREIGN/);
   });
 
-  test('client env requests and port forwards are refused for containers until a policy allows them', async (t) => {
+  test('client env requests and port forwards are refused for containers until a policy allows them', E2E, async (t) => {
     const { world } = await worldWithExecution(t, hardenedExecution());
     const result = await runSsh({
       port: world.sshPort,

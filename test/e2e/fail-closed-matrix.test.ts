@@ -7,6 +7,7 @@ import { createCertificate, loadCertificateAuthority } from '@portcullis/pki';
 import { startFakeWebhook } from '../helpers/fake-webhook.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /**
  * Rows of docs/failure-matrix.md that test/e2e/fail-closed.test.ts does not already prove: each
@@ -86,35 +87,35 @@ async function assertRefused(setup: Setup, result: Awaited<ReturnType<typeof log
 }
 
 describe('the login fails closed, with its message, code and metric, for each webhook failure', () => {
-  test('authserver answering 500: refused, "answered with an error"', async (t) => {
+  test('authserver answering 500: refused, "answered with an error"', E2E, async (t) => {
     const setup = await worldWithFake(t, 'auth', (_req, res) => res.writeHead(500, { 'content-type': 'application/json' }).end('{"code":"X","message":"boom"}'));
     await assertRefused(setup, await login(setup.world), /authentication service answered with an error.*\(AUTH_BACKEND_ERROR\)/, 'AUTH_BACKEND_ERROR');
     assert.doesNotMatch((await login(setup.world)).stderr, /boom/, "the server's own words never reach the user");
   });
 
-  test('authserver answering a body that breaks the schema: refused, "answered with an invalid response"', async (t) => {
+  test('authserver answering a body that breaks the schema: refused, "answered with an invalid response"', E2E, async (t) => {
     const setup = await worldWithFake(t, 'auth', (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"success":"yes please"}'));
     await assertRefused(setup, await login(setup.world), /authentication service answered with an invalid response.*\(AUTH_BACKEND_ERROR\)/, 'AUTH_BACKEND_ERROR');
   });
 
-  test('authserver with an expired server certificate: refused, never asked', async (t) => {
+  test('authserver with an expired server certificate: refused, never asked', E2E, async (t) => {
     const setup = await worldWithFake(t, 'auth', (_req, res) => res.end('{"success":true}'), { expiredServerCertificate: true });
     await assertRefused(setup, await login(setup.world), /authentication service cannot be reached.*\(AUTH_BACKEND_ERROR\)/, 'AUTH_BACKEND_ERROR');
     assert.equal(setup.asked.count, 0, 'the credential never left the gateway');
   });
 
-  test('configserver stopped: refused, "cannot be reached"', async (t) => {
+  test('configserver stopped: refused, "cannot be reached"', E2E, async (t) => {
     const setup = await worldWithFake(t, 'configserver', 'stopped');
     await setup.world.configserver.stop();
     await assertRefused(setup, await login(setup.world), /configuration service cannot be reached.*\(CONFIG_BACKEND_ERROR\)/, 'CONFIG_BACKEND_ERROR');
   });
 
-  test('configserver that never answers: refused after the timeout, not hung', async (t) => {
+  test('configserver that never answers: refused after the timeout, not hung', E2E, async (t) => {
     const setup = await worldWithFake(t, 'configserver', () => undefined, { timeout: '1s' });
     await assertRefused(setup, await login(setup.world), /configuration service did not answer in time.*\(CONFIG_BACKEND_ERROR\)/, 'CONFIG_BACKEND_ERROR');
   });
 
-  test('configserver with an expired server certificate: refused, never asked', async (t) => {
+  test('configserver with an expired server certificate: refused, never asked', E2E, async (t) => {
     const setup = await worldWithFake(t, 'configserver', (_req, res) => res.end('{}'), { expiredServerCertificate: true });
     await assertRefused(setup, await login(setup.world), /configuration service cannot be reached.*\(CONFIG_BACKEND_ERROR\)/, 'CONFIG_BACKEND_ERROR');
     assert.equal(setup.asked.count, 0);

@@ -7,6 +7,7 @@ import { createCertificate, createCertificateAuthority, loadCertificateAuthority
 import { startFakeWebhook } from '../helpers/fake-webhook.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 type ServerCertificate = 'trusted' | 'wrong-name' | 'other-ca';
 
@@ -53,7 +54,7 @@ const login = (world: World) =>
   runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'echo logged-in', timeoutMs: 30_000 });
 
 describe('the gateway fails closed when a webhook cannot give a valid answer', () => {
-  test('authserver stopped: refused at once with a message naming the problem', async (t) => {
+  test('authserver stopped: refused at once with a message naming the problem', E2E, async (t) => {
     const world = await startWorld();
     t.after(() => world.stop());
     await world.authserver.stop();
@@ -66,7 +67,7 @@ describe('the gateway fails closed when a webhook cannot give a valid answer', (
     await world.gateway.waitForCode('AUTH_BACKEND_ERROR');
   });
 
-  test('configserver answering garbage: refused with a message', async (t) => {
+  test('configserver answering garbage: refused with a message', E2E, async (t) => {
     const world = await worldWithFake(t, 'configserverUrl', (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ config: { backend: 'docker', docker: { execution: { container: {} } } } }));
@@ -78,7 +79,7 @@ describe('the gateway fails closed when a webhook cannot give a valid answer', (
     assert.match(JSON.stringify(logged), /container\.image/, 'the log names the invalid field for operators');
   });
 
-  test('configserver answering non-JSON with status 500: refused with a message', async (t) => {
+  test('configserver answering non-JSON with status 500: refused with a message', E2E, async (t) => {
     const world = await worldWithFake(t, 'configserverUrl', (_req, res) => {
       res.writeHead(500);
       res.end('<html>oops</html>');
@@ -89,7 +90,7 @@ describe('the gateway fails closed when a webhook cannot give a valid answer', (
     assert.doesNotMatch(result.stderr, /oops/, 'nothing the upstream said reaches the user');
   });
 
-  test('authserver that never answers: refused after the timeout, not hung', async (t) => {
+  test('authserver that never answers: refused after the timeout, not hung', E2E, async (t) => {
     const world = await worldWithFake(t, 'authUrl', () => undefined, { webhookTimeout: '1s' });
     const result = await login(world);
     assert.equal(result.code, 255);
@@ -97,7 +98,7 @@ describe('the gateway fails closed when a webhook cannot give a valid answer', (
   });
 
   for (const serverCertificate of ['wrong-name', 'other-ca'] as const) {
-    test(`an auth server with an untrusted certificate (${serverCertificate}) is never asked`, async (t) => {
+    test(`an auth server with an untrusted certificate (${serverCertificate}) is never asked`, E2E, async (t) => {
       let asked = 0;
       const world = await worldWithFake(
         t,

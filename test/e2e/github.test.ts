@@ -4,6 +4,7 @@ import { waitForNoSessionContainers } from '../helpers/docker.ts';
 import { startFakeGithub, type FakeGithub } from '../helpers/fake-github.ts';
 import { startLiveSsh } from '../helpers/live-ssh.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 describe('GitHub device flow: ssh shows the code, the person authorizes on GitHub, the session gets GITHUB_TOKEN', () => {
   let github: FakeGithub;
@@ -43,7 +44,7 @@ describe('GitHub device flow: ssh shows the code, the person authorizes on GitHu
     return ssh.done;
   };
 
-  test('a member of the organisation and team lands in the session with the token', async () => {
+  test('a member of the organisation and team lands in the session with the token', E2E, async () => {
     const result = await login('octocat', 'octocat', 'echo "token=$GITHUB_TOKEN"');
     assert.equal(result.code, 0, result.stderr);
     const token = github.issuedTokens.at(-1)!;
@@ -55,7 +56,7 @@ describe('GitHub device flow: ssh shows the code, the person authorizes on GitHu
     }
   });
 
-  test('someone outside the organisation is refused', async () => {
+  test('someone outside the organisation is refused', E2E, async () => {
     const result = await login('outsider', 'outsider', 'true');
     assert.equal(result.code, 255);
     assert.match(result.stderr, /Permission denied/);

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { holdSession } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { inspectContainer, listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 describe('the session container is hardened with zero configuration', () => {
   let world: World;
@@ -14,7 +15,7 @@ describe('the session container is hardened with zero configuration', () => {
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
-  test('inside: no capabilities, no new privileges, seccomp on, read-only root, writable /tmp and home', async () => {
+  test('inside: no capabilities, no new privileges, seccomp on, read-only root, writable /tmp and home', E2E, async () => {
     const session = await holdSession({
       port: world.sshPort,
       username: world.username,

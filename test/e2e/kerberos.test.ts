@@ -7,6 +7,7 @@ import { waitForNoSessionContainers } from '../helpers/docker.ts';
 import { startKdc, type TestKdc } from '../helpers/kdc.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 const run = promisify(execFile);
 
@@ -44,7 +45,7 @@ describe('Kerberos: ssh with the password of a principal of a real KDC', () => {
 
   const ssh = (username: string, password: string, command: string) => runSsh({ port: world.sshPort, username, password, command });
 
-  test('the right password logs in, and klist in the session shows the ticket at KRB5CCNAME', async () => {
+  test('the right password logs in, and klist in the session shows the ticket at KRB5CCNAME', E2E, async () => {
     const result = await ssh('alice', PASSWORD, 'echo "cc=$KRB5CCNAME"; stat -c "mode=%a" /tmp/krb5cc; klist');
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^cc=FILE:\/tmp\/krb5cc$/m);
@@ -55,14 +56,14 @@ describe('Kerberos: ssh with the password of a principal of a real KDC', () => {
     assert.equal(accepted.principal, `alice@${kdc.realm}`);
   });
 
-  test('a wrong password is refused', async () => {
+  test('a wrong password is refused', E2E, async () => {
     const result = await ssh('alice', WRONG, 'true');
     assert.equal(result.code, 255);
     assert.match(result.stderr, /Permission denied/);
     await world.authserver.waitForCode('AUTHSERVER_KERBEROS_REJECTED');
   });
 
-  test('with enforceUsername true, the principal under another SSH username is refused even with its password', async () => {
+  test('with enforceUsername true, the principal under another SSH username is refused even with its password', E2E, async () => {
     const result = await ssh(`alice@${kdc.realm}`, PASSWORD, 'true');
     assert.equal(result.code, 255);
     assert.match(result.stderr, /Permission denied/);
@@ -70,7 +71,7 @@ describe('Kerberos: ssh with the password of a principal of a real KDC', () => {
     assert.equal(line.username, `alice@${kdc.realm}`);
   });
 
-  test('no password and no ticket ever reaches a log', () => {
+  test('no password and no ticket ever reaches a log', E2E, () => {
     for (const program of [world.authserver, world.configserver, world.gateway]) {
       const text = program.output.join('\n');
       assert.ok(!text.includes(PASSWORD), `${program.name} logged the password`);
@@ -103,7 +104,7 @@ describe('Kerberos with enforceUsername false: the principal logs in under anoth
     if (world) assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
   });
 
-  test('ssh as alice@REALM authenticates as alice, authz allows the identity, and the ticket is there', async () => {
+  test('ssh as alice@REALM authenticates as alice, authz allows the identity, and the ticket is there', E2E, async () => {
     const result = await runSsh({ port: world.sshPort, username: `alice@${kdc.realm}`, password: PASSWORD, command: 'klist' });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, new RegExp(`Default principal: alice@${kdc.realm}`));
@@ -114,7 +115,7 @@ describe('Kerberos with enforceUsername false: the principal logs in under anoth
     assert.equal(authz.identity, `kerberos:alice@${kdc.realm}`);
   });
 
-  test('bob@REALM has the right password, but authz does not allow that identity under that name', async () => {
+  test('bob@REALM has the right password, but authz does not allow that identity under that name', E2E, async () => {
     const result = await runSsh({ port: world.sshPort, username: `bob@${kdc.realm}`, password: PASSWORD, command: 'true' });
     assert.equal(result.code, 255);
     assert.match(result.stderr, /Permission denied/);

@@ -8,6 +8,7 @@ import { startFakeWebhook } from '../helpers/fake-webhook.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /** Counts of a code in a program's logs. */
 const count = (lines: { code?: string }[], code: string) => lines.filter((line) => line.code === code).length;
@@ -27,7 +28,7 @@ describe('keyboard-interactive: the authserver drives a conversation the gateway
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
   });
 
-  test('password then one-time code: two steps shown verbatim, then a shell in the container', async () => {
+  test('password then one-time code: two steps shown verbatim, then a shell in the container', E2E, async () => {
     const code = await generate({ secret: totpSecret });
     const result = await runSshKeyboardInteractive({ port: world.sshPort, username: 'otp', answers: [totpPassword, code], command: 'echo kbd-ok' });
     assert.equal(result.code, 0, result.stderr);
@@ -43,7 +44,7 @@ describe('keyboard-interactive: the authserver drives a conversation the gateway
     }
   });
 
-  test('the same code is good once: a replay is refused', async () => {
+  test('the same code is good once: a replay is refused', E2E, async () => {
     const code = await generate({ secret: totpSecret });
     // The code of the test above (same 30 s step, or the step just before) was spent.
     const before = count(world.authserver.logs, 'AUTHSERVER_KEYBOARD_INTERACTIVE_REJECTED');
@@ -58,7 +59,7 @@ describe('keyboard-interactive: the authserver drives a conversation the gateway
     assert.equal(rejected?.reason, 'totp');
   });
 
-  test('a wrong code after the right password is refused, and the code is still asked after a wrong password', async () => {
+  test('a wrong code after the right password is refused, and the code is still asked after a wrong password', E2E, async () => {
     const wrongCode = await runSshKeyboardInteractive({ port: world.sshPort, username: 'otp', answers: [totpPassword, '000000'], command: 'true' });
     assert.equal(wrongCode.code, 255);
     assert.match(wrongCode.stderr, /Permission denied/);
@@ -70,14 +71,14 @@ describe('keyboard-interactive: the authserver drives a conversation the gateway
     assert.deepEqual(reasons, ['totp', 'password']);
   });
 
-  test('a user with a one-time code cannot skip it with the password method', async () => {
+  test('a user with a one-time code cannot skip it with the password method', E2E, async () => {
     const result = await runSsh({ port: world.sshPort, username: 'otp', password: totpPassword, command: 'true' });
     assert.equal(result.code, 255);
     const rejected = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_PASSWORD_REJECTED').at(-1);
     assert.equal(rejected?.reason, 'second-factor-required');
   });
 
-  test('a user without a one-time code logs in with the password alone over keyboard-interactive', async () => {
+  test('a user without a one-time code logs in with the password alone over keyboard-interactive', E2E, async () => {
     const result = await runSshKeyboardInteractive({ port: world.sshPort, username: world.username, answers: [world.password], command: 'echo demo-ok' });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'demo-ok\n');
@@ -117,7 +118,7 @@ describe('keyboard-interactive against a scripted auth server: verbatim relay, b
     return { world, received };
   };
 
-  test('name, instruction and prompts reach OpenSSH as sent; answers and state come back in order', async (t) => {
+  test('name, instruction and prompts reach OpenSSH as sent; answers and state come back in order', E2E, async (t) => {
     const { world, received } = await scriptedWorld(t, (body, call) =>
       call === 0
         ? {
@@ -139,14 +140,14 @@ describe('keyboard-interactive against a scripted auth server: verbatim relay, b
     assert.ok(!world.gateway.output.join('\n').includes('xyzzy'), 'the gateway never logs an answer');
   });
 
-  test('an answer with both a challenge and a decision is invalid: refused with a message, never accepted', async (t) => {
+  test('an answer with both a challenge and a decision is invalid: refused with a message, never accepted', E2E, async (t) => {
     const { world } = await scriptedWorld(t, () => ({ success: true, authenticatedUsername: 'demo', challenge: { prompts: [] } }));
     const result = await runSshKeyboardInteractive({ port: world.sshPort, username: 'demo', answers: [], command: 'echo in' });
     assert.equal(result.code, 255);
     assert.match(result.stderr, /portcullis: Login refused: the authentication service answered with an invalid response\. \(AUTH_BACKEND_ERROR\)/);
   });
 
-  test('a server that never decides is cut off after keyboardInteractiveMaxRounds steps', async (t) => {
+  test('a server that never decides is cut off after keyboardInteractiveMaxRounds steps', E2E, async (t) => {
     const { world, received } = await scriptedWorld(t, (_body, call) => ({ challenge: { instruction: `step ${call}`, prompts: [] }, state: String(call) }));
     const result = await runSshKeyboardInteractive({ port: world.sshPort, username: 'demo', answers: [], command: 'echo in' });
     assert.equal(result.code, 255);

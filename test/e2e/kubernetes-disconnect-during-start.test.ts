@@ -5,13 +5,15 @@ import { rm } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { hardenedPod, SESSION_NAMESPACE, worldWithPod } from '../helpers/kubernetes.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 /**
  * The Kubernetes counterpart of disconnect-during-start.test.ts: a client that goes away while
  * its pod is still starting must not leave the pod waiting out the start timeout.
  */
 describe('a client that disconnects while its pod starts leaves no pod', () => {
-  test('killed while the pod is held in ContainerCreating: the start stops, the pod is deleted long before the start timeout, and it is logged and counted', async (t) => {
+  test('killed while the pod is held in ContainerCreating: the start stops, the pod is deleted long before the start timeout, and it is logged and counted', E2E, async (t) => {
     // The pod would wait 10 minutes to start; the gateway would wait 60 s for it.
     const kube = await worldWithPod(t, hardenedPod(), { server: { startDelayMs: 600_000 }, sections: { metrics: { listen: '127.0.0.1:0' } } });
     const { world } = kube;
@@ -22,7 +24,7 @@ describe('a client that disconnects while its pod starts leaves no pod', () => {
       // Until this attempt's pod exists and waits in ContainerCreating (bounded).
       const deadline = Date.now() + 60_000;
       const waiting = () => world.gateway.logs.filter((line) => line.code === 'KUBERNETES_POD_WAIT').length >= attempt;
-      while (!(waiting() && kube.sessionPods().length > 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      await pollUntilOrLast(() => waiting() && kube.sessionPods().length > 0, { what: `attempt ${attempt}'s pod waiting to start`, until: (started) => started, timeoutMs: deadline - Date.now(), intervalMs: 50 });
       assert.ok(waiting() && kube.sessionPods().length === 1, `attempt ${attempt}: the pod was created and is starting`);
       const phase = (kube.kube.pods(SESSION_NAMESPACE)[0]?.status as { phase?: string } | undefined)?.phase;
       assert.equal(phase, 'Pending', 'still starting when the client leaves');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { hardenedPod, SESSION_NAMESPACE, worldWithPod, type KubeWorld } from '../helpers/kubernetes.ts';
 import { holdSession, runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 const login = ({ world }: KubeWorld, command = 'echo in') => runSsh({ port: world.sshPort, username: world.username, password: world.password, command });
 
@@ -16,7 +17,7 @@ async function assertRefused(kube: KubeWorld, message: RegExp, code: string): Pr
 }
 
 describe('Kubernetes failures: one line with a code, nothing left running', () => {
-  test('quota, admission webhook, Pod Security, image pull, unschedulable, start timeout, exec forbidden, API unreachable', async (t) => {
+  test('quota, admission webhook, Pod Security, image pull, unschedulable, start timeout, exec forbidden, API unreachable', E2E, async (t) => {
     const kube = await worldWithPod(t, hardenedPod(), { sections: { metrics: { listen: '127.0.0.1:0' } }, gateway: { requestTimeout: '5s' } });
     const { controls } = kube.kube;
 

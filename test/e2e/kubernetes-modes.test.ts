@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { hardenedPod, worldWithPod, type KubeWorld } from '../helpers/kubernetes.ts';
 import { openSharedConnection, runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 const login = ({ world }: KubeWorld, command: string, stdin?: string) =>
   runSsh({ port: world.sshPort, username: world.username, password: world.password, command, ...(stdin !== undefined ? { stdin } : {}) });
@@ -9,7 +10,7 @@ const login = ({ world }: KubeWorld, command: string, stdin?: string) =>
 const share = ({ world }: KubeWorld) => openSharedConnection({ port: world.sshPort, username: world.username, password: world.password });
 
 describe('Kubernetes backend modes', () => {
-  test('connection mode: a shell in the pod, stdin EOF, exit codes, stderr apart; two sessions share one pod; deleted at the end', async (t) => {
+  test('connection mode: a shell in the pod, stdin EOF, exit codes, stderr apart; two sessions share one pod; deleted at the end', E2E, async (t) => {
     const kube = await worldWithPod(t, hardenedPod({ mode: 'connection' }));
     const piped = await login(kube, 'cat; echo oops >&2; exit 3', 'through stdin\n');
     assert.equal(piped.code, 3, piped.stderr);
@@ -32,7 +33,7 @@ describe('Kubernetes backend modes', () => {
     assert.deepEqual(await kube.waitForNoPods(), []);
   });
 
-  test('a terminal: tty with the window size sent on the resize channel', async (t) => {
+  test('a terminal: tty with the window size sent on the resize channel', E2E, async (t) => {
     const kube = await worldWithPod(t, hardenedPod());
     // The size may land a moment after the program started (the runtime applies it to a running exec): poll, bounded.
     const command = 'for i in $(seq 1 50); do s=$(stty size); [ "$s" != "0 0" ] && break; sleep 0.1; done; echo "$s"; tty';
@@ -41,7 +42,7 @@ describe('Kubernetes backend modes', () => {
     assert.match(result.stdout, /^24 80\r?\n\/dev\/pts\/\d+/m);
   });
 
-  test('session mode: each session gets its own pod, deleted when the session ends', async (t) => {
+  test('session mode: each session gets its own pod, deleted when the session ends', E2E, async (t) => {
     const kube = await worldWithPod(t, hardenedPod({ mode: 'session' }));
     const connection = await share(kube);
     t.after(() => connection.close());
@@ -59,7 +60,7 @@ describe('Kubernetes backend modes', () => {
     assert.deepEqual(await kube.waitForNoPods(), []);
   });
 
-  test('persistent mode: refused when missing, created with createMissingPods, the same pod on the next connection, never deleted', async (t) => {
+  test('persistent mode: refused when missing, created with createMissingPods, the same pod on the next connection, never deleted', E2E, async (t) => {
     const podName = `persistent-${process.pid}`;
     const kube = await worldWithPod(t, hardenedPod({ mode: 'persistent', podName }));
     const missing = await login(kube, 'true');
@@ -77,7 +78,7 @@ describe('Kubernetes backend modes', () => {
     assert.equal(labels['portcullis.io/persistent'], 'true');
   });
 
-  test('the pod the API server got is the configured spec plus only the ownership labels, in the session namespace', async (t) => {
+  test('the pod the API server got is the configured spec plus only the ownership labels, in the session namespace', E2E, async (t) => {
     const pod = hardenedPod();
     const kube = await worldWithPod(t, pod);
     const result = await login(kube, 'true');
@@ -90,7 +91,7 @@ describe('Kubernetes backend modes', () => {
     assert.equal(body.metadata.labels['app.kubernetes.io/managed-by'], 'portcullis-gateway');
   });
 
-  test('in-cluster credentials: the service-account token file and CA reach the API server', async (t) => {
+  test('in-cluster credentials: the service-account token file and CA reach the API server', E2E, async (t) => {
     const kube = await worldWithPod(t, hardenedPod(), { credentials: 'inCluster' });
     const result = await login(kube, 'echo in-cluster');
     assert.equal(result.code, 0, result.stderr);

@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { hardenedPod, SESSION_NAMESPACE, worldWithPod, type KubeWorld } from '../helpers/kubernetes.ts';
 import { holdSession, runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 const IDLE_TIMEOUT_S = 3;
 const REAP_INTERVAL_S = 1;
@@ -14,16 +16,11 @@ function annotationsOf(kube: KubeWorld, name: string): Record<string, string> | 
 
 /** Polls until `done`, at most `ms`; returns whether it held. */
 async function until(done: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return true;
+  return pollUntilOrLast(done, { what: 'the pod annotations to change', until: (held) => held, timeoutMs: ms });
 }
 
 describe('persistent pods: never reaped while a session is attached, deleted once idle past their timeout', () => {
-  test('two gateway instances: kept while a session of either is attached past the timeout, deleted after the last one leaves; a crashed instance stops counting', async (t) => {
+  test('two gateway instances: kept while a session of either is attached past the timeout, deleted after the last one leaves; a crashed instance stops counting', E2E, async (t) => {
     const podName = `idle-${process.pid}`;
     const kube = await worldWithPod(t, hardenedPod({ mode: 'persistent', podName, createMissingPods: true, persistentIdleTimeout: `${IDLE_TIMEOUT_S}s` }), {
       gateway: { heartbeatInterval: '1s', heartbeatTimeout: '4s', reapInterval: `${REAP_INTERVAL_S}s` },

@@ -3,9 +3,11 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { hardenedPod, worldWithPod } from '../helpers/kubernetes.ts';
 import { holdSession, runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 describe('Kubernetes pods never outlive their gateway', () => {
-  test('kill -9 of the gateway mid-session, then a restart: its pods are gone within 60 s, persistent pods stay', async (t) => {
+  test('kill -9 of the gateway mid-session, then a restart: its pods are gone within 60 s, persistent pods stay', E2E, async (t) => {
     const podName = `kept-${process.pid}`;
     const kube = await worldWithPod(t, hardenedPod({ mode: 'persistent', podName, createMissingPods: true }), {
       gateway: { heartbeatInterval: '2s', heartbeatTimeout: '10s', reapInterval: '2s' },
@@ -27,8 +29,7 @@ describe('Kubernetes pods never outlive their gateway', () => {
     assert.notEqual(restartedId, world.instanceId);
 
     const killedAt = Date.now();
-    const deadline = killedAt + 60_000;
-    while (kube.sessionPods().length > 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    await pollUntilOrLast(() => kube.sessionPods(), { what: 'only the persistent pod left', until: (pods) => pods.length <= 1, timeoutMs: killedAt + 60_000 - Date.now(), intervalMs: 200 });
     assert.deepEqual(kube.sessionPods(), [podName], 'only the persistent pod is left');
     const reaped = await restarted.waitForCode('KUBERNETES_POD_REAPED');
     assert.equal(reaped.owner, world.instanceId, 'the restarted instance reaped the dead one');

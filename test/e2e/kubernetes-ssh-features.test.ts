@@ -6,6 +6,7 @@ import ssh2 from 'ssh2';
 import { hardenedPod, worldWithPod, type KubeWorld } from '../helpers/kubernetes.ts';
 import { logMark } from '../helpers/log-wait.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /** An ssh2 client logged in through the gateway, to open a forward channel without a local listener. */
 async function ssh2Client({ world }: KubeWorld): Promise<ssh2.Client> {
@@ -21,7 +22,7 @@ async function ssh2Client({ world }: KubeWorld): Promise<ssh2.Client> {
 // ssh-features-sessions.test.ts and ssh-features-forwarding.test.ts run them on both backends.
 // Here: what only Kubernetes modes have.
 
-test('persistent mode: -R reaches a server on the test host; the agent ends with its connection', async (t) => {
+test('persistent mode: -R reaches a server on the test host; the agent ends with its connection', E2E, async (t) => {
   const podName = `forwarding-${process.pid}`;
   const kube = await worldWithPod(t, hardenedPod({ mode: 'persistent', podName, createMissingPods: true }), {
     security: { forwarding: { reverseForwardingMode: 'enable' } },
@@ -64,7 +65,7 @@ test('persistent mode: -R reaches a server on the test host; the agent ends with
   assert.deepEqual(kube.sessionPods(), [podName], 'the persistent pod is kept');
 });
 
-test('session mode (a pod per session): forwarding is refused with a code, no pod is started for it', async (t) => {
+test('session mode (a pod per session): forwarding is refused with a code, no pod is started for it', E2E, async (t) => {
   const kube = await worldWithPod(t, hardenedPod({ mode: 'session' }), { security: { forwarding: { forwardingMode: 'enable' } } });
   const log = logMark(kube.world.gateway);
   const client = await ssh2Client(kube);

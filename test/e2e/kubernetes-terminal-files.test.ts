@@ -3,9 +3,10 @@ import { describe, test } from 'node:test';
 import { hardenedPod, worldWithPod } from '../helpers/kubernetes.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { sshTerminal } from '../helpers/tmux.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 describe('Kubernetes sessions: a live terminal and the webhook files', () => {
-  test('the program in the pod sees the new size when the client window is resized mid-session', async (t) => {
+  test('the program in the pod sees the new size when the client window is resized mid-session', E2E, async (t) => {
     const kube = await worldWithPod(t, hardenedPod());
     const { world } = kube;
     const terminal = await sshTerminal(t, `portcullis-kube-resize-${process.pid}`, world);
@@ -33,7 +34,7 @@ describe('Kubernetes sessions: a live terminal and the webhook files', () => {
     assert.deepEqual(await kube.waitForNoPods(), [], 'the pod goes with the connection');
   });
 
-  test('files from the config answer are in the pod with their content, mode and the session user as owner, in connection and session mode', async (t) => {
+  test('files from the config answer are in the pod with their content, mode and the session user as owner, in connection and session mode', E2E, async (t) => {
     const secret = `token-${process.pid}-${Date.now()}`;
     const motd = 'Welcome to the pod.\nSecond line.\n';
     const answer = {

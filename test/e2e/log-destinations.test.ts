@@ -13,6 +13,9 @@ import { stringify } from 'yaml';
 import { createPki } from '@portcullis/pki';
 import { httpsJson } from '../helpers/https-json.ts';
 import { freePort } from '../helpers/ports.ts';
+import { E2E } from '../helpers/deadlines.ts';
+import { trackProcess } from '../helpers/leftovers.ts';
+import { pollUntil } from '../helpers/poll-until.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const POLICY_DIR = fileURLToPath(new URL('../../policies', import.meta.url));
@@ -80,13 +83,8 @@ async function startReceiver(kind: 'udp' | 'tcp' | 'unix', socketPath?: string) 
     close = () => new Promise((resolve) => server.close(() => resolve()));
   }
   const waitFor = async (code: string, timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const found = messages.find((message) => message.json.code === code);
-      if (found) return found;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`no syslog message ${code} within ${timeoutMs} ms; got ${messages.map((m) => m.msgId).join(', ')}`);
+    await pollUntil(() => messages.map((message) => message.msgId), { what: `syslog message ${code}`, until: () => messages.some((message) => message.json.code === code), timeoutMs });
+    return messages.find((message) => message.json.code === code)!;
   };
   return { address, messages, raw, waitFor, close };
 }
@@ -94,6 +92,7 @@ async function startReceiver(kind: 'udp' | 'tcp' | 'unix', socketPath?: string) 
 /** A program started with its config; stdout and stderr are kept to show they stay quiet. */
 function spawnProgram(entry: string, config: string): { child: ChildProcess; stdout: string[]; stop: () => Promise<void> } {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  trackProcess(child);
   const stdout: string[] = [];
   child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
@@ -112,28 +111,22 @@ function spawnProgram(entry: string, config: string): { child: ChildProcess; std
 }
 
 async function waitUntilAccepting(port: number, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`nothing accepted on port ${port} within ${timeoutMs} ms`);
+  await pollUntil(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        socket.once('connect', () => (socket.destroy(), resolve(true)));
+        socket.once('error', () => resolve(false));
+      }),
+    { what: `a listener on port ${port}`, timeoutMs },
+  );
 }
 
 async function fileLines(file: string, predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const text = await readFile(file, 'utf8').catch(() => '');
-    const lines = text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
-    if (lines.some(predicate)) return lines;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${file}: no matching line within ${timeoutMs} ms`);
+  return pollUntil(
+    async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>),
+    { what: `a matching line in ${file}`, until: (lines) => lines.some(predicate), timeoutMs },
+  );
 }
 
 describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, with the level honoured', () => {
@@ -158,7 +151,7 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('authserver to syslog over UDP: RFC 5424 with the code as MSGID, nothing on stdout, no password anywhere', async () => {
+  test('authserver to syslog over UDP: RFC 5424 with the code as MSGID, nothing on stdout, no password anywhere', E2E, async () => {
     const receiver = await startReceiver('udp');
     cleanups.push(receiver.close);
     const config = join(dir, 'auth-udp.yaml');
@@ -180,7 +173,7 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     assert.equal(program.stdout.join(''), '', 'nothing on stdout when logging to syslog');
   });
 
-  test('configserver to syslog over TCP (octet counting); level warn drops info but keeps a failed policy reload', async () => {
+  test('configserver to syslog over TCP (octet counting); level warn drops info but keeps a failed policy reload', E2E, async () => {
     const receiver = await startReceiver('tcp');
     cleanups.push(receiver.close);
     const policyDir = join(dir, 'policies');
@@ -205,7 +198,7 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     assert.ok(!receiver.messages.some((message) => message.json.code === 'CONFIGSERVER_LISTENING'), 'info lines are below level warn');
   });
 
-  test('authserver to a Unix stream socket', async () => {
+  test('authserver to a Unix stream socket', E2E, async () => {
     const receiver = await startReceiver('unix', join(dir, 'syslog.sock'));
     cleanups.push(receiver.close);
     const config = join(dir, 'auth-unix.yaml');
@@ -216,7 +209,7 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     assert.equal(listening.pri, 16 * 8 + 6);
   });
 
-  test('gateway to a file: JSON lines with codes, the file created with its folder', async () => {
+  test('gateway to a file: JSON lines with codes, the file created with its folder', E2E, async () => {
     const logFile = join(dir, 'logs', 'nested', 'gateway.log');
     const config = join(dir, 'gateway.yaml');
     const webhook = { url: 'https://localhost:1', caFile: 'certs/ca.crt', certFile: 'certs/gateway.crt', keyFile: 'certs/gateway.key' };
@@ -237,7 +230,7 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     assert.equal(program.stdout.join(''), '', 'nothing on stdout when logging to a file');
   });
 
-  test('a missing log.file is a config error naming the option', async () => {
+  test('a missing log.file is a config error naming the option', E2E, async () => {
     const config = join(dir, 'auth-bad.yaml');
     await writeFile(config, stringify({ listen: '127.0.0.1:0', tls: tls('authserver'), usersFile: 'users.yaml', log: { destination: 'file' } }));
     const program = spawnProgram('authserver/src/main.ts', config);

@@ -10,6 +10,7 @@ import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { sshTerminal } from '../helpers/tmux.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 describe('a user logs in with plain ssh and lands in a container', () => {
   let world: World;
@@ -30,7 +31,7 @@ describe('a user logs in with plain ssh and lands in a container', () => {
   const ssh = (command: string, extra: Partial<Parameters<typeof runSsh>[0]> = {}) =>
     runSsh({ port: world.sshPort, username: world.username, password: world.password, command, ...extra });
 
-  test('a command runs as a non-root user with its home directory', async () => {
+  test('a command runs as a non-root user with its home directory', E2E, async () => {
     const result = await ssh('id -u; echo $HOME');
     assert.equal(result.code, 0, result.stderr);
     const [uid, home] = result.stdout.trim().split('\n');
@@ -39,32 +40,32 @@ describe('a user logs in with plain ssh and lands in a container', () => {
     assert.equal(home, '/home/user');
   });
 
-  test('the exit code reaches the client', async () => {
+  test('the exit code reaches the client', E2E, async () => {
     const result = await ssh('exit 3');
     assert.equal(result.code, 3);
   });
 
-  test('stdout and stderr stay separate', async () => {
+  test('stdout and stderr stay separate', E2E, async () => {
     const result = await ssh('echo to-stdout; echo to-stderr >&2');
     assert.equal(result.stdout, 'to-stdout\n');
     assert.match(result.stderr, /to-stderr/);
     assert.doesNotMatch(result.stdout, /to-stderr/);
   });
 
-  test('stdin reaches the program and its end is seen as EOF', async () => {
+  test('stdin reaches the program and its end is seen as EOF', E2E, async () => {
     const payload = 'x'.repeat(100_000);
     const result = await ssh('wc -c', { stdin: payload });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.trim(), String(payload.length));
   });
 
-  test('a wrong password is refused', async () => {
+  test('a wrong password is refused', E2E, async () => {
     const result = await ssh('true', { password: `${world.password}-wrong` });
     assert.equal(result.code, 255);
     assert.match(result.stderr, /Permission denied/);
   });
 
-  test('an authorized public key logs in; another key is refused', async () => {
+  test('an authorized public key logs in; another key is refused', E2E, async () => {
     const good = await runSsh({ port: world.sshPort, username: world.username, identityFile: join(keyDir, 'id_ed25519'), command: 'echo key-ok' });
     assert.equal(good.code, 0, good.stderr);
     assert.equal(good.stdout, 'key-ok\n');
@@ -73,7 +74,7 @@ describe('a user logs in with plain ssh and lands in a container', () => {
     assert.match(bad.stderr, /Permission denied/);
   });
 
-  test('the terminal follows the client window when it is resized', async (t) => {
+  test('the terminal follows the client window when it is resized', E2E, async (t) => {
     const terminal = await sshTerminal(t, `portcullis-resize-${process.pid}`, world);
     await terminal.waitFor(/\$\s*$/m);
     await terminal.type('stty size');
@@ -84,7 +85,7 @@ describe('a user logs in with plain ssh and lands in a container', () => {
     await terminal.type('exit');
   });
 
-  test('an interactive shell gets a real terminal', async () => {
+  test('an interactive shell gets a real terminal', E2E, async () => {
     const { args, env } = await opensshInvocation({
       port: world.sshPort,
       username: world.username,

@@ -23,6 +23,7 @@ import { repoPolicy } from '../../configserver/src/testing/policy.ts';
 import { WebhookClient, WebhookFailure } from '../../gateway/src/webhook/webhook-client.ts';
 import { startFakeWebhook } from '../helpers/fake-webhook.ts';
 import { httpsJson } from '../helpers/https-json.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /**
  * The mutual-TLS negative matrix: every way a certificate can be wrong, on both sides. The
@@ -111,7 +112,7 @@ for (const [name, service] of Object.entries(services)) {
     });
     after(() => app.close());
 
-    test('the gateway certificate is served (control)', async () => {
+    test('the gateway certificate is served (control)', E2E, async () => {
       const ca = await readFile(pki.ca.cert);
       const res = await httpsJson(`https://localhost:${port}${service.path}`, { ca, cert: await readFile(pki.gateway.cert), key: await readFile(pki.gateway.key) }, service.body);
       assert.equal(res.statusCode, 200);
@@ -119,7 +120,7 @@ for (const [name, service] of Object.entries(services)) {
       reached.count = 0;
     });
 
-    test('no certificate, wrong CA, expired, not yet valid, wrong purpose, wrong identity: 100 % refused', async (t) => {
+    test('no certificate, wrong CA, expired, not yet valid, wrong purpose, wrong identity: 100 % refused', E2E, async (t) => {
       const ca = await readFile(pki.ca.cert);
       const cases = await badClients();
       let refused = 0;
@@ -176,7 +177,7 @@ describe("the gateway's webhook client refuses every bad server certificate befo
     return { fake, client, asked };
   }
 
-  test('a trusted server is asked (control)', async () => {
+  test('a trusted server is asked (control)', E2E, async () => {
     const { fake, client, asked } = await fakeServer('trusted');
     try {
       assert.deepEqual(await client.post('/password', { x: 1 }, z.object({ success: z.boolean() })), { success: true });
@@ -188,7 +189,7 @@ describe("the gateway's webhook client refuses every bad server certificate befo
     }
   });
 
-  test('wrong hostname, wrong CA, expired, not yet valid, wrong purpose: 100 % refused, nothing sent, /healthz probe fails too', async (t) => {
+  test('wrong hostname, wrong CA, expired, not yet valid, wrong purpose: 100 % refused, nothing sent, /healthz probe fails too', E2E, async (t) => {
     const cases = await serverCases();
     let refused = 0;
     for (const { name, pair } of cases) {

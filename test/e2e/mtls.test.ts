@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createPki } from '@portcullis/pki';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 interface Outcome {
   readonly status?: number;
@@ -44,7 +45,7 @@ describe('both webhook services refuse clients without a valid certificate', () 
   for (const service of ['authserver', 'configserver'] as const) {
     const path = service === 'authserver' ? '/password' : '/config';
 
-    test(`${service}: the gateway's certificate is let in`, async () => {
+    test(`${service}: the gateway's certificate is let in`, E2E, async () => {
       const certs = join(world.dir, 'certs');
       const outcome = await post(world[service].port, path, {
         ca: await readFile(join(certs, 'ca.crt')),
@@ -54,13 +55,13 @@ describe('both webhook services refuse clients without a valid certificate', () 
       assert.equal(outcome.status, 400, 'reaches the handler, which refuses the empty body');
     });
 
-    test(`${service}: no client certificate fails the TLS handshake`, async () => {
+    test(`${service}: no client certificate fails the TLS handshake`, E2E, async () => {
       const outcome = await post(world[service].port, path, { ca: await readFile(join(world.dir, 'certs', 'ca.crt')) });
       assert.equal(outcome.status, undefined, 'no HTTP answer at all');
       assert.ok(outcome.error, 'the connection failed');
     });
 
-    test(`${service}: a certificate from another CA fails the TLS handshake`, async () => {
+    test(`${service}: a certificate from another CA fails the TLS handshake`, E2E, async () => {
       const outcome = await post(world[service].port, path, {
         ca: await readFile(join(world.dir, 'certs', 'ca.crt')),
         cert: await readFile(join(foreignDir, 'gateway.crt')),

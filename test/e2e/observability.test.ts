@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 /** Sums every sample of `name` whose labels include all of `labels` (Prometheus text format). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -36,18 +38,18 @@ describe('operators see metrics and health', () => {
     return res.text();
   };
 
-  test('a login and a failed login move ContainerSSH\'s counters and fill the latency histograms', async () => {
+  test('a login and a failed login move ContainerSSH\'s counters and fill the latency histograms', E2E, async () => {
     const before = await scrape();
     const good = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'true' });
     assert.equal(good.code, 0, good.stderr);
     const bad = await runSsh({ port: world.sshPort, username: world.username, password: 'wrong', command: 'true' });
     assert.equal(bad.code, 255);
     // The failed connection is counted when it closes; poll briefly for it.
-    let afterText = await scrape();
-    for (let i = 0; i < 50 && sample(afterText, 'containerssh_ssh_failed_handshakes_total') === sample(before, 'containerssh_ssh_failed_handshakes_total'); i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      afterText = await scrape();
-    }
+    const afterText = await pollUntilOrLast(scrape, {
+      what: 'the failed handshake counted',
+      until: (text) => sample(text, 'containerssh_ssh_failed_handshakes_total') !== sample(before, 'containerssh_ssh_failed_handshakes_total'),
+      timeoutMs: 5_000,
+    });
     const grew = (name: string, labels?: Record<string, string>) => sample(afterText, name, labels) - sample(before, name, labels);
     assert.equal(grew('containerssh_ssh_connections_total'), 2);
     assert.equal(grew('containerssh_ssh_successful_handshakes_total'), 1);
@@ -66,17 +68,12 @@ describe('operators see metrics and health', () => {
     assert.doesNotMatch(afterText, /username=|demo/, 'no username label');
   });
 
-  test('/healthz is 200 with every dependency up, and 503 naming the authserver once it stops', async () => {
+  test('/healthz is 200 with every dependency up, and 503 naming the authserver once it stops', E2E, async () => {
     const up = await fetch(`http://127.0.0.1:${healthPort}/healthz`);
     assert.equal(up.status, 200);
     assert.deepEqual(await up.json(), { status: 'ok', failing: [], checks: { auth: 'ok', configserver: 'ok', docker: 'ok' } });
     await world.authserver.stop();
-    const deadline = Date.now() + 20_000;
-    let res = await fetch(`http://127.0.0.1:${healthPort}/healthz`);
-    while (res.status === 200 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      res = await fetch(`http://127.0.0.1:${healthPort}/healthz`);
-    }
+    const res = await pollUntilOrLast(() => fetch(`http://127.0.0.1:${healthPort}/healthz`), { what: '/healthz to fail', until: (answer) => answer.status !== 200, timeoutMs: 20_000, intervalMs: 250 });
     assert.equal(res.status, 503);
     const body = (await res.json()) as { status: string; failing: string[] };
     assert.equal(body.status, 'unavailable');

@@ -7,6 +7,7 @@ import { runSshKeyboardInteractive } from '../helpers/keyboard-interactive.ts';
 import { startLiveSsh } from '../helpers/live-ssh.ts';
 import { startOidcProvider, type TestOidcProvider } from '../helpers/oidc-provider.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 const PERSON = { login: 'alice', password: 'Provider-Pass-e2e-31' } as const;
 
@@ -61,7 +62,7 @@ describe('OIDC device flow: ssh waits while a person logs in at the provider in 
     return { result: await ssh.done, code: code!, page };
   };
 
-  test('the person logs in and consents; the session gets the access token as a variable and a 0600 file', async () => {
+  test('the person logs in and consents; the session gets the access token as a variable and a 0600 file', E2E, async () => {
     const world = await oidcWorld(['profile', 'email', 'groups']);
     const { result, code, page } = await loginThroughBrowser(
       world,
@@ -85,7 +86,7 @@ describe('OIDC device flow: ssh waits while a person logs in at the provider in 
     }
   });
 
-  test('a scope the provider does not grant is refused (enforceScopes), and ssh says permission denied', async () => {
+  test('a scope the provider does not grant is refused (enforceScopes), and ssh says permission denied', E2E, async () => {
     const world = await oidcWorld(['profile', 'groups', 'admin']);
     const { result } = await loginThroughBrowser(world, 'true');
     assert.equal(result.code, 255);
@@ -95,7 +96,7 @@ describe('OIDC device flow: ssh waits while a person logs in at the provider in 
     assert.deepEqual(refused.missingScopes, ['admin']);
   });
 
-  test('authorization code flow: ssh shows the address, the person logs in, then pastes the code at the prompt', async () => {
+  test('authorization code flow: ssh shows the address, the person logs in, then pastes the code at the prompt', E2E, async () => {
     const world = await oidcWorld(['profile'], { deviceFlow: false, authorizationCodeFlow: true, redirectURI: provider.redirectUri });
     const ssh = await startLiveSsh({ port: world.sshPort, username: 'alice', command: 'echo "token-length=${#OIDC_TOKEN}"' });
     const [, url] = await ssh.waitForStderr(/(http\S+\/auth\?\S+)/);
@@ -110,7 +111,7 @@ describe('OIDC device flow: ssh waits while a person logs in at the provider in 
     }
   });
 
-  test('a provider that does not answer: ssh is refused at once with a line naming the problem, not a hang', async () => {
+  test('a provider that does not answer: ssh is refused at once with a line naming the problem, not a hang', E2E, async () => {
     const world = await oidcWorld([], { issuer: 'http://127.0.0.1:9/' });
     const result = await runSshKeyboardInteractive({ port: world.sshPort, username: 'alice', answers: [], command: 'true' });
     assert.equal(result.code, 255);

@@ -20,6 +20,8 @@ import { startProgram, type RunningProgram } from '../helpers/program.ts';
 import { holdSession, runSsh } from '../helpers/ssh-client.ts';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
 import { persistentName } from '../../configserver/src/policy/persistent.ts';
+import { E2E } from '../helpers/deadlines.ts';
+import { pollUntil } from '../helpers/poll-until.ts';
 
 const run = promisify(execFile);
 const REPO_POLICIES = fileURLToPath(new URL('../../policies', import.meta.url));
@@ -149,7 +151,7 @@ describe('policy engine: profiles decide what each user gets, in real containers
     if (world) assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 
-  test('a data-science group member gets the big profile: other image, 1 GiB', async () => {
+  test('a data-science group member gets the big profile: other image, 1 GiB', E2E, async () => {
     const facts = await sessionFacts(world, 'alice');
     assert.equal(facts.image, ALT_IMAGE);
     assert.equal(facts.memory, 1024 ** 3);
@@ -157,7 +159,7 @@ describe('policy engine: profiles decide what each user gets, in real containers
     assert.equal(facts.profile, 'big');
   });
 
-  test('bob matches the small profile: baseline image, 256 MiB', async () => {
+  test('bob matches the small profile: baseline image, 256 MiB', E2E, async () => {
     const facts = await sessionFacts(world, 'bob');
     assert.equal(facts.image, 'portcullis/session:dev');
     assert.equal(facts.memory, 256 * 1024 ** 2);
@@ -165,7 +167,7 @@ describe('policy engine: profiles decide what each user gets, in real containers
     assert.equal(facts.profile, 'small');
   });
 
-  test('carol matches no profile and gets the baseline: 512 MiB, no profile environment', async () => {
+  test('carol matches no profile and gets the baseline: 512 MiB, no profile environment', E2E, async () => {
     const facts = await sessionFacts(world, 'carol');
     assert.equal(facts.image, 'portcullis/session:dev');
     assert.equal(facts.memory, 512 * 1024 ** 2);
@@ -173,7 +175,7 @@ describe('policy engine: profiles decide what each user gets, in real containers
     assert.equal(facts.profile, 'none');
   });
 
-  test('a deny profile refuses mallory; the configserver answers 403 CONFIG_POLICY_DENIED', async () => {
+  test('a deny profile refuses mallory; the configserver answers 403 CONFIG_POLICY_DENIED', E2E, async () => {
     const result = await runSsh({ port: world.gateway.port, username: 'mallory', password: world.passwords.mallory!, command: 'echo SHOULD-NOT-RUN' });
     assert.notEqual(result.code, 0);
     assert.doesNotMatch(result.stdout, /SHOULD-NOT-RUN/);
@@ -185,7 +187,7 @@ describe('policy engine: profiles decide what each user gets, in real containers
     assert.deepEqual([refused.errorCode, refused.statusCode], ['CONFIG_POLICY_DENIED', 403]);
   });
 
-  test('editing a profile takes effect without a restart; a broken edit keeps the last good set', async () => {
+  test('editing a profile takes effect without a restart; a broken edit keeps the last good set', E2E, async () => {
     const file = join(world.policyDir, 'profiles', 'small.yaml');
     const reloadsBefore = world.configserver.logs.filter((line) => line.code === 'CONFIGSERVER_POLICY_RELOADED').length;
     await writeFile(file, (await readFile(file, 'utf8')).replace('memory: 256Mi', 'memory: 384Mi'));
@@ -202,7 +204,7 @@ describe('policy engine: profiles decide what each user gets, in real containers
     assert.equal(facts.profile, 'small');
   });
 
-  test('a persistent profile keeps one container per user: dave finds his file on the next connection, in his own named container', async (t) => {
+  test('a persistent profile keeps one container per user: dave finds his file on the next connection, in his own named container', E2E, async (t) => {
     const expected = persistentName('dave');
     assert.match(expected, /^portcullis-dave-[0-9a-f]{10}$/);
     t.after(() => run('docker', ['rm', '-f', expected]).catch(() => undefined));
@@ -219,9 +221,7 @@ describe('policy engine: profiles decide what each user gets, in real containers
 });
 
 async function waitForLogCount(program: RunningProgram, code: string, count: number, deadlineMs = 15_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (program.logs.filter((line) => line.code === code).length < count) {
-    if (Date.now() > end) throw new Error(`no ${count}th ${code}; output:\n${program.output.slice(-20).join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await pollUntil(() => program.logs.filter((line) => line.code === code).length, { what: `the ${count}th ${code}`, until: (seen) => seen >= count, timeoutMs: deadlineMs, intervalMs: 50 }).catch((error: Error) => {
+    throw new Error(`${error.message}; output:\n${program.output.slice(-20).join('\n')}`);
+  });
 }

@@ -8,6 +8,7 @@ import { listSessionContainers, waitForNoSessionContainers } from '../helpers/do
 import { logMark } from '../helpers/log-wait.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
 
 interface ProtocolInternals {
   session(channel: number, window: number, packetSize: number): void;
@@ -106,7 +107,7 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
       client.connect({ sock: socket, readyTimeout: 30_000, ...config });
     });
 
-  test('100 idle TCP connections from one address hold at most its per-source share; the bystander logs in; after grace expiry the address is refused', async (t) => {
+  test('100 idle TCP connections from one address hold at most its per-source share; the bystander logs in; after grace expiry the address is refused', E2E_SLOW, async (t) => {
     const mark = logMark(world.gateway);
     const sockets: Socket[] = Array.from({ length: 100 }, () => {
       const socket = connect({ host: '127.0.0.1', port: world.sshPort, localAddress: ATTACKER });
@@ -142,7 +143,7 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
     await bystander(t, 'the penalty of 127.0.0.2');
   });
 
-  test('plain zlib (compression before login) is refused at key exchange; after login a packet that inflates past 256 KiB ends that connection only', async (t) => {
+  test('plain zlib (compression before login) is refused at key exchange; after login a packet that inflates past 256 KiB ends that connection only', E2E_SLOW, async (t) => {
     await assert.rejects(
       sshClient({ localAddress: '127.0.0.3', username: world.username, password: world.password, algorithms: { compress: ['zlib'] } }),
       /compression/i,
@@ -160,7 +161,7 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
     await bystander(t, 'an inflate bomb');
   });
 
-  test('300 logins with a 30,000-character user name: none reaches a webhook, every log line stays short, the bystander logs in', async (t) => {
+  test('300 logins with a 30,000-character user name: none reaches a webhook, every log line stays short, the bystander logs in', E2E_SLOW, async (t) => {
     const mark = logMark(world.gateway);
     const fromLine = world.gateway.logs.length;
     const authFrom = world.authserver.logs.length;
@@ -189,7 +190,7 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
     assert.ok(!world.authserver.logs.slice(authFrom).some((line) => JSON.stringify(line).includes('nnnnnnnnnn')), 'the authserver never saw the name');
   });
 
-  test('200 session channels on one connection: 10 open, the rest are refused, the connection and the bystander keep working', async (t) => {
+  test('200 session channels on one connection: 10 open, the rest are refused, the connection and the bystander keep working', E2E_SLOW, async (t) => {
     const mark = logMark(world.gateway);
     const client = await sshClient({ username: world.username, password: world.password });
     t.after(async () => {
@@ -203,7 +204,7 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
     await bystander(t, '200 session channels on one connection');
   });
 
-  test('five connections as one user with a cap of 3: the fourth and fifth are refused with a line naming the code; 3 containers at most', async (t) => {
+  test('five connections as one user with a cap of 3: the fourth and fifth are refused with a line naming the code; 3 containers at most', E2E_SLOW, async (t) => {
     // Start from no open connection: each login is counted until its close reaches the gateway.
     const openConnections = () => world.gateway.logs.filter((line) => line.code === 'SSH_HANDSHAKE_SUCCESSFUL').length - world.gateway.logs.filter((line) => line.code === 'SSH_DISCONNECTED' && line.username !== undefined).length;
     for (const end = Date.now() + 15_000; openConnections() > 0 && Date.now() < end; ) await new Promise((resolve) => setTimeout(resolve, 100));

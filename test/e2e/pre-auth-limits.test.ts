@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
 import { logMark } from '../helpers/log-wait.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /**
  * The gateway's limits before login, per connection and at once (OpenSSH's MaxAuthTries,
@@ -25,7 +26,7 @@ describe('pre-auth limits in the gateway', () => {
     return { connection, closed };
   };
 
-  test('a connection is closed after maxAuthTries wrong passwords, each of which reached the authserver', async () => {
+  test('a connection is closed after maxAuthTries wrong passwords, each of which reached the authserver', E2E, async () => {
     const rejected = logMark(world.authserver);
     let offered = 0;
     const { closed } = client((_methods, _partial, next) => {
@@ -41,7 +42,7 @@ describe('pre-auth limits in the gateway', () => {
     await world.gateway.waitForCode('SSH_HANDSHAKE_FAILED');
   });
 
-  test('a client that stops answering during login is dropped after the login grace time', async () => {
+  test('a client that stops answering during login is dropped after the login grace time', E2E, async () => {
     const { closed } = client(() => undefined); // never picks a method
     await closed;
     await world.gateway.waitForCode('SSH_LOGIN_GRACE_EXPIRED');

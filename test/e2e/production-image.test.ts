@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { E2E } from '../helpers/deadlines.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -130,7 +131,7 @@ describe('the production image runs the compiled build', () => {
     });
   });
 
-  test('its compiled files are those of the current sources, one for each, nothing left from deleted ones', async () => {
+  test('its compiled files are those of the current sources, one for each, nothing left from deleted ones', E2E, async () => {
     assert.deepEqual([...inspection.compiled].sort(), await expectedCompiled());
   });
 

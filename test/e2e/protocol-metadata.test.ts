@@ -13,6 +13,7 @@ import { startProgram, type RunningProgram } from '../helpers/program.ts';
 import { holdSession, runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /**
  * Metadata, environment and files end to end: our authserver answers the login with metadata,
@@ -96,7 +97,7 @@ describe('webhook metadata, environment and files reach the session, secrets rea
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
   });
 
-  test('env shows both webhooks\' variables; cat and stat show both files with their modes and owner', async () => {
+  test('env shows both webhooks\' variables; cat and stat show both files with their modes and owner', E2E, async () => {
     const result = await runSsh({
       port: world.sshPort,
       username,
@@ -114,7 +115,7 @@ describe('webhook metadata, environment and files reach the session, secrets rea
     assert.notEqual(uid, '0');
   });
 
-  test('docker inspect of the session container does not show the sensitive environment value', async () => {
+  test('docker inspect of the session container does not show the sensitive environment value', E2E, async () => {
     const session = await holdSession({ port: world.sshPort, username, password, command: 'echo READY; read line' });
     try {
       await session.waitFor('READY');
@@ -129,7 +130,7 @@ describe('webhook metadata, environment and files reach the session, secrets rea
     }
   });
 
-  test('the config request carries authMethod and the earlier steps\' metadata, but no sensitive entry', async () => {
+  test('the config request carries authMethod and the earlier steps\' metadata, but no sensitive entry', E2E, async () => {
     const request = configRequests.at(-1)!;
     const metadata = request.metadata as Record<string, { value: string }>;
     assert.deepEqual(metadata.authMethod, { value: 'password', sensitive: false });
@@ -141,7 +142,7 @@ describe('webhook metadata, environment and files reach the session, secrets rea
     await world.gateway.waitForCode('AUTHZ_SUCCESSFUL');
   });
 
-  test('the logs of authserver, configserver and gateway contain no secret, plain or base64', () => {
+  test('the logs of authserver, configserver and gateway contain no secret, plain or base64', E2E, () => {
     const secrets = [secretToken, secretEnv, secretMeta].flatMap((secret) => [
       secret,
       Buffer.from(`${secret}\n`).toString('base64'),

@@ -7,6 +7,7 @@ import { hardenedExecution } from '../helpers/fake-config.ts';
 import { REFERENCE_DIR } from '../helpers/reference.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 type Json = Record<string, unknown>;
 
@@ -87,7 +88,7 @@ describe('the gateway works with a ContainerSSH-style webhook server written fro
 
   const login = () => runSsh({ port: world.sshPort, username: world.username, password: 'anything', command: 'echo third-party-ok', timeoutMs: 60_000 });
 
-  test('password, authz and config calls follow the document, and the user gets a shell', async () => {
+  test('password, authz and config calls follow the document, and the user gets a shell', E2E, async () => {
     const result = await login();
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'third-party-ok\n');
@@ -102,14 +103,14 @@ describe('the gateway works with a ContainerSSH-style webhook server written fro
     assert.deepEqual((config!.metadata as Json).authMethod, { value: 'password', sensitive: false });
   });
 
-  test('config: {} (ContainerSSH would fall back to its file) is refused with a clear message', async () => {
+  test('config: {} (ContainerSSH would fall back to its file) is refused with a clear message', E2E, async () => {
     server.answerConfig({ config: {} });
     const result = await login();
     assert.equal(result.code, 255);
     assert.match(result.stderr, /configuration names no backend.*CONFIG_UNSUPPORTED/);
   });
 
-  test("a ContainerSSH security section is enforced: forceCommand runs instead of the client's command", async () => {
+  test("a ContainerSSH security section is enforced: forceCommand runs instead of the client's command", E2E, async () => {
     server.answerConfig({
       config: { backend: 'docker', docker: { execution: hardenedExecution() }, security: { forceCommand: 'echo "forced instead of: $SSH_ORIGINAL_COMMAND"' } },
     });
@@ -118,7 +119,7 @@ describe('the gateway works with a ContainerSSH-style webhook server written fro
     assert.equal(result.stdout, 'forced instead of: echo third-party-ok\n');
   });
 
-  test('the kubernetes backend (not in this gateway) is refused by name', async () => {
+  test('the kubernetes backend (not in this gateway) is refused by name', E2E, async () => {
     server.answerConfig(JSON.parse(await readFile(`${REFERENCE_DIR}/containerssh/examples/derived/config-response-kubernetes.json`, 'utf8')) as Json);
     const result = await login();
     assert.equal(result.code, 255);

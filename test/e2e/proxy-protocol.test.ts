@@ -6,6 +6,7 @@ import { waitForNoSessionContainers } from '../helpers/docker.ts';
 import { logMark } from '../helpers/log-wait.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /**
  * A load balancer in miniature: accepts on 127.0.0.1, connects to the gateway from 127.0.0.3 (the
@@ -47,7 +48,7 @@ describe('PROXY protocol behind a load balancer (ssh.proxyProtocol)', () => {
     return runSsh({ port: relay.port, username: world.username, password: world.password, command: 'echo in' });
   };
 
-  test('v1 and v2 headers: the client address they name is the one authserver and the gateway see', async () => {
+  test('v1 and v2 headers: the client address they name is the one authserver and the gateway see', E2E, async () => {
     const v1 = await through(Buffer.from(`PROXY TCP4 203.0.113.7 127.0.0.1 40001 ${world.sshPort}\r\n`));
     assert.equal(v1.code, 0, v1.stderr);
     assert.equal(v1.stdout, 'in\n');
@@ -59,7 +60,7 @@ describe('PROXY protocol behind a load balancer (ssh.proxyProtocol)', () => {
     assert.ok(world.gateway.logs.some((line) => line.remoteAddress === '203.0.113.7:40001'), 'the gateway logs the client, not the balancer');
   });
 
-  test('a peer that is not a trusted proxy, or a bad header, is dropped before SSH', async () => {
+  test('a peer that is not a trusted proxy, or a bad header, is dropped before SSH', E2E, async () => {
     const mark = logMark(world.gateway);
     const direct = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'echo in' });
     assert.equal(direct.code, 255, 'a direct client could claim any address: refused');

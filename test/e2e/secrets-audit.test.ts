@@ -14,6 +14,7 @@ import { eventually, recordingFolders } from '../helpers/audit.ts';
 import { hardenedExecution, worldWithConfig } from '../helpers/fake-config.ts';
 import { runSshKeyboardInteractive } from '../helpers/keyboard-interactive.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /** Byte strings in a decoded message, shown both as text and as base64, so either form is caught. */
 function render(value: unknown): string {
@@ -34,7 +35,7 @@ function render(value: unknown): string {
  * appear in any recorded file, raw or decoded. Answers to keyboard-interactive prompts are
  * recorded as answered, with the answer left out.
  */
-test('a fully recorded session holds no password, one-time code or private key in any audit file', async (t) => {
+test('a fully recorded session holds no password, one-time code or private key in any audit file', E2E, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-secrets-audit-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_ed25519')]);

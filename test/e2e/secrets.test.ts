@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 /**
  * Every credential a user typed or held, in every form it travels (plain, base64), must be
@@ -29,7 +30,7 @@ describe('no password or private key reaches any log line or metric', () => {
     await rm(keyDir, { recursive: true, force: true });
   });
 
-  test('password and public-key logins, good and bad: zero hits in logs and metrics', async (t) => {
+  test('password and public-key logins, good and bad: zero hits in logs and metrics', E2E, async (t) => {
     const wrongPassword = `${world.password}-Wr0ng`;
     const good = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'true' });
     assert.equal(good.code, 0, good.stderr);

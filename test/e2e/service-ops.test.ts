@@ -9,6 +9,8 @@ import { stringify } from 'yaml';
 import { createPki } from '@portcullis/pki';
 import { httpsJson, type ClientTls } from '../helpers/https-json.ts';
 import { startProgram, type RunningProgram } from '../helpers/program.ts';
+import { E2E } from '../helpers/deadlines.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 const POLICY_DIR = fileURLToPath(new URL('../../policies', import.meta.url));
 const base = { remoteAddress: '192.0.2.10:51234', connectionId: '3f2504e04f8911d39a0c0305e82c3301' };
@@ -39,13 +41,7 @@ async function getHealth(port: number): Promise<{ status: number; body: { status
 
 /** Polls /healthz until `done` holds (results are cached two seconds), bounded by a deadline. */
 async function healthUntil(port: number, done: (answer: Awaited<ReturnType<typeof getHealth>>) => boolean, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  let answer = await getHealth(port);
-  while (!done(answer) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    answer = await getHealth(port);
-  }
-  return answer;
+  return pollUntilOrLast(() => getHealth(port), { what: `/healthz on port ${port} to change`, until: done, timeoutMs, intervalMs: 250 });
 }
 
 /** Polls /healthz until it answers `status`. */
@@ -93,7 +89,7 @@ describe('the webhook services export request metrics and a probe-ready /healthz
     return res.text();
   };
 
-  test('authserver: logins and a bad body are counted by route and status, with latencies in seconds', async () => {
+  test('authserver: logins and a bad body are counted by route and status, with latencies in seconds', E2E, async () => {
     const before = await scrape(authOps);
     const url = `https://localhost:${authserver.port}`;
     assert.equal((await httpsJson(`${url}/password`, client, { ...base, username: 'demo', passwordBase64: b64(password) })).statusCode, 200);
@@ -112,7 +108,7 @@ describe('the webhook services export request metrics and a probe-ready /healthz
     assert.ok(!authserver.output.join('\n').includes(password) && !authserver.output.join('\n').includes(b64(password)), 'no secret in logs');
   });
 
-  test('configserver: config requests are counted by route and status', async () => {
+  test('configserver: config requests are counted by route and status', E2E, async () => {
     const before = await scrape(configOps);
     const url = `https://localhost:${configserver.port}/config`;
     assert.equal((await httpsJson(url, client, { ...base, username: 'alice', authenticatedUsername: 'alice' })).statusCode, 200);
@@ -125,24 +121,25 @@ describe('the webhook services export request metrics and a probe-ready /healthz
     assert.match(after, /^process_cpu_seconds_total/m, 'process metrics too');
   });
 
-  test('clients refused during the TLS handshake are counted', async () => {
+  test('clients refused during the TLS handshake are counted', E2E, async () => {
     const before = sample(await scrape(authOps), 'portcullis_webhook_tls_handshake_failures_total');
     await assert.rejects(httpsJson(`https://localhost:${authserver.port}/password`, { ca: client.ca }, { ...base }), 'no client certificate');
-    let after = before;
-    for (let i = 0; i < 40 && after === before; i += 1) {
-      after = sample(await scrape(authOps), 'portcullis_webhook_tls_handshake_failures_total');
-      if (after === before) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const after = await pollUntilOrLast(async () => sample(await scrape(authOps), 'portcullis_webhook_tls_handshake_failures_total'), {
+      what: 'the handshake failure counted',
+      until: (count) => count !== before,
+      timeoutMs: 5_000,
+      intervalMs: 50,
+    });
     assert.equal(after - before, 1);
   });
 
-  test('the ops listener answers a JSON 404 with a code for other paths, and no webhook route', async () => {
+  test('the ops listener answers a JSON 404 with a code for other paths, and no webhook route', E2E, async () => {
     const res = await fetch(`http://127.0.0.1:${authOps}/password`);
     assert.equal(res.status, 404);
     assert.deepEqual(await res.json(), { code: 'AUTH_ROUTE_NOT_FOUND', message: 'Only /metrics and /healthz are served here.' });
   });
 
-  test('authserver /healthz: a warning naming usersFile, still 200, while the users file cannot be read (the last good users still serve), then no warning again', async () => {
+  test('authserver /healthz: a warning naming usersFile, still 200, while the users file cannot be read (the last good users still serve), then no warning again', E2E, async () => {
     const up = await healthBecomes(authOps, 200);
     assert.deepEqual(up.body, { status: 'ok', failing: [], checks: { usersFile: 'ok' } });
     await rename(join(dir, 'users.yaml'), join(dir, 'users.yaml.away'));
@@ -155,7 +152,7 @@ describe('the webhook services export request metrics and a probe-ready /healthz
     assert.deepEqual((await healthUntil(authOps, (answer) => answer.body.warnings === undefined)).body, { status: 'ok', failing: [], checks: { usersFile: 'ok' } });
   });
 
-  test('configserver /healthz: a warning naming policy, still 200, while the policy folder does not load (the last good set still serves)', async () => {
+  test('configserver /healthz: a warning naming policy, still 200, while the policy folder does not load (the last good set still serves)', E2E, async () => {
     assert.deepEqual((await healthBecomes(configOps, 200)).body, { status: 'ok', failing: [], checks: { policy: 'ok' } });
     const baseline = join(policyDir, 'baseline.yaml');
     const good = await readFile(baseline, 'utf8');

@@ -15,6 +15,7 @@ import { logMark } from '../helpers/log-wait.ts';
 import { runSsh, opensshInvocation } from '../helpers/ssh-client.ts';
 import { startTerminal } from '../helpers/tmux.ts';
 import type { World } from '../helpers/world.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
 
 /** Bulk download size: the issue's 64 MiB in long mode, enough to cross Dropbear's small window many times otherwise. */
 const DOWNLOAD_BYTES = LONG ? 64 * 1024 * 1024 : 8 * 1024 * 1024;
@@ -62,7 +63,7 @@ async function killDbclientMidTransfer(world: World, home: string, command: stri
   return received;
 }
 
-test('Dropbear (compression, small windows): bulk data both ways ends with its exit status, and a client killed mid-transfer costs only its own connection (docker)', async (t) => {
+test('Dropbear (compression, small windows): bulk data both ways ends with its exit status, and a client killed mid-transfer costs only its own connection (docker)', E2E_SLOW, async (t) => {
   const session = await backendWorld(t, 'docker');
   const { world } = session;
   const home = await mkdtemp(join(tmpdir(), 'portcullis-containment-'));
@@ -124,7 +125,7 @@ async function terminalRun(t: TestContext, world: World, name: string, command: 
 }
 
 for (const backend of ['docker', 'kubernetes'] as const satisfies readonly ContainerBackend[]) {
-  test(`a pty has the client's size before the program's first instruction (${backend})`, async (t) => {
+  test(`a pty has the client's size before the program's first instruction (${backend})`, E2E_SLOW, async (t) => {
     const session = await backendWorld(t, backend);
     t.after(async () => assert.deepEqual(await session.waitForNoSessions(), [], 'nothing is left'));
     // `read` keeps the program waiting, so the first size is the one it started with, not a later resize.
@@ -163,7 +164,7 @@ function collect(channel: ClientChannel): { text(): string; until(pattern: RegEx
   };
 }
 
-test('one client cannot flood the Docker engine: 20,000 window-changes and 300 signals on one session (docker)', async (t) => {
+test('one client cannot flood the Docker engine: 20,000 window-changes and 300 signals on one session (docker)', E2E_SLOW, async (t) => {
   const proxy = await startDockerCountingProxy();
   t.after(() => proxy.close());
   const session = await backendWorld(t, 'docker', { gateway: { docker: { socketPath: proxy.socketPath } } });

@@ -7,6 +7,7 @@ import { waitForNoSessionContainers } from '../helpers/docker.ts';
 import { ensureSessionImage } from '../helpers/session-image.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
 
 describe('sessions kept apart in the kernel: a uid per user, a private home', () => {
   let world: World;
@@ -28,7 +29,7 @@ describe('sessions kept apart in the kernel: a uid per user, a private home', ()
     return { uid: Number(uid), gid: Number(gid), home, writable };
   };
 
-  test('two users run under different uids, each the same at every login, in a 0700 home of their own', async () => {
+  test('two users run under different uids, each the same at every login, in a 0700 home of their own', E2E_SLOW, async () => {
     const first = await probe(world.username, world.password);
     const again = await probe(world.username, world.password);
     const other = await probe('bob', otherPassword);

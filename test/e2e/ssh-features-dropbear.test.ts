@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CONTAINER_BACKENDS, backendWorld } from '../helpers/backend-world.ts';
 import { runBounded, type ProcessResult } from '../helpers/bounded-process.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
 
 function runTool(command: string, args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<ProcessResult> {
   return runBounded(command, args, { env, stdin });
 }
 
 for (const backend of CONTAINER_BACKENDS) {
-  test(`Dropbear's dbclient: exec, shell and sftp through the gateway (${backend})`, async (t) => {
+  test(`Dropbear's dbclient: exec, shell and sftp through the gateway (${backend})`, E2E_SLOW, async (t) => {
     const session = await backendWorld(t, backend);
     const { world } = session;
     const home = await mkdtemp(join(tmpdir(), 'portcullis-dbclient-'));

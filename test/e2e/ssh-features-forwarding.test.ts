@@ -13,6 +13,8 @@ import { freePort } from '../helpers/ports.ts';
 import { logMark } from '../helpers/log-wait.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import type { World } from '../helpers/world.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
+import { pollUntil, pollUntilOrLast } from '../helpers/poll-until.ts';
 
 const run = promisify(execFile);
 
@@ -45,13 +47,7 @@ async function spawnSsh(t: TestContext, world: World, extraArgs: string[], comma
 
 /** Retries `attempt` until it yields a non-empty answer (a listener on the far side may not be up yet). */
 async function eventually(attempt: () => Promise<string>, spawned: Spawned, deadlineMs = 60_000): Promise<string> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const answer = await attempt();
-    if (answer !== '') return answer;
-    if (Date.now() > end || spawned.child.exitCode !== null) return answer;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  return pollUntilOrLast(attempt, { what: 'an answer through the forward', until: (answer) => answer !== '' || spawned.child.exitCode !== null, timeoutMs: deadlineMs, intervalMs: 200 });
 }
 
 /** A server on the test host that answers every connection with `reply` after reading to the end. */
@@ -70,7 +66,7 @@ async function hostServer(t: TestContext, reply: string, path?: string): Promise
 }
 
 for (const backend of CONTAINER_BACKENDS) {
-  test(`port, socket, agent and X11 forwarding inside the ${backend} session with the real OpenSSH client`, async (t) => {
+  test(`port, socket, agent and X11 forwarding inside the ${backend} session with the real OpenSSH client`, E2E_SLOW, async (t) => {
     const session = await backendWorld(t, backend);
     const { world, setSecurity } = session;
     const dir = await mkdtemp(join(tmpdir(), 'portcullis-fwd-'));
@@ -171,11 +167,7 @@ for (const backend of CONTAINER_BACKENDS) {
       const agentSocket = join(dir, 'agent.sock');
       const agent = spawn('ssh-agent', ['-D', '-a', agentSocket], { stdio: 'ignore' });
       t.after(() => agent.kill('SIGTERM'));
-      const end = Date.now() + 10_000;
-      while (!(await stat(agentSocket).then(() => true, () => false))) {
-        assert.ok(Date.now() < end, 'ssh-agent did not create its socket');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await pollUntil(() => stat(agentSocket).then(() => true, () => false), { what: 'ssh-agent to create its socket', timeoutMs: 10_000, intervalMs: 50 });
       await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'forwarded-key', '-f', join(dir, 'key')]);
       await run('ssh-add', [join(dir, 'key')], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket } });
       const login = (extra: string[]) =>

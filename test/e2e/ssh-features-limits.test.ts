@@ -6,6 +6,8 @@ import { CONTAINER_BACKENDS, backendWorld } from '../helpers/backend-world.ts';
 import { logMark } from '../helpers/log-wait.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import type { World } from '../helpers/world.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
+import { pollUntil } from '../helpers/poll-until.ts';
 
 const withLimits = (session?: Record<string, string>) => (session ? { session } : undefined);
 
@@ -23,7 +25,7 @@ async function idleTerminal(world: World, command: string) {
 }
 
 for (const backend of CONTAINER_BACKENDS) {
-  test(`time limits and keepalives (${backend})`, async (t) => {
+  test(`time limits and keepalives (${backend})`, E2E_SLOW, async (t) => {
     const session = await backendWorld(t, backend, { gateway: { ssh: { clientAliveInterval: '1s', clientAliveCountMax: 2 } } });
     const { world, setSecurity } = session;
     t.after(async () => {
@@ -78,11 +80,13 @@ for (const backend of CONTAINER_BACKENDS) {
       const log = logMark(world.gateway);
       setSecurity(withLimits());
       const terminal = await idleTerminal(world, 'echo ready; sleep 120');
-      const end = Date.now() + 60_000;
-      while (!terminal.output().includes('ready')) {
-        assert.ok(Date.now() < end && terminal.child.exitCode === null, `no ready: ${terminal.output()}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await pollUntil(
+        () => {
+          if (terminal.child.exitCode !== null) throw new Error(`no ready: ${terminal.output()}`);
+          return terminal.output().includes('ready');
+        },
+        { what: '"ready" on the terminal', timeoutMs: 60_000 },
+      );
       assert.equal((await session.sessions()).length, 1);
       terminal.child.kill('SIGSTOP');
       try {

@@ -6,6 +6,7 @@ import { CONTAINER_BACKENDS, backendWorld } from '../helpers/backend-world.ts';
 import { logMark } from '../helpers/log-wait.ts';
 import { holdSession, openSharedConnection, opensshInvocation, runSsh, type SshOptions } from '../helpers/ssh-client.ts';
 import type { World } from '../helpers/world.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
 
 /** An ssh2 client logged in through the gateway (for requests OpenSSH cannot send, like `signal`). */
 async function ssh2Client(world: World): Promise<ssh2.Client> {
@@ -38,7 +39,7 @@ function execAndSignal(client: ssh2.Client, command: string, signal: string, aft
 }
 
 for (const backend of CONTAINER_BACKENDS) {
-  test(`sessions and security filters with the real OpenSSH client (${backend})`, async (t) => {
+  test(`sessions and security filters with the real OpenSSH client (${backend})`, E2E_SLOW, async (t) => {
     const session = await backendWorld(t, backend);
     const { world, setSecurity } = session;
     t.after(async () => {

@@ -7,11 +7,12 @@ import { test } from 'node:test';
 import { CONTAINER_BACKENDS, backendWorld } from '../helpers/backend-world.ts';
 import { remotePath, runOpensshTool } from '../helpers/openssh-tools.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
+import { E2E_SLOW } from '../helpers/deadlines.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 for (const backend of CONTAINER_BACKENDS) {
-  test(`file transfer inside the ${backend} session with OpenSSH sftp and scp`, async (t) => {
+  test(`file transfer inside the ${backend} session with OpenSSH sftp and scp`, E2E_SLOW, async (t) => {
     // The persistent mode keeps one container (pod) across the logins of this test, so a file
     // put by one login is there for the next; the home is big enough for the 50 MiB file.
     const session = await backendWorld(t, backend, { persistent: { homeMiB: 160, memoryMiB: 512 } });

@@ -14,6 +14,7 @@ import { throughLocalForward } from '../helpers/forwarding.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { startSshd, type RunningSshd } from '../helpers/sshd.ts';
 import type { World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 function proxyConfig(sshd: RunningSshd, pins: string[]) {
   return {
@@ -32,7 +33,7 @@ describe('SSH proxy backend in front of a real OpenSSH server', () => {
   const login = (world: World, command: string, extra: Partial<Parameters<typeof runSsh>[0]> = {}) =>
     runSsh({ port: world.sshPort, username: world.username, password: world.password, command, ...extra });
 
-  test('with the right pin: exec, exit status, separate stderr, stdin EOF', async (t) => {
+  test('with the right pin: exec, exit status, separate stderr, stdin EOF', E2E, async (t) => {
     const { world } = await worldWithConfig(t, proxyConfig(sshd, [sshd.fingerprint]));
     const result = await login(world, 'echo $((6*7)); echo to-stderr >&2; exit 5');
     assert.equal(result.code, 5, result.stderr);
@@ -42,14 +43,14 @@ describe('SSH proxy backend in front of a real OpenSSH server', () => {
     assert.equal(counted.stdout.trim(), '70000');
   });
 
-  test('with the right pin: an interactive terminal', async (t) => {
+  test('with the right pin: an interactive terminal', E2E, async (t) => {
     const { world } = await worldWithConfig(t, proxyConfig(sshd, [sshd.fingerprint]));
     const result = await login(world, 'tty; exit 3', { tty: true });
     assert.equal(result.code, 3, result.stderr);
     assert.match(result.stdout, /\/dev\/pts\/\d+/);
   });
 
-  test('with the right pin: sftp put and get pass through', async (t) => {
+  test('with the right pin: sftp put and get pass through', E2E, async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'portcullis-sftp-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     // `sftp -b` runs in batch mode, which allows no password prompt: log in with a key.
@@ -76,7 +77,7 @@ describe('SSH proxy backend in front of a real OpenSSH server', () => {
     assert.equal(sha(await readFile(join(dir, 'down.bin'))), sha(content));
   });
 
-  test('with the right pin: a signal request reaches the upstream program and comes back as exit-signal', async (t) => {
+  test('with the right pin: a signal request reaches the upstream program and comes back as exit-signal', E2E, async (t) => {
     const { world } = await worldWithConfig(t, proxyConfig(sshd, [sshd.fingerprint]));
     const client = new ssh2.Client();
     t.after(() => client.end());
@@ -96,7 +97,7 @@ describe('SSH proxy backend in front of a real OpenSSH server', () => {
     assert.deepEqual(ended, { code: null, signal: 'SIGTERM' });
   });
 
-  test('with the right pin: env requests reach the upstream, which applies its own AcceptEnv', async (t) => {
+  test('with the right pin: env requests reach the upstream, which applies its own AcceptEnv', E2E, async (t) => {
     const { world } = await worldWithConfig(t, proxyConfig(sshd, [sshd.fingerprint]));
     const result = await login(world, 'echo "[$PORTCULLIS_GREETING][$OTHER_VAR]"', {
       extraArgs: ['-o', 'SetEnv=PORTCULLIS_GREETING=hello OTHER_VAR=dropped'],
@@ -104,7 +105,7 @@ describe('SSH proxy backend in front of a real OpenSSH server', () => {
     assert.equal(result.stdout, '[hello][]\n', result.stderr);
   });
 
-  test('with the right pin: ssh -L reaches a service through the upstream server', async (t) => {
+  test('with the right pin: ssh -L reaches a service through the upstream server', E2E, async (t) => {
     const service = createServer((socket) => socket.pipe(socket)); // an echo service on loopback
     service.listen(0, '127.0.0.1');
     await once(service, 'listening');
@@ -115,7 +116,7 @@ describe('SSH proxy backend in front of a real OpenSSH server', () => {
     assert.equal(reply, 'ping through the tunnel');
   });
 
-  test('a config with no credential logs in upstream with the key the gateway holds', async (t) => {
+  test('a config with no credential logs in upstream with the key the gateway holds', E2E, async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'portcullis-gateway-key-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'upstream_key'), sshd.clientKey, { mode: 0o600 });
@@ -131,7 +132,7 @@ describe('SSH proxy backend in front of a real OpenSSH server', () => {
     assert.match(refused.stderr, /there is no credential for your server.*CONFIG_UNSUPPORTED/);
   });
 
-  test('with a wrong pin: refused with a message naming the mismatch, the credential never sent', async (t) => {
+  test('with a wrong pin: refused with a message naming the mismatch, the credential never sent', E2E, async (t) => {
     const wrongPin = `SHA256:${Buffer.alloc(32, 7).toString('base64').replace(/=+$/, '')}`;
     const { world } = await worldWithConfig(t, proxyConfig(sshd, [wrongPin]));
     const authLinesBefore = (sshd.output().match(/Accepted|Failed|Postponed|Connection closed by authenticating/g) ?? []).length;
@@ -144,7 +145,7 @@ describe('SSH proxy backend in front of a real OpenSSH server', () => {
     assert.equal(authLinesAfter, authLinesBefore, 'the upstream never saw an authentication attempt');
   });
 
-  test('a config with no pin at all is invalid: the login is refused', async (t) => {
+  test('a config with no pin at all is invalid: the login is refused', E2E, async (t) => {
     const { world } = await worldWithConfig(t, proxyConfig(sshd, []));
     const result = await login(world, 'true');
     assert.equal(result.code, 255);

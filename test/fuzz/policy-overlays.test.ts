@@ -22,6 +22,7 @@ import { REPO_POLICY_DIR } from '../../configserver/src/testing/policy.ts';
 import { containerCreateOptions } from '../../gateway/src/backends/docker/container-spec.ts';
 import { podManifest, podSettings } from '../../gateway/src/backends/kubernetes/pod-spec.ts';
 import { byMode, LONG } from '../helpers/long-mode.ts';
+import { E2E } from '../helpers/deadlines.ts';
 
 const RUNS = byMode(300, 5_000);
 const TIME_LIMIT_MS = byMode(60_000, 300_000);
@@ -220,7 +221,7 @@ function dockerProblems(body: Obj, ceilings: { memory: number; cpu: number; pids
   return problems;
 }
 
-test('property: any overlay over PodSpec, container and HostConfig fields is refused, or renders a session that passes the full check', async () => {
+test('property: any overlay over PodSpec, container and HostConfig fields is refused, or renders a session that passes the full check', E2E, async () => {
   const baselineFile = join(REPO_POLICY_DIR, 'baseline.yaml');
   const parsed = parseBaselineSource(await readFile(baselineFile, 'utf8'), baselineFile);
   assert.ok(parsed.baseline, 'the shipped baseline loads');
@@ -273,7 +274,7 @@ test('property: any overlay over PodSpec, container and HostConfig fields is ref
   assert.ok(outcomes.schema + outcomes.lint > 0, `some overlays are refused: ${JSON.stringify(outcomes)}`);
 });
 
-test('property coverage: every PodSpec, Container and HostConfig field is generated', () => {
+test('property coverage: every PodSpec, Container and HostConfig field is generated', E2E, () => {
   const seen = new Set<string>();
   for (const sample of fc.sample(overlay, { numRuns: 2_000, seed: 21 }) as Obj[]) {
     for (const key of Object.keys(obj(obj(sample.pod).spec))) seen.add(`spec.${key}`);

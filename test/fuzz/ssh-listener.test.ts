@@ -7,6 +7,8 @@ import ssh2 from 'ssh2';
 import { byMode } from '../helpers/long-mode.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
+import { E2E } from '../helpers/deadlines.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 /**
  * Hostile bytes against the gateway's SSH listener, before key exchange (random bytes, a
@@ -113,7 +115,7 @@ describe('the SSH listener survives hostile bytes before and after key exchange'
   const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const login = () => runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'echo still-serving', timeoutMs: 60_000 });
 
-  test('a client that connects and never sends its identification is dropped after the login grace time', async () => {
+  test('a client that connects and never sends its identification is dropped after the login grace time', E2E, async () => {
     const sockets = Array.from({ length: 3 }, () => {
       const socket = connect(world.sshPort, '127.0.0.1');
       socket.on('error', () => undefined);
@@ -149,22 +151,18 @@ describe('the SSH listener survives hostile bytes before and after key exchange'
     assert.ok(!world.gateway.logs.some((line) => line.level === 'fatal'), 'no fatal log line');
 
     // Every connection is closed and counted out; the heap comes back near the baseline.
-    const deadline = Date.now() + 30_000;
-    let text = await scrape();
-    while (sample(text, 'containerssh_ssh_current_connections') !== 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      text = await scrape();
-    }
+    const text = await pollUntilOrLast(scrape, { what: 'no open connection', until: (metrics) => sample(metrics, 'containerssh_ssh_current_connections') === 0, timeoutMs: 30_000, intervalMs: 250 });
     assert.equal(sample(text, 'containerssh_ssh_current_connections'), 0, 'no connection left open');
     const dropped = sample(text, 'containerssh_ssh_failed_handshakes_total') - sample(baseline, 'containerssh_ssh_failed_handshakes_total');
     assert.ok(dropped >= preInputs.length + postInputs.length, `each dropped connection is counted as a failed handshake (${dropped})`);
     assert.equal((await login()).code, 0, 'and it still serves afterwards');
-    let heap = sample(await scrape(), 'nodejs_heap_size_used_bytes');
     // V8 collects lazily: give it a few seconds of idle before judging.
-    for (let i = 0; i < 20 && heap > baseHeap * 1.5 + 32 * 1024 * 1024; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      heap = sample(await scrape(), 'nodejs_heap_size_used_bytes');
-    }
+    const heap = await pollUntilOrLast(async () => sample(await scrape(), 'nodejs_heap_size_used_bytes'), {
+      what: 'the heap back near the baseline',
+      until: (used) => used <= baseHeap * 1.5 + 32 * 1024 * 1024,
+      timeoutMs: 10_000,
+      intervalMs: 500,
+    });
     const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
     t.diagnostic(`${preInputs.length} pre-KEX and ${postInputs.length} post-KEX hostile connections: 0 hung, 0 crashes; heap ${mib(baseHeap)} → ${mib(heap)} MiB`);
     assert.ok(heap <= baseHeap * 1.5 + 32 * 1024 * 1024, `heap ${mib(heap)} MiB returned near the baseline ${mib(baseHeap)} MiB`);
@@ -178,7 +176,7 @@ describe('silent connections count toward maxStartups from the moment they are a
   });
   after(() => world.stop());
 
-  test('two silent connections fill maxStartups: a third connection is dropped at once, and a login works once they are gone', async () => {
+  test('two silent connections fill maxStartups: a third connection is dropped at once, and a login works once they are gone', E2E, async () => {
     const silent = Array.from({ length: 2 }, () => {
       const socket = connect(world.sshPort, '127.0.0.1');
       socket.on('error', () => undefined);
@@ -188,18 +186,22 @@ describe('silent connections count toward maxStartups from the moment they are a
     await Promise.all(silent.map((socket) => new Promise((resolve) => socket.once('connect', resolve))));
     await world.gateway.waitForCode('SSH_AVAILABLE');
     // Accepting is asynchronous on the gateway's side: retry the third until it is refused, bounded.
-    let refused = false;
-    for (let attempt = 0; attempt < 20 && !refused; attempt += 1) {
-      const third = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'true', timeoutMs: 30_000 });
-      refused = third.code === 255 && world.gateway.logs.some((line) => line.code === 'SSH_MAX_STARTUPS');
-    }
+    const refused = await pollUntilOrLast(
+      async () => {
+        const third = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'true', timeoutMs: 30_000 });
+        return third.code === 255 && world.gateway.logs.some((line) => line.code === 'SSH_MAX_STARTUPS');
+      },
+      { what: 'a third connection dropped with SSH_MAX_STARTUPS', until: (dropped) => dropped, timeoutMs: 60_000, intervalMs: 0 },
+    );
     assert.ok(refused, 'the third connection was dropped with SSH_MAX_STARTUPS');
     for (const socket of silent) socket.destroy();
     // Once the silent ones are gone, a user gets in again.
-    let ok = false;
-    for (let attempt = 0; attempt < 20 && !ok; attempt += 1) {
-      ok = (await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'true', timeoutMs: 30_000 })).code === 0;
-    }
+    const ok = await pollUntilOrLast(async () => (await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'true', timeoutMs: 30_000 })).code === 0, {
+      what: 'a login once the silent connections closed',
+      until: (loggedIn) => loggedIn,
+      timeoutMs: 60_000,
+      intervalMs: 0,
+    });
     assert.ok(ok, 'a login works after the silent connections closed');
   });
 });

@@ -3,6 +3,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { trackProcess } from './leftovers.ts';
+import { pollUntil } from './poll-until.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -11,6 +13,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export function auditCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/src/audit/cli/main.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    trackProcess(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -48,13 +51,7 @@ export async function folderBytes(dir: string): Promise<number> {
 
 /** Polls `check` until it returns a value, bounded by a deadline. */
 export async function eventually<T>(check: () => Promise<T | undefined>, what: string, deadlineMs = 30_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  return pollUntil(check, { what, until: (value): value is T => value !== undefined, timeoutMs: deadlineMs }) as Promise<T>;
 }
 
 export async function readText(file: string): Promise<string> {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { trackProcess } from './leftovers.ts';
 
 export interface ProcessResult {
   readonly code: number | null;
@@ -20,6 +21,7 @@ export function runBounded(
   const timeoutMs = options.timeoutMs ?? 120_000;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env: options.env ?? process.env, ...(options.cwd ? { cwd: options.cwd } : {}), stdio: ['pipe', 'pipe', 'pipe'] });
+    trackProcess(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

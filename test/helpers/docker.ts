@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { pollUntil, pollUntilOrLast } from './poll-until.ts';
 
 const run = promisify(execFile);
 
@@ -10,15 +11,14 @@ export async function listSessionContainers(instanceId?: string): Promise<string
   return stdout.split('\n').filter(Boolean);
 }
 
+/** Polls until the gateway `instanceId` has at least `count` session containers (running or not). */
+export async function waitForSessionContainers(instanceId: string, count: number, deadlineMs = 30_000): Promise<void> {
+  await pollUntil(() => listSessionContainers(instanceId), { what: `${count} session container(s) of ${instanceId}`, until: (ids) => ids.length >= count, timeoutMs: deadlineMs });
+}
+
 /** Polls until no session container of `instanceId` is left, or the deadline passes. */
 export async function waitForNoSessionContainers(instanceId: string, deadlineMs = 30_000): Promise<string[]> {
-  const end = Date.now() + deadlineMs;
-  let left = await listSessionContainers(instanceId);
-  while (left.length > 0 && Date.now() < end) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    left = await listSessionContainers(instanceId);
-  }
-  return left;
+  return pollUntilOrLast(() => listSessionContainers(instanceId), { what: `no session container of ${instanceId} left`, until: (left) => left.length === 0, timeoutMs: deadlineMs, intervalMs: 200 });
 }
 
 /** The parts of `docker inspect` the tests read. */

@@ -6,6 +6,8 @@ import type { TestContext } from 'node:test';
 import { freePort } from './ports.ts';
 import { opensshInvocation } from './ssh-client.ts';
 import type { World } from './world.ts';
+import { trackProcess } from './leftovers.ts';
+import { pollUntil } from './poll-until.ts';
 
 /** Runs `ssh -L` through the gateway and sends one line through the tunnel; resolves with the reply. */
 export async function throughLocalForward(world: World, servicePort: number, t: TestContext): Promise<string> {
@@ -17,23 +19,25 @@ export async function throughLocalForward(world: World, servicePort: number, t: 
     extraArgs: ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${localPort}:127.0.0.1:${servicePort}`],
   });
   const tunnel = spawn('ssh', args, { env, stdio: 'ignore' });
+  trackProcess(tunnel);
   t.after(async () => {
     tunnel.kill('SIGTERM');
     await rm(dir, { recursive: true, force: true });
   });
   // Retry only while ssh has not opened its local listener yet (connection refused).
-  const deadline = Date.now() + 30_000;
-  let socket: Socket;
-  for (;;) {
-    socket = connect(localPort, '127.0.0.1');
-    try {
-      await once(socket, 'connect');
-      break;
-    } catch (error) {
-      if (Date.now() > deadline || tunnel.exitCode !== null) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
+  const socket = await pollUntil(
+    async (): Promise<Socket | undefined> => {
+      const attempt = connect(localPort, '127.0.0.1');
+      try {
+        await once(attempt, 'connect');
+        return attempt;
+      } catch (error) {
+        if (tunnel.exitCode !== null) throw error;
+        return undefined;
+      }
+    },
+    { what: `ssh's forwarded port ${localPort} to accept a connection` },
+  );
   // Connected: whatever comes back is the answer. A refused channel closes the local
   // socket, sometimes with a reset; both mean nothing came through.
   const chunks: Buffer[] = [];

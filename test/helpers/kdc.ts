@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { freePort } from './ports.ts';
+import { trackProcess } from './leftovers.ts';
+import { pollUntil } from './poll-until.ts';
 
 const run = promisify(execFile);
 
@@ -75,6 +77,7 @@ export async function startKdc(realm = 'PORTCULLIS.TEST'): Promise<TestKdc> {
     const env = { ...process.env, KRB5_CONFIG: krb5Conf, KRB5_KDC_PROFILE: kdcConf };
     await run('kdb5_util', ['create', '-s', '-r', realm, '-P', randomBytes(12).toString('hex')], { env, timeout: 60_000 });
     kdc = spawn('krb5kdc', ['-n', '-r', realm], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    trackProcess(kdc);
     let stderr = '';
     kdc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     kdc.stdout!.resume();
@@ -107,17 +110,17 @@ export async function startKdc(realm = 'PORTCULLIS.TEST'): Promise<TestKdc> {
 
 /** Polls a TCP connect until the KDC answers; fails at once if it exited, or after 30 s. */
 async function waitForTcp(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if (child.exitCode !== null) throw new Error(`krb5kdc exited (${child.exitCode}): ${stderr()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`krb5kdc did not listen on 127.0.0.1:${port}: ${stderr()}`);
+  await pollUntil(
+    () => {
+      if (child.exitCode !== null) throw new Error(`krb5kdc exited (${child.exitCode}): ${stderr()}`);
+      return new Promise<boolean>((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        socket.once('connect', () => (socket.destroy(), resolve(true)));
+        socket.once('error', () => resolve(false));
+      });
+    },
+    { what: `krb5kdc to listen on 127.0.0.1:${port}` },
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}: ${stderr()}`);
+  });
 }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { opensshInvocation, type SshOptions, type SshResult } from './ssh-client.ts';
+import { trackProcess } from './leftovers.ts';
 
 export interface KeyboardInteractiveResult extends SshResult {
   /** Every prompt OpenSSH showed, in order, without the `(user@host) ` OpenSSH puts before it. */
@@ -32,6 +33,7 @@ export async function runSshKeyboardInteractive(
     const kbdArgs = ['-o', 'KbdInteractiveAuthentication=yes', ...args.map((arg) => (arg === 'PreferredAuthentications=password' ? 'PreferredAuthentications=keyboard-interactive' : arg))];
     const result = await new Promise<SshResult>((resolve, reject) => {
       const child = spawn('ssh', kbdArgs, { env: { ...env, SSH_ASKPASS: askpass }, stdio: ['pipe', 'pipe', 'pipe'] });
+      trackProcess(child);
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -7,6 +7,7 @@ import { startKubeApiServer, type KubeApiServer, type KubeApiServerOptions } fro
 import { connectCluster } from '../../gateway/src/backends/kubernetes/index.ts';
 import { worldWithConfig } from './fake-config.ts';
 import type { World, WorldOptions } from './world.ts';
+import { pollUntilOrLast } from './poll-until.ts';
 
 /** The namespace session pods go to in these tests, labelled for Pod Security `restricted` as the rendered manifests do. */
 export const SESSION_NAMESPACE = 'portcullis-sessions';
@@ -176,13 +177,12 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown> 
     },
     sessionPods,
     waitForNoPods: async (deadlineMs = 30_000) => {
-      const end = Date.now() + deadlineMs;
-      for (;;) {
-        // Terminating pods too: they still count against the namespace's quota.
-        const left = kube.pods(SESSION_NAMESPACE).map((item) => String(item.metadata.name));
-        if (left.length === 0 || Date.now() > end) return left;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      // Terminating pods too: they still count against the namespace's quota.
+      return pollUntilOrLast(() => kube.pods(SESSION_NAMESPACE).map((item) => String(item.metadata.name)), {
+        what: 'no session pod left',
+        until: (left) => left.length === 0,
+        timeoutMs: deadlineMs,
+      });
     },
   };
 }

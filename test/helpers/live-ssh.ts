@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { opensshInvocation, type SshOptions, type SshResult } from './ssh-client.ts';
+import { trackProcess } from './leftovers.ts';
 
 export interface LiveSsh {
   /** Resolves with the first match of `pattern` in what ssh printed on stderr so far or later. */
@@ -28,6 +29,7 @@ export async function startLiveSsh(options: Omit<SshOptions, 'password' | 'ident
   await chmod(askpass, 0o700);
   const kbdArgs = ['-o', 'KbdInteractiveAuthentication=yes', ...args.map((arg) => (arg === 'PreferredAuthentications=password' ? 'PreferredAuthentications=keyboard-interactive' : arg))];
   const child = spawn('ssh', kbdArgs, { env: { ...env, SSH_ASKPASS: askpass }, stdio: ['pipe', 'pipe', 'pipe'] });
+  trackProcess(child);
   let stdout = '';
   let stderr = '';
   const watchers = new Set<() => void>();

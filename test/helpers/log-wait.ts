@@ -1,3 +1,4 @@
+import { pollUntil } from './poll-until.ts';
 import type { LogLine, RunningProgram } from './program.ts';
 
 /**
@@ -12,22 +13,9 @@ export function logMark(program: RunningProgram): {
   const from = program.logs.length;
   const counted = (code: string) => program.logs.slice(from).filter((entry) => entry.code === code).length;
   return {
-    atLeast: async (code, count, deadlineMs = 30_000) => {
-      const end = Date.now() + deadlineMs;
-      while (counted(code) < count) {
-        if (Date.now() > end) throw new Error(`${program.name}: ${counted(code)} of ${count} log lines with code ${code} within ${deadlineMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      return counted(code);
-    },
-    next: async (code, deadlineMs = 30_000) => {
-      const end = Date.now() + deadlineMs;
-      for (;;) {
-        const line = program.logs.slice(from).find((entry) => entry.code === code);
-        if (line) return line;
-        if (Date.now() > end) throw new Error(`${program.name}: no new log line with code ${code} within ${deadlineMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    },
+    atLeast: (code, count, deadlineMs = 30_000) =>
+      pollUntil(() => counted(code), { what: `${program.name}: ${count} log lines with code ${code}`, until: (n) => n >= count, timeoutMs: deadlineMs, intervalMs: 50 }),
+    next: (code, deadlineMs = 30_000) =>
+      pollUntil(() => program.logs.slice(from).find((entry) => entry.code === code), { what: `${program.name}: a new log line with code ${code}`, timeoutMs: deadlineMs, intervalMs: 50 }),
   };
 }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { trackProcess } from './leftovers.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -36,6 +37,7 @@ export async function startProgram(
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  trackProcess(child);
   const output: string[] = [];
   const logs: LogLine[] = [];
   const waiters = new Set<{ code: string; resolve: (line: LogLine) => void }>();

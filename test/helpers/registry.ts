@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './ports.ts';
+import { trackProcess } from './leftovers.ts';
+import { pollUntil } from './poll-until.ts';
 
 const run = promisify(execFile);
 
@@ -20,13 +22,14 @@ export async function startRegistry(): Promise<{ address: string; push: (image: 
     ['version: 0.1', 'log: { level: warn }', `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} } }`, `http: { addr: "${address}" }`, ''].join('\n'),
   );
   const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const ready = await fetch(`http://${address}/v2/`).then((res) => res.ok, () => false);
-    if (ready) break;
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error('docker-registry did not start');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  trackProcess(child);
+  await pollUntil(
+    () => {
+      if (child.exitCode !== null) throw new Error('docker-registry did not start');
+      return fetch(`http://${address}/v2/`).then((res) => res.ok, () => false);
+    },
+    { what: 'docker-registry to answer /v2/', timeoutMs: 20_000 },
+  );
   const pushed: string[] = [];
   return {
     address,

@@ -3,6 +3,8 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBounded } from './bounded-process.ts';
+import { trackProcess } from './leftovers.ts';
+import { pollUntil } from './poll-until.ts';
 
 export interface SshOptions {
   readonly port: number;
@@ -84,6 +86,7 @@ export interface HeldSession {
 export async function holdSession(options: SshOptions & { command: string }): Promise<HeldSession> {
   const { args, env, dir } = await opensshInvocation(options);
   const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  trackProcess(child);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -91,11 +94,13 @@ export async function holdSession(options: SshOptions & { command: string }): Pr
   const closed = new Promise<number | null>((resolve) => child.on('close', resolve)).finally(() => rm(dir, { recursive: true, force: true }));
   return {
     waitFor: async (marker, deadlineMs = 30_000) => {
-      const end = Date.now() + deadlineMs;
-      while (!stdout.includes(marker)) {
-        if (Date.now() > end || child.exitCode !== null) throw new Error(`no "${marker}" in time; stdout: ${stdout} stderr: ${stderr}`);
-        await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 50))]);
-      }
+      await pollUntil(
+        () => {
+          if (!stdout.includes(marker) && child.exitCode !== null) throw new Error(`ssh exited before "${marker}"; stdout: ${stdout} stderr: ${stderr}`);
+          return stdout.includes(marker);
+        },
+        { what: `"${marker}" from ssh (stderr: ${stderr})`, timeoutMs: deadlineMs, intervalMs: 50 },
+      );
     },
     stdout: () => stdout,
     stderr: () => stderr,
@@ -123,18 +128,21 @@ export async function openSharedConnection(options: SshOptions): Promise<SharedC
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  trackProcess(master);
   let masterError = '';
   master.stderr.setEncoding('utf8').on('data', (chunk: string) => (masterError += chunk));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const check = await runToEnd(['-S', controlPath, '-O', 'check', ...target], env);
-    if (check.code === 0) break;
-    if (master.exitCode !== null || Date.now() > deadline) {
-      master.kill('SIGKILL');
-      await rm(dir, { recursive: true, force: true });
-      throw new Error(`shared SSH connection did not come up: ${masterError}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    await pollUntil(
+      async () => {
+        if (master.exitCode !== null) throw new Error(`ssh exited (${master.exitCode})`);
+        return (await runToEnd(['-S', controlPath, '-O', 'check', ...target], env)).code === 0;
+      },
+      { what: 'the shared SSH connection to come up' },
+    );
+  } catch (error) {
+    master.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`shared SSH connection did not come up: ${masterError} (${(error as Error).message})`);
   }
   return {
     run: (command) => runToEnd(['-S', controlPath, '-o', 'ControlMaster=no', '-T', ...target, command], env),

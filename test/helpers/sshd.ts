@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './ports.ts';
 import { fingerprintOf } from '../../gateway/src/backends/sshproxy/index.ts';
+import { trackProcess } from './leftovers.ts';
 
 const run = promisify(execFile);
 
@@ -57,6 +58,7 @@ export async function startSshd(): Promise<RunningSshd> {
     ].join('\n'),
   );
   const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  trackProcess(child);
   let log = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sshd did not start: ${log}`)), 20_000);

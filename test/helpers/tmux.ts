@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { opensshInvocation } from './ssh-client.ts';
+import { pollUntil } from './poll-until.ts';
 
 const run = promisify(execFile);
 
@@ -29,13 +30,7 @@ export async function startTerminal(name: string, command: string[], env: Record
     screen,
     /** Polls the screen until `pattern` shows, or fails with what the screen held. */
     waitFor: async (pattern: RegExp, deadlineMs = 30_000) => {
-      const end = Date.now() + deadlineMs;
-      for (;;) {
-        const text = await screen();
-        if (pattern.test(text)) return text;
-        if (Date.now() > end) throw new Error(`screen never matched ${pattern}:\n${text}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      return pollUntil(screen, { what: `the screen to match ${pattern}`, until: (text) => pattern.test(text), timeoutMs: deadlineMs });
     },
     kill: () => run('tmux', ['kill-session', '-t', name]).catch(() => undefined),
   };

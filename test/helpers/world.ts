@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import argon2 from 'argon2';
 import { stringify } from 'yaml';
 import { createPki } from '@portcullis/pki';
+import { trackContainers } from './leftovers.ts';
 import { startProgram, type RunningProgram } from './program.ts';
 
 /** The policy files the repository ships: the tests run what operators run. */
@@ -134,6 +135,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         ...(options.gatewayStartTimeoutMs ? { timeoutMs: options.gatewayStartTimeoutMs } : {}),
       });
       started.push(program);
+      trackContainers(`portcullis.io/instance=${String((await program.waitForCode('SSH_AVAILABLE')).instanceId)}`);
       return program;
     };
     const gateway = await startGateway();

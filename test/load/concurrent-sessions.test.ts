@@ -10,6 +10,7 @@ import { hardenedExecution, worldWithExecution } from '../helpers/fake-config.ts
 import { byMode } from '../helpers/long-mode.ts';
 import { openSharedConnection, type SharedConnection } from '../helpers/ssh-client.ts';
 import type { World } from '../helpers/world.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 const run = promisify(execFile);
 
@@ -163,11 +164,7 @@ describe('load: 200 concurrent SSH sessions looping commands on the Docker backe
     warm.end();
     await once(warm, 'close');
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId, 60_000), [], 'the warm-up container is gone');
-    let text = await scrape();
-    for (let i = 0; i < 40 && sample(text, 'containerssh_ssh_current_connections') !== 0; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      text = await scrape();
-    }
+    let text = await pollUntilOrLast(scrape, { what: 'no open connection', until: (metrics) => sample(metrics, 'containerssh_ssh_current_connections') === 0, timeoutMs: 10_000, intervalMs: 250 });
     const baseline = { heap: sample(text, 'nodejs_heap_size_used_bytes'), rss: sample(text, 'process_resident_memory_bytes'), handles: sample(text, 'nodejs_active_handles_total') };
 
     // Open all 200 sessions and have each answer once before any loop starts: they are all open at once.
@@ -226,20 +223,14 @@ describe('load: 200 concurrent SSH sessions looping commands on the Docker backe
 
     // Nothing is left: containers, connections, memory, handles, processes.
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId, 60_000), [], 'zero containers of this gateway left');
-    text = await scrape();
-    for (let i = 0; i < 120 && sample(text, 'containerssh_ssh_current_connections') !== 0; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      text = await scrape();
-    }
+    text = await pollUntilOrLast(scrape, { what: 'no open connection', until: (metrics) => sample(metrics, 'containerssh_ssh_current_connections') === 0, timeoutMs: 30_000, intervalMs: 250 });
     assert.equal(sample(text, 'containerssh_ssh_current_connections'), 0, 'no connection left open');
     const heapBound = baseline.heap * 1.5 + 32 * MIB;
     const rssBound = baseline.rss + 160 * MIB;
     const handlesBound = baseline.handles + 5;
     // V8 collects lazily: give it some idle seconds (bounded in count) before judging.
-    for (let i = 0; i < 40 && (sample(text, 'nodejs_heap_size_used_bytes') > heapBound || sample(text, 'nodejs_active_handles_total') > handlesBound); i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      text = await scrape();
-    }
+    const settled = (metrics: string) => sample(metrics, 'nodejs_heap_size_used_bytes') <= heapBound && sample(metrics, 'nodejs_active_handles_total') <= handlesBound;
+    if (!settled(text)) text = await pollUntilOrLast(scrape, { what: 'heap and handles back within bounds', until: settled, timeoutMs: 20_000, intervalMs: 500 });
     const now = { heap: sample(text, 'nodejs_heap_size_used_bytes'), rss: sample(text, 'process_resident_memory_bytes'), handles: sample(text, 'nodejs_active_handles_total') };
     const mib = (bytes: number) => (bytes / MIB).toFixed(1);
     const gatewayChildren = await childrenOf(world.gateway.process.pid!);

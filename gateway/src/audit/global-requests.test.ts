@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import ssh2 from 'ssh2';
 import { generateParsableKeyPair } from '../listener/index.ts';
 import { tapGlobalRequests } from './global-requests.ts';
+import { pollUntilOrLast } from '../../../test/helpers/poll-until.ts';
 
 test('global requests ssh2 answers itself (keepalive@openssh.com, before and after login) are seen by the tap, and still answered', async (t) => {
   const seen: string[] = [];
@@ -23,8 +24,7 @@ test('global requests ssh2 answers itself (keepalive@openssh.com, before and aft
     client.on('ready', resolve).on('error', reject);
     client.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, username: 'u', password: 'p', keepaliveInterval: 20, keepaliveCountMax: 1000 });
   });
-  const end = Date.now() + 20_000;
-  while (!seen.includes('keepalive@openssh.com') && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 20));
+  await pollUntilOrLast(() => seen.includes('keepalive@openssh.com'), { what: 'a keepalive@openssh.com request', until: (found) => found, timeoutMs: 20_000, intervalMs: 20 });
   assert.ok(tapped, 'the tap found ssh2 handler to wrap');
   assert.ok(seen.includes('keepalive@openssh.com'), `seen: ${seen.join(',')}`);
   // The client is still connected: ssh2 answered the keepalives as before (a failure reply counts as alive).

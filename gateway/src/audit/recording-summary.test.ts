@@ -10,6 +10,7 @@ import { formatOverviewTable, parseSince } from './cli/list-format.ts';
 import { ConnectionRecorder } from './connection-recorder.ts';
 import { FileRecordingStore } from './file-store.ts';
 import { listOverviews, OverviewCache, summarizeRecording } from './recording-summary.ts';
+import { pollUntilOrLast } from '../../../test/helpers/poll-until.ts';
 
 async function tempDir(t: TestContext) {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-summary-'));
@@ -76,11 +77,12 @@ test('an open recording is listed as recording, and filters pick by user and sta
   await recordSession(store, 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 'bob', '127.0.0.1:1', 'hello', 0);
   const open = await recordSession(store, 'cccccccccccccccccccccccccccccccc', 'carol', '127.0.0.1:2', 'hi', 0, false);
   t.after(() => open.close());
-  let all = await listOverviews(store, { limit: 10, filter: {} });
-  for (let tries = 0; tries < 100 && !all.overviews.some((o) => o.user === 'carol'); tries++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    all = await listOverviews(store, { limit: 10, filter: {} });
-  }
+  const all = await pollUntilOrLast(() => listOverviews(store, { limit: 10, filter: {} }), {
+    what: "carol's open recording listed",
+    until: (listed) => listed.overviews.some((o) => o.user === 'carol'),
+    timeoutMs: 5_000,
+    intervalMs: 50,
+  });
   assert.deepEqual(all.overviews.map((o) => o.user).sort(), ['bob', 'carol']);
   assert.equal(all.overviews.find((o) => o.user === 'carol')?.state, 'recording');
   assert.deepEqual((await listOverviews(store, { limit: 10, filter: { user: 'bob' } })).overviews.map((o) => o.user), ['bob']);

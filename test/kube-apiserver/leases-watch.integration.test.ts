@@ -2,18 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { apiFailure, sessionPod, serverForSuite } from './client.ts';
+import { pollUntil } from '../helpers/poll-until.ts';
 
 const NS = 'leases';
-
-async function until<T>(what: string, probe: () => T | undefined, deadlineMs = 30_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('test kube-apiserver: leases, informers and watch semantics', () => {
   const suite = serverForSuite(NS);
@@ -93,11 +84,11 @@ describe('test kube-apiserver: leases, informers and watch semantics', () => {
     await informer.start();
     try {
       await suite.clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('inf', {}, { informed: 'yes' }) });
-      await until('add', () => (seen.includes('add inf') ? true : undefined));
+      await pollUntil(() => seen.includes('add inf'), { what: 'add', intervalMs: 20 });
       await suite.clients.core.patchNamespacedPod({ name: 'inf', namespace: NS, body: [{ op: 'add', path: '/metadata/labels/round', value: 'two' }] });
-      await until('update', () => (seen.includes('update inf two') ? true : undefined));
+      await pollUntil(() => seen.includes('update inf two'), { what: 'update', intervalMs: 20 });
       await suite.clients.core.deleteNamespacedPod({ name: 'inf', namespace: NS, gracePeriodSeconds: 0 });
-      await until('delete', () => (seen.includes('delete inf') ? true : undefined));
+      await pollUntil(() => seen.includes('delete inf'), { what: 'delete', intervalMs: 20 });
     } finally {
       await informer.stop();
     }
@@ -114,7 +105,7 @@ describe('test kube-apiserver: leases, informers and watch semantics', () => {
     );
     try {
       await suite.clients.core.patchNamespacedPod({ name: 'moving', namespace: NS, body: [{ op: 'replace', path: '/metadata/labels/watched', value: 'no' }] });
-      await until('DELETED on leaving the selector', () => (events.includes('DELETED moving') ? true : undefined));
+      await pollUntil(() => events.includes('DELETED moving'), { what: 'DELETED on leaving the selector', intervalMs: 20 });
       assert.ok(!events.includes('ADDED moving'), 'resuming after the create does not replay it');
     } finally {
       controller.abort();
@@ -135,7 +126,7 @@ describe('test kube-apiserver: leases, informers and watch semantics', () => {
       (type, obj: { code?: number; reason?: string }) => events.push({ type, obj }),
       () => (ended = true),
     );
-    await until('the watch to end', () => (ended ? true : undefined));
+    await pollUntil(() => ended, { what: 'the watch to end', intervalMs: 20 });
     assert.equal(events.length, 1);
     assert.equal(events[0]?.type, 'ERROR');
     assert.equal(events[0]?.obj.code, 410);

@@ -8,6 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import { startKubeApiServer, type KubeApiServer } from './index.ts';
 import { apiFailure, execIn, isRunning, kubeClients, sessionPod, watchPodUntil, type KubeClients } from './client.ts';
 import { inspectContainer } from '../helpers/docker.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 const NS = 'sessions';
 
@@ -144,8 +145,7 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
 
     const deleted = await clients.core.deleteNamespacedPod({ name: 'web', namespace: NS });
     assert.equal(deleted.metadata?.name, 'web');
-    const deadline = Date.now() + 30_000;
-    while ((await server.containerIds()).includes(containerId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await pollUntilOrLast(() => server.containerIds(), { what: `container ${containerId} removed`, until: (ids) => !ids.includes(containerId) });
     assert.ok(!(await server.containerIds()).includes(containerId), 'the container is removed');
     const gone = await apiFailure(clients.core.readNamespacedPod({ name: 'web', namespace: NS }));
     assert.equal(gone.code, 404);
@@ -187,12 +187,10 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
     const refused = await apiFailure(clients.core.createNamespacedPod({ namespace: 'doomed', body: sessionPod('late') }));
     assert.equal(refused.code, 403);
     assert.equal(refused.body.message, 'pods "late" is forbidden: unable to create new content in namespace doomed because it is being terminated');
-    const deadline = Date.now() + 30_000;
-    let gone = false;
-    while (!gone && Date.now() < deadline) {
-      gone = (await apiFailure(clients.core.readNamespace({ name: 'doomed' })).catch(() => undefined))?.code === 404;
-      if (!gone) await new Promise((r) => setTimeout(r, 100));
-    }
+    const gone = await pollUntilOrLast(async () => (await apiFailure(clients.core.readNamespace({ name: 'doomed' })).catch(() => undefined))?.code === 404, {
+      what: 'namespace doomed removed',
+      until: (removed) => removed,
+    });
     assert.ok(gone, 'the namespace is removed');
     assert.ok(!(await server.containerIds()).includes(containerId));
   });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startKubeApiServer, type KubeApiServer } from './index.ts';
 import { apiFailure, execIn, isRunning, kubeClients, sessionPod, watchPodUntil, type KubeClients } from './client.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 const NS = 'failures';
 
@@ -134,8 +135,7 @@ describe('test kube-apiserver: the failures a gateway must map', () => {
     let ended = false;
     await clients.watch.watch(`/api/v1/namespaces/${NS}/pods`, {}, () => undefined, () => (ended = true));
     server.controls.dropWatches();
-    const deadline = Date.now() + 10_000;
-    while (!ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await pollUntilOrLast(() => ended, { what: 'the watch to end', until: (done) => done, timeoutMs: 10_000, intervalMs: 20 });
     assert.ok(ended, 'the watch saw the server close it');
 
     server.controls.setResponseDelay(300);

@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream';
 import WebSocket from 'ws';
 import { startKubeApiServer, type KubeApiServer } from './index.ts';
 import { execIn, isRunning, kubeClients, sessionPod, watchPodUntil, type KubeClients } from './client.ts';
+import { pollUntilOrLast } from '../helpers/poll-until.ts';
 
 const NS = 'exec';
 
@@ -90,8 +91,7 @@ describe('test kube-apiserver: pods/exec over the channel WebSocket protocol', (
     const pending = execIn(clients, NS, 'box', ['sh', '-c', script], { tty: true, stdout, stdin });
     let seen = '';
     stdout.on('data', (c: Buffer) => (seen += c.toString()));
-    const deadline = Date.now() + 20_000;
-    while (!seen.includes('first') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await pollUntilOrLast(() => seen, { what: '"first" from the program', until: (text) => text.includes('first'), timeoutMs: 20_000, intervalMs: 50 });
     stdout.columns = 120;
     stdout.rows = 50;
     stdout.emit('resize');

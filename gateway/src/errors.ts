@@ -5,6 +5,7 @@
 export const GATEWAY_CODES = {
   GATEWAY_CONFIG_INVALID: 'The gateway config file is missing or invalid.',
   GATEWAY_START_FAILED: 'The gateway could not start.',
+  GATEWAY_SSH2_INCOMPATIBLE: 'The installed ssh2 lacks an internal hook the gateway relies on (named in the message); the gateway did not start.',
   GATEWAY_OPS_LISTENING: 'The metrics and/or health listener is up.',
   GATEWAY_OPS_NOT_FOUND: 'A path other than /metrics and /healthz was asked of the ops listener.',
   GATEWAY_PRIVILEGES_DROPPED: 'Started as root, the gateway switched to its runAs user.',

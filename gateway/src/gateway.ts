@@ -12,6 +12,7 @@ import { UserConnections, handleConnection } from './session/index.ts';
 import type { GatewayConfig } from './settings/index.ts';
 import { WebhookClient } from './webhook/index.ts';
 import { AuditService } from './audit/index.ts';
+import { assertSsh2Internals } from './ssh2-internals.ts';
 
 export interface RunningGateway {
   readonly port: number;
@@ -28,6 +29,8 @@ export interface GatewayOverrides {
 
 /** Wires the pieces from the config; knows nothing of any single connection. */
 export async function startGateway(config: GatewayConfig, log: Logger, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
+  // Before anything starts: a changed ssh2 is refused by the name of the hook it lost.
+  await assertSsh2Internals();
   const instanceId = randomBytes(8).toString('hex');
   const authClient = new WebhookClient(config.auth);
   const configClient = new WebhookClient(config.configserver);

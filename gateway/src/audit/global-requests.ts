@@ -1,9 +1,5 @@
 import type { Connection } from 'ssh2';
-
-type GlobalRequestHandler = (protocol: unknown, name: string, wantReply: boolean, data: unknown) => unknown;
-interface ProtocolInternals {
-  _handlers?: { GLOBAL_REQUEST?: GlobalRequestHandler };
-}
+import { wrapGlobalRequestHandler } from '../ssh2-internals.ts';
 
 /**
  * Calls `record` with the name of every global request the client sends, before or after
@@ -13,13 +9,5 @@ interface ProtocolInternals {
  * not there (another ssh2 version): the caller then records what the `request` event shows.
  */
 export function tapGlobalRequests(client: Connection, record: (name: string) => void): boolean {
-  const protocol = (client as unknown as { _protocol?: ProtocolInternals })._protocol;
-  const handlers = protocol?._handlers;
-  const original = handlers?.GLOBAL_REQUEST;
-  if (!handlers || typeof original !== 'function') return false;
-  handlers.GLOBAL_REQUEST = (self, name, wantReply, data) => {
-    record(String(name));
-    return original.call(handlers, self, name, wantReply, data);
-  };
-  return true;
+  return wrapGlobalRequestHandler(client, record);
 }

@@ -3,33 +3,15 @@ import type { Connection, X11Info } from 'ssh2';
 import type { BackendConnection } from '../backends/index.ts';
 import type { SessionForwards } from '../session/session-channel.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
+import { openAgentChannel } from '../ssh2-internals.ts';
 import { relay } from './direct-tcpip.ts';
 import { listenThroughAgent, shellWord, type AgentListener } from './guest-agent.ts';
 
-/** ssh2's window and packet sizes for channels the server opens (lib/protocol/constants.js). */
-const WINDOW = 2 * 1024 * 1024;
-const PACKET = 32 * 1024;
 /** X displays tried inside the container, as sshd's X11DisplayOffset (10) onwards. */
 const FIRST_DISPLAY = 10;
 const LAST_DISPLAY = 59;
 
 type OpenCallback = (error: Error | undefined, channel: Duplex) => void;
-
-/**
- * Opens an `auth-agent@openssh.com` channel to the client (RFC-less OpenSSH extension,
- * PROTOCOL.agent). ssh2's server has no public call for it, though its protocol layer does.
- */
-function openAgentChannel(client: Connection, callback: OpenCallback): void {
-  const internals = client as unknown as {
-    _chanMgr: { add(wrapper: OpenCallback & { type?: string }): number };
-    _protocol: { openssh_authAgent(channel: number, window: number, packet: number): void };
-  };
-  const wrapper: OpenCallback & { type?: string } = (error, channel) => callback(error, channel);
-  wrapper.type = 'auth-agent@openssh.com';
-  const id = internals._chanMgr.add(wrapper);
-  if (id === -1) return callback(new Error('No free channels available'), undefined as unknown as Duplex);
-  internals._protocol.openssh_authAgent(id, WINDOW, PACKET);
-}
 
 /**
  * The cookie's bytes. RFC 4254 §6.3.1 sends it as a hex string; ssh2 hands that field over

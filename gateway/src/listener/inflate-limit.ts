@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { patchZlibPacketRead } from '../ssh2-internals.ts';
 
 /**
  * RFC 4253 §6: an uncompressed payload larger than this is a protocol violation (OpenSSH's
@@ -6,10 +6,6 @@ import { createRequire } from 'node:module';
  * compressed zeros costs tens of megabytes and a stream of them the event loop for seconds.
  */
 export const MAX_INFLATED_PACKET_BYTES = 256 * 1024;
-
-interface ZlibPacketReaderShape {
-  prototype: { read(data: Buffer): Buffer; _zlib?: { _maxOutputLength: number } };
-}
 
 let installed = false;
 
@@ -21,11 +17,5 @@ let installed = false;
 export function limitInflatedPackets(maxBytes: number = MAX_INFLATED_PACKET_BYTES): void {
   if (installed) return;
   installed = true;
-  const require = createRequire(import.meta.url);
-  const { ZlibPacketReader } = require('ssh2/lib/protocol/zlib.js') as { ZlibPacketReader: ZlibPacketReaderShape };
-  const read = ZlibPacketReader.prototype.read;
-  ZlibPacketReader.prototype.read = function readBounded(this: ZlibPacketReaderShape['prototype'], data: Buffer): Buffer {
-    if (this._zlib) this._zlib._maxOutputLength = maxBytes;
-    return read.call(this, data);
-  };
+  patchZlibPacketRead(maxBytes);
 }

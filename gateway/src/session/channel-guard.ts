@@ -1,21 +1,13 @@
 import { Writable } from 'node:stream';
 import type { ServerChannel } from 'ssh2';
 import type { ExitStatus } from '../backends/index.ts';
+import { channelOutgoing, forgetSentChunk } from '../ssh2-internals.ts';
 
 /** Where a contained fault happened, for the log line and the metric label (a bounded set). */
 export type FaultStage = 'write' | 'exit' | 'end' | 'close' | 'handler' | 'connection';
 
 /** Told of an ssh2 call that threw: the connection it belongs to is closed, nothing else. */
 export type FaultReporter = (stage: FaultStage, error: unknown) => void;
-
-/** The parts of ssh2's channel state the guard reads (ssh2 1.x: `outgoing.state`, `outgoing.window`). */
-interface ChannelInternals {
-  readonly outgoing?: { readonly state?: string; readonly window?: number };
-  _chunk?: unknown;
-  _chunkcb?: unknown;
-  _chunkErr?: unknown;
-  _chunkcbErr?: unknown;
-}
 
 type StreamKind = 'stdout' | 'stderr';
 
@@ -43,7 +35,7 @@ export class ChannelGuard {
 
   /** Whether the client can still be sent anything on this channel. */
   get open(): boolean {
-    return !this.faulted && !this.connectionGone?.aborted && this.internals.outgoing?.state === 'open';
+    return !this.faulted && !this.connectionGone?.aborted && channelOutgoing(this.channel)?.state === 'open';
   }
 
   get progress(): number {
@@ -52,7 +44,7 @@ export class ChannelGuard {
 
   /** True while output waits for the client to open its window (a slow reader, not a fault). */
   get waitingForWindow(): boolean {
-    return this.open && this.internals.outgoing?.window === 0;
+    return this.open && channelOutgoing(this.channel)?.window === 0;
   }
 
   /** A line for the user's terminal on stderr, queued behind the output already sent. */
@@ -98,7 +90,8 @@ export class ChannelGuard {
         settled = true;
         this.channel.off('close', settle);
         this.connectionGone?.removeEventListener('abort', settle);
-        this.forgetSentChunk();
+        // Nothing of this channel is pending when a write settles here (writes go one at a time).
+        forgetSentChunk(this.channel);
         resolve();
       };
       this.channel.once('close', settle);
@@ -115,16 +108,6 @@ export class ChannelGuard {
     });
   }
 
-  /**
-   * ssh2 1.17 leaves a chunk it had to split in `_chunk` after sending its rest; a later
-   * window adjust for the other stream would send it again and call its callback twice.
-   * Nothing of this channel is pending when a write settles here (writes go one at a time).
-   */
-  private forgetSentChunk(): void {
-    const internals = this.internals;
-    internals._chunk = internals._chunkcb = internals._chunkErr = internals._chunkcbErr = undefined;
-  }
-
   private attempt(stage: FaultStage, action: () => void): void {
     if (!this.open) return;
     try {
@@ -138,9 +121,5 @@ export class ChannelGuard {
     if (this.faulted) return;
     this.faulted = true;
     this.report(stage, error);
-  }
-
-  private get internals(): ChannelInternals {
-    return this.channel as unknown as ChannelInternals;
   }
 }

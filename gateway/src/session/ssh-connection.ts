@@ -5,6 +5,7 @@ import type { Backend, BackendConnection } from '../backends/index.ts';
 import type { ConfigWebhook } from '../config/index.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
 import { showUserAuthMessage } from '../listener/user-message.ts';
+import { connectionSocket } from '../ssh2-internals.ts';
 import { errorFields, secondsSince, type GatewayMetrics, type Logger } from '../observability/index.ts';
 import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from './connection-identity.ts';
 import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from './connection-maps.ts';
@@ -84,14 +85,14 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     try {
       client.end();
     } catch {
-      socketOf(client)?.destroy();
+      connectionSocket(client)?.destroy();
     }
   };
   /** Every fault of this connection ends here: one log code, one metric, this connection closed. */
   const containFault = (stage: FaultStage, error: unknown): void => {
     log.warn({ code: 'SSH_CONNECTION_FAULT_CONTAINED', stage, ...errorFields(error) }, 'connection fault contained: closing this connection');
     deps.metrics?.connectionFaultContained(stage);
-    socketOf(client)?.destroy();
+    connectionSocket(client)?.destroy();
   };
   const acceptedAt = performance.now();
   deps.metrics?.connectionOpened();
@@ -350,7 +351,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     if ((error as Error & { level?: string }).level === 'client-timeout') {
       log.info({ code: 'SSH_KEEPALIVE_TIMEOUT' }, 'client stopped answering keepalives');
       // ssh2 only half-closes; a frozen client never closes its side, so drop the socket.
-      socketOf(client)?.destroy();
+      connectionSocket(client)?.destroy();
       return;
     }
     log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error');
@@ -379,11 +380,6 @@ function usernameTooLong(ctx: AuthContext, limit: number, log: Logger, client: C
   ctx.reject([]);
   client.end();
   return true;
-}
-
-/** The connection's socket (ssh2 keeps it as `_sock`), to drop a connection ssh2 can no longer end. */
-function socketOf(client: Connection): { destroy(): void } | undefined {
-  return (client as unknown as { _sock?: { destroy(): void } })._sock;
 }
 
 /** ssh2 passes the RFC 4256 submethods field as text, though its typings say string[]. */

@@ -5,6 +5,7 @@ import { sessionUid } from '../../configserver/src/policy/session-uid.ts';
 import { repoPolicy } from '../../configserver/src/testing/policy.ts';
 import { waitForNoSessionContainers } from '../helpers/docker.ts';
 import { ensureSessionImage } from '../helpers/session-image.ts';
+import { runOpensshTool } from '../helpers/openssh-tools.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { E2E_SLOW } from '../helpers/deadlines.ts';
@@ -44,5 +45,14 @@ describe('sessions kept apart in the kernel: a uid per user, a private home', ()
       assert.equal(session.home, `700 ${session.uid}`, 'the home is private to its owner, as the policy says');
       assert.equal(session.writable, 'home-writable');
     }
+  });
+
+  test('under its own uid a session still has a name: whoami answers and SFTP, which refuses an unnamed uid, works', E2E_SLOW, async () => {
+    const named = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'whoami; echo "$HOME"' });
+    assert.equal(named.code, 0, named.stderr);
+    assert.equal(named.stdout, 'user\n/home/user\n');
+    const sftp = await runOpensshTool(world, 'sftp', [`${world.username}@127.0.0.1`], { stdin: 'pwd\n' });
+    assert.equal(sftp.code, 0, sftp.stderr);
+    assert.match(sftp.stdout, /Remote working directory: \/home\/user/);
   });
 });

@@ -8,6 +8,7 @@ import { checkPodSecurity } from '../configserver/src/policy/index.ts';
 import { GatewayConfigSchema } from '../gateway/src/settings/gateway-config.ts';
 import { DEPLOY_DIR, generated, policyFiles } from '../scripts/kubernetes-manifests.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: the test reads arbitrary JSON answers by path; a wrong path fails its assertion.
 type Obj = Record<string, any>;
 const FILES = ['portcullis.yaml', 'policy-configmap.yaml', 'session-cluster.yaml'];
 

@@ -138,7 +138,7 @@ test('logs carry a code on every line and never the password', async (t) => {
   const instance = app(t, lines);
   const secret = 'hunter2-very-secret';
   await post(instance, '/password', { ...base, username: 'alice', passwordBase64: b64(secret) });
-  await post(instance, '/password', { ...base, username: 'alice', passwordBase64: 'bad!' + b64(secret) });
+  await post(instance, '/password', { ...base, username: 'alice', passwordBase64: `bad!${b64(secret)}` });
   await instance.inject({ method: 'GET', url: '/nope' });
   assert.ok(lines.length >= 3);
   for (const line of lines) {

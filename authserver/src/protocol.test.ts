@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test, before } from 'node:test';
-import fc from 'fast-check';
 import { ErrorResponseSchema } from '@portcullis/wire';
 import { buildApp } from './app.ts';
 import { containerSshExample } from '../../test/helpers/reference.ts';

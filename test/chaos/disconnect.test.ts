@@ -282,7 +282,7 @@ async function killAt(victim: Victim, context: KillContext): Promise<'killed' | 
     creating: logged(gateway, ['DOCKER_CONTAINER_CREATE', 'KUBERNETES_POD_CREATE'], STAGE_DEADLINE_MS),
     started: logged(gateway, ['SESSION_STARTED'], STAGE_DEADLINE_MS),
   };
-  const cancelAll = () => Object.values(waits).forEach((wait) => wait.cancel());
+  const cancelAll = () => Object.values(waits).forEach((wait) => { wait.cancel(); });
   let command: ClientCommand;
   if (victim.kind === 'exec') command = context.kit.exec(victim.client, STAGE_COMMANDS[victim.stage]);
   else if (victim.stage === 'download') command = await context.kit.transfer(victim.client, 'get', join(context.scratch, `get-${context.index}`), '/usr/bin/bash');

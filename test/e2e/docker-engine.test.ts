@@ -94,7 +94,7 @@ describe('no container outlives its gateway', () => {
     const { args, env, dir } = await opensshInvocation({ port: world.sshPort, username: world.username, password: world.password, command: 'sleep 600' });
     t.after(() => run('rm', ['-rf', dir]));
     const sessions = [spawn('ssh', args, { env, stdio: 'ignore' }), spawn('ssh', args, { env, stdio: 'ignore' })];
-    t.after(() => sessions.forEach((child) => child.kill('SIGKILL')));
+    t.after(() => sessions.forEach((child) => { child.kill('SIGKILL'); }));
     await waitForSessionContainers(world.instanceId, 2);
 
     const killedAt = Date.now();

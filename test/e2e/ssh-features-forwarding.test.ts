@@ -78,7 +78,6 @@ for (const backend of CONTAINER_BACKENDS) {
     const pongLoop = (listen: string) => `echo up; for i in $(seq 20); do printf pong | nc -N ${listen} >/dev/null; done`;
 
     await t.test('-L: a TCP connection reaches a server on the container loopback', async (t) => {
-      const log = logMark(world.gateway);
       setSecurity(withForwarding({ forwardingMode: 'enable' }));
       const localPort = await freePort();
       const ssh = await spawnSsh(t, world, ['-L', `${localPort}:127.0.0.1:17777`], pongLoop('-l 127.0.0.1 17777'));
@@ -97,7 +96,6 @@ for (const backend of CONTAINER_BACKENDS) {
     });
 
     await t.test('-D: curl through the SOCKS proxy reaches an HTTP server inside the container', async (t) => {
-      const log = logMark(world.gateway);
       setSecurity(withForwarding({ forwardingMode: 'enable' }));
       const socksPort = await freePort();
       const http = `printf 'HTTP/1.0 200 OK\\r\\nContent-Length: 11\\r\\n\\r\\nhello socks' | nc -N -l 127.0.0.1 17778 >/dev/null`;
@@ -111,7 +109,6 @@ for (const backend of CONTAINER_BACKENDS) {
     });
 
     await t.test('-R: a connection to a port inside the container reaches a server on the test host', async (t) => {
-      const log = logMark(world.gateway);
       setSecurity(withForwarding({ reverseForwardingMode: 'enable' }));
       const server = await hostServer(t, 'host');
       const hostPort = (server.address() as AddressInfo).port;
@@ -135,7 +132,6 @@ for (const backend of CONTAINER_BACKENDS) {
     });
 
     await t.test('Unix sockets both ways: -L to a socket in the container, -R from one', async (t) => {
-      const log = logMark(world.gateway);
       setSecurity(withForwarding({ socketForwardingMode: 'enable', socketListenMode: 'enable' }));
       const local = join(dir, 'local.sock');
       const hostSocket = join(dir, 'host.sock');

@@ -45,13 +45,13 @@ const models = k8s as unknown as Record<string, { getAttributeTypeMap?: () => At
 const attributesOf = (model: string): Attribute[] => models[model]?.getAttributeTypeMap?.() ?? [];
 
 /** An arbitrary value of Kubernetes type `type` (as @kubernetes/client-node names it), nested `depth` deep. */
-function valueOf(type: string, depth: number): fc.Arbitrary<unknown> {
+function arbitraryValue(type: string, depth: number): fc.Arbitrary<unknown> {
   if (type === 'boolean') return fc.boolean();
   if (type === 'number') return hostileNumber;
   if (type === 'string') return hostileString;
   if (type === 'IntOrString' || type === 'any' || type === 'object') return fc.oneof(hostileString, hostileNumber);
   const array = /^Array<(.+)>$/.exec(type);
-  if (array) return fc.array(valueOf(array[1]!, depth + 1), { maxLength: 2 });
+  if (array) return fc.array(arbitraryValue(array[1]!, depth + 1), { maxLength: 2 });
   if (type.startsWith('{ [key: string]: ')) return fc.dictionary<unknown>(hostileString, type.includes('string; }') ? hostileString : hostileQuantity, { maxKeys: 2 });
   if (depth >= 4 || !models[type]) return fc.constant({});
   return objectOf(type, depth + 1);
@@ -62,7 +62,7 @@ function objectOf(model: string, depth: number, maxFields = 3): fc.Arbitrary<Rec
   const attributes = attributesOf(model);
   return fc
     .shuffledSubarray(attributes, { minLength: 1, maxLength: Math.min(maxFields, attributes.length) })
-    .chain((chosen) => fc.record(Object.fromEntries(chosen.map((attribute) => [attribute.baseName, valueOf(attribute.type, depth)]))));
+    .chain((chosen) => fc.record(Object.fromEntries(chosen.map((attribute) => [attribute.baseName, arbitraryValue(attribute.type, depth)]))));
 }
 
 /** Every Engine API HostConfig field, camelCase as overlays write them (from `docker inspect`). */

@@ -656,7 +656,7 @@ export class KubeApi {
       if (!this.authenticated(req)) throw errors.unauthorized();
       const url = new URL(req.url ?? '/', 'https://kube-apiserver');
       const route = parseRoute(url.pathname);
-      if (!route || route.def.resource !== 'pods' || route.subresource !== 'exec' || route.name === undefined) throw errors.pathNotFound();
+      if (route?.def.resource !== 'pods' || route.subresource !== 'exec' || route.name === undefined) throw errors.pathNotFound();
       this.authorize('create', route);
       const pod = this.get(route) as Pod;
       const q = url.searchParams;

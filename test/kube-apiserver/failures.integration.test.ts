@@ -105,7 +105,7 @@ describe('test kube-apiserver: the failures a gateway must map', () => {
   it('answers a denying admission webhook with its 403', async () => {
     server.controls.setAdmissionWebhook({
       name: 'session-policy.example.com',
-      review: (pod) => ((pod.metadata.labels ?? {}).team === 'red' ? 'team red may not start sessions' : undefined),
+      review: (pod) => (pod.metadata.labels?.team === 'red' ? 'team red may not start sessions' : undefined),
     });
     try {
       const denied = await apiFailure(clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('red', {}, { team: 'red' }) }));

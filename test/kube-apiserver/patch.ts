@@ -97,7 +97,7 @@ function jsonPatch(target: unknown, patch: unknown): unknown {
         break;
       }
       case 'test':
-        if (JSON.stringify(getAt(doc, path)) !== JSON.stringify(op.value)) throw errors.internal('testing value /' + path.join('/') + ' failed: test failed');
+        if (JSON.stringify(getAt(doc, path)) !== JSON.stringify(op.value)) throw errors.internal(`testing value /${path.join('/')} failed: test failed`);
         break;
       case 'copy':
       case 'move': {

@@ -183,8 +183,8 @@ export function validatePod(pod: KubeObject): FieldError[] {
       if (!e.name) out.push(fieldError.required(`${path}.env[${j}].name`));
     });
   };
-  (spec.initContainers ?? []).forEach((c, i) => check(c, `spec.initContainers[${i}]`));
-  (spec.containers ?? []).forEach((c, i) => check(c, `spec.containers[${i}]`));
+  (spec.initContainers ?? []).forEach((c, i) => { check(c, `spec.initContainers[${i}]`); });
+  (spec.containers ?? []).forEach((c, i) => { check(c, `spec.containers[${i}]`); });
   if (spec.restartPolicy !== undefined && !RESTART_POLICIES.includes(spec.restartPolicy))
     out.push(fieldError.notSupported('spec.restartPolicy', spec.restartPolicy, RESTART_POLICIES));
   return out;

@@ -55,6 +55,7 @@ export function parseLabelSelector(selector: string | undefined): Matcher {
         case 'notin':
           return !has || !r.values.includes(labels[r.key]!);
       }
+      return false;
     });
 }
 

@@ -171,7 +171,7 @@ describe('load: 200 concurrent SSH sessions looping commands on the Docker backe
     // Logins four at a time: the load is on sessions, and the auth server's argon2id check of 20
     // passwords at once on 2 busy cores can outlast the webhook timeout (that burst is bench's matter).
     const clients: ssh2.Client[] = [];
-    t.after(() => clients.forEach((client) => client.end()));
+    t.after(() => clients.forEach((client) => { client.end(); }));
     for (let c = 0; c < CONNECTIONS; c += LOGIN_PARALLEL) clients.push(...(await Promise.all(Array.from({ length: Math.min(LOGIN_PARALLEL, CONNECTIONS - c) }, () => connect(world)))));
     const figures: Figures = { commands: 0, errors: [] };
     const sessions = await Promise.all(

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { text as readText } from 'node:stream/consumers';
 import type { Readable } from 'node:stream';
 import sshpk from 'sshpk';
-import { isMap, isSeq, YAMLSeq } from 'yaml';
+import { isMap, isSeq, type YAMLSeq } from 'yaml';
 import { z } from 'zod';
 import { hashPassword } from '../users-file.ts';
 import { editUsersFile, keysOf, readUsersDocument, userEntry, usersMap, UsersAdminError } from './users-store.ts';

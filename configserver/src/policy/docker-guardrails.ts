@@ -72,7 +72,7 @@ export function checkDockerCreate(body: unknown, context: CheckContext): Violati
   if (!list(host.CapDrop).includes('ALL')) add('drop-all-capabilities', 'HostConfig.CapDrop', 'CapDrop must contain ALL');
   const securityOpt = list(host.SecurityOpt).map(String);
   if (!securityOpt.some((option) => NO_NEW_PRIVILEGES.test(option))) add('no-privilege-escalation', 'HostConfig.SecurityOpt', 'SecurityOpt must contain no-new-privileges:true');
-  securityOpt.forEach((option, index) => checkSecurityOpt(option, ['HostConfig', 'SecurityOpt', index], allow, add));
+  securityOpt.forEach((option, index) => { checkSecurityOpt(option, ['HostConfig', 'SecurityOpt', index], allow, add); });
   const mode = typeof host.NetworkMode === 'string' ? host.NetworkMode : 'default';
   if (mode === 'host' || mode.startsWith('container:')) add('no-host-namespaces', 'HostConfig.NetworkMode', `NetworkMode ${mode} shares another namespace`);
   if (typeof host.IpcMode === 'string' && !['private', 'none'].includes(host.IpcMode)) add('no-host-namespaces', 'HostConfig.IpcMode', `IpcMode ${host.IpcMode} shares another namespace`);

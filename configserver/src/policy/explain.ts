@@ -4,7 +4,7 @@ import { formatPath, type Segment } from './path.ts';
 import type { Origin } from './merge.ts';
 
 function leaves(value: unknown, segments: Segment[], out: [string, unknown][]) {
-  if (Array.isArray(value) && value.length > 0) value.forEach((item, index) => leaves(item, [...segments, index], out));
+  if (Array.isArray(value) && value.length > 0) value.forEach((item, index) => { leaves(item, [...segments, index], out); });
   else if (value && typeof value === 'object' && Object.keys(value).length > 0) {
     for (const [key, item] of Object.entries(value)) leaves(item, [...segments, key], out);
   } else out.push([formatPath(segments), value]);

@@ -61,7 +61,7 @@ export function unknownFields(value: unknown, model: KubernetesModel | string, p
     const match = MODEL_TYPE.exec(type);
     if (!match || !models.has(match[1]!)) continue;
     if (type.startsWith('Array<')) {
-      if (Array.isArray(item)) item.forEach((entry, index) => found.push(...unknownFields(entry, match[1]!, [...path, key, index])));
+      if (Array.isArray(item)) item.forEach((entry, index) => { found.push(...unknownFields(entry, match[1]!, [...path, key, index])); });
     } else found.push(...unknownFields(item, match[1]!, [...path, key]));
   }
   return found;

@@ -88,7 +88,7 @@ class Builder {
 
   private record(segments: Segment[], value: unknown, origin: (relative: Segment[]) => Origin, relative: Segment[]) {
     this.origins.set(formatPath(segments), origin(relative));
-    if (Array.isArray(value)) value.forEach((item, index) => this.record([...segments, index], item, origin, [...relative, index]));
+    if (Array.isArray(value)) value.forEach((item, index) => { this.record([...segments, index], item, origin, [...relative, index]); });
     else if (isObj(value)) for (const [key, item] of Object.entries(value)) this.record([...segments, key], item, origin, [...relative, key]);
   }
 

@@ -154,7 +154,7 @@ const POD: Shape = {
 function walkShape(value: unknown, shape: Shape, path: Segment[], unknown: ReadonlySet<string>, out: (path: Segment[]) => void): void {
   if (shape === true || value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
-    value.forEach((item, index) => walkShape(item, shape, [...path, index], unknown, out));
+    value.forEach((item, index) => { walkShape(item, shape, [...path, index], unknown, out); });
     return;
   }
   for (const [key, item] of Object.entries(value)) {
@@ -337,6 +337,6 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
       if (typeof name === 'string' && isLoaderVariable(name) && !allow.environment.includes(name)) add('no-loader-env', [...at, 'env', index, 'name'], `${name} changes the dynamic loader or the shell`);
     });
   }
-  list(spec.volumes).forEach((raw, index) => checkVolume(obj(raw), ['spec', 'volumes', index], allow, add));
+  list(spec.volumes).forEach((raw, index) => { checkVolume(obj(raw), ['spec', 'volumes', index], allow, add); });
   return out;
 }

@@ -77,7 +77,7 @@ interface ContainerRef {
 export function containersOf(spec: Obj): ContainerRef[] {
   const refs: ContainerRef[] = [];
   for (const kind of ['initContainers', 'containers', 'ephemeralContainers'] as const) {
-    list(spec[kind]).forEach((container, index) => refs.push({ container: obj(container), path: ['spec', kind, index] }));
+    list(spec[kind]).forEach((container, index) => { refs.push({ container: obj(container), path: ['spec', kind, index] }); });
   }
   return refs;
 }

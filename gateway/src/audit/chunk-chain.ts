@@ -38,7 +38,7 @@ export class ChunkChain {
   private link: string;
   private length = 0;
 
-  constructor(private readonly key: string, restored?: { link: string; length: number }) {
+  constructor(key: string, restored?: { link: string; length: number }) {
     this.link = restored?.link ?? seedLink(key);
     this.length = restored?.length ?? 0;
   }
@@ -96,7 +96,7 @@ export function verifyChain(key: string, data: Buffer, indexText: string): Verif
     }
   });
   const start = lines[0];
-  if (!start || start.kind !== 'start') problems.push('the index does not begin with a start entry');
+  if (start?.kind !== 'start') problems.push('the index does not begin with a start entry');
   else if (start.key !== key) problems.push(`the index belongs to ${start.key}, not ${key}`);
   let link = seedLink(key);
   let offset = 0;

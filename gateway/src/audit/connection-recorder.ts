@@ -359,30 +359,38 @@ class ChannelRecorder implements ChannelTap {
     switch (type) {
       case 'pty':
         this.pty = { term: String(details.term ?? 'xterm'), cols: Number(details.cols ?? 80), rows: Number(details.rows ?? 24) };
-        return this.record(MESSAGE_TYPES.channelRequestPty, { requestId, term: this.pty.term, columns: this.pty.cols, rows: this.pty.rows, width: 0, height: 0, modeList: Buffer.alloc(0) });
+        this.record(MESSAGE_TYPES.channelRequestPty, { requestId, term: this.pty.term, columns: this.pty.cols, rows: this.pty.rows, width: 0, height: 0, modeList: Buffer.alloc(0) });
+        return;
       case 'window-change': {
         const cols = Number(details.cols);
         const rows = Number(details.rows);
         if (this.pty) this.pty = { ...this.pty, cols, rows };
         const resize = this.cast && this.castEvents ? Buffer.from(this.castEvents.resizeLine(cols, rows, performance.now())) : undefined;
         if (resize && this.connection.withinQuota(resize.length)) this.cast!.add(resize);
-        return this.record(MESSAGE_TYPES.channelRequestWindow, { requestId, columns: cols, rows, width: 0, height: 0 });
+        this.record(MESSAGE_TYPES.channelRequestWindow, { requestId, columns: cols, rows, width: 0, height: 0 });
+        return;
       }
       case 'env':
-        return this.record(MESSAGE_TYPES.channelRequestSetEnv, { requestId, name: String(details.name), value: String(details.value) });
+        this.record(MESSAGE_TYPES.channelRequestSetEnv, { requestId, name: String(details.name), value: String(details.value) });
+        return;
       case 'shell':
         this.startProgram(null);
-        return this.record(MESSAGE_TYPES.channelRequestShell, { requestId });
+        this.record(MESSAGE_TYPES.channelRequestShell, { requestId });
+        return;
       case 'exec':
         this.startProgram(String(details.command));
-        return this.record(MESSAGE_TYPES.channelRequestExec, { requestId, program: String(details.command) });
+        this.record(MESSAGE_TYPES.channelRequestExec, { requestId, program: String(details.command) });
+        return;
       case 'subsystem':
         this.startSubsystem(String(details.name));
-        return this.record(MESSAGE_TYPES.channelRequestSubsystem, { requestId, subsystem: String(details.name) });
+        this.record(MESSAGE_TYPES.channelRequestSubsystem, { requestId, subsystem: String(details.name) });
+        return;
       case 'signal':
-        return this.record(MESSAGE_TYPES.channelRequestSignal, { requestId, signal: String(details.name) });
+        this.record(MESSAGE_TYPES.channelRequestSignal, { requestId, signal: String(details.name) });
+        return;
       default:
-        return this.record(MESSAGE_TYPES.channelRequestUnknownType, { requestId, requestType: type, payload: Buffer.from(JSON.stringify(details)) });
+        this.record(MESSAGE_TYPES.channelRequestUnknownType, { requestId, requestType: type, payload: Buffer.from(JSON.stringify(details)) });
+        return;
     }
   }
 
@@ -472,7 +480,7 @@ class ChannelRecorder implements ChannelTap {
     if (this.closed) return;
     this.closed = true;
     this.sftp?.end();
-    if (!this.opened) return this.connection.record(MESSAGE_TYPES.newChannelFailed, { channelType: this.type, reason: 'refused' }, this.channelId);
+    if (!this.opened) { this.connection.record(MESSAGE_TYPES.newChannelFailed, { channelType: this.type, reason: 'refused' }, this.channelId); return; }
     this.record(MESSAGE_TYPES.close, null);
     if (this.cast) void this.connection.closeStream(this.cast);
   }

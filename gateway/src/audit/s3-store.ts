@@ -217,7 +217,7 @@ export class S3RecordingStore implements RecordingStore {
       const dir = join(this.options.stagingDirectory, name);
       const lines = parseJournal(await readFile(join(dir, JOURNAL), 'utf8').catch(() => ''));
       const upload = lines.find((line) => line.kind === 'upload');
-      if (!upload || upload.kind !== 'upload') {
+      if (upload?.kind !== 'upload') {
         await rm(dir, { recursive: true, force: true });
         continue;
       }

@@ -32,13 +32,16 @@ export class RemoteForwards {
       const listener = this.listeners.get(key);
       this.listeners.delete(key);
       void listener?.then((open) => open.close(), () => undefined);
-      return listener ? accept?.() : reject?.();
+      if (listener) accept?.();
+      else reject?.();
+      return;
     }
     const kind = name === 'tcpip-forward' ? 'tcpip-forward' : name === 'streamlocal-forward@openssh.com' ? 'streamlocal-forward' : undefined;
-    if (!kind) return reject?.();
+    if (!kind) { reject?.(); return; }
     if (this.policy.forwarding(kind) !== 'allow') {
       this.log.info({ code: 'SECURITY_REVERSE_FORWARDING_REJECTED', kind }, 'remote forward refused by policy');
-      return reject?.();
+      reject?.();
+      return;
     }
     void this.listen(kind, data).then(
       (port) => accept?.(port),

@@ -48,6 +48,7 @@ describe('GitHub device flow over keyboard-interactive against a server speaking
     const call = async (body: Record<string, unknown>) => {
       const res = await instance.inject({ method: 'POST', url: '/keyboard-interactive', payload: { ...base, username, ...body } });
       assert.equal(res.statusCode, 200, res.body);
+      // biome-ignore lint/suspicious/noExplicitAny: the test reads arbitrary JSON answers by path; a wrong path fails its assertion.
       return res.json() as Record<string, any>;
     };
     const first = await call({ round: 0, answers: [] });

@@ -136,6 +136,7 @@ function printable(_key: string, value: unknown): unknown {
   if (value && typeof value === 'object' && (value as { type?: string }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)) {
     const bytes = Buffer.from((value as { data: number[] }).data);
     const text = bytes.toString('utf8');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the class names the control characters a terminal recording may keep as text.
     return /^[\P{Cc}\n\r\t\x1b]*$/u.test(text) ? text : `base64:${bytes.toString('base64')}`;
   }
   if (typeof value === 'bigint') return value.toString();

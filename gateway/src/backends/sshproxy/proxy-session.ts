@@ -12,7 +12,7 @@ export class ProxySession implements BackendSession {
 
   constructor(
     private readonly channel: ClientChannel,
-    private readonly log: Logger,
+    log: Logger,
   ) {
     let status: ExitStatus = { exitCode: 255 };
     channel.on('exit', (code: number | null, signal?: string, coreDumped?: boolean) => {

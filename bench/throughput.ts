@@ -20,8 +20,20 @@ interface Target {
 
 function sshArgs(target: Target): string[] {
   return [
-    '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
-    '-o', 'IdentitiesOnly=yes', '-i', target.keyFile, '-o', 'PreferredAuthentications=publickey',
+    '-F',
+    '/dev/null',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-i',
+    target.keyFile,
+    '-o',
+    'PreferredAuthentications=publickey',
   ];
 }
 

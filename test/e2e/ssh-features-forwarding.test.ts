@@ -44,7 +44,6 @@ async function spawnSsh(t: TestContext, world: World, extraArgs: string[], comma
   return { child, stdout: () => stdout, stderr: () => stderr, closed };
 }
 
-
 /** Retries `attempt` until it yields a non-empty answer (a listener on the far side may not be up yet). */
 async function eventually(attempt: () => Promise<string>, spawned: Spawned, deadlineMs = 60_000): Promise<string> {
   return pollUntilOrLast(attempt, { what: 'an answer through the forward', until: (answer) => answer !== '' || spawned.child.exitCode !== null, timeoutMs: deadlineMs, intervalMs: 200 });
@@ -141,8 +140,7 @@ for (const backend of CONTAINER_BACKENDS) {
         world,
         ['-o', 'ExitOnForwardFailure=yes', '-L', `${local}:/tmp/container.sock`, '-R', `/tmp/reverse.sock:${hostSocket}`],
         // OpenSSH starts the command without waiting for the forward's reply: retry until it listens.
-        'for i in $(seq 100); do out=$(printf ping | nc -N -U /tmp/reverse.sock 2>/dev/null); [ -n "$out" ] && break; sleep 0.2; done; echo "reverse:$out"; ' +
-          pongLoop('-l -U /tmp/container.sock'),
+        'for i in $(seq 100); do out=$(printf ping | nc -N -U /tmp/reverse.sock 2>/dev/null); [ -n "$out" ] && break; sleep 0.2; done; echo "reverse:$out"; ' + pongLoop('-l -U /tmp/container.sock'),
       );
       assert.equal(await eventually(() => exchange(local, 'ping'), ssh), 'pong', ssh.stderr());
       assert.match(ssh.stdout(), /^reverse:host-unix:ping\n/);
@@ -163,7 +161,14 @@ for (const backend of CONTAINER_BACKENDS) {
       const agentSocket = join(dir, 'agent.sock');
       const agent = spawn('ssh-agent', ['-D', '-a', agentSocket], { stdio: 'ignore' });
       t.after(() => agent.kill('SIGTERM'));
-      await pollUntil(() => stat(agentSocket).then(() => true, () => false), { what: 'ssh-agent to create its socket', timeoutMs: 10_000, intervalMs: 50 });
+      await pollUntil(
+        () =>
+          stat(agentSocket).then(
+            () => true,
+            () => false,
+          ),
+        { what: 'ssh-agent to create its socket', timeoutMs: 10_000, intervalMs: 50 },
+      );
       await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'forwarded-key', '-f', join(dir, 'key')]);
       await run('ssh-add', [join(dir, 'key')], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket } });
       const login = (extra: string[]) =>

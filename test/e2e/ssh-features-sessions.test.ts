@@ -108,7 +108,7 @@ for (const backend of CONTAINER_BACKENDS) {
 
     await t.test('env requests: the allow list passes, everything else is refused with a code', async () => {
       const log = logMark(world.gateway);
-      setSecurity({ env: { mode: 'filter', allow: ['LANG', 'LD_PRELOAD'] , deny: ['LD_PRELOAD'] } });
+      setSecurity({ env: { mode: 'filter', allow: ['LANG', 'LD_PRELOAD'], deny: ['LD_PRELOAD'] } });
       const result = await ssh('echo "[$LANG][$FOO][$LD_PRELOAD]"', { extraArgs: ['-o', 'SetEnv=LANG=C.UTF-8 FOO=bar LD_PRELOAD=/tmp/x.so'] });
       assert.equal(result.stdout, '[C.UTF-8][][]\n', result.stderr);
       const refusal = await log.next('SECURITY_ENV_REJECTED');

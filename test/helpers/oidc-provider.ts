@@ -22,8 +22,7 @@ export interface TestOidcProvider {
 }
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const page = (title: string, body: string) =>
-  `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
+const page = (title: string, body: string) => `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 
 /**
  * A real OpenID provider (the `oidc-provider` package) on 127.0.0.1 with one confidential client
@@ -60,9 +59,10 @@ export async function startOidcProvider(user: OidcTestUser): Promise<TestOidcPro
   const callback = provider.callback();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', issuer);
-    if (url.pathname.startsWith('/interaction/')) return void interaction(provider, user, req, res).catch((error: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(String(error));
-    });
+    if (url.pathname.startsWith('/interaction/'))
+      return void interaction(provider, user, req, res).catch((error: unknown) => {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(String(error));
+      });
     if (url.pathname === '/show-code') {
       const code = url.searchParams.get('code') ?? '';
       res.writeHead(200, { 'content-type': 'text/html' }).end(page('Your code', `<p>Paste this code in your SSH window:</p><pre id="code">${escapeHtml(code)}</pre>`));

@@ -93,7 +93,10 @@ export function renderManifests(policy: Policy, options: { reaperImage?: string 
       egress: [
         {
           to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
-          ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+          ports: [
+            { protocol: 'UDP', port: 53 },
+            { protocol: 'TCP', port: 53 },
+          ],
         },
       ],
     },
@@ -228,5 +231,7 @@ function durationSeconds(duration: string): number {
 }
 
 export function manifestsYaml(policy: Policy, options: { reaperImage?: string } = {}): string {
-  return renderManifests(policy, options).map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n');
+  return renderManifests(policy, options)
+    .map((doc) => stringify(doc, { lineWidth: 0 }))
+    .join('---\n');
 }

@@ -12,7 +12,13 @@ export const CHAIN_SUFFIX = '.chain';
 
 export const ChainLineSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('start'), version: z.literal(1), key: z.string(), format: z.enum(['containerssh-binary', 'asciicast', 'sftp-content']), startedAt: z.string() }),
-  z.strictObject({ kind: z.literal('chunk'), offset: z.number().int().nonnegative(), length: z.number().int().positive(), sha256: z.string().regex(/^[0-9a-f]{64}$/), link: z.string().regex(/^[0-9a-f]{64}$/) }),
+  z.strictObject({
+    kind: z.literal('chunk'),
+    offset: z.number().int().nonnegative(),
+    length: z.number().int().positive(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    link: z.string().regex(/^[0-9a-f]{64}$/),
+  }),
   z.strictObject({
     kind: z.literal('end'),
     length: z.number().int().nonnegative(),

@@ -14,7 +14,6 @@ import type { QuotaScope, RecordingQuota } from './recording-quota.ts';
 import { SftpDecoder, type SftpFileEvent } from './sftp-decoder.ts';
 import type { AuthAttempt, ChannelTap, ConnectionTap, KeyboardInteractiveAudit } from './tap.ts';
 
-
 export interface RecorderContext {
   readonly identity: ConnectionIdentity;
   /** The store for a storage kind, or undefined when the gateway has none configured. */
@@ -149,7 +148,11 @@ export class ConnectionRecorder implements ConnectionTap {
       const base = { connectionId: this.context.identity.connectionId, timestamp: at, channelId: null };
       switch (step.kind) {
         case 'challenge':
-          return { ...base, type: MESSAGE_TYPES.authKeyboardInteractiveChallenge, payload: { username: step.username, instruction: step.instruction, questions: step.questions.map((q) => ({ question: q.question, echo: q.echo })) } };
+          return {
+            ...base,
+            type: MESSAGE_TYPES.authKeyboardInteractiveChallenge,
+            payload: { username: step.username, instruction: step.instruction, questions: step.questions.map((q) => ({ question: q.question, echo: q.echo })) },
+          };
         case 'answers': {
           // Answers are passwords and one-time codes: kept only where the policy explicitly asks.
           const keep = this.audit?.intercept.passwords === true;
@@ -343,7 +346,11 @@ class ChannelRecorder implements ChannelTap {
   private closed = false;
   private quotaNoted = false;
 
-  constructor(private readonly connection: ConnectionRecorder, private readonly channelId: number, private readonly type: string) {}
+  constructor(
+    private readonly connection: ConnectionRecorder,
+    private readonly channelId: number,
+    private readonly type: string,
+  ) {}
 
   private record(type: number, payload: Record<string, unknown> | null) {
     // A channel counts as open once something happens on it; one closed before that was refused.
@@ -434,14 +441,16 @@ class ChannelRecorder implements ChannelTap {
       const sftp = this.sftp;
       if (sftp) {
         // SFTP bulk content never goes into the log as raw I/O: it becomes file events.
-        if (name === 'stdin') source.on('data', (data: Buffer) => {
-          sftp.clientData(data);
-          this.connection.holdIfBehind(source);
-        });
-        if (name === 'stdout') source.on('data', (data: Buffer) => {
-          sftp.serverData(data);
-          this.connection.holdIfBehind(source);
-        });
+        if (name === 'stdin')
+          source.on('data', (data: Buffer) => {
+            sftp.clientData(data);
+            this.connection.holdIfBehind(source);
+          });
+        if (name === 'stdout')
+          source.on('data', (data: Buffer) => {
+            sftp.serverData(data);
+            this.connection.holdIfBehind(source);
+          });
         return;
       }
       const keep = forwarded ? settings.intercept.forwarding : settings.intercept[name];
@@ -480,7 +489,10 @@ class ChannelRecorder implements ChannelTap {
     if (this.closed) return;
     this.closed = true;
     this.sftp?.end();
-    if (!this.opened) { this.connection.record(MESSAGE_TYPES.newChannelFailed, { channelType: this.type, reason: 'refused' }, this.channelId); return; }
+    if (!this.opened) {
+      this.connection.record(MESSAGE_TYPES.newChannelFailed, { channelType: this.type, reason: 'refused' }, this.channelId);
+      return;
+    }
     this.record(MESSAGE_TYPES.close, null);
     if (this.cast) void this.connection.closeStream(this.cast);
   }
@@ -492,7 +504,11 @@ function lazyWriter(writer: StreamWriter | Promise<StreamWriter>): StreamWriter 
   return {
     append: async (chunk) => (await ready).append(chunk),
     close: async () => (await ready).close(),
-    abandon: () => void ready.then((resolved) => resolved.abandon?.(), () => undefined),
+    abandon: () =>
+      void ready.then(
+        (resolved) => resolved.abandon?.(),
+        () => undefined,
+      ),
   };
 }
 

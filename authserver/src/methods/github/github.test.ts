@@ -11,7 +11,7 @@ import { githubFlow } from './github-flow.ts';
 
 const base = { remoteAddress: '192.0.2.10:51234', connectionId: '3f2504e04f8911d39a0c0305e82c3301', submethods: '' };
 
-describe('GitHub device flow over keyboard-interactive against a server speaking GitHub\'s documented endpoints', () => {
+describe("GitHub device flow over keyboard-interactive against a server speaking GitHub's documented endpoints", () => {
   let github: FakeGithub;
   let users: UserDirectory;
   before(async () => {

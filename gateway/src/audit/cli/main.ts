@@ -111,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
       if (!(speed > 0)) throw new UsageError('--speed is a positive number');
       let last = 0;
       for (const [time, code, data] of events) {
-        if (!values['no-wait']) await new Promise((resolve) => setTimeout(resolve, Math.min(2, Math.max(0, time - last)) * 1000 / speed));
+        if (!values['no-wait']) await new Promise((resolve) => setTimeout(resolve, (Math.min(2, Math.max(0, time - last)) * 1000) / speed));
         last = time;
         if (code === 'o') process.stdout.write(data);
       }

@@ -12,9 +12,7 @@ export function listPage(overviews: readonly RecordingOverview[], options: { aft
   const rows = overviews
     .map((overview) => {
       const cells = overviewCells(overview).map((cell, column) => `<td data-column="${OVERVIEW_COLUMNS[column]!.toLowerCase()}">${escapeHtml(cell)}</td>`);
-      const plays = overview.casts
-        .map((key) => `<a class="play" href="/play?key=${encodeURIComponent(key)}">${escapeHtml(key.slice(key.indexOf('/') + 1))}</a>`)
-        .join(' ');
+      const plays = overview.casts.map((key) => `<a class="play" href="/play?key=${encodeURIComponent(key)}">${escapeHtml(key.slice(key.indexOf('/') + 1))}</a>`).join(' ');
       return `<tr class="recording">${cells.join('')}<td>${plays || '-'}</td></tr>`;
     })
     .join('\n');

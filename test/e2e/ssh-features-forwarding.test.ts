@@ -140,7 +140,7 @@ for (const backend of CONTAINER_BACKENDS) {
         world,
         ['-o', 'ExitOnForwardFailure=yes', '-L', `${local}:/tmp/container.sock`, '-R', `/tmp/reverse.sock:${hostSocket}`],
         // OpenSSH starts the command without waiting for the forward's reply: retry until it listens.
-        'for i in $(seq 100); do out=$(printf ping | nc -N -U /tmp/reverse.sock 2>/dev/null); [ -n "$out" ] && break; sleep 0.2; done; echo "reverse:$out"; ' + pongLoop('-l -U /tmp/container.sock'),
+        `for i in $(seq 100); do out=$(printf ping | nc -N -U /tmp/reverse.sock 2>/dev/null); [ -n "$out" ] && break; sleep 0.2; done; echo "reverse:$out"; ${pongLoop('-l -U /tmp/container.sock')}`,
       );
       assert.equal(await eventually(() => exchange(local, 'ping'), ssh), 'pong', ssh.stderr());
       assert.match(ssh.stdout(), /^reverse:host-unix:ping\n/);

@@ -43,13 +43,27 @@ export async function run(options: BenchOptions): Promise<Row[]> {
     const keyFile = join(dir, 'key');
     await writeFile(keyFile, key.private, { mode: 0o600 });
     const payload = join(dir, 'payload.bin');
-    await new Promise<void>((resolve, reject) =>
-      spawn('sh', ['-c', `head -c ${bytes} /dev/urandom > '${payload}'`]).on('close', (code) => (code === 0 ? resolve() : reject(new Error('payload')))),
-    );
+    await new Promise<void>((resolve, reject) => spawn('sh', ['-c', `head -c ${bytes} /dev/urandom > '${payload}'`]).on('close', (code) => (code === 0 ? resolve() : reject(new Error('payload')))));
     const ssh = (command: string) => [
-      '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
-      '-o', 'IdentitiesOnly=yes', '-i', keyFile, '-o', 'PreferredAuthentications=publickey', '-T',
-      '-p', String(world.sshPort), `${world.username}@127.0.0.1`, command,
+      '-F',
+      '/dev/null',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-i',
+      keyFile,
+      '-o',
+      'PreferredAuthentications=publickey',
+      '-T',
+      '-p',
+      String(world.sshPort),
+      `${world.username}@127.0.0.1`,
+      command,
     ];
     const mib = bytes / (1024 * 1024);
     const rate = (ms: number) => mib / (ms / 1000);

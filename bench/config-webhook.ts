@@ -55,13 +55,10 @@ async function requestsPerSecond(port: number, certs: string, seconds: number): 
   const post = (index: number) =>
     new Promise<void>((resolve, reject) => {
       const payload = body(index);
-      const req = request(
-        { host: 'localhost', port, path: '/config', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
-        (res) => {
-          res.resume();
-          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
-        },
-      );
+      const req = request({ host: 'localhost', port, path: '/config', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+      });
       req.on('error', reject);
       req.end(payload);
     });

@@ -46,7 +46,13 @@ export async function run(options: BenchOptions): Promise<Row[]> {
     const results = await runFixtures(policy, POLICY_DIR, dir);
     const seconds = (performance.now() - started) / 1000;
     const failed = results.filter((result) => result.failures.length > 0);
-    if (results.length !== count || failed.length > 0) throw new Error(`bench fixtures failed: ${failed.map((f) => `${f.name}: ${f.failures[0]}`).slice(0, 3).join('; ')}`);
+    if (results.length !== count || failed.length > 0)
+      throw new Error(
+        `bench fixtures failed: ${failed
+          .map((f) => `${f.name}: ${f.failures[0]}`)
+          .slice(0, 3)
+          .join('; ')}`,
+      );
     return [
       { benchmark: 'policy-test', measure: `${count} fixtures (load + lint + run)`, value: seconds * 1000, unit: 'ms', goal: '< 2000 ms for 500', ...(options.smoke ? {} : { met: seconds < 2 }) },
       { benchmark: 'policy-test', measure: 'per fixture', value: (seconds * 1e6) / count, unit: 'µs', goal: '' },
@@ -55,4 +61,3 @@ export async function run(options: BenchOptions): Promise<Row[]> {
     await rm(dir, { recursive: true, force: true });
   }
 }
-

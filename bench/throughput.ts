@@ -20,8 +20,20 @@ interface Target {
 
 function sshArgs(target: Target): string[] {
   return [
-    '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
-    '-o', 'IdentitiesOnly=yes', '-i', target.keyFile, '-o', 'PreferredAuthentications=publickey',
+    '-F',
+    '/dev/null',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-i',
+    target.keyFile,
+    '-o',
+    'PreferredAuthentications=publickey',
   ];
 }
 
@@ -40,7 +52,7 @@ async function viaSsh(target: Target, file: string): Promise<number> {
   return timed('ssh', [...sshArgs(target), '-T', '-p', String(target.port), `${target.user}@127.0.0.1`, 'cat > /dev/null'], file);
 }
 
-async function viaSftp(target: Target, file: string, batch: string): Promise<number> {
+async function viaSftp(target: Target, _file: string, batch: string): Promise<number> {
   return timed('sftp', [...sshArgs(target), '-b', batch, '-P', String(target.port), `${target.user}@127.0.0.1`]);
 }
 

@@ -9,7 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { GATEWAY_CODES } from '../gateway/src/errors.ts';
 
 const HEADER = '| code | meaning |\n| --- | --- |\n';
-const table = HEADER + Object.entries(GATEWAY_CODES).map(([code, meaning]) => `| \`${code}\` | ${meaning} |\n`).join('');
+const table =
+  HEADER +
+  Object.entries(GATEWAY_CODES)
+    .map(([code, meaning]) => `| \`${code}\` | ${meaning} |\n`)
+    .join('');
 
 if (process.argv.includes('--write')) {
   const readme = fileURLToPath(new URL('../gateway/README.md', import.meta.url));

@@ -6,7 +6,10 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const page = readFileSync(`${ROOT}docs/failure-matrix.md`, 'utf8');
 const codes = readFileSync(`${ROOT}docs/codes.md`, 'utf8');
-const rows = page.split('\n').filter((line) => /^\| \d+ \|/.test(line)).map((line) => line.split(' | ').map((cell) => cell.replace(/^\| |\s*\|$/g, '').trim()));
+const rows = page
+  .split('\n')
+  .filter((line) => /^\| \d+ \|/.test(line))
+  .map((line) => line.split(' | ').map((cell) => cell.replace(/^\| |\s*\|$/g, '').trim()));
 
 test('docs/failure-matrix.md lists at least 20 failure modes, each proven by a test', () => {
   assert.ok(rows.length >= 20, `${rows.length} rows`);

@@ -91,15 +91,19 @@ test('kubectl apply --dry-run=client accepts every manifest in deploy/kubernetes
   const files = await manifestFiles();
   // Any new file under deploy/kubernetes/ is checked too, and must be in the kustomization
   // (both runs below must report the same objects).
-  for (const known of ['policy-configmap.yaml', 'portcullis.yaml', 'session-cluster.yaml'])
-    assert.ok(files.map((f) => relative(DEPLOY_DIR, f)).includes(known), `${known} is checked`);
+  for (const known of ['policy-configmap.yaml', 'portcullis.yaml', 'session-cluster.yaml']) assert.ok(files.map((f) => relative(DEPLOY_DIR, f)).includes(known), `${known} is checked`);
   const expected = (await Promise.all(files.map(manifests))).flat().map(kubectlName).sort();
   assert.ok(expected.length >= 25, `${expected.length} objects`);
   // Every group the manifests use, so a kind that silently dropped out would show here.
-  assert.deepEqual(
-    [...new Set(expected.map((name) => name.split('/')[0]!.split('.').slice(1).join('.')))].sort(),
-    ['', 'apps', 'batch', 'kyverno.io', 'networking.k8s.io', 'policy', 'rbac.authorization.k8s.io'],
-  );
+  assert.deepEqual([...new Set(expected.map((name) => name.split('/')[0]!.split('.').slice(1).join('.')))].sort(), [
+    '',
+    'apps',
+    'batch',
+    'kyverno.io',
+    'networking.k8s.io',
+    'policy',
+    'rbac.authorization.k8s.io',
+  ]);
 
   const perFile = await runKubectl(kubeconfig, ['apply', '--dry-run=client', '--validate=false', ...files.flatMap((f) => ['-f', f])]);
   const fileReport = `exit ${perFile.code}\nstdout:\n${perFile.stdout}\nstderr:\n${perFile.stderr}`;

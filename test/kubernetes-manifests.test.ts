@@ -8,6 +8,7 @@ import { checkPodSecurity } from '../configserver/src/policy/index.ts';
 import { GatewayConfigSchema } from '../gateway/src/settings/gateway-config.ts';
 import { DEPLOY_DIR, generated, policyFiles } from '../scripts/kubernetes-manifests.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: the test reads arbitrary JSON answers by path; a wrong path fails its assertion.
 type Obj = Record<string, any>;
 const FILES = ['portcullis.yaml', 'policy-configmap.yaml', 'session-cluster.yaml'];
 
@@ -68,7 +69,7 @@ test('a broken manifest is caught by the same validation (the check is not vacuo
   assert.throws(() => new Model!(broken).validate(), /containerPort must be integer/);
 });
 
-test('every pod the manifests run passes Pod Security `restricted` (configserver\'s checker)', async () => {
+test("every pod the manifests run passes Pod Security `restricted` (configserver's checker)", async () => {
   const docs = await all();
   const templates = docs.flatMap((doc) => {
     if (doc.kind === 'Deployment') return [{ name: `Deployment/${doc.metadata.name}`, pod: doc.spec.template }];
@@ -99,7 +100,10 @@ test('probes use /healthz on the ops port; two gateway replicas sit behind one S
   assert.ok(gateway.spec.replicas >= 2, 'several gateway replicas');
   const gatewayServices = docs.filter((doc) => doc.kind === 'Service' && doc.spec.selector?.['app.kubernetes.io/name'] === 'gateway');
   assert.equal(gatewayServices.length, 1, 'one Service in front of them');
-  assert.ok(gateway.spec.template.spec.volumes.some((volume: Obj) => volume.secret?.secretName === 'portcullis-gateway-hostkeys'), 'replicas share one host key');
+  assert.ok(
+    gateway.spec.template.spec.volumes.some((volume: Obj) => volume.secret?.secretName === 'portcullis-gateway-hostkeys'),
+    'replicas share one host key',
+  );
   // The gateway runs as the ServiceAccount the rendered Role is bound to.
   const binding = docs.find((doc) => doc.kind === 'RoleBinding' && doc.metadata.name === 'portcullis-gateway')!;
   assert.deepEqual(binding.subjects[0], { kind: 'ServiceAccount', name: gateway.spec.template.spec.serviceAccountName, namespace: gateway.metadata.namespace });
@@ -118,7 +122,7 @@ test('in namespace portcullis only the gateway reaches the webhooks; SSH and the
   assert.deepEqual(webhooks.spec.podSelector.matchExpressions[0].values, ['authserver', 'configserver']);
 });
 
-test('the configs in the ConfigMaps parse with each program\'s own schema, and the policy ConfigMap is projected whole', async () => {
+test("the configs in the ConfigMaps parse with each program's own schema, and the policy ConfigMap is projected whole", async () => {
   const docs = await all();
   const data = (name: string) => docs.find((doc) => doc.kind === 'ConfigMap' && doc.metadata.name === name)!.data as Record<string, string>;
   parseAuthserverConfig(data('portcullis-authserver')['authserver.yaml']!, '/etc/portcullis/authserver.yaml');
@@ -129,7 +133,12 @@ test('the configs in the ConfigMaps parse with each program\'s own schema, and t
   const configserver = docs.find((doc) => doc.kind === 'Deployment' && doc.metadata.name === 'configserver')!;
   const items = configserver.spec.template.spec.volumes.find((volume: Obj) => volume.name === 'policies').configMap.items;
   assert.deepEqual(items, policyFiles(), 'every policy file is mounted at its path (regenerate and update portcullis.yaml when profiles change)');
-  assert.deepEqual(Object.keys(data('portcullis-policy')).sort(), policyFiles().map(({ key }) => key).sort());
+  assert.deepEqual(
+    Object.keys(data('portcullis-policy')).sort(),
+    policyFiles()
+      .map(({ key }) => key)
+      .sort(),
+  );
 });
 
 test('deploy/kubernetes/README.md says how to create every Secret the manifests reference', async () => {

@@ -84,7 +84,10 @@ test("our OpenAPI matches ContainerSSH's path by path and field by field, apart 
   const unexplained = differences.filter((line) => !DELIBERATE.some(({ pattern }) => pattern.test(line)));
   assert.deepEqual(unexplained, [], 'every difference is deliberate and listed');
   for (const { pattern, why } of DELIBERATE) {
-    assert.ok(differences.some((line) => pattern.test(line)), `listed difference no longer exists: ${pattern} (${why})`);
+    assert.ok(
+      differences.some((line) => pattern.test(line)),
+      `listed difference no longer exists: ${pattern} (${why})`,
+    );
   }
 });
 
@@ -92,8 +95,16 @@ test('every ContainerSSH operation is served by one of our services', async () =
   const paths = Object.keys((await reference()).paths as object).sort();
   assert.deepEqual(paths, ['/authz', '/config', '/password', '/pubkey']);
   const { authserver, configserver } = await documents();
-  assert.deepEqual(Object.keys(authserver.paths).filter((p) => paths.includes(p)).sort(), ['/authz', '/password', '/pubkey']);
-  assert.deepEqual(Object.keys(configserver.paths).filter((p) => paths.includes(p)), ['/config']);
+  assert.deepEqual(
+    Object.keys(authserver.paths)
+      .filter((p) => paths.includes(p))
+      .sort(),
+    ['/authz', '/password', '/pubkey'],
+  );
+  assert.deepEqual(
+    Object.keys(configserver.paths).filter((p) => paths.includes(p)),
+    ['/config'],
+  );
 });
 
 test('the comparison notices a changed field (it is not vacuous)', async () => {

@@ -26,9 +26,7 @@ before(async () => {
 });
 
 function app(t: { after: (fn: () => Promise<unknown>) => void }, logLines?: string[]): FastifyInstance {
-  const logger = logLines
-    ? createLogger('debug', new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) }))
-    : undefined;
+  const logger = logLines ? createLogger('debug', new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) })) : undefined;
   const instance = buildApp({ users, ...(logger ? { logger } : {}) });
   t.after(() => instance.close());
   return instance;
@@ -107,8 +105,7 @@ test('malformed bodies get 400 with a stable code naming the field', async (t) =
 
 test('bodies that are not JSON objects get 4xx with a code, never 5xx', async (t) => {
   const instance = app(t);
-  const send = (payload: string, contentType = 'application/json') =>
-    instance.inject({ method: 'POST', url: '/password', payload, headers: { 'content-type': contentType } });
+  const send = (payload: string, contentType = 'application/json') => instance.inject({ method: 'POST', url: '/password', payload, headers: { 'content-type': contentType } });
 
   for (const payload of ['{', '', 'null', '{"__proto__": {"x": 1}}']) {
     const res = await send(payload);
@@ -138,7 +135,7 @@ test('logs carry a code on every line and never the password', async (t) => {
   const instance = app(t, lines);
   const secret = 'hunter2-very-secret';
   await post(instance, '/password', { ...base, username: 'alice', passwordBase64: b64(secret) });
-  await post(instance, '/password', { ...base, username: 'alice', passwordBase64: 'bad!' + b64(secret) });
+  await post(instance, '/password', { ...base, username: 'alice', passwordBase64: `bad!${b64(secret)}` });
   await instance.inject({ method: 'GET', url: '/nope' });
   assert.ok(lines.length >= 3);
   for (const line of lines) {

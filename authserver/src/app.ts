@@ -56,6 +56,4 @@ export function buildApp(options: AppOptions): FastifyInstance {
       }
     },
   });
-
-
 }

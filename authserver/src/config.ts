@@ -9,10 +9,7 @@ import { GithubConfigSchema } from './methods/github/config.ts';
 const ListenSchema = listenSchema(8443);
 
 /** A duration with its unit (`"90s"`, `"15m"`, `"1h"`), in whole seconds. */
-const DurationSchema = durationSchema(['s', 'm', 'h'], 'expected a duration such as "30s", "15m" or "1h"', 1_000).refine(
-  (seconds) => seconds >= 1,
-  'at least 1s',
-);
+const DurationSchema = durationSchema(['s', 'm', 'h'], 'expected a duration such as "30s", "15m" or "1h"', 1_000).refine((seconds) => seconds >= 1, 'at least 1s');
 
 export const ConfigSchema = z.strictObject({
   listen: ListenSchema.default({ host: '127.0.0.1', port: 8443 }),

@@ -35,13 +35,7 @@ export async function initDemoUser(usersFile: string, username = 'demo'): Promis
 
 export function demoBanner(username: string, password: string, usersFile: string): string {
   const rule = '='.repeat(72);
-  return [
-    rule,
-    `Demo login: ssh -p 2222 ${username}@localhost   password: ${password}`,
-    `This password is shown once; ${usersFile} keeps only its hash.`,
-    rule,
-    '',
-  ].join('\n');
+  return [rule, `Demo login: ssh -p 2222 ${username}@localhost   password: ${password}`, `This password is shown once; ${usersFile} keeps only its hash.`, rule, ''].join('\n');
 }
 
 function exists(file: string): Promise<boolean> {

@@ -18,25 +18,12 @@ export const WEBHOOK_ERRORS = webhookErrors(
   'auth service',
 );
 export const { RequestInvalidError, RequestTooLargeError, MediaTypeUnsupportedError, ClientNotAllowedError, RouteNotFoundError, InternalError } = WEBHOOK_ERRORS;
-export const KerberosUnavailableError = createError(
-  'AUTH_KERBEROS_UNAVAILABLE',
-  'The Kerberos service cannot be reached; try again later.',
-  503,
-);
+export const KerberosUnavailableError = createError('AUTH_KERBEROS_UNAVAILABLE', 'The Kerberos service cannot be reached; try again later.', 503);
 
-export const OidcUnavailableError = createError(
-  'AUTH_OIDC_UNAVAILABLE',
-  'The identity provider cannot be reached; try again later.',
-  503,
-);
+export const OidcUnavailableError = createError('AUTH_OIDC_UNAVAILABLE', 'The identity provider cannot be reached; try again later.', 503);
 export const GithubUnavailableError = createError('AUTH_GITHUB_UNAVAILABLE', 'GitHub cannot be reached; try again later.', 503);
 
-export const HTTP_ERRORS = [
-  ...Object.values(WEBHOOK_ERRORS),
-  KerberosUnavailableError,
-  OidcUnavailableError,
-  GithubUnavailableError,
-] as const;
+export const HTTP_ERRORS = [...Object.values(WEBHOOK_ERRORS), KerberosUnavailableError, OidcUnavailableError, GithubUnavailableError] as const;
 
 /** `code` of every log line the authserver writes itself. */
 export const LogCode = {

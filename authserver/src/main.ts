@@ -120,11 +120,7 @@ async function initDemoCommand(usersFile: string, username: string): Promise<num
     process.stderr.write(`init-demo: ${(err as Error).message}\n`);
     return 1;
   }
-  process.stdout.write(
-    result.created && result.password
-      ? demoBanner(username, result.password, usersFile)
-      : `Demo users file ${usersFile} already exists; the demo user is unchanged.\n`,
-  );
+  process.stdout.write(result.created && result.password ? demoBanner(username, result.password, usersFile) : `Demo users file ${usersFile} already exists; the demo user is unchanged.\n`);
   return 0;
 }
 

@@ -72,9 +72,7 @@ test('a certificate from another CA: the TLS handshake fails and no handler runs
   const { url, counter } = await start(t);
   const foreignCa = await createCertificateAuthority({ commonName: 'Foreign CA' });
   const foreign = await createCertificate(foreignCa, { commonName: 'gateway', sans: ['gateway'], usage: 'client' });
-  await assert.rejects(
-    httpsJson(`${url}/password`, { ca: await readFile(pki.ca.cert), cert: foreign.certPem, key: foreign.keyPem }, request),
-  );
+  await assert.rejects(httpsJson(`${url}/password`, { ca: await readFile(pki.ca.cert), cert: foreign.certPem, key: foreign.keyPem }, request));
   assert.equal(counter.reached, 0);
 });
 

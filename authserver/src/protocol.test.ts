@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test, before } from 'node:test';
-import fc from 'fast-check';
 import { ErrorResponseSchema } from '@portcullis/wire';
 import { buildApp } from './app.ts';
 import { containerSshExample } from '../../test/helpers/reference.ts';
@@ -48,7 +47,7 @@ for (const [route, valid] of Object.entries(VALID)) {
   });
 }
 
-test('a login answer carries the user\'s metadata, environment and files; secrets never reach the log', async (t) => {
+test("a login answer carries the user's metadata, environment and files; secrets never reach the log", async (t) => {
   const lines: string[] = [];
   const { createLogger } = await import('./logger.ts');
   const { Writable } = await import('node:stream');

@@ -4,7 +4,10 @@ import { hashPassword, parseUsersFile, UserDirectory } from './users-file.ts';
 
 test('errors name the file and the option path', () => {
   assert.throws(() => parseUsersFile('users: { demo: { passwordHash: "plain" } }', 'u.yaml'), /^UsersFileError: u\.yaml: users\.demo\.passwordHash: expected an argon2 hash/);
-  assert.throws(() => parseUsersFile('users: { demo: { authorizedKeys: ["ok AAAA", "from=\\"x\\" ssh-ed25519 AAAA"] } }', 'u.yaml'), /u\.yaml: users\.demo\.authorizedKeys\[1\]: expected "type base64/);
+  assert.throws(
+    () => parseUsersFile('users: { demo: { authorizedKeys: ["ok AAAA", "from=\\"x\\" ssh-ed25519 AAAA"] } }', 'u.yaml'),
+    /u\.yaml: users\.demo\.authorizedKeys\[1\]: expected "type base64/,
+  );
   assert.throws(() => parseUsersFile('users: { demo: { shell: /bin/sh } }', 'u.yaml'), /users\.demo: Unrecognized key/);
   assert.throws(() => parseUsersFile('users: [', 'u.yaml'), /u\.yaml: not valid YAML/);
 });

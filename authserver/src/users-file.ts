@@ -4,19 +4,10 @@ import argon2 from 'argon2';
 import { verify as verifyTotpCode } from 'otplib';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import {
-  EnvironmentMapSchema,
-  FileModeSchema,
-  FilesMapSchema,
-  MetadataMapSchema,
-  type ConnectionMaps,
-  type FileValue,
-} from '@portcullis/wire';
+import { EnvironmentMapSchema, FileModeSchema, FilesMapSchema, MetadataMapSchema, type ConnectionMaps, type FileValue } from '@portcullis/wire';
 
 /** argon2 PHC string, as `hash-password` prints it. Checked at load so verify never throws on a bad hash. */
-const PasswordHashSchema = z
-  .string()
-  .regex(/^\$argon2(id|i|d)\$v=\d+\$[a-z]=\d+(,[a-z]=\d+)*\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/, 'expected an argon2 hash ($argon2id$v=19$...)');
+const PasswordHashSchema = z.string().regex(/^\$argon2(id|i|d)\$v=\d+\$[a-z]=\d+(,[a-z]=\d+)*\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/, 'expected an argon2 hash ($argon2id$v=19$...)');
 
 /** authorized_keys line without options; kept as `type base64`, the form the gateway sends. */
 const AuthorizedKeySchema = z.string().transform((line, ctx) => {
@@ -29,10 +20,7 @@ const AuthorizedKeySchema = z.string().transform((line, ctx) => {
 });
 
 /** `NAME: text`, or `NAME: { value: text, sensitive: true }` for a secret. */
-const ValueEntrySchema = z.union([
-  z.string().transform((value) => ({ value, sensitive: false })),
-  z.strictObject({ value: z.string(), sensitive: z.boolean().default(false) }),
-]);
+const ValueEntrySchema = z.union([z.string().transform((value) => ({ value, sensitive: false })), z.strictObject({ value: z.string(), sensitive: z.boolean().default(false) })]);
 
 /**
  * A file for the session container: `PATH: text`, or `PATH: { content | base64, sensitive, mode }`.
@@ -129,7 +117,10 @@ export function parseUsersFile(text: string, file = 'users file'): ParsedUsers {
   const result = UsersFileSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0];
-    const where = issue?.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').slice(1);
+    const where = issue?.path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .slice(1);
     throw new UsersFileError(`${file}: ${where || '(top level)'}: ${issue?.message ?? 'invalid'}`);
   }
   // A Map, so usernames like "__proto__" or "constructor" can never hit Object.prototype.

@@ -22,7 +22,12 @@ async function rssOf(program: RunningProgram): Promise<number> {
 /** The real gateway process, real webhooks over mTLS, and the no-op backend. */
 export async function noopGateway(): Promise<SshTarget & { world: World }> {
   const key = generateParsableKeyPair('ed25519');
-  const world = await startWorld({ authorizedKeys: [key.public], logLevel: 'info', gatewayEntry: 'bench/lib/noop-gateway.ts', gateway: { ssh: { maxStartups: 1000, perSourceMaxStartups: 1000, maxConnectionsPerUser: 1000, perSourcePenalties: { enabled: false } } } });
+  const world = await startWorld({
+    authorizedKeys: [key.public],
+    logLevel: 'info',
+    gatewayEntry: 'bench/lib/noop-gateway.ts',
+    gateway: { ssh: { maxStartups: 1000, perSourceMaxStartups: 1000, maxConnectionsPerUser: 1000, perSourcePenalties: { enabled: false } } },
+  });
   return {
     label: 'portcullis (no-op backend)',
     world,

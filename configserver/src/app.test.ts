@@ -23,9 +23,7 @@ const request = {
 
 function app(t: { after: (fn: () => Promise<unknown>) => void }, options: { policy?: Policy; logLines?: string[] } = {}) {
   const { logLines } = options;
-  const logger = logLines
-    ? createLogger('debug', new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) }))
-    : undefined;
+  const logger = logLines ? createLogger('debug', new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) })) : undefined;
   const instance: FastifyInstance = buildApp({ policy: options.policy ?? policy, ...(logger ? { logger } : {}) });
   t.after(() => instance.close());
   return instance;

@@ -40,6 +40,4 @@ export function buildApp(options: AppOptions): FastifyInstance {
       }
     },
   });
-
-
 }

@@ -23,18 +23,9 @@ export const RenderFailedError = createError('CONFIG_RENDER_FAILED', 'Your sessi
 /** A policy deny rule matched this user; the message is the policy author's, written for users. */
 export const PolicyDeniedError = createError<'CONFIG_POLICY_DENIED', 403, [string]>('CONFIG_POLICY_DENIED', 'Access denied by policy: %s', 403);
 /** The rendered session broke a guardrail (a policy the loader could not rule out); fail closed. */
-export const GuardrailViolatedError = createError(
-  'CONFIG_GUARDRAIL_VIOLATED',
-  'Your session could not be configured safely.',
-  500,
-);
+export const GuardrailViolatedError = createError('CONFIG_GUARDRAIL_VIOLATED', 'Your session could not be configured safely.', 500);
 
-export const HTTP_ERRORS = [
-  ...Object.values(WEBHOOK_ERRORS),
-  RenderFailedError,
-  PolicyDeniedError,
-  GuardrailViolatedError,
-] as const;
+export const HTTP_ERRORS = [...Object.values(WEBHOOK_ERRORS), RenderFailedError, PolicyDeniedError, GuardrailViolatedError] as const;
 
 /** `code` of every log line the configserver writes itself. */
 export const LogCode = {

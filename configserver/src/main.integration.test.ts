@@ -65,19 +65,9 @@ test('a broken baseline exits 1 with CONFIGSERVER_POLICY_INVALID naming file and
   await createPki(join(dir, 'certs'));
   await mkdir(join(dir, 'policies'));
   await writeFile(join(dir, 'policies', 'baseline.yaml'), 'docker: { execution: { container: { image: x, user: root } } }\n');
-  await writeFile(
-    join(dir, 'c.yaml'),
-    'tls: { certFile: certs/configserver.crt, keyFile: certs/configserver.key, clientCaFile: certs/ca.crt }\npolicyDir: policies\n',
-  );
-  await assert.rejects(
-    promisify(execFile)(process.execPath, ['--import', 'tsx', MAIN, '--config', join(dir, 'c.yaml')]),
-    (err: { code?: number; stdout?: string }) => {
-      const entry = JSON.parse(String(err.stdout).trim()) as Record<string, unknown>;
-      return (
-        err.code === 1 &&
-        entry.code === 'CONFIGSERVER_POLICY_INVALID' &&
-        /baseline\.yaml: docker\.execution\.container\.user: /.test(String(entry.msg))
-      );
-    },
-  );
+  await writeFile(join(dir, 'c.yaml'), 'tls: { certFile: certs/configserver.crt, keyFile: certs/configserver.key, clientCaFile: certs/ca.crt }\npolicyDir: policies\n');
+  await assert.rejects(promisify(execFile)(process.execPath, ['--import', 'tsx', MAIN, '--config', join(dir, 'c.yaml')]), (err: { code?: number; stdout?: string }) => {
+    const entry = JSON.parse(String(err.stdout).trim()) as Record<string, unknown>;
+    return err.code === 1 && entry.code === 'CONFIGSERVER_POLICY_INVALID' && /baseline\.yaml: docker\.execution\.container\.user: /.test(String(entry.msg));
+  });
 });

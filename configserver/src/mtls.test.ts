@@ -85,10 +85,7 @@ test('a request body that stalls after 6 bytes, or dribbles a byte every 300 ms,
   assert.equal(HttpLimitsSchema.parse(undefined).requestTimeout, 10_000, 'the default bound is seconds, not minutes');
   const { url } = await start(t, { requestTimeout: '2s' });
   const tls = { ca: await readFile(pki.ca.cert), cert: await readFile(pki.gateway.cert), key: await readFile(pki.gateway.key) };
-  const [stalled, dribbling] = await Promise.all([
-    stalledRequest(url, tls, { bodyBytes: 6, deadlineMs: 10_000 }),
-    stalledRequest(url, tls, { bodyBytes: 6, dribbleEveryMs: 300, deadlineMs: 10_000 }),
-  ]);
+  const [stalled, dribbling] = await Promise.all([stalledRequest(url, tls, { bodyBytes: 6, deadlineMs: 10_000 }), stalledRequest(url, tls, { bodyBytes: 6, dribbleEveryMs: 300, deadlineMs: 10_000 })]);
   for (const cut of [stalled, dribbling]) {
     assert.ok(cut.closedAfterMs >= 1_500 && cut.closedAfterMs < 5_000, `closed after ${Math.round(cut.closedAfterMs)} ms`);
     assert.doesNotMatch(cut.received, /HTTP\/1\.1 200/, 'no handler answered a partial body');

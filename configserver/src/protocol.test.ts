@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test, before } from 'node:test';
-import fc from 'fast-check';
 import { ConfigResponseSchema, ErrorResponseSchema } from '@portcullis/wire';
 import { buildApp } from './app.ts';
 import type { Policy } from './policy/index.ts';

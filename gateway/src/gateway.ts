@@ -42,17 +42,23 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
     : undefined;
   // Only with `kubernetes` settings: a gateway without them refuses kubernetes configs by name.
   // Loaded only when configured: @kubernetes/client-node is large, and most gateways never need it.
-  const kubernetes = config.kubernetes
-    ? (await import('./backends/kubernetes/index.ts')).kubernetesRuntime(config.kubernetes, instanceId, log, metrics)
-    : undefined;
-  const routed = overrides.backend ?? new BackendRouter([...(docker ? [new DockerBackend({ docker, instanceId, log })] : []), new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined), ...(kubernetes ? [kubernetes.backend] : [])]);
+  const kubernetes = config.kubernetes ? (await import('./backends/kubernetes/index.ts')).kubernetesRuntime(config.kubernetes, instanceId, log, metrics) : undefined;
+  const routed =
+    overrides.backend ??
+    new BackendRouter([
+      ...(docker ? [new DockerBackend({ docker, instanceId, log })] : []),
+      new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined),
+      ...(kubernetes ? [kubernetes.backend] : []),
+    ]);
   const backend = new UserContainerBudget(routed, config.ssh.maxContainersPerUser);
-  const reaper = docker && new ContainerReaper(docker, {
-    instanceId,
-    intervalMs: config.docker.reapInterval,
-    reapAfterMs: config.docker.reapAfter,
-    log,
-  });
+  const reaper =
+    docker &&
+    new ContainerReaper(docker, {
+      instanceId,
+      intervalMs: config.docker.reapInterval,
+      reapAfterMs: config.docker.reapAfter,
+      log,
+    });
   const hostKeys = await loadHostKeys(config.ssh.hostKeyDir, log);
   const audit = await AuditService.start(config.audit, log, metrics.registry);
   const { host, port: sshPort } = hostPort(config.ssh.listen);
@@ -117,7 +123,16 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       { name: 'auth', check: () => authClient.reachable() },
       { name: 'configserver', check: () => configClient.reachable() },
       ...(docker
-        ? [{ name: 'docker', check: () => docker.ping().then(() => undefined, (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`))) }]
+        ? [
+            {
+              name: 'docker',
+              check: () =>
+                docker.ping().then(
+                  () => undefined,
+                  (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`)),
+                ),
+            },
+          ]
         : []),
       ...(kubernetes ? [{ name: 'kubernetes', check: () => kubernetes.check() }] : []),
     ],

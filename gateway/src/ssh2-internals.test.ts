@@ -3,7 +3,7 @@ import { createVerify, generateKeyPairSync, sign } from 'node:crypto';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { Duplex, PassThrough } from 'node:stream';
+import { type Duplex, PassThrough } from 'node:stream';
 import { deflateSync, constants as zlibConstants } from 'node:zlib';
 import { test, type TestContext } from 'node:test';
 import ssh2, { type Connection, type ServerChannel } from 'ssh2';
@@ -59,9 +59,7 @@ async function shellChannel(t: TestContext): Promise<{ server: ServerChannel; cl
   });
   const client = connect(t, port);
   await once(client, 'ready');
-  const clientSide = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
-    client.exec('true', (error, channel) => (error ? reject(error) : resolve(channel))),
-  );
+  const clientSide = await new Promise<ssh2.ClientChannel>((resolve, reject) => client.exec('true', (error, channel) => (error ? reject(error) : resolve(channel))));
   return { server: await serverSide, client: clientSide };
 }
 

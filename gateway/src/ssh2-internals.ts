@@ -69,8 +69,7 @@ interface ProtocolUtils {
 }
 
 const utils = (): ProtocolUtils => require('ssh2/lib/protocol/utils.js') as ProtocolUtils;
-const zlibReader = (): ZlibPacketReaderShape | undefined =>
-  (require('ssh2/lib/protocol/zlib.js') as { ZlibPacketReader?: ZlibPacketReaderShape }).ZlibPacketReader;
+const zlibReader = (): ZlibPacketReaderShape | undefined => (require('ssh2/lib/protocol/zlib.js') as { ZlibPacketReader?: ZlibPacketReaderShape }).ZlibPacketReader;
 const connectionInternals = (client: Connection) => client as unknown as ConnectionInternals;
 const channelInternals = (channel: ServerChannel) => channel as unknown as ChannelInternals;
 
@@ -147,7 +146,10 @@ export function openAgentChannel(client: Connection, callback: OpenCallback): vo
   const wrapper: OpenCallback & { type?: string } = (error, channel) => callback(error, channel);
   wrapper.type = 'auth-agent@openssh.com';
   const id = internals._chanMgr!.add(wrapper);
-  if (id === -1) return callback(new Error('No free channels available'), undefined as unknown as Duplex);
+  if (id === -1) {
+    callback(new Error('No free channels available'), undefined as unknown as Duplex);
+    return;
+  }
   internals._protocol!.openssh_authAgent!(id, AGENT_WINDOW, AGENT_PACKET);
 }
 
@@ -171,7 +173,12 @@ const CHECK_TIMEOUT_MS = 5_000;
 async function probeInstances(): Promise<{ client: Connection; channel: ServerChannel; close(): void }> {
   const hostKey = generateParsableKeyPair('ed25519').private;
   const server = new ssh2.Server({ hostKeys: [hostKey] });
-  const socket = new Duplex({ read() {}, write(_chunk, _encoding, callback) { callback(); } });
+  const socket = new Duplex({
+    read() {},
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
   const client = await new Promise<Connection>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('ssh2 hook check: no connection from an in-memory socket')), CHECK_TIMEOUT_MS);
     server.once('connection', (connection) => {
@@ -222,10 +229,7 @@ export async function missingSsh2Hooks(): Promise<Ssh2Hook[]> {
 /** The start-up refusal for `missing` hooks, naming each; undefined when none is missing. */
 export function ssh2IncompatibleError(missing: readonly Ssh2Hook[]): GatewayError | undefined {
   if (missing.length === 0) return undefined;
-  return new GatewayError(
-    'GATEWAY_SSH2_INCOMPATIBLE',
-    `The installed ssh2 lacks internals the gateway relies on (${missing.join('; ')}); install ssh2 1.17.0.`,
-  );
+  return new GatewayError('GATEWAY_SSH2_INCOMPATIBLE', `The installed ssh2 lacks internals the gateway relies on (${missing.join('; ')}); install ssh2 1.17.0.`);
 }
 
 let checked: Promise<Ssh2Hook[]> | undefined;

@@ -2,10 +2,7 @@ import { z } from 'zod';
 import { durationSchema } from './duration.ts';
 
 /** `"10s"`, `"500ms"`, `"2m"` in milliseconds. */
-const MillisecondsSchema = durationSchema(['ms', 's', 'm'], 'expected a duration such as "10s", "500ms" or "2m"').refine(
-  (ms) => ms >= 100,
-  'at least 100ms',
-);
+const MillisecondsSchema = durationSchema(['ms', 's', 'm'], 'expected a duration such as "10s", "500ms" or "2m"').refine((ms) => ms >= 100, 'at least 100ms');
 
 export const HTTP_LIMIT_DEFAULTS = {
   requestTimeout: 10_000,
@@ -30,7 +27,12 @@ export const HttpLimitsSchema = z
     handshakeTimeout: MillisecondsSchema.default(HTTP_LIMIT_DEFAULTS.handshakeTimeout),
     maxRequestsPerSocket: z.number().int().positive().default(HTTP_LIMIT_DEFAULTS.maxRequestsPerSocket),
     /** Webhook bodies are a few hundred bytes; 64 KiB leaves room for metadata and stops floods early. */
-    bodyLimit: z.number().int().min(1024).max(16 * 1024 * 1024).default(HTTP_LIMIT_DEFAULTS.bodyLimit),
+    bodyLimit: z
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024)
+      .default(HTTP_LIMIT_DEFAULTS.bodyLimit),
   })
   .default(HTTP_LIMIT_DEFAULTS);
 export type HttpLimits = z.output<typeof HttpLimitsSchema>;

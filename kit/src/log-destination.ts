@@ -9,15 +9,43 @@ import { z } from 'zod';
 
 /** RFC 5424 section 6.2.1 facility numbers, by the names syslog.conf uses. */
 const FACILITIES = {
-  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10, ftp: 11,
-  local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
+  kern: 0,
+  user: 1,
+  mail: 2,
+  daemon: 3,
+  auth: 4,
+  syslog: 5,
+  lpr: 6,
+  news: 7,
+  uucp: 8,
+  cron: 9,
+  authpriv: 10,
+  ftp: 11,
+  local0: 16,
+  local1: 17,
+  local2: 18,
+  local3: 19,
+  local4: 20,
+  local5: 21,
+  local6: 22,
+  local7: 23,
 } as const;
 type Facility = keyof typeof FACILITIES;
 
 /** pino levels (numbers, or labels when a formatter renames them) to RFC 5424 severities. */
 const SEVERITIES: Record<string, number> = {
-  fatal: 2, error: 3, warn: 4, info: 6, debug: 7, trace: 7,
-  60: 2, 50: 3, 40: 4, 30: 6, 20: 7, 10: 7,
+  fatal: 2,
+  error: 3,
+  warn: 4,
+  info: 6,
+  debug: 7,
+  trace: 7,
+  60: 2,
+  50: 3,
+  40: 4,
+  30: 6,
+  20: 7,
+  10: 7,
 };
 
 // Descriptions are .describe() texts: docs/config-*.md is generated from them (scripts/config-doc.ts).
@@ -27,13 +55,23 @@ const SyslogSchema = z.strictObject({
     .regex(/^(?:(?:udp|tcp):\/\/(?:\[[0-9a-fA-F:]+\]|[^\s:/[\]]+):\d{1,5}|unix:\/\/\/\S+)$/, 'syslog.destination is udp://host:port, tcp://host:port or unix:///path')
     .default('udp://127.0.0.1:514')
     .describe('`udp://host:port`, `tcp://host:port` (octet-counted frames, RFC 6587) or `unix:///path` (a stream socket)'),
-  facility: z.enum(Object.keys(FACILITIES) as [Facility, ...Facility[]]).default('local0').describe('syslog facility'),
-  tag: z.string().regex(/^[!-~]{1,48}$/, 'syslog.tag is 1 to 48 printable ASCII characters').optional().describe("RFC 5424 APP-NAME; `portcullis-<program>` when unset"),
+  facility: z
+    .enum(Object.keys(FACILITIES) as [Facility, ...Facility[]])
+    .default('local0')
+    .describe('syslog facility'),
+  tag: z
+    .string()
+    .regex(/^[!-~]{1,48}$/, 'syslog.tag is 1 to 48 printable ASCII characters')
+    .optional()
+    .describe('RFC 5424 APP-NAME; `portcullis-<program>` when unset'),
 });
 
 /** Fields added to each program's `log` section beside `level`. */
 export const LogTargetFields = {
-  destination: z.enum(['stdout', 'file', 'syslog']).default('stdout').describe('`stdout` (JSON lines), `file` (JSON lines appended to `log.file`) or `syslog` (RFC 5424; MSGID is the code, MSG the JSON line)'),
+  destination: z
+    .enum(['stdout', 'file', 'syslog'])
+    .default('stdout')
+    .describe('`stdout` (JSON lines), `file` (JSON lines appended to `log.file`) or `syslog` (RFC 5424; MSGID is the code, MSG the JSON line)'),
   file: z.string().min(1).optional().describe('the file for `destination: file`; its folder is created if missing'),
   syslog: SyslogSchema.optional().describe('settings for `destination: syslog`'),
 };
@@ -141,10 +179,7 @@ class SyslogSink extends Writable {
   private connect(): void {
     if (this.stream || Date.now() - this.lastAttempt < RECONNECT_MS) return;
     this.lastAttempt = Date.now();
-    const socket =
-      this.url.protocol === 'unix:'
-        ? connect({ path: decodeURIComponent(this.url.pathname) })
-        : connect({ host: this.url.hostname.replace(/^\[|\]$/g, ''), port: Number(this.url.port) });
+    const socket = this.url.protocol === 'unix:' ? connect({ path: decodeURIComponent(this.url.pathname) }) : connect({ host: this.url.hostname.replace(/^\[|\]$/g, ''), port: Number(this.url.port) });
     this.stream = socket;
     socket.unref();
     socket.on('connect', () => {

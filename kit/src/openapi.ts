@@ -61,10 +61,7 @@ export function registerOpenApi(app: FastifyInstance, options: OpenApiOptions): 
           ...(response
             ? {
                 response: Object.fromEntries(
-                  Object.entries(response).map(([status, zod]) => [
-                    status,
-                    { description: responseDescriptions[status] ?? 'Response', content: { 'application/json': { schema: toJson(zod) } } },
-                  ]),
+                  Object.entries(response).map(([status, zod]) => [status, { description: responseDescriptions[status] ?? 'Response', content: { 'application/json': { schema: toJson(zod) } } }]),
                 ),
               }
             : {}),

@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
  */
 export interface HealthCheck {
   readonly name: string;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a check that resolves with nothing is healthy; `void` keeps plain `async () => {}` checks assignable.
   check(): Promise<void | { readonly warning: string }>;
 }
 

@@ -70,7 +70,11 @@ export function buildWebhookApp(options: WebhookAppOptions): FastifyInstance {
     // The https variant is typed on https.Server; routes and tests only need the common surface.
   }) as unknown as FastifyInstance;
 
-  if (tls?.allowedClientNames) app.addHook('onRequest', allowClientNames(tls.allowedClientNames, () => new errors.ClientNotAllowedError()));
+  if (tls?.allowedClientNames)
+    app.addHook(
+      'onRequest',
+      allowClientNames(tls.allowedClientNames, () => new errors.ClientNotAllowedError()),
+    );
   options.metrics?.instrument(app);
 
   app.addHook('onResponse', async (request, reply) => {

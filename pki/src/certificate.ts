@@ -44,9 +44,7 @@ export interface CertificateOptions extends Validity {
   usage: CertificateUsage;
 }
 
-export async function createCertificateAuthority(
-  options: { commonName?: string } & Validity = {},
-): Promise<CertificateAuthority> {
+export async function createCertificateAuthority(options: { commonName?: string } & Validity = {}): Promise<CertificateAuthority> {
   const keys = await generateKeys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned(
     {
@@ -76,10 +74,7 @@ export async function loadCertificateAuthority(certPem: string, keyPem: string):
 }
 
 /** Issues a leaf certificate signed by `ca` with a fresh key pair. */
-export async function createCertificate(
-  ca: CertificateAuthority,
-  options: CertificateOptions,
-): Promise<IssuedCertificate> {
+export async function createCertificate(ca: CertificateAuthority, options: CertificateOptions): Promise<IssuedCertificate> {
   const keys = await generateKeys();
   const serverAuth = options.usage === 'server';
   const cert = await x509.X509CertificateGenerator.create(
@@ -95,10 +90,7 @@ export async function createCertificate(
         new x509.BasicConstraintsExtension(false, undefined, true),
         // ECDSA keys only sign (ECDHE handshakes); keyEncipherment is an RSA-only usage.
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension(
-          [serverAuth ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth],
-          false,
-        ),
+        new x509.ExtendedKeyUsageExtension([serverAuth ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth], false),
         new x509.SubjectAlternativeNameExtension(
           (options.sans ?? []).map((name): x509.JsonGeneralName => ({ type: isIP(name) ? 'ip' : 'dns', value: name })),
           false,

@@ -49,11 +49,7 @@ async function main(argv: string[]): Promise<number> {
     extraSans: values.san ?? [],
     ...(days === undefined ? {} : { validityDays: days }),
   });
-  process.stdout.write(
-    created
-      ? `pki: created CA, authserver, configserver and gateway certificates in ${paths.dir}\n`
-      : `pki: ${paths.ca.cert} already present, nothing changed\n`,
-  );
+  process.stdout.write(created ? `pki: created CA, authserver, configserver and gateway certificates in ${paths.dir}\n` : `pki: ${paths.ca.cert} already present, nothing changed\n`);
   if (values.export) {
     const dirs = await exportProgramBundles(paths, values.export, PROGRAMS);
     process.stdout.write(`pki: wrote each program's certificate and key, without the CA key, to ${dirs.join(', ')}\n`);

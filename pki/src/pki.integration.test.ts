@@ -7,15 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import {
-  createCertificate,
-  createCertificateAuthority,
-  createPki,
-  ensurePki,
-  loadCertificateAuthority,
-  type IssuedCertificate,
-  type PkiPaths,
-} from './index.ts';
+import { createCertificate, createCertificateAuthority, createPki, ensurePki, loadCertificateAuthority, type IssuedCertificate, type PkiPaths } from './index.ts';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -42,10 +34,7 @@ test('certificates chain to the CA and carry the right names and usages', async 
     assert.ok(server.checkIssued(ca));
     assert.equal(server.ca, false);
     assert.deepEqual(server.keyUsage, [SERVER_AUTH]);
-    assert.equal(
-      server.subjectAltName,
-      `DNS:${name}, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, DNS:portcullis.example, IP Address:10.0.0.7`,
-    );
+    assert.equal(server.subjectAltName, `DNS:${name}, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, DNS:portcullis.example, IP Address:10.0.0.7`);
     assert.ok(server.checkHost(name));
     assert.ok(server.checkIP('127.0.0.1'));
   }
@@ -172,8 +161,7 @@ test('the CLI prints what it did', async (t) => {
   t.after(() => rm(dir, { recursive: true, force: true }));
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
-  const run = (args: string[]) =>
-    promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'main.ts'), ...args]);
+  const run = (args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'main.ts'), ...args]);
   const certs = join(dir, 'certs');
   assert.match((await run(['init', '--dir', certs, '--san', 'gw.example'])).stdout, /^pki: created .*\n$/);
   assert.match((await run(['init', '--dir', certs])).stdout, /already present, nothing changed\n$/);

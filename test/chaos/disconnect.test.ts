@@ -114,8 +114,17 @@ const report: Figures[] = [];
 
 after(() => {
   if (report.length === 0) return;
-  const lines = ['', `Disconnect chaos (${LONG ? 'long' : 'short'} mode)`, '', '| backend | seed | kills | stage missed | ended before kill | gateway exits | process faults | bystander failures | leaks | seconds |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
-  for (const f of report) lines.push(`| ${f.backend} | ${f.seed} | ${f.kills} of ${f.planned} | ${f.missed} | ${f.endedEarly} | ${f.gatewayExits} | ${f.processFaults} | ${f.bystanderFailures} | ${f.leaks} | ${f.seconds} |`);
+  const lines = [
+    '',
+    `Disconnect chaos (${LONG ? 'long' : 'short'} mode)`,
+    '',
+    '| backend | seed | kills | stage missed | ended before kill | gateway exits | process faults | bystander failures | leaks | seconds |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const f of report)
+    lines.push(
+      `| ${f.backend} | ${f.seed} | ${f.kills} of ${f.planned} | ${f.missed} | ${f.endedEarly} | ${f.gatewayExits} | ${f.processFaults} | ${f.bystanderFailures} | ${f.leaks} | ${f.seconds} |`,
+    );
   for (const f of report) if (f.missedDetail.length > 0) lines.push('', `${f.backend}: missed stages: ${f.missedDetail.slice(0, 20).join('; ')}`);
   for (const f of report) if (f.endedEarlyDetail.length > 0) lines.push('', `${f.backend}: ended before the kill: ${f.endedEarlyDetail.slice(0, 20).join('; ')}`);
   console.log(lines.join('\n'));
@@ -144,7 +153,21 @@ for (const backend of CONTAINER_BACKENDS) {
     await writeFile(payloadFile, payload);
 
     const random = seeded(SEED + (backend === 'docker' ? 0 : 1));
-    const figures: Figures = { backend, seed: SEED, planned: KILLS[backend], kills: 0, missed: 0, endedEarly: 0, endedEarlyDetail: [], gatewayExits: 0, processFaults: 0, bystanderFailures: 0, leaks: 0, seconds: 0, missedDetail: [] };
+    const figures: Figures = {
+      backend,
+      seed: SEED,
+      planned: KILLS[backend],
+      kills: 0,
+      missed: 0,
+      endedEarly: 0,
+      endedEarlyDetail: [],
+      gatewayExits: 0,
+      processFaults: 0,
+      bystanderFailures: 0,
+      leaks: 0,
+      seconds: 0,
+      missedDetail: [],
+    };
     report.push(figures);
     t.diagnostic(`seed ${SEED} (replay: PORTCULLIS_CHAOS_SEED=${SEED})`);
 
@@ -173,8 +196,7 @@ for (const backend of CONTAINER_BACKENDS) {
       else if (outcome === 'ended') {
         figures.endedEarly += 1;
         figures.endedEarlyDetail.push(`#${index} ${victim.client} at ${victim.stage}`);
-      }
-      else {
+      } else {
         figures.kills += 1;
         figures.missed += 1;
         figures.missedDetail.push(`#${index} ${victim.client} at ${victim.stage}`);
@@ -216,10 +238,7 @@ for (const backend of CONTAINER_BACKENDS) {
     assert.equal(figures.gatewayExits, 0, 'the gateway process never exited');
     assert.equal(figures.processFaults, 0, 'no fault escaped its connection to the process handlers');
     assert.equal(gateway.process.pid, firstPid, 'the gateway is the same process as at the start');
-    assert.ok(
-      bystanderOk,
-      `the bystander's session is intact: exit ${end?.code ?? 'none (still running)'}, ${received.length} of ${sentBytes + 15} bytes back; stderr: ${bystander.stderr().trim()}`,
-    );
+    assert.ok(bystanderOk, `the bystander's session is intact: exit ${end?.code ?? 'none (still running)'}, ${received.length} of ${sentBytes + 15} bytes back; stderr: ${bystander.stderr().trim()}`);
     assert.deepEqual(left, [], 'no container or pod is left behind');
     assert.ok(figures.missed <= Math.floor(figures.planned / 20), `at most one kill in twenty misses its stage (${figures.missed}: ${figures.missedDetail.join('; ')})`);
     // The exit status stage races the program's end by design; every other stage must find its client running.
@@ -282,7 +301,10 @@ async function killAt(victim: Victim, context: KillContext): Promise<'killed' | 
     creating: logged(gateway, ['DOCKER_CONTAINER_CREATE', 'KUBERNETES_POD_CREATE'], STAGE_DEADLINE_MS),
     started: logged(gateway, ['SESSION_STARTED'], STAGE_DEADLINE_MS),
   };
-  const cancelAll = () => Object.values(waits).forEach((wait) => wait.cancel());
+  const cancelAll = () =>
+    Object.values(waits).forEach((wait) => {
+      wait.cancel();
+    });
   let command: ClientCommand;
   if (victim.kind === 'exec') command = context.kit.exec(victim.client, STAGE_COMMANDS[victim.stage]);
   else if (victim.stage === 'download') command = await context.kit.transfer(victim.client, 'get', join(context.scratch, `get-${context.index}`), '/usr/bin/bash');

@@ -28,22 +28,17 @@ describe('chaos: kill -9 of gateways and unpullable images leave zero containers
     world = await startWorld({
       logLevel: 'info',
       beforeGateway: async (certsDir) => {
-        fake = await startFakeWebhook(
-          { cert: join(certsDir, 'configserver.crt'), key: join(certsDir, 'configserver.key'), ca: join(certsDir, 'ca.crt') },
-          (req, res) => {
-            req.resume();
-            req.on('end', () => {
-              configCalls += 1;
-              // Every tenth session asks for an image no registry serves.
-              const execution =
-                configCalls % 10 === 0
-                  ? hardenedExecution({ imagePullPolicy: 'Always', container: { ...(hardenedExecution().container as object), image: UNPULLABLE } })
-                  : hardenedExecution();
-              res.writeHead(200, { 'content-type': 'application/json' });
-              res.end(JSON.stringify({ config: { backend: 'docker', docker: { execution } } }));
-            });
-          },
-        );
+        fake = await startFakeWebhook({ cert: join(certsDir, 'configserver.crt'), key: join(certsDir, 'configserver.key'), ca: join(certsDir, 'ca.crt') }, (req, res) => {
+          req.resume();
+          req.on('end', () => {
+            configCalls += 1;
+            // Every tenth session asks for an image no registry serves.
+            const execution =
+              configCalls % 10 === 0 ? hardenedExecution({ imagePullPolicy: 'Always', container: { ...(hardenedExecution().container as object), image: UNPULLABLE } }) : hardenedExecution();
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ config: { backend: 'docker', docker: { execution } } }));
+          });
+        });
         return { configserverUrl: fake.url('/config') };
       },
     });
@@ -94,11 +89,20 @@ describe('chaos: kill -9 of gateways and unpullable images leave zero containers
     const ok = results.filter((result) => result.code === 0 && result.stdout === 'ok\n').length;
     const pullRefused = results.filter((result) => /its image could not be downloaded.*DOCKER_IMAGE_PULL_FAILED/.test(result.stderr)).length;
     const other = results.length - ok - pullRefused;
-    if (ok < CONNECTIONS * 0.5) t.diagnostic(results.filter((result) => result.code !== 0).map((result) => result.stderr.trim().split('\n').pop()).join('\n'));
+    if (ok < CONNECTIONS * 0.5)
+      t.diagnostic(
+        results
+          .filter((result) => result.code !== 0)
+          .map((result) => result.stderr.trim().split('\n').pop())
+          .join('\n'),
+      );
     assert.equal(results.length, CONNECTIONS, 'every connection ended (none hung past its bound)');
     assert.ok(ok >= CONNECTIONS * 0.5, `most sessions worked (${ok})`);
     assert.ok(pullRefused >= 1, 'unpullable images were refused with their message');
-    assert.ok(results.every((result) => !/\n\s+at \S+ \(/.test(result.stderr)), 'no stack trace reached a user');
+    assert.ok(
+      results.every((result) => !/\n\s+at \S+ \(/.test(result.stderr)),
+      'no stack trace reached a user',
+    );
 
     // Stop everything, as an operator would after the run; containers of killed instances go too.
     await Promise.all(everyGateway.map((gateway) => gateway.stop()));
@@ -112,7 +116,9 @@ describe('chaos: kill -9 of gateways and unpullable images leave zero containers
       timeoutMs: 60_000,
       intervalMs: 500,
     });
-    t.diagnostic(`${results.length} connections over ${instances.size} instances, ${kills} kill -9: ${ok} served, ${pullRefused} refused for the image, ${other} cut by a kill; ${left.length} containers left`);
+    t.diagnostic(
+      `${results.length} connections over ${instances.size} instances, ${kills} kill -9: ${ok} served, ${pullRefused} refused for the image, ${other} cut by a kill; ${left.length} containers left`,
+    );
     assert.deepEqual(left, [], 'zero containers left within 60 s');
   });
 });

@@ -99,7 +99,10 @@ describe('chaos on Kubernetes: kill -9 of gateways and unpullable images leave z
     );
     assert.ok(pullRefused >= 1, 'unpullable images were refused with their message');
     assert.ok(ok >= CONNECTIONS * 0.5, `most sessions worked (${ok})`);
-    assert.ok(results.every(({ result }) => !/\n\s+at \S+ \(/.test(result.stderr)), 'no stack trace reached a user');
+    assert.ok(
+      results.every(({ result }) => !/\n\s+at \S+ \(/.test(result.stderr)),
+      'no stack trace reached a user',
+    );
 
     // Only the surviving and restarted instances run now: their reapers remove the killed ones' pods.
     const endedAt = Date.now();
@@ -123,8 +126,15 @@ describe('chaos on Kubernetes: kill -9 of gateways and unpullable images leave z
       // A live instance reaps another's pods only once that one's heartbeat stopped: a killed one.
       if (line.why !== 'stray of this instance') assert.ok(killedIds.has(String(line.owner)), `only a killed instance's pods were reaped (${String(line.owner)})`);
     }
-    for (const id of killedIds) assert.ok(reaped.some((line) => line.owner === id), `the pod in use when ${id} was killed was reaped by a live instance`);
-    assert.ok((await Promise.all(heldResults)).every((code) => code !== 0), 'each session in use at a kill was cut, not reported as a success');
+    for (const id of killedIds)
+      assert.ok(
+        reaped.some((line) => line.owner === id),
+        `the pod in use when ${id} was killed was reaped by a live instance`,
+      );
+    assert.ok(
+      (await Promise.all(heldResults)).every((code) => code !== 0),
+      'each session in use at a kill was cut, not reported as a success',
+    );
     for (const gateway of gateways) assert.equal(gateway.process.exitCode, null, 'the live instances are still running');
     for (const gateway of killed) if (gateway.process.exitCode === null && gateway.process.signalCode === null) await once(gateway.process, 'exit');
   });

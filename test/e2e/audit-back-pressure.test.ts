@@ -77,7 +77,17 @@ test(`a storage slower than the session holds it back: ${SENT / MIB} MiB in and 
   await world.gateway.waitForCode('AUDIT_RECORDING_STORED', 120_000);
   assert.ok(!world.gateway.logs.some((line) => line.code === 'AUDIT_RECORDING_FAILED'), 'nothing was dropped or failed');
 
-  const store = new S3RecordingStore({ endpoint: s3.endpoint, region: 'us-east-1', bucket: s3.bucket, prefix: '', forcePathStyle: true, credentials: s3.credentials, partSize: 5 * MIB, timeoutMs: 30_000, stagingDirectory: staging });
+  const store = new S3RecordingStore({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    bucket: s3.bucket,
+    prefix: '',
+    forcePathStyle: true,
+    credentials: s3.credentials,
+    partSize: 5 * MIB,
+    timeoutMs: 30_000,
+    stagingDirectory: staging,
+  });
   t.after(() => store.close());
   const { recordings } = await store.list({ limit: 10 });
   assert.equal(recordings.length, 1);

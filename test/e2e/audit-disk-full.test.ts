@@ -59,7 +59,10 @@ test('disk full on audit staging: required refuses the login with its code, best
   assert.notEqual(refused.code, 0);
   assert.doesNotMatch(refused.stdout, /should-not-run/);
   assert.match(refused.stderr, /portcullis: Login refused: this session must be recorded, and the recording storage is unavailable\. \(AUDIT_STORAGE_UNAVAILABLE\)/);
-  assert.ok(world.gateway.logs.some((line) => line.code === 'AUDIT_STORAGE_UNAVAILABLE' && /ENOSPC|no space/i.test(JSON.stringify(line))), 'the log names the full disk');
+  assert.ok(
+    world.gateway.logs.some((line) => line.code === 'AUDIT_STORAGE_UNAVAILABLE' && /ENOSPC|no space/i.test(JSON.stringify(line))),
+    'the log names the full disk',
+  );
   assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no container was started');
 
   setConfig(recorded('best-effort'));

@@ -42,7 +42,11 @@ test('the player admits only auditor certificates, lists recordings with the aud
       gateway: { audit: { directory: dir, player: { listen: '127.0.0.1:0', pageSize: 2, tls: { certFile: playerCert, keyFile: playerKey, clientCaFile: pki.ca.cert } } } },
     },
   );
-  for (const [username, password, n] of [[world.username, world.password, 1], [world.username, world.password, 2], ['bob', 'bob-pw', 3]] as const) {
+  for (const [username, password, n] of [
+    [world.username, world.password, 1],
+    [world.username, world.password, 2],
+    ['bob', 'bob-pw', 3],
+  ] as const) {
     const result = await runSsh({ port: world.sshPort, username, password, tty: true, command: `echo "player-text-$((${n}*111))"; exit ${n}` });
     assert.equal(result.code, n, result.stderr);
   }
@@ -63,7 +67,11 @@ test('the player admits only auditor certificates, lists recordings with the aud
   const browser = await launchChromium();
   t.after(() => browser.close());
   const stranger = await browser.newContext({ ignoreHTTPSErrors: true });
-  await assert.rejects(stranger.newPage().then((page) => page.goto(`${base}/`, { timeout: 15_000 })), /ERR_|net::/, 'a browser without a certificate gets no page');
+  await assert.rejects(
+    stranger.newPage().then((page) => page.goto(`${base}/`, { timeout: 15_000 })),
+    /ERR_|net::/,
+    'a browser without a certificate gets no page',
+  );
   await stranger.close();
 
   const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 800 }, clientCertificates: [{ origin: base, certPath: auditorCert!, keyPath: auditorKey! }] });

@@ -56,16 +56,37 @@ test('kill -9 mid-session, then restart: the recording in S3 is complete up to t
   await restarted.waitForCode('AUDIT_RECOVERED');
   await eventually(async () => ((await readdir(staging)).length === 0 ? true : undefined), 'staging to be emptied');
 
-  const store = new S3RecordingStore({ endpoint: s3.endpoint, region: 'us-east-1', bucket: s3.bucket, prefix: '', forcePathStyle: true, credentials: s3.credentials, partSize: 5 * 1024 * 1024, timeoutMs: 10_000, stagingDirectory: staging });
+  const store = new S3RecordingStore({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    bucket: s3.bucket,
+    prefix: '',
+    forcePathStyle: true,
+    credentials: s3.credentials,
+    partSize: 5 * 1024 * 1024,
+    timeoutMs: 10_000,
+    stagingDirectory: staging,
+  });
   t.after(() => store.close());
   const { recordings } = await store.list({ limit: 10 });
   assert.equal(recordings.length, 1);
   const recording = recordings[0]!;
-  assert.deepEqual(recording.streams.map((key) => key.split('/')[1]), ['audit.cslog', 'channel-0.cast']);
+  assert.deepEqual(
+    recording.streams.map((key) => key.split('/')[1]),
+    ['audit.cslog', 'channel-0.cast'],
+  );
   const cast = parseAsciicast((await store.read(`${recording.id}/channel-0.cast`)).toString('utf8'));
   assert.match(cast.events.map(([, , text]) => text).join(''), /before-kill-2/);
   const { messages } = decodeBinaryLog(await store.read(`${recording.id}/audit.cslog`));
-  assert.ok(messages.some((message) => message.type === MESSAGE_TYPES.io && Buffer.from(message.payload!.data as Uint8Array).toString().includes('before-kill-2')));
+  assert.ok(
+    messages.some(
+      (message) =>
+        message.type === MESSAGE_TYPES.io &&
+        Buffer.from(message.payload!.data as Uint8Array)
+          .toString()
+          .includes('before-kill-2'),
+    ),
+  );
 
   const verified = await auditCli(['verify', `s3://${s3.bucket}/${recording.id}`, '--endpoint', s3.endpoint, '--credentials', s3.credentialsFile]);
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
@@ -100,7 +121,17 @@ test('S3 staging stays bounded by about one part however long the stream, and th
   const s3 = await localS3(t);
   const staging = await tempDir(t);
   const partSize = 5 * 1024 * 1024;
-  const store = new S3RecordingStore({ endpoint: s3.endpoint, region: 'us-east-1', bucket: s3.bucket, prefix: 'long/', forcePathStyle: true, credentials: s3.credentials, partSize, timeoutMs: 10_000, stagingDirectory: staging });
+  const store = new S3RecordingStore({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    bucket: s3.bucket,
+    prefix: 'long/',
+    forcePathStyle: true,
+    credentials: s3.credentials,
+    partSize,
+    timeoutMs: 10_000,
+    stagingDirectory: staging,
+  });
   t.after(() => store.close());
   const key = '20261123T000000Z-0123456789abcdef0123456789abcdef/channel-0.cast';
   const writer = await store.openStream(key, 'asciicast');

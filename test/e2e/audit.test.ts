@@ -34,8 +34,7 @@ test('a recorded ssh session plays back in asciinema cat, its binary log decodes
   assert.match(await asciinemaCat(join(folder, 'channel-0.cast')), /recorded-42/);
 
   const { messages } = decodeBinaryLog(await readFile(join(folder, 'audit.cslog')));
-  const order = (type: number, predicate: (payload: Record<string, unknown>) => boolean = () => true) =>
-    messages.findIndex((message) => message.type === type && predicate(message.payload ?? {}));
+  const order = (type: number, predicate: (payload: Record<string, unknown>) => boolean = () => true) => messages.findIndex((message) => message.type === type && predicate(message.payload ?? {}));
   const steps = [
     order(MESSAGE_TYPES.connect),
     order(MESSAGE_TYPES.authPasswordSuccessful, (payload) => payload.username === world.username),
@@ -44,14 +43,28 @@ test('a recorded ssh session plays back in asciinema cat, its binary log decodes
     order(MESSAGE_TYPES.newChannel, (payload) => payload.channelType === 'session'),
     order(MESSAGE_TYPES.channelRequestPty),
     order(MESSAGE_TYPES.channelRequestExec, (payload) => String(payload.program).includes('recorded-')),
-    order(MESSAGE_TYPES.io, (payload) => payload.stream === 1 && Buffer.from(payload.data as Uint8Array).toString().includes('recorded-42')),
+    order(
+      MESSAGE_TYPES.io,
+      (payload) =>
+        payload.stream === 1 &&
+        Buffer.from(payload.data as Uint8Array)
+          .toString()
+          .includes('recorded-42'),
+    ),
     order(MESSAGE_TYPES.exit, (payload) => payload.exitStatus === 3),
     order(MESSAGE_TYPES.close),
     order(MESSAGE_TYPES.disconnect),
   ];
-  assert.ok(steps.every((index) => index >= 0), `every event is there: ${steps.join(',')}`);
+  assert.ok(
+    steps.every((index) => index >= 0),
+    `every event is there: ${steps.join(',')}`,
+  );
   assert.ok(order(MESSAGE_TYPES.globalRequestUnknown, (payload) => payload.requestType === 'tcpip-forward') >= 0, 'the refused -R request is recorded');
-  assert.deepEqual(steps, [...steps].sort((a, b) => a - b), 'in the order they happened');
+  assert.deepEqual(
+    steps,
+    [...steps].sort((a, b) => a - b),
+    'in the order they happened',
+  );
   const auth = messages[steps[1]!]!;
   assert.equal(Buffer.from(auth.payload!.password as Uint8Array).length, 0, 'the password is not recorded');
   assert.ok(!messages.some((message) => Buffer.from(JSON.stringify(message.payload, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).includes(world.password)));
@@ -127,9 +140,7 @@ test(`an SFTP upload of ${SFTP_MIB} MiB is one file event with its SHA-256, and 
   const folder = join(dir, id!);
   const { messages } = decodeBinaryLog(await readFile(join(folder, 'audit.cslog')));
   const files = messages.filter((message) => message.type === MESSAGE_TYPES.sftpFile).map((message) => message.payload);
-  assert.deepEqual(files, [
-    { operation: 'upload', path: '/tmp/upload.bin', direction: 'upload', bytes: content.length, sha256: createHash('sha256').update(content).digest('hex'), result: 'ok' },
-  ]);
+  assert.deepEqual(files, [{ operation: 'upload', path: '/tmp/upload.bin', direction: 'upload', bytes: content.length, sha256: createHash('sha256').update(content).digest('hex'), result: 'ok' }]);
   assert.ok(!messages.some((message) => message.type === MESSAGE_TYPES.io), 'no raw SFTP bytes in the log');
   const bytes = await folderBytes(folder);
   assert.ok(bytes < 1024 * 1024, `the recording is ${bytes} bytes`);

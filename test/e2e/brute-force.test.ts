@@ -35,8 +35,7 @@ describe('brute-force protection across connections, with the real OpenSSH clien
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
   });
 
-  const ssh = (username: string, password: string, address: string) =>
-    runSsh({ port: world.sshPort, username, password, command: 'echo in', extraArgs: from(address) });
+  const ssh = (username: string, password: string, address: string) => runSsh({ port: world.sshPort, username, password, command: 'echo in', extraArgs: from(address) });
 
   test('22 wrong passwords for one user from 127.0.0.2 in a burst: the right key logs in at once, even from there; the right password from 127.0.0.1', E2E, async () => {
     const started = performance.now();

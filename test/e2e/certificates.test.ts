@@ -94,15 +94,12 @@ describe('OpenSSH user certificates: verified by the authserver against its CAs'
   });
 
   test('source-address is checked against the connection: outside it is refused, inside it logs in', E2E, async () => {
-    await refusedFor(
-      await certify('elsewhere', 'ca', ['-I', 'alice', '-n', world.username, '-V', '-5m:+1h', '-O', 'source-address=10.0.0.0/8']),
-      'AUTHSERVER_CERT_SOURCE_ADDRESS_DENIED',
-    );
+    await refusedFor(await certify('elsewhere', 'ca', ['-I', 'alice', '-n', world.username, '-V', '-5m:+1h', '-O', 'source-address=10.0.0.0/8']), 'AUTHSERVER_CERT_SOURCE_ADDRESS_DENIED');
     const here = await login(await certify('here', 'ca', ['-I', 'alice', '-n', world.username, '-V', '-5m:+1h', '-O', 'source-address=192.0.2.1,127.0.0.0/8']));
     assert.equal(here.code, 0, here.stderr);
   });
 
-  test("force-command runs instead of what the client asked, with the request in SSH_ORIGINAL_COMMAND", E2E, async () => {
+  test('force-command runs instead of what the client asked, with the request in SSH_ORIGINAL_COMMAND', E2E, async () => {
     const cert = await certify('forced', 'ca', ['-I', 'alice', '-n', world.username, '-V', '-5m:+1h', '-O', 'force-command=echo "forced: $SSH_ORIGINAL_COMMAND"']);
     const result = await login(cert);
     assert.equal(result.code, 0, result.stderr);

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { listSessionContainers, waitForNoSessionContainers, waitForSessionContainers } from '../helpers/docker.ts';
+import { waitForNoSessionContainers, waitForSessionContainers } from '../helpers/docker.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { E2E } from '../helpers/deadlines.ts';
@@ -15,8 +15,7 @@ describe('when the SSH connection ends, its container is gone', () => {
   });
   after(() => world.stop());
 
-  const ssh = (command: string, port = world.sshPort) =>
-    runSsh({ port, username: world.username, password: world.password, command });
+  const ssh = (command: string, port = world.sshPort) => runSsh({ port, username: world.username, password: world.password, command });
 
   test('20 sequential and 10 concurrent connections leave zero containers', E2E, async () => {
     for (let i = 0; i < 20; i += 1) {
@@ -24,7 +23,9 @@ describe('when the SSH connection ends, its container is gone', () => {
       assert.equal(result.stdout, `seq-${i}\n`, result.stderr);
     }
     const concurrent = await Promise.all(Array.from({ length: 10 }, (_, i) => ssh(`echo par-${i}`)));
-    concurrent.forEach((result, i) => assert.equal(result.stdout, `par-${i}\n`, result.stderr));
+    concurrent.forEach((result, i) => {
+      assert.equal(result.stdout, `par-${i}\n`, result.stderr);
+    });
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), []);
   });
 

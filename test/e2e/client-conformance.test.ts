@@ -18,14 +18,28 @@ import { startTerminal } from '../helpers/tmux.ts';
  */
 const ROWS = ['ssh', 'ssh -C', 'sftp', 'sftp -C', 'scp', 'scp -C', 'scp -O', 'scp -O -C', 'dbclient', 'plink', 'psftp', 'pscp', 'paramiko'] as const;
 type Row = (typeof ROWS)[number];
-const CHECKS = ['exec', 'exit status', 'stderr', 'pty size at start', 'pty size after resize', '5 MiB stdin round trip', '5 MiB file round trip', 'Ctrl-C', 'hangup kills remote process', 'env'] as const;
+const CHECKS = [
+  'exec',
+  'exit status',
+  'stderr',
+  'pty size at start',
+  'pty size after resize',
+  '5 MiB stdin round trip',
+  '5 MiB file round trip',
+  'Ctrl-C',
+  'hangup kills remote process',
+  'env',
+] as const;
 type Check = (typeof CHECKS)[number];
 
 const PAYLOAD_BYTES = 5 * 1024 * 1024;
 const ENV_NAME = 'PORTCULLIS_CONFORMANCE';
 /** The terminal the interactive checks start in, then resize to twice (the last one must win). */
 const START = { cols: 100, rows: 30 };
-const RESIZES = [{ cols: 120, rows: 40 }, { cols: 90, rows: 25 }];
+const RESIZES = [
+  { cols: 120, rows: 40 },
+  { cols: 90, rows: 25 },
+];
 
 const FILE_ONLY_ROWS: readonly Row[] = ['sftp', 'sftp -C', 'scp', 'scp -C', 'scp -O', 'scp -O -C', 'psftp', 'pscp'];
 
@@ -36,7 +50,7 @@ function notApplicable(row: Row, check: Check): string | undefined {
     return `${row.split(' ')[0]} is a file transfer program: it runs no command of the user's`;
   }
   if (check === '5 MiB file round trip') {
-    if (row === 'ssh' || row === 'ssh -C') return "OpenSSH moves files with sftp and scp (their rows)";
+    if (row === 'ssh' || row === 'ssh -C') return 'OpenSSH moves files with sftp and scp (their rows)';
     if (row === 'plink') return 'PuTTY moves files with psftp and pscp (their rows)';
   }
   if (check === 'env' && row === 'dbclient') return "Dropbear's client cannot send environment variables (no SendEnv/SetEnv)";

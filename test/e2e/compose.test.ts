@@ -21,7 +21,6 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PROJECT = `portcullis-compose-test-${process.pid}`;
 
-
 /** Runs Debian's docker-compose (v1) on the repository's own compose file, as an operator would. */
 function compose(args: string[], env: NodeJS.ProcessEnv) {
   return run('docker-compose', ['-p', PROJECT, ...args], { cwd: ROOT, env, maxBuffer: 16 * 1024 * 1024 });
@@ -97,7 +96,12 @@ describe('docker compose up starts the whole system and a user logs in', () => {
   test('the first start prints a generated demo password, and ssh with it lands in a container', E2E_SLOW, async (t) => {
     const demoLogin = /Demo login: ssh -p 2222 demo@localhost\s+password: (\S+)/;
     password ??= demoLogin.exec(
-      await pollUntil(async () => (await compose(['logs', '--no-color', 'authserver'], env)).stdout, { what: 'a demo password printed by the authserver', until: (logs) => demoLogin.test(logs), timeoutMs: 90_000, intervalMs: 500 }),
+      await pollUntil(async () => (await compose(['logs', '--no-color', 'authserver'], env)).stdout, {
+        what: 'a demo password printed by the authserver',
+        until: (logs) => demoLogin.test(logs),
+        timeoutMs: 90_000,
+        intervalMs: 500,
+      }),
     )![1]!;
     const probe = 'id -u; echo $HOME; stat -c %a ~';
     const demo = password;
@@ -117,7 +121,7 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.equal(wrong.code, 255);
   });
 
-  test('an operator adds a user with a key, who logs in without a restart, and lists and plays that recording, all with the README\'s commands', E2E_SLOW, async (t) => {
+  test("an operator adds a user with a key, who logs in without a restart, and lists and plays that recording, all with the README's commands", E2E_SLOW, async (t) => {
     const work = await mkdtemp(join(tmpdir(), 'portcullis-operator-'));
     t.after(() => rm(work, { recursive: true, force: true }));
     for (const name of ['alice', 'laptop']) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@example.org`, '-f', join(work, name)]);
@@ -187,10 +191,7 @@ describe('docker compose up starts the whole system and a user logs in', () => {
 
   test('no program runs as root: the gateway left root after reading the Docker socket group', E2E_SLOW, async () => {
     for (const program of ['authserver', 'configserver', 'gateway']) {
-      const { stdout } = await compose(
-        ['exec', '-T', program, 'node', '-e', "console.log(require('fs').readFileSync('/proc/1/status', 'utf8').match(/^Uid:.*$/m)[0])"],
-        env,
-      );
+      const { stdout } = await compose(['exec', '-T', program, 'node', '-e', "console.log(require('fs').readFileSync('/proc/1/status', 'utf8').match(/^Uid:.*$/m)[0])"], env);
       assert.match(stdout.trim(), /^Uid:\s+10001\s+10001\s+10001\s+10001$/, program);
     }
   });
@@ -240,7 +241,10 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     const { stdout } = await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`]);
     const ids = stdout.trim().split('\n').filter(Boolean);
     assert.equal(ids.length, 5, 'certs, session-image, authserver, configserver, gateway');
-    const inspected = JSON.parse((await run('docker', ['inspect', ...ids])).stdout) as { Name: string; HostConfig: { Memory: number; PidsLimit: number | null; LogConfig: { Type: string; Config: Record<string, string> } } }[];
+    const inspected = JSON.parse((await run('docker', ['inspect', ...ids])).stdout) as {
+      Name: string;
+      HostConfig: { Memory: number; PidsLimit: number | null; LogConfig: { Type: string; Config: Record<string, string> } };
+    }[];
     for (const { Name, HostConfig } of inspected) {
       assert.ok(HostConfig.Memory > 0 && HostConfig.Memory <= 1024 ** 3, `${Name} has a memory limit`);
       assert.ok((HostConfig.PidsLimit ?? 0) > 0 && (HostConfig.PidsLimit ?? 0) <= 512, `${Name} has a pids limit`);

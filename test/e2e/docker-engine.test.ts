@@ -16,8 +16,7 @@ import { E2E } from '../helpers/deadlines.ts';
 
 const run = promisify(execFile);
 
-const login = (world: World, command: string) =>
-  runSsh({ port: world.sshPort, username: world.username, password: world.password, command });
+const login = (world: World, command: string) => runSsh({ port: world.sshPort, username: world.username, password: world.password, command });
 
 describe('Docker image pull policies', () => {
   test('IfNotPresent uses a local :latest image and never reaches for a registry', E2E, async (t) => {
@@ -94,7 +93,11 @@ describe('no container outlives its gateway', () => {
     const { args, env, dir } = await opensshInvocation({ port: world.sshPort, username: world.username, password: world.password, command: 'sleep 600' });
     t.after(() => run('rm', ['-rf', dir]));
     const sessions = [spawn('ssh', args, { env, stdio: 'ignore' }), spawn('ssh', args, { env, stdio: 'ignore' })];
-    t.after(() => sessions.forEach((child) => child.kill('SIGKILL')));
+    t.after(() =>
+      sessions.forEach((child) => {
+        child.kill('SIGKILL');
+      }),
+    );
     await waitForSessionContainers(world.instanceId, 2);
 
     const killedAt = Date.now();
@@ -105,8 +108,13 @@ describe('no container outlives its gateway', () => {
 
     // A start that failed half-way leaves a created container of a dead owner: a live gateway sweeps it.
     const { stdout: leftover } = await run('docker', [
-      'create', '--label', 'app.kubernetes.io/managed-by=portcullis-gateway', '--label', `portcullis.io/instance=${world.instanceId}`,
-      'portcullis/session:dev', 'true',
+      'create',
+      '--label',
+      'app.kubernetes.io/managed-by=portcullis-gateway',
+      '--label',
+      `portcullis.io/instance=${world.instanceId}`,
+      'portcullis/session:dev',
+      'true',
     ]);
     t.after(() => run('docker', ['rm', '-f', leftover.trim()]).catch(() => undefined));
     const restarted = await world.startAnotherGateway();

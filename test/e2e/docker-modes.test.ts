@@ -13,8 +13,7 @@ import { E2E } from '../helpers/deadlines.ts';
 
 const run = promisify(execFile);
 
-const login = (world: World, command: string) =>
-  runSsh({ port: world.sshPort, username: world.username, password: world.password, command });
+const login = (world: World, command: string) => runSsh({ port: world.sshPort, username: world.username, password: world.password, command });
 
 const share = (world: World) => openSharedConnection({ port: world.sshPort, username: world.username, password: world.password });
 

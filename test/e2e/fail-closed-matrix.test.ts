@@ -42,7 +42,13 @@ async function worldWithFake(
       if (options.expiredServerCertificate) {
         const ca = await loadCertificateAuthority(await readFile(join(certsDir, 'ca.crt'), 'utf8'), await readFile(join(certsDir, 'ca.key'), 'utf8'));
         const day = 24 * 60 * 60 * 1000;
-        const issued = await createCertificate(ca, { commonName: 'localhost', sans: ['localhost', '127.0.0.1'], usage: 'server', notBefore: new Date(Date.now() - 2 * day), notAfter: new Date(Date.now() - day) });
+        const issued = await createCertificate(ca, {
+          commonName: 'localhost',
+          sans: ['localhost', '127.0.0.1'],
+          usage: 'server',
+          notBefore: new Date(Date.now() - 2 * day),
+          notAfter: new Date(Date.now() - day),
+        });
         cert = join(certsDir, 'expired.crt');
         key = join(certsDir, 'expired.key');
         await writeFile(cert, issued.certPem);

@@ -18,10 +18,7 @@ type ServerCertificate = 'trusted' | 'wrong-name' | 'other-ca';
 async function fakeCerts(certsDir: string, kind: ServerCertificate): Promise<{ cert: string; key: string; ca: string }> {
   const ca = join(certsDir, 'ca.crt');
   if (kind === 'trusted') return { cert: join(certsDir, 'configserver.crt'), key: join(certsDir, 'configserver.key'), ca };
-  const issuer =
-    kind === 'wrong-name'
-      ? await loadCertificateAuthority(await readFile(ca, 'utf8'), await readFile(join(certsDir, 'ca.key'), 'utf8'))
-      : await createCertificateAuthority();
+  const issuer = kind === 'wrong-name' ? await loadCertificateAuthority(await readFile(ca, 'utf8'), await readFile(join(certsDir, 'ca.key'), 'utf8')) : await createCertificateAuthority();
   const sans = kind === 'wrong-name' ? ['elsewhere.example'] : ['localhost', '127.0.0.1'];
   const issued = await createCertificate(issuer, { commonName: sans[0]!, sans, usage: 'server' });
   await writeFile(join(certsDir, `${kind}.crt`), issued.certPem);
@@ -50,8 +47,7 @@ async function worldWithFake(
   return world;
 }
 
-const login = (world: World) =>
-  runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'echo logged-in', timeoutMs: 30_000 });
+const login = (world: World) => runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'echo logged-in', timeoutMs: 30_000 });
 
 describe('the gateway fails closed when a webhook cannot give a valid answer', () => {
   test('authserver stopped: refused at once with a message naming the problem', E2E, async (t) => {

@@ -33,7 +33,10 @@ describe('keyboard-interactive: the authserver drives a conversation the gateway
     const result = await runSshKeyboardInteractive({ port: world.sshPort, username: 'otp', answers: [totpPassword, code], command: 'echo kbd-ok' });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'kbd-ok\n');
-    assert.deepEqual(result.prompts.map((prompt) => prompt.replace(/\s+$/, '')), ['Password:', 'One-time code:']);
+    assert.deepEqual(
+      result.prompts.map((prompt) => prompt.replace(/\s+$/, '')),
+      ['Password:', 'One-time code:'],
+    );
     assert.match(result.stderr, /Enter the 6-digit code your authenticator app shows\./);
     const accepted = world.authserver.logs.find((line) => line.code === 'AUTHSERVER_KEYBOARD_INTERACTIVE_ACCEPTED');
     assert.equal(accepted?.username, 'otp');
@@ -66,8 +69,14 @@ describe('keyboard-interactive: the authserver drives a conversation the gateway
     const wrongPassword = await runSshKeyboardInteractive({ port: world.sshPort, username: 'otp', answers: ['not-it', await generate({ secret: totpSecret })], command: 'true' });
     assert.equal(wrongPassword.code, 255);
     // The conversation does not tell which factor failed: the code is asked either way.
-    assert.deepEqual(wrongPassword.prompts.map((prompt) => prompt.trim()), ['Password:', 'One-time code:']);
-    const reasons = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_KEYBOARD_INTERACTIVE_REJECTED').slice(-2).map((line) => line.reason);
+    assert.deepEqual(
+      wrongPassword.prompts.map((prompt) => prompt.trim()),
+      ['Password:', 'One-time code:'],
+    );
+    const reasons = world.authserver.logs
+      .filter((line) => line.code === 'AUTHSERVER_KEYBOARD_INTERACTIVE_REJECTED')
+      .slice(-2)
+      .map((line) => line.reason);
     assert.deepEqual(reasons, ['totp', 'password']);
   });
 
@@ -82,7 +91,10 @@ describe('keyboard-interactive: the authserver drives a conversation the gateway
     const result = await runSshKeyboardInteractive({ port: world.sshPort, username: world.username, answers: [world.password], command: 'echo demo-ok' });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'demo-ok\n');
-    assert.deepEqual(result.prompts.map((prompt) => prompt.trim()), ['Password:']);
+    assert.deepEqual(
+      result.prompts.map((prompt) => prompt.trim()),
+      ['Password:'],
+    );
   });
 });
 
@@ -95,19 +107,16 @@ describe('keyboard-interactive against a scripted auth server: verbatim relay, b
       gateway: { auth: { keyboardInteractive: true, keyboardInteractiveMaxRounds: 5 } },
       beforeGateway: async (certsDir) => {
         // The fake serves with the real authserver's certificate, so the gateway trusts it.
-        fake = await startFakeWebhook(
-          { cert: join(certsDir, 'authserver.crt'), key: join(certsDir, 'authserver.key'), ca: join(certsDir, 'ca.crt') },
-          (req, res) => {
-            let text = '';
-            req.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-            req.on('end', () => {
-              const body = JSON.parse(text) as Record<string, unknown>;
-              received.push(body);
-              res.setHeader('content-type', 'application/json');
-              res.end(JSON.stringify(req.url === '/keyboard-interactive' ? script(body, received.length - 1) : { success: false }));
-            });
-          },
-        );
+        fake = await startFakeWebhook({ cert: join(certsDir, 'authserver.crt'), key: join(certsDir, 'authserver.key'), ca: join(certsDir, 'ca.crt') }, (req, res) => {
+          let text = '';
+          req.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+          req.on('end', () => {
+            const body = JSON.parse(text) as Record<string, unknown>;
+            received.push(body);
+            res.setHeader('content-type', 'application/json');
+            res.end(JSON.stringify(req.url === '/keyboard-interactive' ? script(body, received.length - 1) : { success: false }));
+          });
+        });
         return { authUrl: fake.url('') };
       },
     });
@@ -122,7 +131,14 @@ describe('keyboard-interactive against a scripted auth server: verbatim relay, b
     const { world, received } = await scriptedWorld(t, (body, call) =>
       call === 0
         ? {
-            challenge: { name: 'Example Corp', instruction: 'Two questions follow.', prompts: [{ prompt: 'Favourite colour: ', echo: true }, { prompt: 'Secret word: ', echo: false }] },
+            challenge: {
+              name: 'Example Corp',
+              instruction: 'Two questions follow.',
+              prompts: [
+                { prompt: 'Favourite colour: ', echo: true },
+                { prompt: 'Secret word: ', echo: false },
+              ],
+            },
             state: 'opaque-1',
           }
         : body.state === 'opaque-1' && JSON.stringify(body.answers) === JSON.stringify(['blue', 'xyzzy'])
@@ -136,7 +152,13 @@ describe('keyboard-interactive against a scripted auth server: verbatim relay, b
     assert.match(result.stderr, /Example Corp/);
     assert.match(result.stderr, /Two questions follow\./);
     const calls = received.filter((body) => 'round' in body);
-    assert.deepEqual(calls.map((body) => [body.round, body.state, body.answers]), [[0, undefined, []], [1, 'opaque-1', ['blue', 'xyzzy']]]);
+    assert.deepEqual(
+      calls.map((body) => [body.round, body.state, body.answers]),
+      [
+        [0, undefined, []],
+        [1, 'opaque-1', ['blue', 'xyzzy']],
+      ],
+    );
     assert.ok(!world.gateway.output.join('\n').includes('xyzzy'), 'the gateway never logs an answer');
   });
 

@@ -24,7 +24,12 @@ describe('a client that disconnects while its pod starts leaves no pod', () => {
       // Until this attempt's pod exists and waits in ContainerCreating (bounded).
       const deadline = Date.now() + 60_000;
       const waiting = () => world.gateway.logs.filter((line) => line.code === 'KUBERNETES_POD_WAIT').length >= attempt;
-      await pollUntilOrLast(() => waiting() && kube.sessionPods().length > 0, { what: `attempt ${attempt}'s pod waiting to start`, until: (started) => started, timeoutMs: deadline - Date.now(), intervalMs: 50 });
+      await pollUntilOrLast(() => waiting() && kube.sessionPods().length > 0, {
+        what: `attempt ${attempt}'s pod waiting to start`,
+        until: (started) => started,
+        timeoutMs: deadline - Date.now(),
+        intervalMs: 50,
+      });
       assert.ok(waiting() && kube.sessionPods().length === 1, `attempt ${attempt}: the pod was created and is starting`);
       const phase = (kube.kube.pods(SESSION_NAMESPACE)[0]?.status as { phase?: string } | undefined)?.phase;
       assert.equal(phase, 'Pending', 'still starting when the client leaves');

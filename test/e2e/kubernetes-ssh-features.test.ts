@@ -70,10 +70,12 @@ test('session mode (a pod per session): forwarding is refused with a code, no po
   const log = logMark(kube.world.gateway);
   const client = await ssh2Client(kube);
   t.after(() => client.end());
-  const refusal = await new Promise<Error | undefined>((resolve) => client.forwardOut('127.0.0.1', 40000, '127.0.0.1', 17777, (error, stream) => {
-    stream?.destroy();
-    resolve(error);
-  }));
+  const refusal = await new Promise<Error | undefined>((resolve) =>
+    client.forwardOut('127.0.0.1', 40000, '127.0.0.1', 17777, (error, stream) => {
+      stream?.destroy();
+      resolve(error);
+    }),
+  );
   assert.match(String(refusal?.message), /Channel open failure/);
   await log.next('SSH_FORWARD_REJECTED');
   assert.deepEqual(kube.sessionPods(), []);

@@ -46,7 +46,8 @@ describe('Kubernetes sessions: a live terminal and the webhook files', () => {
     };
     const kube = await worldWithPod(t, hardenedPod({ mode: 'connection' }), { answer });
     const { world } = kube;
-    const command = 'cat /home/user/motd.txt /home/user/.token /home/user/.config/tool/settings; echo ---; stat -c "%n %a %u %g" /home/user/motd.txt /home/user/.token /home/user/.config/tool/settings; id -u';
+    const command =
+      'cat /home/user/motd.txt /home/user/.token /home/user/.config/tool/settings; echo ---; stat -c "%n %a %u %g" /home/user/motd.txt /home/user/.token /home/user/.config/tool/settings; id -u';
     for (const mode of ['connection', 'session']) {
       kube.setPod(hardenedPod({ mode }));
       const result = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command });
@@ -55,11 +56,11 @@ describe('Kubernetes sessions: a live terminal and the webhook files', () => {
       assert.equal(content, `${motd}${secret}\na=1\n`, `${mode}: contents`);
       const lines = stat.trim().split('\n');
       assert.equal(lines.at(-1), '1000', 'the pod securityContext user');
-      assert.deepEqual(lines.slice(0, 3), [
-        '/home/user/motd.txt 640 1000 1000',
-        '/home/user/.token 600 1000 1000',
-        '/home/user/.config/tool/settings 644 1000 1000',
-      ], `${mode}: modes (given, sensitive default, plain default) and owner`);
+      assert.deepEqual(
+        lines.slice(0, 3),
+        ['/home/user/motd.txt 640 1000 1000', '/home/user/.token 600 1000 1000', '/home/user/.config/tool/settings 644 1000 1000'],
+        `${mode}: modes (given, sensitive default, plain default) and owner`,
+      );
     }
     assert.ok(!world.gateway.logs.some((line) => JSON.stringify(line).includes(secret)), 'the sensitive content reaches no log line');
     const execs = kube.kube.received.filter((entry) => JSON.stringify(entry).includes(secret));

@@ -124,7 +124,11 @@ async function waitUntilAccepting(port: number, timeoutMs = 30_000): Promise<voi
 
 async function fileLines(file: string, predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 30_000) {
   return pollUntil(
-    async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>),
+    async () =>
+      (await readFile(file, 'utf8').catch(() => ''))
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
     { what: `a matching line in ${file}`, until: (lines) => lines.some(predicate), timeoutMs },
   );
 }
@@ -155,7 +159,15 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     const receiver = await startReceiver('udp');
     cleanups.push(receiver.close);
     const config = join(dir, 'auth-udp.yaml');
-    await writeFile(config, stringify({ listen: '127.0.0.1:0', tls: tls('authserver'), usersFile: 'users.yaml', log: { level: 'debug', destination: 'syslog', syslog: { destination: receiver.address, facility: 'auth' } } }));
+    await writeFile(
+      config,
+      stringify({
+        listen: '127.0.0.1:0',
+        tls: tls('authserver'),
+        usersFile: 'users.yaml',
+        log: { level: 'debug', destination: 'syslog', syslog: { destination: receiver.address, facility: 'auth' } },
+      }),
+    );
     const program = spawnProgram('authserver/src/main.ts', config);
     cleanups.push(program.stop);
     const listening = await receiver.waitFor('AUTHSERVER_LISTENING');
@@ -181,7 +193,10 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     const config = join(dir, 'config-tcp.yaml');
     // No info line says which port it took, so give it one and wait until it accepts.
     const port = await freePort();
-    await writeFile(config, stringify({ listen: `127.0.0.1:${port}`, tls: tls('configserver'), policyDir: 'policies', log: { level: 'warn', destination: 'syslog', syslog: { destination: receiver.address, tag: 'cfg' } } }));
+    await writeFile(
+      config,
+      stringify({ listen: `127.0.0.1:${port}`, tls: tls('configserver'), policyDir: 'policies', log: { level: 'warn', destination: 'syslog', syslog: { destination: receiver.address, tag: 'cfg' } } }),
+    );
     const program = spawnProgram('configserver/src/main.ts', config);
     cleanups.push(program.stop);
     await waitUntilAccepting(port);
@@ -194,7 +209,7 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     assert.ok(failed, `the failed reload reached syslog; got ${receiver.raw.join('\n')}; stdout ${program.stdout.join('')}`);
     assert.equal(failed.pri, 16 * 8 + 3, 'facility local0 (default), severity error');
     assert.equal(failed.appName, 'cfg');
-    assert.equal(failed.msgId, '-', 'a code longer than RFC 5424\'s 32-character MSGID is not cut');
+    assert.equal(failed.msgId, '-', "a code longer than RFC 5424's 32-character MSGID is not cut");
     assert.ok(!receiver.messages.some((message) => message.json.code === 'CONFIGSERVER_LISTENING'), 'info lines are below level warn');
   });
 
@@ -202,7 +217,10 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     const receiver = await startReceiver('unix', join(dir, 'syslog.sock'));
     cleanups.push(receiver.close);
     const config = join(dir, 'auth-unix.yaml');
-    await writeFile(config, stringify({ listen: '127.0.0.1:0', tls: tls('authserver'), usersFile: 'users.yaml', log: { level: 'info', destination: 'syslog', syslog: { destination: receiver.address } } }));
+    await writeFile(
+      config,
+      stringify({ listen: '127.0.0.1:0', tls: tls('authserver'), usersFile: 'users.yaml', log: { level: 'info', destination: 'syslog', syslog: { destination: receiver.address } } }),
+    );
     const program = spawnProgram('authserver/src/main.ts', config);
     cleanups.push(program.stop);
     const listening = await receiver.waitFor('AUTHSERVER_LISTENING');
@@ -225,7 +243,10 @@ describe('log destinations: syslog over UDP, TCP and a Unix socket, and a file, 
     const program = spawnProgram('gateway/src/main.ts', config);
     cleanups.push(program.stop);
     const lines = await fileLines(logFile, (line) => line.code === 'SSH_AVAILABLE');
-    assert.ok(lines.every((line) => typeof line.code === 'string'), 'every line has a code');
+    assert.ok(
+      lines.every((line) => typeof line.code === 'string'),
+      'every line has a code',
+    );
     assert.ok(!lines.some((line) => line.level === 'debug'), 'level info');
     assert.equal(program.stdout.join(''), '', 'nothing on stdout when logging to a file');
   });

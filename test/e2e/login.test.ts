@@ -28,8 +28,7 @@ describe('a user logs in with plain ssh and lands in a container', () => {
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
   });
 
-  const ssh = (command: string, extra: Partial<Parameters<typeof runSsh>[0]> = {}) =>
-    runSsh({ port: world.sshPort, username: world.username, password: world.password, command, ...extra });
+  const ssh = (command: string, extra: Partial<Parameters<typeof runSsh>[0]> = {}) => runSsh({ port: world.sshPort, username: world.username, password: world.password, command, ...extra });
 
   test('a command runs as a non-root user with its home directory', E2E, async () => {
     const result = await ssh('id -u; echo $HOME');

@@ -6,14 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import {
-  createCertificate,
-  createCertificateAuthority,
-  createPki,
-  loadCertificateAuthority,
-  type CertificateAuthority,
-  type PkiPaths,
-} from '@portcullis/pki';
+import { createCertificate, createCertificateAuthority, createPki, loadCertificateAuthority, type CertificateAuthority, type PkiPaths } from '@portcullis/pki';
 import { buildApp as buildAuthserver } from '../../authserver/src/app.ts';
 import { readTlsMaterial as readAuthTls } from '../../authserver/src/config.ts';
 import { hashPassword, parseUsersFile, UserDirectory } from '../../authserver/src/users-file.ts';

@@ -16,13 +16,10 @@ interface Outcome {
 /** One POST as an arbitrary webhook client would send it. */
 function post(port: number, path: string, tls: { ca: Buffer; cert?: Buffer; key?: Buffer }): Promise<Outcome> {
   return new Promise((resolve) => {
-    const req = request(
-      { host: '127.0.0.1', servername: 'localhost', port, path, method: 'POST', ...tls, headers: { 'content-type': 'application/json' } },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
-      },
-    );
+    const req = request({ host: '127.0.0.1', servername: 'localhost', port, path, method: 'POST', ...tls, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+    });
     req.on('error', (error) => resolve({ error: (error as NodeJS.ErrnoException).code ?? error.message }));
     req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
     req.end('{}');

@@ -38,7 +38,7 @@ describe('operators see metrics and health', () => {
     return res.text();
   };
 
-  test('a login and a failed login move ContainerSSH\'s counters and fill the latency histograms', E2E, async () => {
+  test("a login and a failed login move ContainerSSH's counters and fill the latency histograms", E2E, async () => {
     const before = await scrape();
     const good = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'true' });
     assert.equal(good.code, 0, good.stderr);
@@ -60,7 +60,12 @@ describe('operators see metrics and health', () => {
     assert.equal(grew('containerssh_config_server_requests_total'), 1);
     assert.equal(grew('containerssh_backend_requests_total', { backend: 'docker' }), 1);
     assert.equal(grew('containerssh_backend_errors_total'), 0);
-    for (const histogram of ['portcullis_auth_webhook_duration_seconds', 'portcullis_config_webhook_duration_seconds', 'portcullis_backend_start_duration_seconds', 'portcullis_time_to_shell_seconds']) {
+    for (const histogram of [
+      'portcullis_auth_webhook_duration_seconds',
+      'portcullis_config_webhook_duration_seconds',
+      'portcullis_backend_start_duration_seconds',
+      'portcullis_time_to_shell_seconds',
+    ]) {
       assert.ok(grew(`${histogram}_count`) >= 1, `${histogram} observed`);
       assert.ok(sample(afterText, `${histogram}_sum`) > 0, `${histogram} has a duration`);
     }
@@ -73,7 +78,12 @@ describe('operators see metrics and health', () => {
     assert.equal(up.status, 200);
     assert.deepEqual(await up.json(), { status: 'ok', failing: [], checks: { auth: 'ok', configserver: 'ok', docker: 'ok' } });
     await world.authserver.stop();
-    const res = await pollUntilOrLast(() => fetch(`http://127.0.0.1:${healthPort}/healthz`), { what: '/healthz to fail', until: (answer) => answer.status !== 200, timeoutMs: 20_000, intervalMs: 250 });
+    const res = await pollUntilOrLast(() => fetch(`http://127.0.0.1:${healthPort}/healthz`), {
+      what: '/healthz to fail',
+      until: (answer) => answer.status !== 200,
+      timeoutMs: 20_000,
+      intervalMs: 250,
+    });
     assert.equal(res.status, 503);
     const body = (await res.json()) as { status: string; failing: string[] };
     assert.equal(body.status, 'unavailable');

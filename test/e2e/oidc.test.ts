@@ -70,7 +70,7 @@ describe('OIDC device flow: ssh waits while a person logs in at the provider in 
     );
     const decisions = () => world.authserver.output.filter((line) => /OIDC|KEYBOARD_INTERACTIVE_(ACCEPTED|REJECTED)/.test(line)).join('\n');
     assert.equal(result.code, 0, `${result.stderr}\n${decisions()}\n${world.gateway.output.filter((l) => /AUTH|KEYBOARD/.test(l)).join('\n')}`);
-    assert.match(page, /success|signed in|complete/i, 'the browser shows the provider\'s success page');
+    assert.match(page, /success|signed in|complete/i, "the browser shows the provider's success page");
     assert.match(result.stdout, /^token-length=[1-9]\d+$/m);
     assert.match(result.stdout, /^mode=600$/m);
     assert.match(result.stdout, /^same-token$/m);

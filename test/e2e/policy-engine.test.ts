@@ -51,10 +51,11 @@ async function startPolicyWorld(): Promise<PolicyWorld> {
   try {
     const policyDir = join(dir, 'policies');
     await cp(join(REPO_POLICIES, 'baseline.yaml'), join(policyDir, 'baseline.yaml'));
-    for (const [file, text] of Object.entries(PROFILES)) await writeFile(join(policyDir, 'profiles', file), text).catch(async () => {
-      await (await import('node:fs/promises')).mkdir(join(policyDir, 'profiles'), { recursive: true });
-      await writeFile(join(policyDir, 'profiles', file), text);
-    });
+    for (const [file, text] of Object.entries(PROFILES))
+      await writeFile(join(policyDir, 'profiles', file), text).catch(async () => {
+        await (await import('node:fs/promises')).mkdir(join(policyDir, 'profiles'), { recursive: true });
+        await writeFile(join(policyDir, 'profiles', file), text);
+      });
     await createPki(join(dir, 'certs'));
     const passwords: Record<string, string> = {};
     const users: Record<string, unknown> = {};
@@ -221,7 +222,9 @@ describe('policy engine: profiles decide what each user gets, in real containers
 });
 
 async function waitForLogCount(program: RunningProgram, code: string, count: number, deadlineMs = 15_000): Promise<void> {
-  await pollUntil(() => program.logs.filter((line) => line.code === code).length, { what: `the ${count}th ${code}`, until: (seen) => seen >= count, timeoutMs: deadlineMs, intervalMs: 50 }).catch((error: Error) => {
-    throw new Error(`${error.message}; output:\n${program.output.slice(-20).join('\n')}`);
-  });
+  await pollUntil(() => program.logs.filter((line) => line.code === code).length, { what: `the ${count}th ${code}`, until: (seen) => seen >= count, timeoutMs: deadlineMs, intervalMs: 50 }).catch(
+    (error: Error) => {
+      throw new Error(`${error.message}; output:\n${program.output.slice(-20).join('\n')}`);
+    },
+  );
 }

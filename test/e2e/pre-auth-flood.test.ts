@@ -115,7 +115,11 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
       socket.on('data', () => undefined);
       return socket;
     });
-    t.after(() => sockets.forEach((socket) => socket.destroy()));
+    t.after(() =>
+      sockets.forEach((socket) => {
+        socket.destroy();
+      }),
+    );
     const closedAt = sockets.map((socket) => once(socket, 'close').then(() => true));
     await mark.next('SSH_PER_SOURCE_MAX_STARTUPS');
     // The refused ones close at once; wait (bounded) until only the admitted remain open.
@@ -206,11 +210,17 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
 
   test('five connections as one user with a cap of 3: the fourth and fifth are refused with a line naming the code; 3 containers at most', E2E_SLOW, async (t) => {
     // Start from no open connection: each login is counted until its close reaches the gateway.
-    const openConnections = () => world.gateway.logs.filter((line) => line.code === 'SSH_HANDSHAKE_SUCCESSFUL').length - world.gateway.logs.filter((line) => line.code === 'SSH_DISCONNECTED' && line.username !== undefined).length;
+    const openConnections = () =>
+      world.gateway.logs.filter((line) => line.code === 'SSH_HANDSHAKE_SUCCESSFUL').length -
+      world.gateway.logs.filter((line) => line.code === 'SSH_DISCONNECTED' && line.username !== undefined).length;
     for (const end = Date.now() + 15_000; openConnections() > 0 && Date.now() < end; ) await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(openConnections(), 0, 'no earlier connection is still open');
     const held: ssh2.Client[] = [];
-    t.after(() => held.forEach((client) => client.end()));
+    t.after(() =>
+      held.forEach((client) => {
+        client.end();
+      }),
+    );
     for (let i = 0; i < 3; i += 1) held.push(await sshClient({ username: world.username, password: world.password }));
     for (let i = 0; i < 2; i += 1) {
       const refused = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'true', timeoutMs: 60_000 });

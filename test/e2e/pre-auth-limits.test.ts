@@ -49,5 +49,4 @@ describe('pre-auth limits in the gateway', () => {
   });
 });
 
-
 // maxStartups (counted from accept) is proven by test/fuzz/ssh-listener.test.ts, with silent TCP connections.

@@ -59,9 +59,10 @@ process.stdout.write(JSON.stringify({ present, sources, compiled, runs }));
 
 /** Lockfile entries npm marks dev-only: `npm ci --omit=dev` leaves them out. */
 async function devOnlyPackages(): Promise<string[]> {
-  const lock = z.object({ packages: z.record(z.string(), z.object({ dev: z.boolean().optional() })) })
-    .parse(JSON.parse(await readFile(`${ROOT}package-lock.json`, 'utf8')));
-  return Object.entries(lock.packages).filter(([key, entry]) => entry.dev === true && key.includes('node_modules/')).map(([key]) => key);
+  const lock = z.object({ packages: z.record(z.string(), z.object({ dev: z.boolean().optional() })) }).parse(JSON.parse(await readFile(`${ROOT}package-lock.json`, 'utf8')));
+  return Object.entries(lock.packages)
+    .filter(([key, entry]) => entry.dev === true && key.includes('node_modules/'))
+    .map(([key]) => key);
 }
 
 const WORKSPACES = ['wire', 'pki', 'authserver', 'configserver', 'gateway'];
@@ -105,11 +106,10 @@ describe('the production image runs the compiled build', () => {
       programs: PROGRAMS.map((p) => [p.file, p.args]),
       workspaces: [...WORKSPACES, 'cli'],
     });
-    const { stdout } = await run(
-      'docker',
-      ['run', '--rm', '--read-only', '--network', 'none', '-e', `INSPECT=${input}`, '--entrypoint', 'node', IMAGE, '-e', INSPECT],
-      { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
-    );
+    const { stdout } = await run('docker', ['run', '--rm', '--read-only', '--network', 'none', '-e', `INSPECT=${input}`, '--entrypoint', 'node', IMAGE, '-e', INSPECT], {
+      timeout: 120_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     inspection = Inspection.parse(JSON.parse(stdout));
   });
 

@@ -68,24 +68,21 @@ describe('webhook metadata, environment and files reach the session, secrets rea
           }),
         );
         authserver = await startProgram('authserver', ['authserver/src/main.ts', '--config', join(dir, 'meta-authserver.yaml')], 'AUTHSERVER_LISTENING');
-        fake = await startFakeWebhook(
-          { cert: join(certsDir, 'configserver.crt'), key: join(certsDir, 'configserver.key'), ca: join(certsDir, 'ca.crt') },
-          (req, res) => {
-            let text = '';
-            req.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-            req.on('end', () => {
-              configRequests.push(JSON.parse(text) as Record<string, unknown>);
-              res.writeHead(200, { 'content-type': 'application/json' });
-              res.end(
-                JSON.stringify({
-                  config: { backend: 'docker', docker: { execution: hardenedExecution() } },
-                  environment: { FROM_CONFIG: { value: 'config-value', sensitive: false } },
-                  files: { '/home/user/motd.txt': { value: Buffer.from(configFileText).toString('base64'), sensitive: false, mode: '0640' } },
-                }),
-              );
-            });
-          },
-        );
+        fake = await startFakeWebhook({ cert: join(certsDir, 'configserver.crt'), key: join(certsDir, 'configserver.key'), ca: join(certsDir, 'ca.crt') }, (req, res) => {
+          let text = '';
+          req.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+          req.on('end', () => {
+            configRequests.push(JSON.parse(text) as Record<string, unknown>);
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(
+              JSON.stringify({
+                config: { backend: 'docker', docker: { execution: hardenedExecution() } },
+                environment: { FROM_CONFIG: { value: 'config-value', sensitive: false } },
+                files: { '/home/user/motd.txt': { value: Buffer.from(configFileText).toString('base64'), sensitive: false, mode: '0640' } },
+              }),
+            );
+          });
+        });
         return { authUrl: `https://localhost:${authserver.port}`, configserverUrl: fake.url('/config') };
       },
     });
@@ -97,7 +94,7 @@ describe('webhook metadata, environment and files reach the session, secrets rea
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
   });
 
-  test('env shows both webhooks\' variables; cat and stat show both files with their modes and owner', E2E, async () => {
+  test("env shows both webhooks' variables; cat and stat show both files with their modes and owner", E2E, async () => {
     const result = await runSsh({
       port: world.sshPort,
       username,
@@ -130,7 +127,7 @@ describe('webhook metadata, environment and files reach the session, secrets rea
     }
   });
 
-  test('the config request carries authMethod and the earlier steps\' metadata, but no sensitive entry', E2E, async () => {
+  test("the config request carries authMethod and the earlier steps' metadata, but no sensitive entry", E2E, async () => {
     const request = configRequests.at(-1)!;
     const metadata = request.metadata as Record<string, { value: string }>;
     assert.deepEqual(metadata.authMethod, { value: 'password', sensitive: false });
@@ -143,11 +140,7 @@ describe('webhook metadata, environment and files reach the session, secrets rea
   });
 
   test('the logs of authserver, configserver and gateway contain no secret, plain or base64', E2E, () => {
-    const secrets = [secretToken, secretEnv, secretMeta].flatMap((secret) => [
-      secret,
-      Buffer.from(`${secret}\n`).toString('base64'),
-      Buffer.from(secret).toString('base64'),
-    ]);
+    const secrets = [secretToken, secretEnv, secretMeta].flatMap((secret) => [secret, Buffer.from(`${secret}\n`).toString('base64'), Buffer.from(secret).toString('base64')]);
     for (const program of [authserver!, world.authserver, world.configserver, world.gateway]) {
       const log = program.output.join('\n');
       assert.ok(log.length > 0, `${program.name} logged something`);

@@ -21,7 +21,9 @@ function containerSshStyleServer(spec: Json) {
   const bodySchema = (path: string): Json => {
     const post = ((spec.paths as Json)[path] as Json).post as Json;
     const parameter = (post.parameters as Json[]).find((p) => p.in === 'body')!;
-    const ref = String((parameter.schema as Json).$ref).split('/').at(-1)!;
+    const ref = String((parameter.schema as Json).$ref)
+      .split('/')
+      .at(-1)!;
     return definitions[ref]!;
   };
   const violations: string[] = [];
@@ -50,10 +52,7 @@ function containerSshStyleServer(spec: Json) {
         seen.push({ path, body });
         check(path, body);
         if (req.headers['content-type'] !== 'application/json') violations.push(`${path}: content-type ${req.headers['content-type']}`);
-        const answer =
-          path === '/config'
-            ? configAnswer
-            : { success: true, authenticatedUsername: path === '/authz' ? body.authenticatedUsername : body.username };
+        const answer = path === '/config' ? configAnswer : { success: true, authenticatedUsername: path === '/authz' ? body.authenticatedUsername : body.username };
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(answer));
       });
@@ -72,10 +71,7 @@ describe('the gateway works with a ContainerSSH-style webhook server written fro
     world = await startWorld({
       gateway: { auth: { authz: true } },
       beforeGateway: async (certsDir) => {
-        fake = await startFakeWebhook(
-          { cert: join(certsDir, 'configserver.crt'), key: join(certsDir, 'configserver.key'), ca: join(certsDir, 'ca.crt') },
-          server.handler,
-        );
+        fake = await startFakeWebhook({ cert: join(certsDir, 'configserver.crt'), key: join(certsDir, 'configserver.key'), ca: join(certsDir, 'ca.crt') }, server.handler);
         // One server for both, as ContainerSSH's sample server is; the config URL is used as given.
         return { authUrl: fake.url('/containerssh/auth'), configserverUrl: fake.url('/containerssh/hook/config-endpoint') };
       },
@@ -92,7 +88,10 @@ describe('the gateway works with a ContainerSSH-style webhook server written fro
     const result = await login();
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'third-party-ok\n');
-    assert.deepEqual(server.seen.map((call) => call.path), ['/password', '/authz', '/config']);
+    assert.deepEqual(
+      server.seen.map((call) => call.path),
+      ['/password', '/authz', '/config'],
+    );
     assert.deepEqual(server.violations, []);
     const [password, authz, config] = server.seen.map((call) => call.body);
     assert.equal(Buffer.from(String(password!.passwordBase64), 'base64').toString(), 'anything');

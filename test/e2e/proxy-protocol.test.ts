@@ -57,7 +57,10 @@ describe('PROXY protocol behind a load balancer (ssh.proxyProtocol)', () => {
     assert.equal(second.code, 0, second.stderr);
     const seen = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_PASSWORD_ACCEPTED').map((line) => line.remoteAddress);
     assert.deepEqual(seen.slice(-2), ['203.0.113.7:40001', '198.51.100.9:40002']);
-    assert.ok(world.gateway.logs.some((line) => line.remoteAddress === '203.0.113.7:40001'), 'the gateway logs the client, not the balancer');
+    assert.ok(
+      world.gateway.logs.some((line) => line.remoteAddress === '203.0.113.7:40001'),
+      'the gateway logs the client, not the balancer',
+    );
   });
 
   test('a peer that is not a trusted proxy, or a bad header, is dropped before SSH', E2E, async () => {

@@ -44,11 +44,15 @@ test('a fully recorded session holds no password, one-time code or private key i
   const totpPassword = 'kbd-Audit-Password-5e1d';
   const recordings = join(dir, 'recordings');
   const audit = { recording: 'required', storage: 'file', asciicast: true, intercept: { stdin: true, stdout: true, stderr: true, passwords: false } };
-  const { world } = await worldWithConfig(t, { backend: 'docker', docker: { execution: hardenedExecution() }, audit }, {
-    authorizedKeys: [publicKey],
-    extraUsers: { otp: { passwordHash: await argon2.hash(totpPassword, { type: argon2.argon2id }), totpSecret } },
-    gateway: { auth: { keyboardInteractive: true }, audit: { directory: recordings, flushInterval: '1s' } },
-  });
+  const { world } = await worldWithConfig(
+    t,
+    { backend: 'docker', docker: { execution: hardenedExecution() }, audit },
+    {
+      authorizedKeys: [publicKey],
+      extraUsers: { otp: { passwordHash: await argon2.hash(totpPassword, { type: argon2.argon2id }), totpSecret } },
+      gateway: { auth: { keyboardInteractive: true }, audit: { directory: recordings, flushInterval: '1s' } },
+    },
+  );
 
   const password = await runSsh({ port: world.sshPort, username: world.username, password: world.password, tty: true, command: 'echo audited-password-login' });
   assert.equal(password.code, 0, password.stderr);
@@ -61,7 +65,10 @@ test('a fully recorded session holds no password, one-time code or private key i
   const folders = await recordingFolders(recordings);
   assert.equal(folders.length, 3, 'three recordings');
 
-  const privateLines = (await readFile(join(dir, 'id_ed25519'), 'utf8')).split('\n').filter((line) => /^[A-Za-z0-9+/=]{20,}$/.test(line)).slice(2);
+  const privateLines = (await readFile(join(dir, 'id_ed25519'), 'utf8'))
+    .split('\n')
+    .filter((line) => /^[A-Za-z0-9+/=]{20,}$/.test(line))
+    .slice(2);
   const secrets = [world.password, totpPassword, code, totpSecret, ...[world.password, totpPassword].map((secret) => Buffer.from(secret).toString('base64')), ...privateLines];
 
   const texts: string[] = [];

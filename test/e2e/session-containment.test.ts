@@ -90,7 +90,13 @@ test('Dropbear (compression, small windows): bulk data both ways ends with its e
   });
 
   await t.test('clients killed mid-upload and mid-download: the gateway lives on, a bystander connection is untouched', async () => {
-    const bystander = runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'for i in $(seq 1 60); do echo "tick $i"; sleep 0.1; done; echo bystander-done', timeoutMs: 90_000 });
+    const bystander = runSsh({
+      port: world.sshPort,
+      username: world.username,
+      password: world.password,
+      command: 'for i in $(seq 1 60); do echo "tick $i"; sleep 0.1; done; echo bystander-done',
+      timeoutMs: 90_000,
+    });
     const mark = logMark(world.gateway);
     const kills = LONG ? 10 : 3;
     for (let i = 0; i < kills; i += 1) {
@@ -111,12 +117,17 @@ test('Dropbear (compression, small windows): bulk data both ways ends with its e
 /** OpenSSH in a real 100x30 terminal (tmux) running `command`; resolves with the screen once `until` shows. */
 async function terminalRun(t: TestContext, world: World, name: string, command: string, until: RegExp): Promise<string> {
   const { args, env, dir } = await opensshInvocation({ port: world.sshPort, username: world.username, password: world.password, tty: true, command });
-  const terminal = await startTerminal(name, ['ssh', ...args], {
-    SSH_ASKPASS: env.SSH_ASKPASS!,
-    SSH_ASKPASS_REQUIRE: 'force',
-    DISPLAY: ':0',
-    PORTCULLIS_TEST_PASSWORD: world.password,
-  }, { cols: 100, rows: 30 });
+  const terminal = await startTerminal(
+    name,
+    ['ssh', ...args],
+    {
+      SSH_ASKPASS: env.SSH_ASKPASS!,
+      SSH_ASKPASS_REQUIRE: 'force',
+      DISPLAY: ':0',
+      PORTCULLIS_TEST_PASSWORD: world.password,
+    },
+    { cols: 100, rows: 30 },
+  );
   t.after(async () => {
     await terminal.kill();
     await rm(dir, { recursive: true, force: true });
@@ -174,9 +185,7 @@ test('one client cannot flood the Docker engine: 20,000 window-changes and 300 s
   const client = await ssh2Login(t, world);
 
   await t.test('window-change: coalesced, one resize call in flight, the latest size wins', async () => {
-    const shell = await new Promise<ClientChannel>((resolve, reject) =>
-      client.shell({ term: 'xterm', cols: 80, rows: 24 }, (error, channel) => (error ? reject(error) : resolve(channel))),
-    );
+    const shell = await new Promise<ClientChannel>((resolve, reject) => client.shell({ term: 'xterm', cols: 80, rows: 24 }, (error, channel) => (error ? reject(error) : resolve(channel))));
     const output = collect(shell);
     shell.write('echo ready-$((6*7))\n');
     await output.until(/ready-42/);
@@ -202,7 +211,9 @@ test('one client cannot flood the Docker engine: 20,000 window-changes and 300 s
 
   await t.test('signals: one helper at a time, a flood refused beyond the rate, the program still signalled', async () => {
     const exec = await new Promise<ClientChannel>((resolve, reject) =>
-      client.exec(`trap 'echo got-usr1' USR1; trap '' USR2 ALRM PIPE HUP; echo armed; i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`, (error, channel) => (error ? reject(error) : resolve(channel))),
+      client.exec(`trap 'echo got-usr1' USR1; trap '' USR2 ALRM PIPE HUP; echo armed; i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`, (error, channel) =>
+        error ? reject(error) : resolve(channel),
+      ),
     );
     const output = collect(exec);
     await output.until(/armed/);

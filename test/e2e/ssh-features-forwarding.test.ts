@@ -44,7 +44,6 @@ async function spawnSsh(t: TestContext, world: World, extraArgs: string[], comma
   return { child, stdout: () => stdout, stderr: () => stderr, closed };
 }
 
-
 /** Retries `attempt` until it yields a non-empty answer (a listener on the far side may not be up yet). */
 async function eventually(attempt: () => Promise<string>, spawned: Spawned, deadlineMs = 60_000): Promise<string> {
   return pollUntilOrLast(attempt, { what: 'an answer through the forward', until: (answer) => answer !== '' || spawned.child.exitCode !== null, timeoutMs: deadlineMs, intervalMs: 200 });
@@ -78,7 +77,6 @@ for (const backend of CONTAINER_BACKENDS) {
     const pongLoop = (listen: string) => `echo up; for i in $(seq 20); do printf pong | nc -N ${listen} >/dev/null; done`;
 
     await t.test('-L: a TCP connection reaches a server on the container loopback', async (t) => {
-      const log = logMark(world.gateway);
       setSecurity(withForwarding({ forwardingMode: 'enable' }));
       const localPort = await freePort();
       const ssh = await spawnSsh(t, world, ['-L', `${localPort}:127.0.0.1:17777`], pongLoop('-l 127.0.0.1 17777'));
@@ -97,7 +95,6 @@ for (const backend of CONTAINER_BACKENDS) {
     });
 
     await t.test('-D: curl through the SOCKS proxy reaches an HTTP server inside the container', async (t) => {
-      const log = logMark(world.gateway);
       setSecurity(withForwarding({ forwardingMode: 'enable' }));
       const socksPort = await freePort();
       const http = `printf 'HTTP/1.0 200 OK\\r\\nContent-Length: 11\\r\\n\\r\\nhello socks' | nc -N -l 127.0.0.1 17778 >/dev/null`;
@@ -111,7 +108,6 @@ for (const backend of CONTAINER_BACKENDS) {
     });
 
     await t.test('-R: a connection to a port inside the container reaches a server on the test host', async (t) => {
-      const log = logMark(world.gateway);
       setSecurity(withForwarding({ reverseForwardingMode: 'enable' }));
       const server = await hostServer(t, 'host');
       const hostPort = (server.address() as AddressInfo).port;
@@ -135,7 +131,6 @@ for (const backend of CONTAINER_BACKENDS) {
     });
 
     await t.test('Unix sockets both ways: -L to a socket in the container, -R from one', async (t) => {
-      const log = logMark(world.gateway);
       setSecurity(withForwarding({ socketForwardingMode: 'enable', socketListenMode: 'enable' }));
       const local = join(dir, 'local.sock');
       const hostSocket = join(dir, 'host.sock');
@@ -145,8 +140,7 @@ for (const backend of CONTAINER_BACKENDS) {
         world,
         ['-o', 'ExitOnForwardFailure=yes', '-L', `${local}:/tmp/container.sock`, '-R', `/tmp/reverse.sock:${hostSocket}`],
         // OpenSSH starts the command without waiting for the forward's reply: retry until it listens.
-        'for i in $(seq 100); do out=$(printf ping | nc -N -U /tmp/reverse.sock 2>/dev/null); [ -n "$out" ] && break; sleep 0.2; done; echo "reverse:$out"; ' +
-          pongLoop('-l -U /tmp/container.sock'),
+        `for i in $(seq 100); do out=$(printf ping | nc -N -U /tmp/reverse.sock 2>/dev/null); [ -n "$out" ] && break; sleep 0.2; done; echo "reverse:$out"; ${pongLoop('-l -U /tmp/container.sock')}`,
       );
       assert.equal(await eventually(() => exchange(local, 'ping'), ssh), 'pong', ssh.stderr());
       assert.match(ssh.stdout(), /^reverse:host-unix:ping\n/);
@@ -167,7 +161,14 @@ for (const backend of CONTAINER_BACKENDS) {
       const agentSocket = join(dir, 'agent.sock');
       const agent = spawn('ssh-agent', ['-D', '-a', agentSocket], { stdio: 'ignore' });
       t.after(() => agent.kill('SIGTERM'));
-      await pollUntil(() => stat(agentSocket).then(() => true, () => false), { what: 'ssh-agent to create its socket', timeoutMs: 10_000, intervalMs: 50 });
+      await pollUntil(
+        () =>
+          stat(agentSocket).then(
+            () => true,
+            () => false,
+          ),
+        { what: 'ssh-agent to create its socket', timeoutMs: 10_000, intervalMs: 50 },
+      );
       await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'forwarded-key', '-f', join(dir, 'key')]);
       await run('ssh-add', [join(dir, 'key')], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket } });
       const login = (extra: string[]) =>

@@ -48,7 +48,12 @@ for (const backend of CONTAINER_BACKENDS) {
     await t.test('idle timeout: input keeps the session alive', async () => {
       setSecurity(withLimits({ idleTimeout: '3s', warnBefore: '1s' }));
       // Input arrives over ~6 s, never 3 s apart: the timeout never fires.
-      const { args, env, dir } = await opensshInvocation({ port: world.sshPort, username: world.username, password: world.password, command: 'for i in 1 2 3 4 5 6; do read -r line; done; echo done' });
+      const { args, env, dir } = await opensshInvocation({
+        port: world.sshPort,
+        username: world.username,
+        password: world.password,
+        command: 'for i in 1 2 3 4 5 6; do read -r line; done; echo done',
+      });
       const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

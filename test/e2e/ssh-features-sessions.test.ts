@@ -83,7 +83,6 @@ for (const backend of CONTAINER_BACKENDS) {
     });
 
     await t.test('Ctrl-C in a terminal stops sleep and the client sees the SIGINT exit (130)', async () => {
-      const log = logMark(world.gateway);
       setSecurity();
       const held = await holdSession({ port: world.sshPort, username: world.username, password: world.password, tty: true, command: 'echo ready; sleep 60; echo not-interrupted' });
       await held.waitFor('ready', 60_000);
@@ -93,7 +92,6 @@ for (const backend of CONTAINER_BACKENDS) {
     });
 
     await t.test('several sessions on one connection run side by side in one container (pod); stdin EOF reaches each', async () => {
-      const log = logMark(world.gateway);
       setSecurity();
       const shared = await openSharedConnection({ port: world.sshPort, username: world.username, password: world.password });
       try {
@@ -110,7 +108,7 @@ for (const backend of CONTAINER_BACKENDS) {
 
     await t.test('env requests: the allow list passes, everything else is refused with a code', async () => {
       const log = logMark(world.gateway);
-      setSecurity({ env: { mode: 'filter', allow: ['LANG', 'LD_PRELOAD'] , deny: ['LD_PRELOAD'] } });
+      setSecurity({ env: { mode: 'filter', allow: ['LANG', 'LD_PRELOAD'], deny: ['LD_PRELOAD'] } });
       const result = await ssh('echo "[$LANG][$FOO][$LD_PRELOAD]"', { extraArgs: ['-o', 'SetEnv=LANG=C.UTF-8 FOO=bar LD_PRELOAD=/tmp/x.so'] });
       assert.equal(result.stdout, '[C.UTF-8][][]\n', result.stderr);
       const refusal = await log.next('SECURITY_ENV_REJECTED');
@@ -118,7 +116,6 @@ for (const backend of CONTAINER_BACKENDS) {
     });
 
     await t.test('command allowlist: the listed command runs, another is refused with a clear line', async () => {
-      const log = logMark(world.gateway);
       setSecurity({ command: { mode: 'filter', allow: ['echo allowed'] } });
       const allowed = await ssh('echo allowed');
       assert.equal(allowed.stdout, 'allowed\n', allowed.stderr);
@@ -164,7 +161,6 @@ for (const backend of CONTAINER_BACKENDS) {
     });
 
     await t.test('defaultMode disable: a shell and an exec are refused, an explicitly enabled exec runs', async () => {
-      const log = logMark(world.gateway);
       setSecurity({ defaultMode: 'disable' });
       const shell = await ssh(undefined, { stdin: 'id\n' });
       assert.match(shell.stderr, /SECURITY_SHELL_REJECTED/);
@@ -199,7 +195,6 @@ for (const backend of CONTAINER_BACKENDS) {
     });
 
     await t.test('maxConnectionsPerUser: a second connection is refused with a clear line while the first is open', async () => {
-      const log = logMark(world.gateway);
       setSecurity({ maxConnectionsPerUser: 1 });
       const held = await holdSession({ port: world.sshPort, username: world.username, password: world.password, command: 'echo holding; read -r line' });
       try {

@@ -24,8 +24,7 @@ for (const backend of CONTAINER_BACKENDS) {
     });
     const content = randomBytes(50 * 1024 * 1024);
     await writeFile(join(dir, 'up.bin'), content);
-    const remoteSha = async (path: string) =>
-      (await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: `sha256sum ${path}` })).stdout.split(' ')[0];
+    const remoteSha = async (path: string) => (await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: `sha256sum ${path}` })).stdout.split(' ')[0];
 
     await t.test('sftp: put and get of a 50 MiB file keep its SHA-256, as the session user', async () => {
       const put = await runOpensshTool(world, 'sftp', [`${world.username}@127.0.0.1`], {

@@ -31,10 +31,47 @@ const TIME_LIMIT_MS = byMode(60_000, 300_000);
 
 /** Values that have broken or nearly broken a guardrail, mixed with arbitrary ones. */
 const HOSTILE_STRINGS = [
-  '', '0', 'ALL', 'SYS_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'Unconfined', 'RuntimeDefault', 'Localhost', 'Unmasked', 'Default',
-  'windows', 'linux', 'host', 'Never', 'Always', 'system-node-critical', 'spc_t', 'unconfined_u', 'LD_PRELOAD', 'BASH_ENV',
-  'PROMPT_COMMAND', '/', '/etc', '/var/run/docker.sock', '1Ei', '3e10', '1k', '0.5', '-1', '512Mi', '9999Gi', 'kube-system',
-  'default', 'Exists', 'NoSchedule', 'shell', 'localhost/x', 'runtime/default', 'unconfined', 'container_t',
+  '',
+  '0',
+  'ALL',
+  'SYS_ADMIN',
+  'NET_RAW',
+  'NET_BIND_SERVICE',
+  'Unconfined',
+  'RuntimeDefault',
+  'Localhost',
+  'Unmasked',
+  'Default',
+  'windows',
+  'linux',
+  'host',
+  'Never',
+  'Always',
+  'system-node-critical',
+  'spc_t',
+  'unconfined_u',
+  'LD_PRELOAD',
+  'BASH_ENV',
+  'PROMPT_COMMAND',
+  '/',
+  '/etc',
+  '/var/run/docker.sock',
+  '1Ei',
+  '3e10',
+  '1k',
+  '0.5',
+  '-1',
+  '512Mi',
+  '9999Gi',
+  'kube-system',
+  'default',
+  'Exists',
+  'NoSchedule',
+  'shell',
+  'localhost/x',
+  'runtime/default',
+  'unconfined',
+  'container_t',
 ];
 const hostileString = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...HOSTILE_STRINGS) }, { weight: 1, arbitrary: fc.string({ maxLength: 8 }) });
 const hostileNumber = fc.oneof(fc.constantFrom(0, 1, -1, 1000, 65534, 2 ** 31 - 1, 1e18), fc.integer());
@@ -45,13 +82,13 @@ const models = k8s as unknown as Record<string, { getAttributeTypeMap?: () => At
 const attributesOf = (model: string): Attribute[] => models[model]?.getAttributeTypeMap?.() ?? [];
 
 /** An arbitrary value of Kubernetes type `type` (as @kubernetes/client-node names it), nested `depth` deep. */
-function valueOf(type: string, depth: number): fc.Arbitrary<unknown> {
+function arbitraryValue(type: string, depth: number): fc.Arbitrary<unknown> {
   if (type === 'boolean') return fc.boolean();
   if (type === 'number') return hostileNumber;
   if (type === 'string') return hostileString;
   if (type === 'IntOrString' || type === 'any' || type === 'object') return fc.oneof(hostileString, hostileNumber);
   const array = /^Array<(.+)>$/.exec(type);
-  if (array) return fc.array(valueOf(array[1]!, depth + 1), { maxLength: 2 });
+  if (array) return fc.array(arbitraryValue(array[1]!, depth + 1), { maxLength: 2 });
   if (type.startsWith('{ [key: string]: ')) return fc.dictionary<unknown>(hostileString, type.includes('string; }') ? hostileString : hostileQuantity, { maxKeys: 2 });
   if (depth >= 4 || !models[type]) return fc.constant({});
   return objectOf(type, depth + 1);
@@ -62,7 +99,7 @@ function objectOf(model: string, depth: number, maxFields = 3): fc.Arbitrary<Rec
   const attributes = attributesOf(model);
   return fc
     .shuffledSubarray(attributes, { minLength: 1, maxLength: Math.min(maxFields, attributes.length) })
-    .chain((chosen) => fc.record(Object.fromEntries(chosen.map((attribute) => [attribute.baseName, valueOf(attribute.type, depth)]))));
+    .chain((chosen) => fc.record(Object.fromEntries(chosen.map((attribute) => [attribute.baseName, arbitraryValue(attribute.type, depth)]))));
 }
 
 /** Every Engine API HostConfig field, camelCase as overlays write them (from `docker inspect`). */
@@ -78,9 +115,22 @@ const HOST_CONFIG_FIELDS = (
   .map((name) => name[0]!.toLowerCase() + name.slice(1));
 
 const SECURITY_OPTS = [
-  'no-new-privileges:true', 'no-new-privileges', 'no-new-privileges:false', 'no-new-privileges=false', 'seccomp=unconfined', 'seccomp:unconfined',
-  'seccomp={"defaultAction":"SCMP_ACT_ALLOW"}', 'seccomp=builtin', 'seccomp=/etc/x.json', 'apparmor=unconfined', 'apparmor=docker-default',
-  'label=disable', 'label:type:spc_t', 'systempaths=unconfined', 'mask=/proc', 'unmask=ALL',
+  'no-new-privileges:true',
+  'no-new-privileges',
+  'no-new-privileges:false',
+  'no-new-privileges=false',
+  'seccomp=unconfined',
+  'seccomp:unconfined',
+  'seccomp={"defaultAction":"SCMP_ACT_ALLOW"}',
+  'seccomp=builtin',
+  'seccomp=/etc/x.json',
+  'apparmor=unconfined',
+  'apparmor=docker-default',
+  'label=disable',
+  'label:type:spc_t',
+  'systempaths=unconfined',
+  'mask=/proc',
+  'unmask=ALL',
 ];
 
 const hostValue: Record<string, fc.Arbitrary<unknown>> = {
@@ -104,7 +154,9 @@ const hostValue: Record<string, fc.Arbitrary<unknown>> = {
 };
 const dockerHost = fc
   .shuffledSubarray(HOST_CONFIG_FIELDS, { minLength: 1, maxLength: 3 })
-  .chain((fields) => fc.record(Object.fromEntries(fields.map((field) => [field, hostValue[field] ?? fc.oneof(fc.boolean(), hostileNumber, hostileString, fc.array(hostileString, { maxLength: 2 }))]))));
+  .chain((fields) =>
+    fc.record(Object.fromEntries(fields.map((field) => [field, hostValue[field] ?? fc.oneof(fc.boolean(), hostileNumber, hostileString, fc.array(hostileString, { maxLength: 2 }))]))),
+  );
 
 const resources = fc.record(
   {
@@ -138,7 +190,12 @@ const plausibleHost = fc.record(
 const overlay = fc.oneof(
   { weight: 3, arbitrary: fc.record({ pod: fc.record({ spec: objectOf('V1PodSpec', 1, 2) }) }) },
   { weight: 3, arbitrary: fc.record({ pod: fc.record({ container: objectOf('V1Container', 1, 2) }) }) },
-  { weight: 1, arbitrary: fc.record({ pod: fc.record({ metadata: fc.record({ annotations: fc.dictionary(fc.constantFrom('container.apparmor.security.beta.kubernetes.io/shell', 'x'), hostileString, { minKeys: 1, maxKeys: 1 }) }) }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      pod: fc.record({ metadata: fc.record({ annotations: fc.dictionary(fc.constantFrom('container.apparmor.security.beta.kubernetes.io/shell', 'x'), hostileString, { minKeys: 1, maxKeys: 1 }) }) }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ docker: fc.record({ host: dockerHost }) }) },
   { weight: 3, arbitrary: fc.record({ docker: fc.record({ host: plausibleHost }) }) },
   { weight: 1, arbitrary: fc.record({ docker: fc.record({ user: fc.constantFrom('0', '0:0', '1000:0', '1000:1000', '2000') }) }) },
@@ -286,5 +343,8 @@ test('property coverage: every PodSpec, Container and HostConfig field is genera
     ...attributesOf('V1Container').map(({ baseName }) => `container.${baseName}`),
     ...HOST_CONFIG_FIELDS.map((field) => `host.${field}`),
   ];
-  assert.deepEqual(wanted.filter((field) => !seen.has(field)), []);
+  assert.deepEqual(
+    wanted.filter((field) => !seen.has(field)),
+    [],
+  );
 });

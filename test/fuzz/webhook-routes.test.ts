@@ -30,7 +30,9 @@ const VALID: Record<string, Record<string, unknown>> = {
 /** Bodies for a route with no seed here (a route added later is still fuzzed). */
 const anyBody: fc.Arbitrary<RawBody> = fc.oneof(
   fc.jsonValue({ maxDepth: 4 }).map((value) => ({ payload: JSON.stringify(value) ?? 'null', contentType: 'application/json' })),
-  fc.record({ ...Object.fromEntries(Object.keys(base).map((key) => [key, fc.oneof(fc.string(), fc.jsonValue({ maxDepth: 2 }))])) }).map((value) => ({ payload: JSON.stringify(value), contentType: 'application/json' })),
+  fc
+    .record({ ...Object.fromEntries(Object.keys(base).map((key) => [key, fc.oneof(fc.string(), fc.jsonValue({ maxDepth: 2 }))])) })
+    .map((value) => ({ payload: JSON.stringify(value), contentType: 'application/json' })),
   fc.string({ maxLength: 300 }).map((payload) => ({ payload, contentType: 'application/json' })),
 );
 
@@ -38,9 +40,7 @@ async function documentedRoutes(app: FastifyInstance): Promise<{ method: string;
   const res = await app.inject({ method: 'GET', url: '/openapi.json' });
   assert.equal(res.statusCode, 200);
   const paths = (res.json() as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }).paths;
-  return Object.entries(paths).flatMap(([path, methods]) =>
-    Object.entries(methods).map(([method, operation]) => ({ method: method.toUpperCase(), path, statuses: Object.keys(operation.responses) })),
-  );
+  return Object.entries(paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ method: method.toUpperCase(), path, statuses: Object.keys(operation.responses) })));
 }
 
 async function fuzz(app: FastifyInstance, t: { diagnostic: (message: string) => void }) {
@@ -93,11 +93,11 @@ test('authserver: property-based requests on every route give no 5xx and no cras
   const users = await UserDirectory.create(parseUsersFile(`users: { alice: { passwordHash: "${await hashPassword('password')}" } }`));
   const app = buildAuthserver({ users });
   t.after(() => app.close());
-  assert.ok((await fuzz(app, t)) >= 600, "hundreds of requests even when the time bound cuts a route short");
+  assert.ok((await fuzz(app, t)) >= 600, 'hundreds of requests even when the time bound cuts a route short');
 });
 
 test('configserver: property-based requests on every route give no 5xx and no crash', { timeout: TIME_LIMIT_MS * 6 }, async (t) => {
   const app = buildConfigserver({ policy: await repoPolicy() });
   t.after(() => app.close());
-  assert.ok((await fuzz(app, t)) >= 600, "hundreds of requests even when the time bound cuts a route short");
+  assert.ok((await fuzz(app, t)) >= 600, 'hundreds of requests even when the time bound cuts a route short');
 });

@@ -13,7 +13,10 @@ export async function documentedCommands(root: string): Promise<string[]> {
   const commands: string[] = [];
   for (const source of SOURCES) {
     for (const raw of (await readFile(join(root, source), 'utf8')).split('\n')) {
-      const line = raw.replace(/^\s*#?\s*/, '').split(/\s{3,}/)[0]!.trim();
+      const line = raw
+        .replace(/^\s*#?\s*/, '')
+        .split(/\s{3,}/)[0]!
+        .trim();
       if (/^(echo .+\| )?docker compose \S.*\bportcullis\b/.test(line) && !commands.includes(line)) commands.push(line);
     }
   }

@@ -47,16 +47,13 @@ export async function worldWithConfig(
   const world = await startWorld({
     ...options,
     beforeGateway: async (certsDir) => {
-      fake = await startFakeWebhook(
-        { cert: join(certsDir, 'configserver.crt'), key: join(certsDir, 'configserver.key'), ca: join(certsDir, 'ca.crt') },
-        (req, res) => {
-          req.resume();
-          req.on('end', () => {
-            res.writeHead(200, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({ ...options.answer, config: typeof current === 'function' ? current() : current }));
-          });
-        },
-      );
+      fake = await startFakeWebhook({ cert: join(certsDir, 'configserver.crt'), key: join(certsDir, 'configserver.key'), ca: join(certsDir, 'ca.crt') }, (req, res) => {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ ...options.answer, config: typeof current === 'function' ? current() : current }));
+        });
+      });
       const extra = (await options.beforeGatewayStarts?.(certsDir)) ?? {};
       return { ...extra, configserverUrl: fake.url('/config') };
     },

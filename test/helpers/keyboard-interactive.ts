@@ -14,9 +14,7 @@ export interface KeyboardInteractiveResult extends SshResult {
  * which answers with the next entry of `answers` in order (as a person typing them would) and
  * records the prompt; when the answers run out it answers an empty line.
  */
-export async function runSshKeyboardInteractive(
-  options: Omit<SshOptions, 'password' | 'identityFile'> & { readonly answers: readonly string[] },
-): Promise<KeyboardInteractiveResult> {
+export async function runSshKeyboardInteractive(options: Omit<SshOptions, 'password' | 'identityFile'> & { readonly answers: readonly string[] }): Promise<KeyboardInteractiveResult> {
   const { args, env, dir } = await opensshInvocation(options);
   try {
     const prompts = join(dir, 'prompts.log');
@@ -24,10 +22,7 @@ export async function runSshKeyboardInteractive(
     await writeFile(prompts, '');
     await writeFile(answers, options.answers.map((answer) => `${answer}\n`).join(''), { mode: 0o600 });
     const askpass = join(dir, 'askpass-kbd.sh');
-    await writeFile(
-      askpass,
-      `#!/bin/sh\nprintf '%s\\n' "$1" | tr '\\n' ' ' >> '${prompts}'\nprintf '\\n' >> '${prompts}'\nn=$(wc -l < '${prompts}')\nsed -n "\${n}p" '${answers}'\n`,
-    );
+    await writeFile(askpass, `#!/bin/sh\nprintf '%s\\n' "$1" | tr '\\n' ' ' >> '${prompts}'\nprintf '\\n' >> '${prompts}'\nn=$(wc -l < '${prompts}')\nsed -n "\${n}p" '${answers}'\n`);
     await chmod(askpass, 0o700);
     // One attempt (NumberOfPasswordPrompts=1 stays), keyboard-interactive only.
     const kbdArgs = ['-o', 'KbdInteractiveAuthentication=yes', ...args.map((arg) => (arg === 'PreferredAuthentications=password' ? 'PreferredAuthentications=keyboard-interactive' : arg))];
@@ -50,7 +45,10 @@ export async function runSshKeyboardInteractive(
       });
       child.stdin.end(options.stdin ?? '');
     });
-    const seen = (await readFile(prompts, 'utf8')).split('\n').filter((line) => line.length > 0).map((line) => line.replace(/^\(\S+@\S+\) /, '').trim());
+    const seen = (await readFile(prompts, 'utf8'))
+      .split('\n')
+      .filter((line) => line.length > 0)
+      .map((line) => line.replace(/^\(\S+@\S+\) /, '').trim());
     return { ...result, prompts: seen };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -111,7 +111,11 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown> 
     clearTimeout(timer);
     if (!closed) {
       const docker = new Docker();
-      for (const id of await kube.containerIds()) await docker.getContainer(id).remove({ force: true, v: true }).catch(() => undefined);
+      for (const id of await kube.containerIds())
+        await docker
+          .getContainer(id)
+          .remove({ force: true, v: true })
+          .catch(() => undefined);
     }
     await rm(dir, { recursive: true, force: true });
   };

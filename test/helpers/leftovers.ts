@@ -47,7 +47,9 @@ function killProcesses(): void {
 function removeContainers(): void {
   for (const label of containerLabels) {
     try {
-      const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=${label}`], { encoding: 'utf8', timeout: 15_000 }).split('\n').filter(Boolean);
+      const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=${label}`], { encoding: 'utf8', timeout: 15_000 })
+        .split('\n')
+        .filter(Boolean);
       if (ids.length > 0) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore', timeout: 30_000 });
     } catch {
       // the engine is gone or slow: nothing more to do from an exiting process

@@ -30,9 +30,7 @@ export function malformedBodies(valid: Record<string, unknown>): fc.Arbitrary<Ra
     // One field replaced by something of another shape.
     fc.tuple(fc.constantFrom(...keys), hostileValue).map(([key, value]) => asJson({ ...valid, [key]: value })),
     // A map entry that is not {value, sensitive}.
-    fc
-      .tuple(fc.constantFrom('metadata', 'environment', 'files'), fc.string({ maxLength: 20 }), hostileValue)
-      .map(([map, name, value]) => asJson({ ...valid, [map]: { [name]: value } })),
+    fc.tuple(fc.constantFrom('metadata', 'environment', 'files'), fc.string({ maxLength: 20 }), hostileValue).map(([map, name, value]) => asJson({ ...valid, [map]: { [name]: value } })),
     // A file entry with a bad path, content or mode.
     fc
       .tuple(fc.constantFrom('relative', '/a/../etc/passwd', '/ok', ''), fc.string({ maxLength: 12 }), fc.oneof(fc.string({ maxLength: 6 }), fc.integer()))

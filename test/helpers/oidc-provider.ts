@@ -21,9 +21,8 @@ export interface TestOidcProvider {
   stop(): Promise<void>;
 }
 
-const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const page = (title: string, body: string) =>
-  `<!doctype html><html><head><meta charset="utf-8"><title>${escape(title)}</title></head><body><h1>${escape(title)}</h1>${body}</body></html>`;
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const page = (title: string, body: string) => `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 
 /**
  * A real OpenID provider (the `oidc-provider` package) on 127.0.0.1 with one confidential client
@@ -60,12 +59,13 @@ export async function startOidcProvider(user: OidcTestUser): Promise<TestOidcPro
   const callback = provider.callback();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', issuer);
-    if (url.pathname.startsWith('/interaction/')) return void interaction(provider, user, req, res).catch((error: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(String(error));
-    });
+    if (url.pathname.startsWith('/interaction/'))
+      return void interaction(provider, user, req, res).catch((error: unknown) => {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(String(error));
+      });
     if (url.pathname === '/show-code') {
       const code = url.searchParams.get('code') ?? '';
-      res.writeHead(200, { 'content-type': 'text/html' }).end(page('Your code', `<p>Paste this code in your SSH window:</p><pre id="code">${escape(code)}</pre>`));
+      res.writeHead(200, { 'content-type': 'text/html' }).end(page('Your code', `<p>Paste this code in your SSH window:</p><pre id="code">${escapeHtml(code)}</pre>`));
       return;
     }
     callback(req, res);
@@ -89,7 +89,7 @@ async function interaction(provider: Provider, user: OidcTestUser, req: Incoming
     const body =
       details.prompt.name === 'login'
         ? `<form method="post"><label>Login <input name="login" autocomplete="username"></label><label>Password <input name="password" type="password"></label><button type="submit">Sign in</button></form>`
-        : `<p>Allow ${escape(String(details.params.client_id))} to use: ${escape(String(details.params.scope))}</p><form method="post"><button type="submit" name="decision" value="allow">Continue</button><button type="submit" name="decision" value="deny">Deny</button></form>`;
+        : `<p>Allow ${escapeHtml(String(details.params.client_id))} to use: ${escapeHtml(String(details.params.scope))}</p><form method="post"><button type="submit" name="decision" value="allow">Continue</button><button type="submit" name="decision" value="deny">Deny</button></form>`;
     res.writeHead(200, { 'content-type': 'text/html' }).end(page(details.prompt.name === 'login' ? 'Sign in' : 'Authorize', body));
     return;
   }

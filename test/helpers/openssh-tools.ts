@@ -10,12 +10,7 @@ export type ToolResult = ProcessResult;
  * gateway, to completion within a deadline. `args` come after the connection options;
  * `remote(path)` names a path on the gateway in scp's syntax.
  */
-export async function runOpensshTool(
-  world: World,
-  tool: 'sftp' | 'scp',
-  args: string[],
-  options: { readonly stdin?: string; readonly timeoutMs?: number } = {},
-): Promise<ToolResult> {
+export async function runOpensshTool(world: World, tool: 'sftp' | 'scp', args: string[], options: { readonly stdin?: string; readonly timeoutMs?: number } = {}): Promise<ToolResult> {
   const { args: sshArgs, env, dir } = await opensshInvocation({ port: world.sshPort, username: world.username, password: world.password });
   // The connection options ssh got, minus its -T/-p/target tail.
   const common = sshArgs.slice(0, sshArgs.indexOf('-T'));

@@ -26,12 +26,7 @@ export interface RunningProgram {
   stop(): Promise<void>;
 }
 
-export async function startProgram(
-  name: string,
-  args: string[],
-  readyCode: string,
-  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
-): Promise<RunningProgram> {
+export async function startProgram(name: string, args: string[], readyCode: string, options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunningProgram> {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...options.env },

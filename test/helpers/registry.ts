@@ -17,16 +17,16 @@ const run = promisify(execFile);
 export async function startRegistry(): Promise<{ address: string; push: (image: string, as: string) => Promise<string>; stop: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-registry-'));
   const address = `127.0.0.1:${await freePort()}`;
-  await writeFile(
-    join(dir, 'config.yml'),
-    ['version: 0.1', 'log: { level: warn }', `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} } }`, `http: { addr: "${address}" }`, ''].join('\n'),
-  );
+  await writeFile(join(dir, 'config.yml'), ['version: 0.1', 'log: { level: warn }', `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} } }`, `http: { addr: "${address}" }`, ''].join('\n'));
   const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
   trackProcess(child);
   await pollUntil(
     () => {
       if (child.exitCode !== null) throw new Error('docker-registry did not start');
-      return fetch(`http://${address}/v2/`).then((res) => res.ok, () => false);
+      return fetch(`http://${address}/v2/`).then(
+        (res) => res.ok,
+        () => false,
+      );
     },
     { what: 'docker-registry to answer /v2/', timeoutMs: 20_000 },
   );

@@ -84,7 +84,15 @@ export async function clientKit(t: Pick<TestContext, 'after'>, target: ClientTar
     switch (client) {
       case 'ssh':
       case 'ssh -C': {
-        const setEnv = Object.keys(env).length > 0 ? ['-o', `SetEnv=${Object.entries(env).map(([name, value]) => `${name}=${value}`).join(' ')}`] : [];
+        const setEnv =
+          Object.keys(env).length > 0
+            ? [
+                '-o',
+                `SetEnv=${Object.entries(env)
+                  .map(([name, value]) => `${name}=${value}`)
+                  .join(' ')}`,
+              ]
+            : [];
         const compression = client === 'ssh -C' ? ['-C'] : ['-o', 'Compression=no'];
         return { command: 'ssh', args: [...opensshCommon, ...compression, ...setEnv, tty ? '-tt' : '-T', ...opensshTarget(), command], env: opensshEnv };
       }
@@ -97,7 +105,13 @@ export async function clientKit(t: Pick<TestContext, 'after'>, target: ClientTar
         if (Object.keys(env).length > 0) {
           const name = `env-${(sessions += 1)}`;
           load.push('-load', name);
-          writeFileSync(join(home, '.putty', 'sessions', name), `Environment=${Object.entries(env).map(([key, value]) => `${key}=${value}`).join(',')}\n`, { mode: 0o600 });
+          writeFileSync(
+            join(home, '.putty', 'sessions', name),
+            `Environment=${Object.entries(env)
+              .map(([key, value]) => `${key}=${value}`)
+              .join(',')}\n`,
+            { mode: 0o600 },
+          );
         }
         return { command: 'plink', args: ['-ssh', ...load, ...puttyCommon(), tty ? '-t' : '-T', '127.0.0.1', command], env: { HOME: home } };
       }
@@ -196,10 +210,7 @@ export interface ClientProcess {
  * Starts a client as a real process, stdin fed from `stdin` (then closed unless `holdStdin`),
  * stdout kept as bytes. Bounded: SIGKILLed after `timeoutMs`.
  */
-export function startClient(
-  client: ClientCommand,
-  options: { readonly stdin?: Buffer | string; readonly holdStdin?: boolean; readonly timeoutMs?: number } = {},
-): ClientProcess {
+export function startClient(client: ClientCommand, options: { readonly stdin?: Buffer | string; readonly holdStdin?: boolean; readonly timeoutMs?: number } = {}): ClientProcess {
   const child = spawn(client.command, client.args, { env: { ...process.env, ...client.env }, stdio: ['pipe', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   let size = 0;

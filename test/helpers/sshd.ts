@@ -23,7 +23,6 @@ export interface RunningSshd {
   stop(): Promise<void>;
 }
 
-
 /**
  * Debian's OpenSSH server on loopback with a throw-away host key and one authorized key,
  * so the SSH proxy backend is tested against the real thing.

@@ -13,10 +13,7 @@ const run = promisify(execFile);
  */
 export async function startTerminal(name: string, command: string[], env: Record<string, string>, size = { cols: 100, rows: 30 }) {
   const envArgs = Object.entries(env).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
-  await run('tmux', [
-    'new-session', '-d', '-s', name, '-x', String(size.cols), '-y', String(size.rows), ...envArgs,
-    command.map(shellQuote).join(' '),
-  ]);
+  await run('tmux', ['new-session', '-d', '-s', name, '-x', String(size.cols), '-y', String(size.rows), ...envArgs, command.map(shellQuote).join(' ')]);
   // Without this the pane follows the size of a client that is not there.
   await run('tmux', ['set-option', '-t', name, 'status', 'off']);
   await run('tmux', ['set-window-option', '-t', name, 'window-size', 'manual']);

@@ -99,11 +99,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     );
     const authserver = await startProgram('authserver', ['authserver/src/main.ts', '--config', join(dir, 'authserver.yaml')], 'AUTHSERVER_LISTENING');
     started.push(authserver);
-    const configserver = await startProgram(
-      'configserver',
-      ['configserver/src/main.ts', '--config', join(dir, 'configserver.yaml')],
-      'CONFIGSERVER_LISTENING',
-    );
+    const configserver = await startProgram('configserver', ['configserver/src/main.ts', '--config', join(dir, 'configserver.yaml')], 'CONFIGSERVER_LISTENING');
     started.push(configserver);
     const redirect = (await options.beforeGateway?.(join(dir, 'certs'))) ?? {};
     const sections = { ...options.gateway };

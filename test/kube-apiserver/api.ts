@@ -101,7 +101,10 @@ function failureFromMessage(code: number, reason: string, message: string): ApiE
 
 /** Parses `/api/v1/...` and `/apis/<group>/<version>/...` into a resource route. */
 export function parseRoute(pathname: string): Route | undefined {
-  const parts = pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+  const parts = pathname
+    .split('/')
+    .filter((p) => p !== '')
+    .map(decodeURIComponent);
   let group: string;
   let version: string;
   let rest: string[];
@@ -208,11 +211,7 @@ export class KubeApi {
     const resource = route.subresource ? `${route.def.resource}/${route.subresource}` : route.def.resource;
     if (!this.ctx.controls.denied.has(`${verb} ${resource}`)) return;
     const scope = route.namespace !== undefined ? `in the namespace "${route.namespace}"` : 'at the cluster scope';
-    throw errors.forbidden(
-      resourceName(route.def),
-      route.name,
-      `User "${this.ctx.controls.user}" cannot ${verb} resource "${resource}" in API group "${route.def.group}" ${scope}`,
-    );
+    throw errors.forbidden(resourceName(route.def), route.name, `User "${this.ctx.controls.user}" cannot ${verb} resource "${resource}" in API group "${route.def.group}" ${scope}`);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -273,9 +272,7 @@ export class KubeApi {
     const labels = parseLabelSelector(query.get('labelSelector') ?? undefined);
     const fieldKeys = Object.keys(route.def.fields({ apiVersion: '', kind: '', metadata: { name: '', namespace: '', uid: '', resourceVersion: '', creationTimestamp: '' } }));
     const fields = parseFieldSelector(query.get('fieldSelector') ?? undefined, fieldKeys);
-    let items = this.ctx.store
-      .list(route.def.resource, route.namespace)
-      .filter((o) => labels(o.metadata.labels ?? {}) && fields(route.def.fields(o)));
+    let items = this.ctx.store.list(route.def.resource, route.namespace).filter((o) => labels(o.metadata.labels ?? {}) && fields(route.def.fields(o)));
     const metadata: Record<string, unknown> = { resourceVersion: this.ctx.store.currentResourceVersion() };
     // Pagination: the continue token names the last key served; items are in key order.
     const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -379,8 +376,7 @@ export class KubeApi {
     if (enforce === 'baseline' || enforce === 'restricted') {
       const version = labels['pod-security.kubernetes.io/enforce-version'] ?? 'latest';
       const violations = checkPodSecurity(enforce, pod);
-      if (violations.length > 0)
-        throw errors.forbidden({ group: '', resource: 'pods' }, name, `violates PodSecurity "${enforce}:${version}": ${violations.join(', ')}`);
+      if (violations.length > 0) throw errors.forbidden({ group: '', resource: 'pods' }, name, `violates PodSecurity "${enforce}:${version}": ${violations.join(', ')}`);
     }
     const webhook = this.ctx.controls.admissionWebhook;
     const denial = webhook?.review(structuredClone(pod), namespace);
@@ -412,8 +408,7 @@ export class KubeApi {
       o.metadata.namespace = route.namespace!;
     } else delete o.metadata.namespace;
     if (!o.metadata.name && o.metadata.generateName) o.metadata.name = generateName(o.metadata.generateName);
-    if (!o.metadata.name)
-      throw errors.invalid(def.kind, def.group, '', [{ ...fieldError.required('metadata.name'), message: 'Required value: name or generateName is required' }]);
+    if (!o.metadata.name) throw errors.invalid(def.kind, def.group, '', [{ ...fieldError.required('metadata.name'), message: 'Required value: name or generateName is required' }]);
     this.ctx.received.push({ resource: def.resource, namespace: route.namespace, body: structuredClone(body) });
     if (this.ctx.received.length > RECEIVED_LIMIT) this.ctx.received.splice(0, this.ctx.received.length - RECEIVED_LIMIT);
     const nameErrors = def.resource === 'namespaces' ? [] : validateObjectName(o.metadata.name);
@@ -447,14 +442,11 @@ export class KubeApi {
   private store(route: Route, current: KubeObject, next: KubeObject, query: URLSearchParams): KubeObject {
     const { def } = route;
     const name = route.name!;
-    if (next.metadata?.name !== undefined && next.metadata.name !== name)
-      throw errors.badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
+    if (next.metadata?.name !== undefined && next.metadata.name !== name) throw errors.badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
     if (def.namespaced && next.metadata?.namespace !== undefined && next.metadata.namespace !== route.namespace)
       throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
-    if (next.metadata?.resourceVersion && next.metadata.resourceVersion !== current.metadata.resourceVersion)
-      throw errors.conflict(resourceName(def), name);
-    if (next.metadata?.uid && next.metadata.uid !== current.metadata.uid)
-      throw errors.conflict(resourceName(def), name);
+    if (next.metadata?.resourceVersion && next.metadata.resourceVersion !== current.metadata.resourceVersion) throw errors.conflict(resourceName(def), name);
+    if (next.metadata?.uid && next.metadata.uid !== current.metadata.uid) throw errors.conflict(resourceName(def), name);
     const merged: KubeObject = {
       ...next,
       apiVersion: apiVersionOf(def),
@@ -470,8 +462,7 @@ export class KubeApi {
     if (def.namespaced) merged.metadata.namespace = route.namespace!;
     if (current.metadata.deletionTimestamp) {
       merged.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
-      if (current.metadata.deletionGracePeriodSeconds !== undefined)
-        merged.metadata.deletionGracePeriodSeconds = current.metadata.deletionGracePeriodSeconds;
+      if (current.metadata.deletionGracePeriodSeconds !== undefined) merged.metadata.deletionGracePeriodSeconds = current.metadata.deletionGracePeriodSeconds;
     }
     if (def.resource === 'pods' || def.resource === 'namespaces' || def.resource === 'resourcequotas') merged.status = current.status;
     if (def.resource === 'namespaces') merged.metadata.labels = { ...(merged.metadata.labels ?? {}), 'kubernetes.io/metadata.name': name };
@@ -609,16 +600,14 @@ export class KubeApi {
       throw errors.badRequest('Upgrade request required');
     }
     if (route.def.resource === 'pods' && route.subresource === 'log' && req.method === 'GET') return this.log(res, route, url.searchParams);
-    if ((route.def.resource === 'namespaces' || route.def.resource === 'resourcequotas') && route.subresource === 'status' && req.method === 'GET')
-      return json(res, 200, this.get(route));
+    if ((route.def.resource === 'namespaces' || route.def.resource === 'resourcequotas') && route.subresource === 'status' && req.method === 'GET') return json(res, 200, this.get(route));
     throw errors.pathNotFound();
   }
 
   private async log(res: ServerResponse, route: Route, query: URLSearchParams): Promise<void> {
     const pod = this.get(route) as Pod;
     const containerName = query.get('container') ?? pod.spec.containers[0]?.name ?? '';
-    if (!pod.spec.containers.some((c) => c.name === containerName))
-      throw errors.badRequest(`container ${containerName} is not valid for pod ${pod.metadata.name}`);
+    if (!pod.spec.containers.some((c) => c.name === containerName)) throw errors.badRequest(`container ${containerName} is not valid for pod ${pod.metadata.name}`);
     const id = this.ctx.runtime.containerId(pod, containerName);
     if (!id) throw errors.badRequest(`container "${containerName}" in pod "${pod.metadata.name}" is waiting to start: ContainerCreating`);
     const buffer = (await this.ctx.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
@@ -648,15 +637,13 @@ export class KubeApi {
   private upgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const refuse = (status: Status) => {
       const text = JSON.stringify(status);
-      socket.end(
-        `HTTP/1.1 ${status.code} ${status.reason ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
-      );
+      socket.end(`HTTP/1.1 ${status.code} ${status.reason ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
     };
     try {
       if (!this.authenticated(req)) throw errors.unauthorized();
       const url = new URL(req.url ?? '/', 'https://kube-apiserver');
       const route = parseRoute(url.pathname);
-      if (!route || route.def.resource !== 'pods' || route.subresource !== 'exec' || route.name === undefined) throw errors.pathNotFound();
+      if (route?.def.resource !== 'pods' || route.subresource !== 'exec' || route.name === undefined) throw errors.pathNotFound();
       this.authorize('create', route);
       const pod = this.get(route) as Pod;
       const q = url.searchParams;
@@ -664,14 +651,12 @@ export class KubeApi {
       const containers = pod.spec.containers.map((c) => c.name);
       let container = q.get('container') ?? '';
       if (!container) {
-        if (containers.length !== 1)
-          throw errors.badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.join(' ')}]`);
+        if (containers.length !== 1) throw errors.badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.join(' ')}]`);
         container = containers[0]!;
       }
       if (!containers.includes(container)) throw errors.badRequest(`container ${container} is not valid for pod ${pod.metadata.name}`);
       const phase = (pod.status as { phase?: string }).phase;
-      if (phase === 'Succeeded' || phase === 'Failed')
-        throw errors.badRequest(`cannot exec into a container in a completed pod; current phase is ${phase}`);
+      if (phase === 'Succeeded' || phase === 'Failed') throw errors.badRequest(`cannot exec into a container in a completed pod; current phase is ${phase}`);
       if (command.length === 0) throw errors.badRequest('you must specify at least 1 command');
       const stdin = queryFlag(q, 'stdin');
       const stdout = queryFlag(q, 'stdout');
@@ -680,7 +665,7 @@ export class KubeApi {
       if (!stdin && !stdout && !stderr) throw errors.badRequest('you must specify at least one of stdin, stdout, stderr');
       if (!pod.spec.nodeName) throw errors.badRequest(`pod ${pod.metadata.name} does not have a host assigned`);
       const id = this.ctx.runtime.containerId(pod, container);
-      const statuses = ((pod.status as { containerStatuses?: Array<{ name: string; state?: Record<string, unknown> }> }).containerStatuses ?? []);
+      const statuses = (pod.status as { containerStatuses?: Array<{ name: string; state?: Record<string, unknown> }> }).containerStatuses ?? [];
       const running = statuses.find((s) => s.name === container)?.state?.running !== undefined;
       if (!id || !running) throw failureFromMessage(500, 'InternalError', `unable to upgrade connection: container not found ("${container}")`);
       const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
@@ -694,4 +679,3 @@ export class KubeApi {
     }
   }
 }
-

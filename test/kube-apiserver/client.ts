@@ -85,7 +85,10 @@ export async function watchPodUntil(
         },
         (err) => finish(err instanceof Error ? err : new Error(`watch ended before the pod was ready (${String(err)})`)),
       )
-      .then((c) => (controller = c), (e: Error) => finish(e));
+      .then(
+        (c) => (controller = c),
+        (e: Error) => finish(e),
+      );
   });
   controller?.abort();
   if (result instanceof Error) throw result;

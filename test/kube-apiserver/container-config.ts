@@ -60,9 +60,7 @@ function resolveUser(pod: Pod, c: Container, imageUser: string): string | undefi
   if (runAsNonRoot) {
     if (runAsUser !== undefined) {
       if (runAsUser === 0)
-        throw new ContainerConfigError(
-          `container's runAsUser breaks non-root policy (pod: "${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})", container: ${c.name})`,
-        );
+        throw new ContainerConfigError(`container's runAsUser breaks non-root policy (pod: "${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})", container: ${c.name})`);
     } else {
       const uid = numericUid(imageUser);
       if (uid === undefined)
@@ -70,13 +68,11 @@ function resolveUser(pod: Pod, c: Container, imageUser: string): string | undefi
           `container has runAsNonRoot and image has non-numeric user (${imageUser.split(':')[0]}), cannot verify user is non-root (pod: "${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})", container: ${c.name})`,
         );
       if (uid === 0)
-        throw new ContainerConfigError(
-          `container has runAsNonRoot and image will run as root (pod: "${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})", container: ${c.name})`,
-        );
+        throw new ContainerConfigError(`container has runAsNonRoot and image will run as root (pod: "${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})", container: ${c.name})`);
     }
   }
   if (runAsUser === undefined && runAsGroup === undefined) return undefined;
-  const user = runAsUser !== undefined ? String(runAsUser) : (imageUser.split(':')[0] || '0');
+  const user = runAsUser !== undefined ? String(runAsUser) : imageUser.split(':')[0] || '0';
   return runAsGroup !== undefined ? `${user}:${runAsGroup}` : user;
 }
 

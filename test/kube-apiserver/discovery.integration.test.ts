@@ -51,8 +51,14 @@ describe('test kube-apiserver: discovery', () => {
       assert.deepEqual(JSON.parse(JSON.stringify(read)).spec, spec.spec, `${spec.kind} comes back as written`);
     }
     const listed = await objects.list('apps/v1', 'Deployment', NS);
-    assert.deepEqual(listed.items.map((d) => d.metadata?.name), ['web']);
-    assert.deepEqual(suite.server.received.map((r) => r.resource), ['deployments', 'clusterpolicies']);
+    assert.deepEqual(
+      listed.items.map((d) => d.metadata?.name),
+      ['web'],
+    );
+    assert.deepEqual(
+      suite.server.received.map((r) => r.resource),
+      ['deployments', 'clusterpolicies'],
+    );
 
     await objects.delete(deployment);
     await objects.delete(policy);

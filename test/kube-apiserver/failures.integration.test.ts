@@ -45,7 +45,10 @@ describe('test kube-apiserver: the failures a gateway must map', () => {
     await clients.core.deleteNamespacedPod({ name: 'q1', namespace: 'quota', gracePeriodSeconds: 0 });
     await clients.core.createNamespacedPod({ namespace: 'quota', body: sessionPod('q3') });
     const listed = await clients.core.listNamespacedResourceQuota({ namespace: 'quota' });
-    assert.deepEqual(listed.items.map((q) => q.metadata?.name), ['session-pods']);
+    assert.deepEqual(
+      listed.items.map((q) => q.metadata?.name),
+      ['session-pods'],
+    );
     await clients.core.deleteNamespace({ name: 'quota' });
   });
 
@@ -54,7 +57,10 @@ describe('test kube-apiserver: the failures a gateway must map', () => {
     pod.spec!.containers[0]!.image = 'registry.invalid/portcullis/absent:1.0';
     await clients.core.createNamespacedPod({ namespace: NS, body: pod });
     const { seen, last } = await watchPodUntil(clients, NS, 'nopull', waitingReason('ImagePullBackOff'));
-    assert.ok(seen.some((e) => waitingReason('ErrImagePull')(e.pod)), 'ErrImagePull came first');
+    assert.ok(
+      seen.some((e) => waitingReason('ErrImagePull')(e.pod)),
+      'ErrImagePull came first',
+    );
     assert.equal(last?.status?.phase, 'Pending');
     assert.equal(last?.status?.containerStatuses?.[0]?.state?.waiting?.message, 'Back-off pulling image "registry.invalid/portcullis/absent:1.0"');
     const events = await clients.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=nopull' });
@@ -83,10 +89,7 @@ describe('test kube-apiserver: the failures a gateway must map', () => {
       p.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable') ?? false;
     const { last } = await watchPodUntil(clients, NS, 'big', unschedulable);
     const condition = last?.status?.conditions?.find((c) => c.type === 'PodScheduled');
-    assert.equal(
-      condition?.message,
-      '0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.',
-    );
+    assert.equal(condition?.message, '0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.');
     assert.equal(last?.status?.phase, 'Pending');
     assert.equal(last?.spec?.nodeName, undefined);
 
@@ -105,7 +108,7 @@ describe('test kube-apiserver: the failures a gateway must map', () => {
   it('answers a denying admission webhook with its 403', async () => {
     server.controls.setAdmissionWebhook({
       name: 'session-policy.example.com',
-      review: (pod) => ((pod.metadata.labels ?? {}).team === 'red' ? 'team red may not start sessions' : undefined),
+      review: (pod) => (pod.metadata.labels?.team === 'red' ? 'team red may not start sessions' : undefined),
     });
     try {
       const denied = await apiFailure(clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('red', {}, { team: 'red' }) }));
@@ -124,7 +127,10 @@ describe('test kube-apiserver: the failures a gateway must map', () => {
     try {
       await clients.core.createNamespacedPod({ namespace: NS, body: sessionPod('slow') });
       const { seen } = await watchPodUntil(clients, NS, 'slow', isRunning);
-      assert.ok(seen.some((e) => waitingReason('ContainerCreating')(e.pod)), 'ContainerCreating was reported before Running');
+      assert.ok(
+        seen.some((e) => waitingReason('ContainerCreating')(e.pod)),
+        'ContainerCreating was reported before Running',
+      );
     } finally {
       server.controls.setStartDelay(0);
     }
@@ -133,7 +139,12 @@ describe('test kube-apiserver: the failures a gateway must map', () => {
 
   it('ends open watches on request, and answers slowly when told to', async () => {
     let ended = false;
-    await clients.watch.watch(`/api/v1/namespaces/${NS}/pods`, {}, () => undefined, () => (ended = true));
+    await clients.watch.watch(
+      `/api/v1/namespaces/${NS}/pods`,
+      {},
+      () => undefined,
+      () => (ended = true),
+    );
     server.controls.dropWatches();
     await pollUntilOrLast(() => ended, { what: 'the watch to end', until: (done) => done, timeoutMs: 10_000, intervalMs: 20 });
     assert.ok(ended, 'the watch saw the server close it');

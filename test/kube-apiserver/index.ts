@@ -278,8 +278,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       setStartDelay: (ms) => void (settings.startDelayMs = ms),
       setUnpullable: (image, yes = true) => void (yes ? unpullable.add(image) : unpullable.delete(image)),
       setAdmissionWebhook: (webhook) => void (controlsState.admissionWebhook = webhook),
-      deny: (verb, resource, denied = true) =>
-        void (denied ? controlsState.denied.add(`${verb} ${resource}`) : controlsState.denied.delete(`${verb} ${resource}`)),
+      deny: (verb, resource, denied = true) => void (denied ? controlsState.denied.add(`${verb} ${resource}`) : controlsState.denied.delete(`${verb} ${resource}`)),
       setNodeCapacity: (capacity) => void Object.assign(node.capacity, capacity),
       setNodeLabels: (labels) => void (node.labels = { ...labels }),
       setExecProtocols: (protocols) => void (controlsState.execProtocols = [...protocols]),

@@ -18,7 +18,10 @@ describe('test kube-apiserver: leases, informers and watch semantics', () => {
     const read = await suite.clients.coordination.readNamespacedLease({ name: 'gateway-a', namespace: NS });
     assert.equal(read.metadata?.resourceVersion, created.metadata?.resourceVersion);
     const list = await suite.clients.coordination.listNamespacedLease({ namespace: NS, labelSelector: 'app=portcullis' });
-    assert.deepEqual(list.items.map((l) => l.metadata?.name), ['gateway-a']);
+    assert.deepEqual(
+      list.items.map((l) => l.metadata?.name),
+      ['gateway-a'],
+    );
 
     const renewed = await suite.clients.coordination.replaceNamespacedLease({
       name: 'gateway-a',
@@ -59,11 +62,17 @@ describe('test kube-apiserver: leases, informers and watch semantics', () => {
       await suite.clients.coordination.createNamespacedLease({ namespace: NS, body: { metadata: { name, labels: { paged: 'yes' } }, spec: { holderIdentity: name } } });
     }
     const first = await suite.clients.coordination.listNamespacedLease({ namespace: NS, labelSelector: 'paged=yes', limit: 2 });
-    assert.deepEqual(first.items.map((l) => l.metadata?.name), ['page-a', 'page-b']);
+    assert.deepEqual(
+      first.items.map((l) => l.metadata?.name),
+      ['page-a', 'page-b'],
+    );
     assert.equal(first.metadata?.remainingItemCount, 1);
     assert.ok(first.metadata?._continue, 'a continue token');
     const second = await suite.clients.coordination.listNamespacedLease({ namespace: NS, labelSelector: 'paged=yes', limit: 2, _continue: first.metadata._continue });
-    assert.deepEqual(second.items.map((l) => l.metadata?.name), ['page-c']);
+    assert.deepEqual(
+      second.items.map((l) => l.metadata?.name),
+      ['page-c'],
+    );
     assert.equal(second.metadata?._continue, undefined);
     await suite.clients.coordination.deleteCollectionNamespacedLease({ namespace: NS, labelSelector: 'paged=yes' });
     const left = await suite.clients.coordination.listNamespacedLease({ namespace: NS, labelSelector: 'paged=yes' });
@@ -72,12 +81,7 @@ describe('test kube-apiserver: leases, informers and watch semantics', () => {
 
   it('feeds a client-node informer: add, update, delete', async () => {
     const seen: string[] = [];
-    const informer = k8s.makeInformer(
-      suite.clients.kc,
-      `/api/v1/namespaces/${NS}/pods`,
-      () => suite.clients.core.listNamespacedPod({ namespace: NS, labelSelector: 'informed=yes' }),
-      'informed=yes',
-    );
+    const informer = k8s.makeInformer(suite.clients.kc, `/api/v1/namespaces/${NS}/pods`, () => suite.clients.core.listNamespacedPod({ namespace: NS, labelSelector: 'informed=yes' }), 'informed=yes');
     informer.on('add', (p) => seen.push(`add ${p.metadata?.name}`));
     informer.on('update', (p) => seen.push(`update ${p.metadata?.name} ${p.metadata?.labels?.round ?? ''}`));
     informer.on('delete', (p) => seen.push(`delete ${p.metadata?.name}`));

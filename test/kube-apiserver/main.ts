@@ -17,10 +17,7 @@ const { values } = parseArgs({
 });
 
 const server = await startKubeApiServer({
-  namespaces: [
-    values.namespace!,
-    ...values['restricted-namespace']!.map((name) => ({ name, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } })),
-  ],
+  namespaces: [values.namespace!, ...values['restricted-namespace']!.map((name) => ({ name, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } }))],
 });
 const path = values.kubeconfig ?? join(await mkdtemp(join(tmpdir(), 'kube-apiserver-')), 'kubeconfig');
 await server.writeKubeconfig(path, { namespace: values.namespace! });

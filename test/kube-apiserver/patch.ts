@@ -20,8 +20,7 @@ export function applyPatch(target: unknown, patch: unknown, type: PatchType): un
 
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return structuredClone(patch);
-  const result: Record<string, unknown> =
-    target !== null && typeof target === 'object' && !Array.isArray(target) ? structuredClone(target as Record<string, unknown>) : {};
+  const result: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? structuredClone(target as Record<string, unknown>) : {};
   for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
     if (v === null) delete result[k];
     else result[k] = mergePatch(result[k], v);
@@ -81,8 +80,7 @@ function jsonPatch(target: unknown, patch: unknown): unknown {
           if (op.op === 'add') parent.splice(index, 0, structuredClone(op.value));
           else parent[index] = structuredClone(op.value);
         } else {
-          if (op.op === 'replace' && !Object.hasOwn(parent, last))
-            throw errors.internal(`replace operation does not apply: doc is missing key: /${path.join('/')}: missing value`);
+          if (op.op === 'replace' && !Object.hasOwn(parent, last)) throw errors.internal(`replace operation does not apply: doc is missing key: /${path.join('/')}: missing value`);
           parent[last] = structuredClone(op.value);
         }
         break;
@@ -97,7 +95,7 @@ function jsonPatch(target: unknown, patch: unknown): unknown {
         break;
       }
       case 'test':
-        if (JSON.stringify(getAt(doc, path)) !== JSON.stringify(op.value)) throw errors.internal('testing value /' + path.join('/') + ' failed: test failed');
+        if (JSON.stringify(getAt(doc, path)) !== JSON.stringify(op.value)) throw errors.internal(`testing value /${path.join('/')} failed: test failed`);
         break;
       case 'copy':
       case 'move': {

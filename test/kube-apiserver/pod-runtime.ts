@@ -59,9 +59,7 @@ function setCondition(status: Record<string, unknown>, next: Record<string, unkn
   const old = list.find((c) => c.type === next.type);
   if (old && old.status === next.status) next.lastTransitionTime = old.lastTransitionTime;
   const order = ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'];
-  status.conditions = [...list.filter((c) => c.type !== next.type), next].sort(
-    (a, b) => order.indexOf(String(a.type)) - order.indexOf(String(b.type)),
-  );
+  status.conditions = [...list.filter((c) => c.type !== next.type), next].sort((a, b) => order.indexOf(String(a.type)) - order.indexOf(String(b.type)));
 }
 
 /**
@@ -224,9 +222,7 @@ export class PodRuntime {
       // Bound by the client: only our node exists, so any other name never starts (as on a cluster).
       if (pod.spec.nodeName !== node.name) return;
     } else {
-      const placed = this.store
-        .list('pods')
-        .filter((p) => (p.spec as Pod['spec']).nodeName && !isTerminal(p) && p.metadata.uid !== state.uid) as Pod[];
+      const placed = this.store.list('pods').filter((p) => (p.spec as Pod['spec']).nodeName && !isTerminal(p) && p.metadata.uid !== state.uid) as Pod[];
       const reason = unschedulableReason(pod, node, placed);
       if (reason) {
         const wasUnscheduled = this.unscheduled.has(state.uid);
@@ -289,7 +285,12 @@ export class PodRuntime {
     const images = new Map<string, Docker.ImageInspectInfo>();
     for (const c of pod.spec.containers) {
       const field = `spec.containers{${c.name}}`;
-      const image = this.settings().isUnpullable(c.image) ? undefined : await this.docker.getImage(c.image).inspect().catch(() => undefined);
+      const image = this.settings().isUnpullable(c.image)
+        ? undefined
+        : await this.docker
+            .getImage(c.image)
+            .inspect()
+            .catch(() => undefined);
       if (state.cancelled) return;
       if (!image) {
         // Only an absent image makes the kubelet try a pull (which never succeeds here).

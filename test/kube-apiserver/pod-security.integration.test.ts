@@ -55,7 +55,10 @@ describe('Pod Security admission of the test kube-apiserver agrees with the upst
         const reason = level === 'restricted' && check === 'capabilities_baseline' ? 'unrestricted capabilities' : REASON_OF_CHECK[check];
         assert.ok(reason, `known check for ${file}`);
         // Some fixtures also trip a neighbouring check (a hostPath volume is a restricted volume type too).
-        assert.ok(violations.some((v) => v.startsWith(reason)), `${level}/fail/${file}: ${violations.join(' | ')}`);
+        assert.ok(
+          violations.some((v) => v.startsWith(reason)),
+          `${level}/fail/${file}: ${violations.join(' | ')}`,
+        );
       }
     });
   }

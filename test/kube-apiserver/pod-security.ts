@@ -110,7 +110,9 @@ const baseline: Record<string, Check> = {
     if (badType(podSc.appArmorProfile)) bad.push(`pod must not set securityContext.appArmorProfile.type to ${JSON.stringify(obj(podSc.appArmorProfile).type)}`);
     const badContainers = containers.filter((c) => badType(c.sc.appArmorProfile));
     if (badContainers.length > 0)
-      bad.push(`${containersPhrase(badContainers.map((c) => c.name))} must not set securityContext.appArmorProfile.type to ${joinQuote([...new Set(badContainers.map((c) => obj(c.sc.appArmorProfile).type))])}`);
+      bad.push(
+        `${containersPhrase(badContainers.map((c) => c.name))} must not set securityContext.appArmorProfile.type to ${joinQuote([...new Set(badContainers.map((c) => obj(c.sc.appArmorProfile).type))])}`,
+      );
     for (const [key, value] of Object.entries(pod.metadata.annotations ?? {}).sort()) {
       if (!key.startsWith('container.apparmor.security.beta.kubernetes.io/')) continue;
       if (value === '' || value === 'runtime/default' || value.startsWith('localhost/')) continue;
@@ -141,7 +143,9 @@ const baseline: Record<string, Check> = {
     return set.length > 0 ? { reason: 'host namespaces', detail: set.join(', ') } : undefined;
   },
   hostPathVolumes: (_pod, spec) => {
-    const names = list(spec.volumes).filter((v) => v.hostPath !== undefined).map((v) => String(v.name));
+    const names = list(spec.volumes)
+      .filter((v) => v.hostPath !== undefined)
+      .map((v) => String(v.name));
     return names.length > 0 ? { reason: 'hostPath volumes', detail: `${pluralize('volume', 'volumes', names.length)} ${joinQuote(names)}` } : undefined;
   },
   hostPorts: (_pod, _spec, _podSc, containers) => {
@@ -166,13 +170,7 @@ const baseline: Record<string, Check> = {
     const names: string[] = [];
     const hosts = new Set<string>();
     for (const c of containers) {
-      const handlers = [
-        obj(c.raw.livenessProbe),
-        obj(c.raw.readinessProbe),
-        obj(c.raw.startupProbe),
-        obj(obj(c.raw.lifecycle).postStart),
-        obj(obj(c.raw.lifecycle).preStop),
-      ];
+      const handlers = [obj(c.raw.livenessProbe), obj(c.raw.readinessProbe), obj(c.raw.startupProbe), obj(obj(c.raw.lifecycle).postStart), obj(obj(c.raw.lifecycle).preStop)];
       const found = handlers.flatMap((h) => [obj(h.httpGet).host, obj(h.tcpSocket).host]).filter((h): h is string => typeof h === 'string' && h !== '');
       if (found.length > 0) {
         names.push(c.name);
@@ -180,7 +178,10 @@ const baseline: Record<string, Check> = {
       }
     }
     if (names.length === 0) return undefined;
-    return { reason: 'probe or lifecycle host', detail: `${containersPhrase(names)} ${pluralize('uses', 'use', names.length)} ${pluralize('probe or lifecycle host', 'probe or lifecycle hosts', hosts.size)} ${joinQuote([...hosts])}` };
+    return {
+      reason: 'probe or lifecycle host',
+      detail: `${containersPhrase(names)} ${pluralize('uses', 'use', names.length)} ${pluralize('probe or lifecycle host', 'probe or lifecycle hosts', hosts.size)} ${joinQuote([...hosts])}`,
+    };
   },
   privileged: (_pod, _spec, _podSc, containers) => {
     const names = containers.filter((c) => c.sc.privileged === true).map((c) => c.name);
@@ -239,9 +240,7 @@ const restricted: Record<string, Check> = {
   allowPrivilegeEscalation: (_pod, spec, _podSc, containers) => {
     if (isWindows(spec)) return undefined;
     const names = containers.filter((c) => c.sc.allowPrivilegeEscalation !== false).map((c) => c.name);
-    return names.length > 0
-      ? { reason: 'allowPrivilegeEscalation != false', detail: `${containersPhrase(names)} must set securityContext.allowPrivilegeEscalation=false` }
-      : undefined;
+    return names.length > 0 ? { reason: 'allowPrivilegeEscalation != false', detail: `${containersPhrase(names)} must set securityContext.allowPrivilegeEscalation=false` } : undefined;
   },
   capabilities_restricted: (_pod, spec, _podSc, containers) => {
     if (isWindows(spec)) return undefined;
@@ -312,9 +311,13 @@ const restricted: Record<string, Check> = {
     const implicit = podType === undefined ? containers.filter((c) => obj(c.sc.seccompProfile).type === undefined) : [];
     const details: string[] = [];
     if (podBad || explicit.length > 0)
-      details.push(`${setters(podBad, explicit.map((c) => c.name))} must not set securityContext.seccompProfile.type to ${joinQuote([...badValues])}`);
-    if (implicit.length > 0)
-      details.push(`pod or ${containersPhrase(implicit.map((c) => c.name))} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"`);
+      details.push(
+        `${setters(
+          podBad,
+          explicit.map((c) => c.name),
+        )} must not set securityContext.seccompProfile.type to ${joinQuote([...badValues])}`,
+      );
+    if (implicit.length > 0) details.push(`pod or ${containersPhrase(implicit.map((c) => c.name))} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"`);
     return details.length > 0 ? { reason: 'seccompProfile', detail: details.join('; ') } : undefined;
   },
 };

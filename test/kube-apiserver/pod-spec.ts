@@ -110,9 +110,7 @@ export function decodePod(body: unknown): KubeObject {
   const parsed = PodSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw errors.badRequest(
-      `Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal into Go struct field ${issue.path.join('.')}: ${issue.message}`,
-    );
+    throw errors.badRequest(`Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal into Go struct field ${issue.path.join('.')}: ${issue.message}`);
   }
   return parsed.data as unknown as KubeObject;
 }
@@ -158,8 +156,7 @@ export function validatePod(pod: KubeObject): FieldError[] {
     else if (names.has(c.name)) out.push(fieldError.duplicate(`${path}.name`, c.name));
     if (c.name) names.add(c.name);
     if (!c.image || c.image.trim() === '') out.push(fieldError.required(`${path}.image`));
-    if (c.imagePullPolicy !== undefined && !PULL_POLICIES.includes(c.imagePullPolicy))
-      out.push(fieldError.notSupported(`${path}.imagePullPolicy`, c.imagePullPolicy, PULL_POLICIES));
+    if (c.imagePullPolicy !== undefined && !PULL_POLICIES.includes(c.imagePullPolicy)) out.push(fieldError.notSupported(`${path}.imagePullPolicy`, c.imagePullPolicy, PULL_POLICIES));
     for (const kind of ['limits', 'requests'] as const) {
       for (const [resource, value] of Object.entries(c.resources?.[kind] ?? {})) {
         const q = parseQuantity(value);
@@ -183,10 +180,13 @@ export function validatePod(pod: KubeObject): FieldError[] {
       if (!e.name) out.push(fieldError.required(`${path}.env[${j}].name`));
     });
   };
-  (spec.initContainers ?? []).forEach((c, i) => check(c, `spec.initContainers[${i}]`));
-  (spec.containers ?? []).forEach((c, i) => check(c, `spec.containers[${i}]`));
-  if (spec.restartPolicy !== undefined && !RESTART_POLICIES.includes(spec.restartPolicy))
-    out.push(fieldError.notSupported('spec.restartPolicy', spec.restartPolicy, RESTART_POLICIES));
+  (spec.initContainers ?? []).forEach((c, i) => {
+    check(c, `spec.initContainers[${i}]`);
+  });
+  (spec.containers ?? []).forEach((c, i) => {
+    check(c, `spec.containers[${i}]`);
+  });
+  if (spec.restartPolicy !== undefined && !RESTART_POLICIES.includes(spec.restartPolicy)) out.push(fieldError.notSupported('spec.restartPolicy', spec.restartPolicy, RESTART_POLICIES));
   return out;
 }
 

@@ -60,7 +60,10 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
       const list = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace: NS });
       assert.equal(list.kind, 'PodList');
     } finally {
-      for (const [key, value] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+      for (const [key, value] of [
+        ['KUBERNETES_SERVICE_HOST', saved.host],
+        ['KUBERNETES_SERVICE_PORT', saved.port],
+      ] as const) {
         if (value === undefined) delete process.env[key];
         else process.env[key] = value;
       }
@@ -75,7 +78,10 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
     const read = await clients.core.readNamespace({ name: 'team-a' });
     assert.equal(read.metadata?.uid, created.metadata?.uid);
     const list = await clients.core.listNamespace({ labelSelector: 'team=a' });
-    assert.deepEqual(list.items.map((n) => n.metadata?.name), ['team-a']);
+    assert.deepEqual(
+      list.items.map((n) => n.metadata?.name),
+      ['team-a'],
+    );
     const missing = await apiFailure(clients.core.readNamespace({ name: 'nope' }));
     assert.equal(missing.code, 404);
     assert.equal(missing.body.message, 'namespaces "nope" not found');
@@ -87,15 +93,11 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
       code: 404,
       body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'pods "x" not found', reason: 'NotFound', details: { name: 'x', kind: 'pods' }, code: 404 },
     });
-    const invalid = await apiFailure(
-      clients.core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'bad' }, spec: { containers: [{ name: 'c', image: '' }] } } }),
-    );
+    const invalid = await apiFailure(clients.core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'bad' }, spec: { containers: [{ name: 'c', image: '' }] } } }));
     assert.equal(invalid.code, 422);
     assert.equal(invalid.body.reason, 'Invalid');
     assert.equal(invalid.body.message, 'Pod "bad" is invalid: spec.containers[0].image: Required value');
-    assert.deepEqual((invalid.body.details as { causes: unknown[] }).causes, [
-      { reason: 'FieldValueRequired', message: 'Required value', field: 'spec.containers[0].image' },
-    ]);
+    assert.deepEqual((invalid.body.details as { causes: unknown[] }).causes, [{ reason: 'FieldValueRequired', message: 'Required value', field: 'spec.containers[0].image' }]);
     const wrongNs = await apiFailure(clients.core.createNamespacedPod({ namespace: 'absent', body: sessionPod('p') }));
     assert.equal(wrongNs.code, 404);
     assert.equal(wrongNs.body.message, 'namespaces "absent" not found');
@@ -131,7 +133,10 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
     assert.match(last?.status?.containerStatuses?.[0]?.containerID ?? '', /^docker:\/\/[0-9a-f]{64}$/);
 
     const listed = await clients.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=portcullis' });
-    assert.deepEqual(listed.items.map((p) => p.metadata?.name), ['web']);
+    assert.deepEqual(
+      listed.items.map((p) => p.metadata?.name),
+      ['web'],
+    );
     const byPhase = await clients.core.listNamespacedPod({ namespace: NS, fieldSelector: 'status.phase=Running,metadata.name=web' });
     assert.equal(byPhase.items.length, 1);
 
@@ -151,7 +156,7 @@ describe('test kube-apiserver: pods through @kubernetes/client-node', () => {
     assert.equal(gone.code, 404);
   });
 
-  it('keeps the create body as received, and serves a finished pod\'s log', async () => {
+  it("keeps the create body as received, and serves a finished pod's log", async () => {
     const body = sessionPod('logger');
     body.spec!.containers[0]!.command = ['sh', '-c', 'echo line one; echo line two >&2'];
     await clients.core.createNamespacedPod({ namespace: NS, body });

@@ -32,4 +32,4 @@ export function parseQuantity(value: unknown): number | undefined {
   return base * (SUFFIX[match[2] ?? ''] ?? 1);
 }
 
-export const QUANTITY_ERROR = "must match the regex ^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$";
+export const QUANTITY_ERROR = 'must match the regex ^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$';

@@ -30,11 +30,7 @@ export function checkPodQuota(store: ObjectStore, namespace: string, name: strin
       if (hard[key] === undefined) continue;
       const limit = parseQuantity(hard[key]) ?? 0;
       if (used + 1 > limit) {
-        return errors.forbidden(
-          { group: '', resource: 'pods' },
-          name,
-          `exceeded quota: ${quota.metadata.name}, requested: ${key}=1, used: ${key}=${used}, limited: ${key}=${hard[key]}`,
-        );
+        return errors.forbidden({ group: '', resource: 'pods' }, name, `exceeded quota: ${quota.metadata.name}, requested: ${key}=1, used: ${key}=${used}, limited: ${key}=${hard[key]}`);
       }
     }
   }

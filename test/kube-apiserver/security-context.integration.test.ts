@@ -44,7 +44,12 @@ describe('test kube-apiserver: a pod container honours securityContext, resource
     assert.equal(env, 'hi locked');
 
     const status = await execIn(suite.clients, NS, 'locked', ['sh', '-c', 'grep -E "^(CapEff|CapPrm|NoNewPrivs|Seccomp):" /proc/self/status']);
-    const fields = Object.fromEntries(status.stdout.trim().split('\n').map((l) => l.split(/:\s+/) as [string, string]));
+    const fields = Object.fromEntries(
+      status.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/:\s+/) as [string, string]),
+    );
     assert.equal(fields.CapEff, '0000000000000000');
     assert.equal(fields.CapPrm, '0000000000000000');
     assert.equal(fields.NoNewPrivs, '1');

@@ -4,9 +4,7 @@ import { errors } from './status.ts';
  * Label selectors (k8s.io/apimachinery/pkg/labels) and field selectors
  * (k8s.io/apimachinery/pkg/fields) as list and watch requests send them.
  */
-type Requirement =
-  | { op: 'exists' | 'notexists'; key: string }
-  | { op: 'in' | 'notin'; key: string; values: string[] };
+type Requirement = { op: 'exists' | 'notexists'; key: string } | { op: 'in' | 'notin'; key: string; values: string[] };
 
 export type Matcher = (labels: Record<string, string>) => boolean;
 
@@ -55,6 +53,7 @@ export function parseLabelSelector(selector: string | undefined): Matcher {
         case 'notin':
           return !has || !r.values.includes(labels[r.key]!);
       }
+      return false;
     });
 }
 

@@ -76,10 +76,8 @@ export function success(r: ResourceName, name: string, uid?: string): Status {
 }
 
 export const errors = {
-  notFound: (r: ResourceName, name: string) =>
-    failure(404, 'NotFound', `${qualified(r)} "${name}" not found`, details(r, name)),
-  alreadyExists: (r: ResourceName, name: string) =>
-    failure(409, 'AlreadyExists', `${qualified(r)} "${name}" already exists`, details(r, name)),
+  notFound: (r: ResourceName, name: string) => failure(404, 'NotFound', `${qualified(r)} "${name}" not found`, details(r, name)),
+  alreadyExists: (r: ResourceName, name: string) => failure(409, 'AlreadyExists', `${qualified(r)} "${name}" already exists`, details(r, name)),
   conflict: (r: ResourceName, name: string) =>
     failure(
       409,
@@ -89,12 +87,7 @@ export const errors = {
     ),
   /** `forbidden(pods, "x", "exceeded quota: ...")` → `pods "x" is forbidden: exceeded quota: ...`. */
   forbidden: (r: ResourceName, name: string | undefined, why: string) =>
-    failure(
-      403,
-      'Forbidden',
-      name === undefined || name === '' ? `${qualified(r)} is forbidden: ${why}` : `${qualified(r)} "${name}" is forbidden: ${why}`,
-      details(r, name),
-    ),
+    failure(403, 'Forbidden', name === undefined || name === '' ? `${qualified(r)} is forbidden: ${why}` : `${qualified(r)} "${name}" is forbidden: ${why}`, details(r, name)),
   /** 422 with one cause per field error, message as field.ErrorList.ToAggregate() prints it. */
   invalid: (kind: string, group: string, name: string, causes: Array<{ field: string; reason: string; message: string }>) => {
     const parts = causes.map((c) => `${c.field}: ${c.message}`);
@@ -109,11 +102,15 @@ export const errors = {
   unauthorized: () => failure(401, 'Unauthorized', 'Unauthorized'),
   methodNotAllowed: () => failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'),
   notAcceptable: (message: string) => failure(406, 'NotAcceptable', message),
-  unsupportedMediaType: (type: string) => failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got ${type}`),
+  unsupportedMediaType: (type: string) =>
+    failure(
+      415,
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got ${type}`,
+    ),
   pathNotFound: () => failure(404, 'NotFound', 'the server could not find the requested resource', {}),
   gone: (message: string) => failure(410, 'Expired', message),
-  internal: (message: string) =>
-    failure(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ message }] }),
+  internal: (message: string) => failure(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ message }] }),
 };
 
 /** Field errors as k8s.io/apimachinery/pkg/util/validation/field prints them. */

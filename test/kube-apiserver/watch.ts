@@ -26,10 +26,7 @@ const BOOKMARK_INTERVAL_MS = 10_000;
  */
 export function serveWatch(store: ObjectStore, w: WatchRequest, res: ServerResponse): () => void {
   const matches = (o: KubeObject | undefined): boolean =>
-    o !== undefined &&
-    (w.namespace === undefined || o.metadata.namespace === w.namespace) &&
-    w.labels(o.metadata.labels ?? {}) &&
-    w.fields(w.def.fields(o));
+    o !== undefined && (w.namespace === undefined || o.metadata.namespace === w.namespace) && w.labels(o.metadata.labels ?? {}) && w.fields(w.def.fields(o));
 
   res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
   res.flushHeaders();

@@ -147,7 +147,10 @@ function sample(text: string, name: string): number {
 /** Child processes of `pid` (ps itself excluded). */
 async function childrenOf(pid: number): Promise<string[]> {
   const { stdout } = await run('ps', ['-o', 'pid=,comm=', '--ppid', String(pid)]).catch(() => ({ stdout: '' }));
-  return stdout.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !/\bps$/.test(line));
+  return stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !/\bps$/.test(line));
 }
 
 describe('load: 200 concurrent SSH sessions looping commands on the Docker backend', () => {
@@ -171,7 +174,11 @@ describe('load: 200 concurrent SSH sessions looping commands on the Docker backe
     // Logins four at a time: the load is on sessions, and the auth server's argon2id check of 20
     // passwords at once on 2 busy cores can outlast the webhook timeout (that burst is bench's matter).
     const clients: ssh2.Client[] = [];
-    t.after(() => clients.forEach((client) => client.end()));
+    t.after(() =>
+      clients.forEach((client) => {
+        client.end();
+      }),
+    );
     for (let c = 0; c < CONNECTIONS; c += LOGIN_PARALLEL) clients.push(...(await Promise.all(Array.from({ length: Math.min(LOGIN_PARALLEL, CONNECTIONS - c) }, () => connect(world)))));
     const figures: Figures = { commands: 0, errors: [] };
     const sessions = await Promise.all(
@@ -219,7 +226,11 @@ describe('load: 200 concurrent SSH sessions looping commands on the Docker backe
     assert.ok(opensshFigures.commands >= OPENSSH_CONNECTIONS, `the OpenSSH clients looped (${opensshFigures.commands} sessions)`);
     // The gateway logs levels by name ("error"), pino's default is a number (50).
     const failures = world.gateway.logs.filter((line) => ['error', 'fatal'].includes(String(line.level)) || Number(line.level) >= 50);
-    assert.deepEqual(failures.map((line) => line.code), [], 'the gateway logged no error');
+    assert.deepEqual(
+      failures.map((line) => line.code),
+      [],
+      'the gateway logged no error',
+    );
 
     // Nothing is left: containers, connections, memory, handles, processes.
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId, 60_000), [], 'zero containers of this gateway left');

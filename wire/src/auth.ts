@@ -31,9 +31,7 @@ export const PublicKeyRequestSchema = ConnectionFieldsSchema.extend({
     .max(16 * 1024)
     .regex(/^[a-z0-9@.-]+ [A-Za-z0-9+/=]+$/, 'publicKey is in authorized-key format')
     .describe('The key (or the whole OpenSSH user certificate) in authorized-key format, no comment.'),
-  caCertificate: CaCertificateSchema.optional().describe(
-    'Extension (ContainerSSH SSH-CA branch, never released): parsed certificate information.',
-  ),
+  caCertificate: CaCertificateSchema.optional().describe('Extension (ContainerSSH SSH-CA branch, never released): parsed certificate information.'),
 }).extend(ConnectionMapsSchema.shape);
 export type PublicKeyRequest = z.infer<typeof PublicKeyRequestSchema>;
 

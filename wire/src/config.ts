@@ -18,7 +18,10 @@ export type ConfigRequest = z.infer<typeof ConfigRequestSchema>;
  */
 export const DockerContainerSchema = z.strictObject({
   image: z.string().min(1),
-  user: z.string().regex(/^\d+(:\d+)?$/, 'user is a numeric uid[:gid]').optional(),
+  user: z
+    .string()
+    .regex(/^\d+(:\d+)?$/, 'user is a numeric uid[:gid]')
+    .optional(),
   env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'env entries are NAME=value')).optional(),
   workingDir: z.string().startsWith('/').optional(),
   hostname: z.string().max(63).optional(),
@@ -179,7 +182,7 @@ export const SshProxyConfigSchema = z
   .refine((proxy) => proxy.usernamePassThrough || proxy.username !== undefined, {
     message: 'set username, or usernamePassThrough: true',
     path: ['username'],
-  })
+  });
 
 export type SshProxyConfig = z.infer<typeof SshProxyConfigSchema>;
 
@@ -222,7 +225,11 @@ export const AuditConfigSchema = z.strictObject({
       /** Keep a copy of transferred file content beside the recording. */
       storeContent: z.boolean().default(false),
       /** The most content kept per file; beyond it only the hash and size are recorded. */
-      maxFileBytes: z.number().int().nonnegative().default(10 * 1024 * 1024),
+      maxFileBytes: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(10 * 1024 * 1024),
     })
     .default({ storeContent: false, maxFileBytes: 10 * 1024 * 1024 }),
 });

@@ -30,31 +30,15 @@ export type KeyboardInteractivePrompt = z.output<typeof KeyboardInteractivePromp
 /** One step of the conversation, as SSH_MSG_USERAUTH_INFO_REQUEST carries it. */
 export const KeyboardInteractiveChallengeSchema = z.object({
   name: z.string().max(KEYBOARD_INTERACTIVE_LIMITS.nameLength).default('').describe('Title; OpenSSH prints it when non-empty.'),
-  instruction: z
-    .string()
-    .max(KEYBOARD_INTERACTIVE_LIMITS.instructionLength)
-    .default('')
-    .describe('Text shown before the prompts (e.g. a URL to open and a code to enter); may be several lines.'),
-  prompts: z
-    .array(KeyboardInteractivePromptSchema)
-    .max(KEYBOARD_INTERACTIVE_LIMITS.prompts)
-    .describe('What to ask; may be empty to only show the instruction (the client then answers at once).'),
+  instruction: z.string().max(KEYBOARD_INTERACTIVE_LIMITS.instructionLength).default('').describe('Text shown before the prompts (e.g. a URL to open and a code to enter); may be several lines.'),
+  prompts: z.array(KeyboardInteractivePromptSchema).max(KEYBOARD_INTERACTIVE_LIMITS.prompts).describe('What to ask; may be empty to only show the instruction (the client then answers at once).'),
 });
 export type KeyboardInteractiveChallenge = z.output<typeof KeyboardInteractiveChallengeSchema>;
 
 export const KeyboardInteractiveRequestSchema = ConnectionFieldsSchema.extend({
-  round: z
-    .number()
-    .int()
-    .min(0)
-    .max(10_000)
-    .describe('0 when the client starts keyboard-interactive; then the number of steps answered so far.'),
+  round: z.number().int().min(0).max(10_000).describe('0 when the client starts keyboard-interactive; then the number of steps answered so far.'),
   submethods: z.string().max(1024).optional().describe("The client's RFC 4256 submethods hint, usually empty."),
-  state: z
-    .string()
-    .max(KEYBOARD_INTERACTIVE_LIMITS.stateLength)
-    .optional()
-    .describe('The `state` of the previous step, echoed unchanged; absent on round 0.'),
+  state: z.string().max(KEYBOARD_INTERACTIVE_LIMITS.stateLength).optional().describe('The `state` of the previous step, echoed unchanged; absent on round 0.'),
   answers: z
     .array(z.string().max(KEYBOARD_INTERACTIVE_LIMITS.answerLength))
     .max(KEYBOARD_INTERACTIVE_LIMITS.prompts)
@@ -70,11 +54,7 @@ export type KeyboardInteractiveRequest = z.output<typeof KeyboardInteractiveRequ
 export const KeyboardInteractiveResponseSchema = AuthResponseSchema.extend({
   success: z.boolean().optional().describe('The final decision; absent while the conversation goes on.'),
   challenge: KeyboardInteractiveChallengeSchema.optional().describe('The next step; absent once decided.'),
-  state: z
-    .string()
-    .max(KEYBOARD_INTERACTIVE_LIMITS.stateLength)
-    .optional()
-    .describe('Opaque text sent back with the answers to this step (e.g. a conversation id); never shown to the user.'),
+  state: z.string().max(KEYBOARD_INTERACTIVE_LIMITS.stateLength).optional().describe('Opaque text sent back with the answers to this step (e.g. a conversation id); never shown to the user.'),
 }).refine((body) => (body.success === undefined) !== (body.challenge === undefined), {
   message: 'exactly one of success (final) or challenge (next step)',
 });

@@ -9,10 +9,7 @@ const PodNameSchema = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, '
  * (`"60s"`, `"250ms"`, `"2m"`) or a number of nanoseconds. Kept as written (so parsing twice
  * changes nothing); `goDurationMs` reads it.
  */
-export const GoDurationSchema = z.union([
-  z.string().regex(DURATION_PATTERN, 'a duration is a whole number with a unit: ms, s, m or h (e.g. "60s")'),
-  z.number().int().positive(),
-]);
+export const GoDurationSchema = z.union([z.string().regex(DURATION_PATTERN, 'a duration is a whole number with a unit: ms, s, m or h (e.g. "60s")'), z.number().int().positive()]);
 
 /** Milliseconds of a GoDurationSchema value. */
 export function goDurationMs(duration: string | number): number {

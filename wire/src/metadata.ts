@@ -7,10 +7,7 @@ import { z } from 'zod';
  */
 export const MetadataValueSchema = z.object({
   value: z.string().describe('The value; never logged when sensitive.'),
-  sensitive: z
-    .boolean()
-    .default(false)
-    .describe('The value is a secret: kept out of logs, and not sent to later webhooks unless configured.'),
+  sensitive: z.boolean().default(false).describe('The value is a secret: kept out of logs, and not sent to later webhooks unless configured.'),
 });
 export type MetadataValue = z.infer<typeof MetadataValueSchema>;
 
@@ -18,10 +15,7 @@ export const MetadataMapSchema = z.record(z.string().min(1).max(256), MetadataVa
 export type MetadataMap = z.infer<typeof MetadataMapSchema>;
 
 /** Environment variable names a shell can hold; anything else is refused at the boundary. */
-export const EnvironmentMapSchema = z.record(
-  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _'),
-  MetadataValueSchema,
-);
+export const EnvironmentMapSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _'), MetadataValueSchema);
 export type EnvironmentMap = z.infer<typeof EnvironmentMapSchema>;
 
 /**
@@ -34,9 +28,7 @@ export const FileModeSchema = z.string().regex(/^0?[0-7]{3}$/, 'mode is octal pe
 /** A file's content as standard base64 with padding (Go's []byte JSON encoding). */
 export const FileValueSchema = MetadataValueSchema.extend({
   value: z.base64().describe('File content, standard base64 (Go []byte encoding).'),
-  mode: FileModeSchema.optional().describe(
-    'Portcullis extension: octal permission bits. Default "0600" when sensitive, else "0644".',
-  ),
+  mode: FileModeSchema.optional().describe('Portcullis extension: octal permission bits. Default "0600" when sensitive, else "0644".'),
 });
 export type FileValue = z.infer<typeof FileValueSchema>;
 

@@ -47,7 +47,9 @@ function withoutIds(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(withoutIds);
   if (schema === null || typeof schema !== 'object') return schema;
   return Object.fromEntries(
-    Object.entries(schema as Record<string, unknown>).filter(([key]) => key !== '$id').map(([key, value]) => [key, withoutIds(value)]),
+    Object.entries(schema as Record<string, unknown>)
+      .filter(([key]) => key !== '$id')
+      .map(([key, value]) => [key, withoutIds(value)]),
   );
 }
 
@@ -56,9 +58,7 @@ export function wireOpenApi(title: string) {
   return {
     title,
     version: '0.1.0',
-    description:
-      "ContainerSSH-compatible webhook API (generated from the routes' @portcullis/wire zod schemas). " +
-      'Deliberate differences from ContainerSSH 0.5 are listed in the service README.',
+    description: "ContainerSSH-compatible webhook API (generated from the routes' @portcullis/wire zod schemas). " + 'Deliberate differences from ContainerSSH 0.5 are listed in the service README.',
     components: { named: WIRE_COMPONENTS, schemas: wireComponentSchemas() },
   };
 }

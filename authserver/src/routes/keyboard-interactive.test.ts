@@ -61,7 +61,11 @@ test('a state is refused for another connection or user, with the wrong number o
 test('malformed requests are 400 with a stable code, never a decision', async (t) => {
   const instance = buildApp({ users });
   t.after(() => instance.close());
-  for (const payload of [{ ...base('bob'), round: 0 }, { ...base('bob'), round: -1, answers: [] }, { ...base('bob'), round: 0, answers: [1] }]) {
+  for (const payload of [
+    { ...base('bob'), round: 0 },
+    { ...base('bob'), round: -1, answers: [] },
+    { ...base('bob'), round: 0, answers: [1] },
+  ]) {
     const res = await instance.inject({ method: 'POST', url: '/keyboard-interactive', payload });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().code, 'AUTH_REQUEST_INVALID');
@@ -77,8 +81,7 @@ test('the answer schema takes exactly one of challenge or success', () => {
 
 test('one address holds at most 20 conversations, and a connection one: nobody can fill the store for everyone', async (t) => {
   const post = app(t);
-  const start = (connection: number, remoteAddress = '192.0.2.50:1') =>
-    post({ username: 'bob', remoteAddress, connectionId: connection.toString(16).padStart(32, '0'), round: 0, answers: [] });
+  const start = (connection: number, remoteAddress = '192.0.2.50:1') => post({ username: 'bob', remoteAddress, connectionId: connection.toString(16).padStart(32, '0'), round: 0, answers: [] });
   for (let connection = 1; connection <= 20; connection += 1) assert.ok((await start(connection)).challenge, `conversation ${connection}`);
   assert.deepEqual(await start(21), { success: false });
   assert.ok((await start(22, '192.0.2.51:1')).challenge, 'another address still gets one');
@@ -86,5 +89,7 @@ test('one address holds at most 20 conversations, and a connection one: nobody c
   const again = await start(22, '192.0.2.51:1');
   const other = await start(22, '192.0.2.51:1');
   assert.ok(again.challenge && other.challenge);
-  assert.deepEqual(await post({ username: 'bob', remoteAddress: '192.0.2.51:1', connectionId: (22).toString(16).padStart(32, '0'), round: 1, state: again.state, answers: ['pw2'] }), { success: false });
+  assert.deepEqual(await post({ username: 'bob', remoteAddress: '192.0.2.51:1', connectionId: (22).toString(16).padStart(32, '0'), round: 1, state: again.state, answers: ['pw2'] }), {
+    success: false,
+  });
 });

@@ -18,12 +18,7 @@ import type { ConversationStep, ConversationStore, KeyboardInteractiveFlow } fro
  * Anything that does not fit (unknown or foreign state, wrong number of answers) is a refusal,
  * never a 4xx the gateway would report as an outage. Answers are never logged.
  */
-export function keyboardInteractiveRoute(
-  app: WebhookApp,
-  flows: readonly KeyboardInteractiveFlow[],
-  store: ConversationStore,
-  throttle?: LoginThrottle,
-): void {
+export function keyboardInteractiveRoute(app: WebhookApp, flows: readonly KeyboardInteractiveFlow[], store: ConversationStore, throttle?: LoginThrottle): void {
   const schema = {
     operationId: 'authKeyboardInteractive',
     summary: 'Keyboard-interactive conversation step (Portcullis extension)',
@@ -82,12 +77,7 @@ export function keyboardInteractiveRoute(
   });
 }
 
-function challenge(
-  request: FastifyRequest,
-  body: KeyboardInteractiveRequest,
-  step: Extract<ConversationStep, { challenge: unknown }>['challenge'],
-  state: string,
-): KeyboardInteractiveResponse {
+function challenge(request: FastifyRequest, body: KeyboardInteractiveRequest, step: Extract<ConversationStep, { challenge: unknown }>['challenge'], state: string): KeyboardInteractiveResponse {
   request.log.debug(
     { code: LogCode.KEYBOARD_INTERACTIVE_STEP, username: body.username, connectionId: body.connectionId, round: body.round, prompts: step.prompts.length },
     'keyboard-interactive step',
@@ -95,12 +85,7 @@ function challenge(
   return KeyboardInteractiveResponseSchema.parse({ challenge: step, state });
 }
 
-function decide(
-  request: FastifyRequest,
-  body: KeyboardInteractiveRequest,
-  flow: string,
-  step: Extract<ConversationStep, { decision: unknown }>,
-): KeyboardInteractiveResponse {
+function decide(request: FastifyRequest, body: KeyboardInteractiveRequest, flow: string, step: Extract<ConversationStep, { decision: unknown }>): KeyboardInteractiveResponse {
   const ok = step.decision.success;
   request.log.info(
     {
@@ -126,12 +111,7 @@ function refuse(request: FastifyRequest, body: KeyboardInteractiveRequest, reaso
 }
 
 /** A decided conversation counts like a /password attempt: a refusal is a failure, a success clears the pair. */
-async function settle(
-  request: FastifyRequest,
-  body: KeyboardInteractiveRequest,
-  throttle: LoginThrottle | undefined,
-  answer: KeyboardInteractiveResponse,
-): Promise<KeyboardInteractiveResponse> {
+async function settle(request: FastifyRequest, body: KeyboardInteractiveRequest, throttle: LoginThrottle | undefined, answer: KeyboardInteractiveResponse): Promise<KeyboardInteractiveResponse> {
   if (throttle) await settled(throttle, request.log, attemptOf(body), answer.success === true);
   return answer;
 }

@@ -1,14 +1,6 @@
 import type { WebhookApp } from '@portcullis/kit';
 import { responses } from '@portcullis/kit';
-import {
-  AUTH_ANSWER,
-  AuthResponseSchema,
-  PasswordRequestSchema,
-  UNAVAILABLE_ANSWER,
-  WEBHOOK_ERROR_ANSWERS,
-  type AuthResponse,
-  type PasswordRequest,
-} from '@portcullis/wire';
+import { AUTH_ANSWER, AuthResponseSchema, PasswordRequestSchema, UNAVAILABLE_ANSWER, WEBHOOK_ERROR_ANSWERS, type AuthResponse, type PasswordRequest } from '@portcullis/wire';
 import type { FastifyBaseLogger } from 'fastify';
 import { KerberosUnavailableError, LogCode } from '../errors.ts';
 import { mergeGrants } from '../grants.ts';
@@ -49,11 +41,7 @@ export function passwordRoute(app: WebhookApp, users: UserDirectory, throttle?: 
         },
         ok ? 'password accepted' : 'password rejected',
       );
-      return AuthResponseSchema.parse(
-        ok
-          ? { success: true, authenticatedUsername: body.username, ...users.grantsOf(body.username) }
-          : { success: false },
-      );
+      return AuthResponseSchema.parse(ok ? { success: true, authenticatedUsername: body.username, ...users.grantsOf(body.username) } : { success: false });
     });
   });
 }
@@ -62,13 +50,7 @@ export function passwordRoute(app: WebhookApp, users: UserDirectory, throttle?: 
  * The KDC decides; the users file may still add metadata, environment and files for the
  * authenticated identity, and the ticket's entries are merged over them (ContainerSSH's merge).
  */
-async function kerberosLogin(
-  kerberos: KerberosPasswordCheck,
-  users: UserDirectory,
-  body: PasswordRequest,
-  password: Buffer,
-  log: FastifyBaseLogger,
-): Promise<AuthResponse> {
+async function kerberosLogin(kerberos: KerberosPasswordCheck, users: UserDirectory, body: PasswordRequest, password: Buffer, log: FastifyBaseLogger): Promise<AuthResponse> {
   const who = { username: body.username, connectionId: body.connectionId, remoteAddress: body.remoteAddress };
   let decision;
   try {
@@ -92,10 +74,7 @@ async function kerberosLogin(
     );
     return AuthResponseSchema.parse({ success: false });
   }
-  log.info(
-    { code: LogCode.KERBEROS_ACCEPTED, ...who, principal: decision.principal, authenticatedUsername: decision.authenticatedUsername },
-    'Kerberos ticket obtained',
-  );
+  log.info({ code: LogCode.KERBEROS_ACCEPTED, ...who, principal: decision.principal, authenticatedUsername: decision.authenticatedUsername }, 'Kerberos ticket obtained');
   return AuthResponseSchema.parse({
     success: true,
     authenticatedUsername: decision.authenticatedUsername,

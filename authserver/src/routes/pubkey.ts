@@ -1,11 +1,6 @@
 import { responses, type WebhookApp } from '@portcullis/kit';
 import type { FastifyRequest } from 'fastify';
-import {
-  AUTH_ANSWER,
-  AuthResponseSchema,
-  PublicKeyRequestSchema,
-  WEBHOOK_ERROR_ANSWERS,
-  type AuthResponse, type MetadataMap, type PublicKeyRequest } from '@portcullis/wire';
+import { AUTH_ANSWER, AuthResponseSchema, PublicKeyRequestSchema, WEBHOOK_ERROR_ANSWERS, type AuthResponse, type MetadataMap, type PublicKeyRequest } from '@portcullis/wire';
 import { LogCode } from '../errors.ts';
 import { CERTIFICATE_TYPE, type CertificateRefusal, type UserCertificateVerifier } from '../methods/certificate/index.ts';
 import type { UserDirectory } from '../users-file.ts';
@@ -42,12 +37,7 @@ export function pubkeyRoute(app: WebhookApp, users: UserDirectory, certificates?
   });
 }
 
-async function checkKey(
-  request: FastifyRequest,
-  body: PublicKeyRequest,
-  users: UserDirectory,
-  certificates: UserCertificateVerifier | undefined,
-): Promise<AuthResponse> {
+async function checkKey(request: FastifyRequest, body: PublicKeyRequest, users: UserDirectory, certificates: UserCertificateVerifier | undefined): Promise<AuthResponse> {
   const keyType = body.publicKey.split(' ')[0] ?? '';
   if (CERTIFICATE_TYPE.test(keyType)) return certificateLogin(request, body, users, certificates);
   const ok = users.hasAuthorizedKey(body.username, body.publicKey);
@@ -61,23 +51,12 @@ async function checkKey(
     },
     ok ? 'public key accepted' : 'public key rejected',
   );
-  return AuthResponseSchema.parse(
-    ok
-      ? { success: true, authenticatedUsername: body.username, ...users.grantsOf(body.username) }
-      : { success: false },
-  );
+  return AuthResponseSchema.parse(ok ? { success: true, authenticatedUsername: body.username, ...users.grantsOf(body.username) } : { success: false });
 }
 
-async function certificateLogin(
-  request: FastifyRequest,
-  body: PublicKeyRequest,
-  users: UserDirectory,
-  certificates: UserCertificateVerifier | undefined,
-): Promise<AuthResponse> {
+async function certificateLogin(request: FastifyRequest, body: PublicKeyRequest, users: UserDirectory, certificates: UserCertificateVerifier | undefined): Promise<AuthResponse> {
   const where = { username: body.username, connectionId: body.connectionId, remoteAddress: body.remoteAddress, keyType: body.publicKey.split(' ')[0] };
-  const check = certificates
-    ? await certificates.check(body.publicKey, body.username, body.remoteAddress)
-    : ({ ok: false, reason: 'ca-unknown', detail: 'no userCertificates configured' } as const);
+  const check = certificates ? await certificates.check(body.publicKey, body.username, body.remoteAddress) : ({ ok: false, reason: 'ca-unknown', detail: 'no userCertificates configured' } as const);
   if (!check.ok) {
     request.log.info({ code: REFUSAL_CODES[check.reason], reason: check.reason, detail: check.detail, ...where }, 'certificate refused');
     return { success: false };

@@ -84,7 +84,11 @@ test('users add, passwd, add-key, remove-key, remove and list change the file in
   assert.equal((await users(file, ['remove', 'demo'])).code, 0);
   dir = await directory(file);
   assert.equal(dir.size, 1);
-  assert.deepEqual((await readdir(join(file, '..'))).filter((name) => name.includes('users.yaml')), ['users.yaml'], 'no lock or temp file left');
+  assert.deepEqual(
+    (await readdir(join(file, '..'))).filter((name) => name.includes('users.yaml')),
+    ['users.yaml'],
+    'no lock or temp file left',
+  );
 });
 
 test('every bad input is refused with a message naming it, and the file is left as it was', async (t) => {
@@ -121,7 +125,7 @@ test('every bad input is refused with a message naming it, and the file is left 
   assert.match(broken.stderr, /users\.x\.passwordHash/);
 });
 
-test('concurrent CLIs never lose each other\'s change, and a held lock is reported, not waited on forever', async (t) => {
+test("concurrent CLIs never lose each other's change, and a held lock is reported, not waited on forever", async (t) => {
   const { file } = await setUp(t);
   const names = ['u1', 'u2', 'u3', 'u4'];
   const results = await Promise.all(names.map((name) => users(file, ['add', name, '--password-stdin'], `${name}-pw`)));

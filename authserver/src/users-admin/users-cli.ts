@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { text as readText } from 'node:stream/consumers';
 import type { Readable } from 'node:stream';
 import sshpk from 'sshpk';
-import { isMap, isSeq, YAMLSeq } from 'yaml';
+import { isMap, isSeq, type YAMLSeq } from 'yaml';
 import { z } from 'zod';
 import { hashPassword } from '../users-file.ts';
 import { editUsersFile, keysOf, readUsersDocument, userEntry, usersMap, UsersAdminError } from './users-store.ts';
@@ -20,9 +20,7 @@ The users file is $PORTCULLIS_USERS_FILE unless --users-file names one; the auth
 export class UsersUsageError extends Error {}
 
 /** SSH usernames as the CLI accepts them: no spaces or control characters, never an option look-alike. */
-const UsernameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,255}$/, 'a username is 1-256 letters, digits, "_", ".", "@" or "-", not starting with "-", "." or "@"');
+const UsernameSchema = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,255}$/, 'a username is 1-256 letters, digits, "_", ".", "@" or "-", not starting with "-", "." or "@"');
 
 /** A password from stdin: one trailing newline dropped (`echo secret |`), never empty. */
 const PasswordSchema = z
@@ -207,7 +205,10 @@ async function readPublicKey(source: string, stdin: Readable): Promise<PublicKey
   }
   const where = source === '-' ? 'stdin' : source;
   if (/PRIVATE KEY-----/.test(text)) throw new UsersAdminError(`${where} holds a private key: give the public key (the .pub file)`);
-  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
   if (lines.length !== 1) throw new UsersAdminError(`${where}: expected one public key line ("ssh-ed25519 AAAA… comment"), found ${lines.length}`);
   const line = lines[0]!;
   if (line.length > 16_384) throw new UsersAdminError(`${where}: the key line is too long`);

@@ -96,7 +96,10 @@ async function lock(file: string, waitMs: number): Promise<() => Promise<void>> 
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST') throw new UsersAdminError(`${path}: cannot create the lock file: ${(err as Error).message}`);
       if (Date.now() > deadline) {
-        const since = await stat(path).then((info) => info.mtime.toISOString(), () => 'unknown');
+        const since = await stat(path).then(
+          (info) => info.mtime.toISOString(),
+          () => 'unknown',
+        );
         throw new UsersAdminError(`${path}: another "portcullis users" holds the lock (since ${since}); if none is running, remove the lock file`);
       }
       await new Promise((resolve) => setTimeout(resolve, 100));

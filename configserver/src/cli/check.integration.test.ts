@@ -41,7 +41,10 @@ async function fixtures(level: string, verdict: 'pass' | 'fail'): Promise<string
 
 /** `runasnonroot0.yaml` → `runasnonroot`; at restricted a replaced baseline check is named by its replacement. */
 function expectedCheck(file: string, level: string): string {
-  const check = file.split('/').at(-1)!.replace(/\d*\.yaml$/, '');
+  const check = file
+    .split('/')
+    .at(-1)!
+    .replace(/\d*\.yaml$/, '');
   const replaced = Object.entries(OVERRIDDEN_AT_RESTRICTED).find(([id]) => id.toLowerCase() === check);
   return level === 'restricted' && replaced ? replaced[1].toLowerCase() : check;
 }
@@ -86,7 +89,9 @@ test('policy check (full): the pod and the Docker create body the engine renders
 test('policy check (full): stricter than Pod Security only where it matters — requests may default to limits; hostile fields are refused by rule', async () => {
   const policySet = await repoPolicy();
   const context = checkContextFor(policySet);
-  const pod = structuredClone(resolve({ username: 'alice', remoteAddress: '192.0.2.1:1' }, policySet).rendered.pod) as { spec: { containers: { resources: { requests?: unknown }; securityContext: Record<string, unknown> }[] } };
+  const pod = structuredClone(resolve({ username: 'alice', remoteAddress: '192.0.2.1:1' }, policySet).rendered.pod) as {
+    spec: { containers: { resources: { requests?: unknown }; securityContext: Record<string, unknown> }[] };
+  };
   delete pod.spec.containers[0]!.resources.requests;
   assert.deepEqual(checkFull('pod', pod, context), [], 'Kubernetes sets requests to the limits: not a risk');
 

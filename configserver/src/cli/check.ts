@@ -103,7 +103,12 @@ export function checkFull(kind: CheckedKind, value: unknown, context: CheckConte
 export function checkStandard(value: unknown, level: PodSecurityLevel): Finding[] {
   const findings: Finding[] = [];
   for (const field of unknownFields(value, 'V1Pod')) {
-    findings.push({ rule: 'unknown-field', path: formatPath(field.path), message: `${String(field.path.at(-1))} is not a field of Kubernetes' ${field.model.replace(/^V1/, '')}`, source: 'kubernetes' });
+    findings.push({
+      rule: 'unknown-field',
+      path: formatPath(field.path),
+      message: `${String(field.path.at(-1))} is not a field of Kubernetes' ${field.model.replace(/^V1/, '')}`,
+      source: 'kubernetes',
+    });
   }
   for (const error of podSchemaErrors(value)) findings.push({ rule: 'kubernetes-schema', path: error.path, message: error.message, source: 'kubernetes' });
   for (const violation of checkPodOs(value)) findings.push({ rule: violation.check, path: violation.path, message: violation.message, source: 'kubernetes' });

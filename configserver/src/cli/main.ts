@@ -75,7 +75,10 @@ export async function runCli(argv: string[], io: Io = { out: (t) => process.stdo
   try {
     switch (command) {
       case 'lint': {
-        const { diagnostics } = await lintDir(dir, rest.map((file) => resolvePath(file)));
+        const { diagnostics } = await lintDir(
+          dir,
+          rest.map((file) => resolvePath(file)),
+        );
         for (const diagnostic of diagnostics) io.out(`${formatDiagnostic(diagnostic)}\n`);
         // Warnings are printed and counted, but only errors fail lint (as they refuse the set at load).
         const errors = diagnostics.filter((diagnostic) => diagnostic.severity !== 'warning').length;
@@ -114,7 +117,9 @@ export async function runCli(argv: string[], io: Io = { out: (t) => process.stdo
         }
         const resolution = resolve(requestFor(input), policy);
         if (values.format === 'json') {
-          io.out(`${JSON.stringify({ profiles: resolution.matched.map(({ profile, reasons }) => ({ name: profile.name, reasons })), deny: resolution.deny, violations: resolution.violations, fields: explainFields(resolution) }, null, 2)}\n`);
+          io.out(
+            `${JSON.stringify({ profiles: resolution.matched.map(({ profile, reasons }) => ({ name: profile.name, reasons })), deny: resolution.deny, violations: resolution.violations, fields: explainFields(resolution) }, null, 2)}\n`,
+          );
         } else if (values.format === 'yaml') io.out(renderedYaml(resolution, policy.baseline.kubernetes?.namespace ?? 'portcullis-sessions'));
         else io.out(explainText(resolution));
         return resolution.deny || resolution.violations.length > 0 ? 1 : 0;

@@ -6,8 +6,7 @@ import { loadPolicy, resolve } from './index.ts';
 import { parseProfileSource, sortProfiles, type Policy } from './load.ts';
 import { matchProfile, subjectOf } from './match.ts';
 
-const profile = (name: string, priority: number, match: string) =>
-  `description: ${name}\npriority: ${priority}\nmatch: ${match}\noverlay:\n  environment:\n    PROFILE_${name}: "yes"\n`;
+const profile = (name: string, priority: number, match: string) => `description: ${name}\npriority: ${priority}\nmatch: ${match}\noverlay:\n  environment:\n    PROFILE_${name}: "yes"\n`;
 
 function withProfiles(policy: Policy, texts: string[]): Policy {
   return { ...policy, profiles: sortProfiles(texts.map((text, index) => parseProfileSource(text, `p${index}.yaml`).profile!)) };

@@ -35,7 +35,10 @@ test('lint finds a rule that only a combination of profiles breaks, names the pr
   const found = diagnostics.filter((diagnostic) => diagnostic.rule === 'requests-within-limits');
   assert.equal(found.length, 1, diagnostics.map(formatDiagnostic).join('\n'));
   const [finding] = found;
-  assert.match(finding!.message, /^profiles a \+ b together \(a user whose name no profile names, in groups dev, ops\) break requests-within-limits: pod\.spec\.containers\[0\]\.resources\.requests\.memory: /);
+  assert.match(
+    finding!.message,
+    /^profiles a \+ b together \(a user whose name no profile names, in groups dev, ops\) break requests-within-limits: pod\.spec\.containers\[0\]\.resources\.requests\.memory: /,
+  );
   // It points at the file and line that set the field, as every lint finding does.
   assert.match(finding!.file, /profiles\/a\.yaml$/);
   assert.equal(finding!.line, 3);
@@ -45,11 +48,17 @@ test('lint finds a rule that only a combination of profiles breaks, names the pr
   // What lint describes is what the engine does: that user's request breaks the rule and fails closed...
   const policy = await readOnly(dir);
   const broken = resolve({ username: 'dan', remoteAddress: '192.0.2.1:1', metadata: { groups: { value: 'dev,ops', sensitive: false } } }, policy);
-  assert.deepEqual(broken.matched.map(({ profile }) => profile.name), ['a', 'b']);
+  assert.deepEqual(
+    broken.matched.map(({ profile }) => profile.name),
+    ['a', 'b'],
+  );
   assert.ok(broken.violations.some((violation) => violation.rule === 'requests-within-limits'));
   // ...while a user in all three gets a valid session, which is why checking all profiles at once missed it.
   const all = resolve({ username: 'carol-1', remoteAddress: '192.0.2.1:1', metadata: { groups: { value: 'dev,ops', sensitive: false } } }, policy);
-  assert.deepEqual(all.matched.map(({ profile }) => profile.name), ['a', 'b', 'c']);
+  assert.deepEqual(
+    all.matched.map(({ profile }) => profile.name),
+    ['a', 'b', 'c'],
+  );
   assert.deepEqual(all.violations, []);
 });
 
@@ -72,7 +81,12 @@ test('lint stays quiet when the profiles that break a rule together can never ma
 test('the shipped policies: every realisable combination is found, each confirmed by its own witness request', async () => {
   const policy = await repoPolicy();
   const combinations = realisableCombinations(policy);
-  const names = combinations.map(({ profiles }) => profiles.map((profile) => profile.name).sort().join('+'));
+  const names = combinations.map(({ profiles }) =>
+    profiles
+      .map((profile) => profile.name)
+      .sort()
+      .join('+'),
+  );
   assert.equal(new Set(names).size, names.length, 'each set once');
   for (const expected of ['', 'developers', 'data-science', 'data-science+developers', 'contractors', 'contractors+data-science+developers', 'deny-shared-accounts']) {
     assert.ok(names.includes(expected), `combination ${expected || '(none)'} in [${names.join(', ')}]`);
@@ -115,7 +129,10 @@ test('property: any request matches a set of profiles that realisableCombination
       const policy = { profiles } as unknown as Policy;
       const found = new Set(realisableCombinations(policy).map(({ profiles: set }) => set.map((profile) => profile.name).join('+')));
       for (const request of subjects) {
-        const set = profiles.filter((profile) => matchProfile(profile.spec.match, request)).map((profile) => profile.name).join('+');
+        const set = profiles
+          .filter((profile) => matchProfile(profile.spec.match, request))
+          .map((profile) => profile.name)
+          .join('+');
         if (!found.has(set)) return false;
       }
       return true;
@@ -132,7 +149,10 @@ test('past MAX_COMBINATIONS lint says so as a warning, and still checks every pr
   const warning = diagnostics.find((diagnostic) => diagnostic.rule === 'combinations');
   assert.equal(warning?.severity, 'warning');
   assert.match(warning!.message, /more than 4096 distinct ways .*not every set a user can match/);
-  assert.ok(diagnostics.some((diagnostic) => diagnostic.rule === 'resource-ceiling' && diagnostic.severity !== 'warning'), 'a profile that breaks a rule alone is still an error');
+  assert.ok(
+    diagnostics.some((diagnostic) => diagnostic.rule === 'resource-ceiling' && diagnostic.severity !== 'warning'),
+    'a profile that breaks a rule alone is still an error',
+  );
 });
 
 test('lint refuses a profile whose answer the webhook schema refuses (every login it applies to would fail CONFIG_RENDER_FAILED)', async (t) => {
@@ -146,5 +166,8 @@ test('lint refuses a profile whose answer the webhook schema refuses (every logi
   assert.match(render[0]!.message, /the kubernetes answer breaks the webhook's schema at config\.kubernetes\.pod\.spec\.containers\.0\.name/);
   // Without lint, this is what alice would get: a refusal at login.
   const resolution = resolve({ username: 'alice', remoteAddress: '192.0.2.1:1' }, await readOnly(dir));
-  assert.throws(() => answerFor(resolution), (err: Error & { code?: string }) => err.code === 'CONFIG_RENDER_FAILED');
+  assert.throws(
+    () => answerFor(resolution),
+    (err: Error & { code?: string }) => err.code === 'CONFIG_RENDER_FAILED',
+  );
 });

@@ -69,7 +69,12 @@ function passes(profile: Profile, part: Part, subject: Subject): boolean {
  * constrain `part` and pass (profiles without a criterion on `part` always pass and are left
  * out); the first value found keeps its set. `candidates` narrows which profiles can pass.
  */
-function distinct(profiles: readonly Profile[], part: Part, values: readonly Partial[], candidates?: (subject: Subject) => readonly Profile[]): { constrained: ReadonlySet<number>; options: Map<string, { passing: ReadonlySet<number>; value: Partial }> } {
+function distinct(
+  profiles: readonly Profile[],
+  part: Part,
+  values: readonly Partial[],
+  candidates?: (subject: Subject) => readonly Profile[],
+): { constrained: ReadonlySet<number>; options: Map<string, { passing: ReadonlySet<number>; value: Partial }> } {
   const position = new Map(profiles.map((profile, index) => [profile, index]));
   const constrained = new Set(profiles.flatMap((profile, index) => (profile.spec.match[part] === undefined ? [] : [index])));
   const options = new Map<string, { passing: ReadonlySet<number>; value: Partial }>();

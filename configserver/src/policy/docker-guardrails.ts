@@ -72,7 +72,9 @@ export function checkDockerCreate(body: unknown, context: CheckContext): Violati
   if (!list(host.CapDrop).includes('ALL')) add('drop-all-capabilities', 'HostConfig.CapDrop', 'CapDrop must contain ALL');
   const securityOpt = list(host.SecurityOpt).map(String);
   if (!securityOpt.some((option) => NO_NEW_PRIVILEGES.test(option))) add('no-privilege-escalation', 'HostConfig.SecurityOpt', 'SecurityOpt must contain no-new-privileges:true');
-  securityOpt.forEach((option, index) => checkSecurityOpt(option, ['HostConfig', 'SecurityOpt', index], allow, add));
+  securityOpt.forEach((option, index) => {
+    checkSecurityOpt(option, ['HostConfig', 'SecurityOpt', index], allow, add);
+  });
   const mode = typeof host.NetworkMode === 'string' ? host.NetworkMode : 'default';
   if (mode === 'host' || mode.startsWith('container:')) add('no-host-namespaces', 'HostConfig.NetworkMode', `NetworkMode ${mode} shares another namespace`);
   if (typeof host.IpcMode === 'string' && !['private', 'none'].includes(host.IpcMode)) add('no-host-namespaces', 'HostConfig.IpcMode', `IpcMode ${host.IpcMode} shares another namespace`);
@@ -104,7 +106,12 @@ export function checkDockerCreate(body: unknown, context: CheckContext): Violati
 /** The Engine API create body's security-relevant part, for an execution the engine rendered. */
 export function createBodyOf(execution: DockerExecution): Obj {
   const { container, host } = execution;
-  const pascal = (value: Obj) => Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined).map(([key, item]) => [key[0]!.toUpperCase() + key.slice(1), item]));
+  const pascal = (value: Obj) =>
+    Object.fromEntries(
+      Object.entries(value)
+        .filter(([, item]) => item !== undefined)
+        .map(([key, item]) => [key[0]!.toUpperCase() + key.slice(1), item]),
+    );
   return { ...pascal(container as Obj), HostConfig: pascal(host as Obj) };
 }
 

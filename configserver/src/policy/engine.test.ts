@@ -33,7 +33,10 @@ test('the shipped policy set lints clean and every shipped fixture passes', asyn
   assert.deepEqual(diagnostics, []);
   const policy = await loadPolicy(REPO_POLICY_DIR);
   const results = await runFixtures(policy, REPO_POLICY_DIR, join(REPO_POLICY_DIR, 'tests'));
-  assert.deepEqual(results.filter((r) => r.failures.length > 0), []);
+  assert.deepEqual(
+    results.filter((r) => r.failures.length > 0),
+    [],
+  );
   assert.match(junit(results), /<testsuites tests="\d+" failures="0"/);
 });
 
@@ -93,7 +96,10 @@ test('merge order: lower priority first, later wins; explain names the winning f
     'priority: 1\nmatch: { users: [u] }\noverlay:\n  environment: { X: early }',
   );
   const resolution = resolve(request('u'), policy);
-  assert.deepEqual(resolution.matched.map(({ profile }) => profile.name), ['p1', 'p0']);
+  assert.deepEqual(
+    resolution.matched.map(({ profile }) => profile.name),
+    ['p1', 'p0'],
+  );
   assert.equal(resolution.rendered.environment.X, 'late');
   assert.deepEqual(resolution.rendered.origins.get('environment.X'), { file: 'p0.yaml', line: 4, column: 21, from: 'p0' });
   assert.equal(resolution.rendered.docker.execution.host.memory, 2 ** 30);
@@ -105,15 +111,21 @@ test('a request that would break a guardrail fails closed with CONFIG_GUARDRAIL_
   const base = await loadPolicy(REPO_POLICY_DIR);
   // Built in memory, so it skipped lint: the request path must still refuse it.
   const policy = withProfiles(base, 'match: { users: [u] }\noverlay:\n  pod: { spec: { hostPID: true } }');
-  assert.throws(() => renderConfig(request('u'), policy), (err: Error & { code?: string; statusCode?: number }) => err.code === 'CONFIG_GUARDRAIL_VIOLATED' && err.statusCode === 500);
+  assert.throws(
+    () => renderConfig(request('u'), policy),
+    (err: Error & { code?: string; statusCode?: number }) => err.code === 'CONFIG_GUARDRAIL_VIOLATED' && err.statusCode === 500,
+  );
   assert.ok(renderConfig(request('someone-else'), policy));
 });
 
 test('a deny profile wins over other matches and carries its message', async () => {
   const policy = await loadPolicy(REPO_POLICY_DIR);
-  assert.throws(() => renderConfig(request('svc-backup', { groups: 'data-science' }), policy), (err: Error & { code?: string; statusCode?: number }) => {
-    return err.code === 'CONFIG_POLICY_DENIED' && err.statusCode === 403 && /Shared accounts cannot log in/.test(err.message);
-  });
+  assert.throws(
+    () => renderConfig(request('svc-backup', { groups: 'data-science' }), policy),
+    (err: Error & { code?: string; statusCode?: number }) => {
+      return err.code === 'CONFIG_POLICY_DENIED' && err.statusCode === 403 && /Shared accounts cannot log in/.test(err.message);
+    },
+  );
 });
 
 test('render manifests: valid multi-document YAML with exactly the gateway verbs and the hardening', async () => {

@@ -4,14 +4,16 @@ import { formatPath, type Segment } from './path.ts';
 import type { Origin } from './merge.ts';
 
 function leaves(value: unknown, segments: Segment[], out: [string, unknown][]) {
-  if (Array.isArray(value) && value.length > 0) value.forEach((item, index) => leaves(item, [...segments, index], out));
+  if (Array.isArray(value) && value.length > 0)
+    value.forEach((item, index) => {
+      leaves(item, [...segments, index], out);
+    });
   else if (value && typeof value === 'object' && Object.keys(value).length > 0) {
     for (const [key, item] of Object.entries(value)) leaves(item, [...segments, key], out);
   } else out.push([formatPath(segments), value]);
 }
 
-const where = (origin: Origin | undefined) =>
-  !origin ? '(computed)' : origin.from === 'default' ? 'built-in default' : `${origin.file}:${origin.line}:${origin.column} (${origin.from})`;
+const where = (origin: Origin | undefined) => (!origin ? '(computed)' : origin.from === 'default' ? 'built-in default' : `${origin.file}:${origin.line}:${origin.column} (${origin.from})`);
 
 /** Field path → value → origin, for every leaf of the rendered result. */
 export function explainFields(resolution: Resolution): { path: string; value: unknown; origin: string }[] {
@@ -30,7 +32,9 @@ export function explainFields(resolution: Resolution): { path: string; value: un
 export function explainText(resolution: Resolution): string {
   const lines: string[] = [];
   const { subject } = resolution;
-  lines.push(`subject: user=${subject.username} groups=[${subject.groups.join(',')}] claims=${JSON.stringify(subject.claims)} address=${subject.address ?? '-'} authMethod=${subject.authMethod ?? '-'}`);
+  lines.push(
+    `subject: user=${subject.username} groups=[${subject.groups.join(',')}] claims=${JSON.stringify(subject.claims)} address=${subject.address ?? '-'} authMethod=${subject.authMethod ?? '-'}`,
+  );
   lines.push('', 'profiles (merge order; later wins):');
   if (resolution.matched.length === 0) lines.push('  (none matched: the baseline applies)');
   for (const { profile, reasons } of resolution.matched) {

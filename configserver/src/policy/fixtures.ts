@@ -65,7 +65,13 @@ export function checkCase(policy: Policy, input: FixtureInput, expected: Fixture
     const got = resolution.matched.map(({ profile }) => profile.name);
     if (JSON.stringify(got) !== JSON.stringify(expected.profiles)) failures.push(`profiles: expected [${expected.profiles.join(', ')}], got [${got.join(', ')}]`);
   }
-  const rendered = { docker: resolution.rendered.docker, pod: resolution.rendered.pod, environment: resolution.rendered.environment, files: resolution.rendered.files, session: resolution.rendered.session };
+  const rendered = {
+    docker: resolution.rendered.docker,
+    pod: resolution.rendered.pod,
+    environment: resolution.rendered.environment,
+    files: resolution.rendered.files,
+    session: resolution.rendered.session,
+  };
   for (const [path, want] of Object.entries(expected.fields ?? {})) {
     let got: unknown;
     try {

@@ -15,10 +15,30 @@ import { policyWarnings } from './warnings.ts';
 
 test('quantities parse exactly as Kubernetes parses them: every suffix, exponent and decimal form', () => {
   const cases: [string | number, number][] = [
-    ['1k', 1e3], ['1M', 1e6], ['1G', 1e9], ['1T', 1e12], ['1P', 1e15], ['1E', 1e18],
-    ['1Ki', 2 ** 10], ['1Mi', 2 ** 20], ['1Gi', 2 ** 30], ['1Ti', 2 ** 40], ['1Pi', 2 ** 50], ['1Ei', 2 ** 60],
-    ['3e10', 3e10], ['1E3', 1e3], ['1e-3', 1e-3], ['2e+2', 200], ['1.5Gi', 1.5 * 2 ** 30], ['100m', 0.1],
-    ['.5', 0.5], ['1.', 1], ['+1', 1], [' 1Gi ', 2 ** 30], ['0', 0], [3e10, 3e10],
+    ['1k', 1e3],
+    ['1M', 1e6],
+    ['1G', 1e9],
+    ['1T', 1e12],
+    ['1P', 1e15],
+    ['1E', 1e18],
+    ['1Ki', 2 ** 10],
+    ['1Mi', 2 ** 20],
+    ['1Gi', 2 ** 30],
+    ['1Ti', 2 ** 40],
+    ['1Pi', 2 ** 50],
+    ['1Ei', 2 ** 60],
+    ['3e10', 3e10],
+    ['1E3', 1e3],
+    ['1e-3', 1e-3],
+    ['2e+2', 200],
+    ['1.5Gi', 1.5 * 2 ** 30],
+    ['100m', 0.1],
+    ['.5', 0.5],
+    ['1.', 1],
+    ['+1', 1],
+    [' 1Gi ', 2 ** 30],
+    ['0', 0],
+    [3e10, 3e10],
   ];
   for (const [quantity, value] of cases) assert.equal(parseQuantity(quantity), value, JSON.stringify(quantity));
   for (const bad of ['1.5.0', '1GB', 'lots', '', '1 Gi', 'e3', '1e', '0x10', '1Ki5', '1mi', '1K', '--1', '.']) {
@@ -66,7 +86,10 @@ test('checkPod: exact values the baseline allows pass; anything else in the same
   pod.spec.securityContext.seccompProfile = { type: 'Localhost', localhostProfile: 'profiles/session.json' };
   pod.spec.volumes = [...(pod.spec.volumes as unknown[]), { name: 'ca', secret: { secretName: 'session-ca' } }];
   pod.spec.containers[0]!.env = [{ name: 'LD_LIBRARY_PATH', value: '/opt/lib' }];
-  const rules = (context: CheckContext) => checkPod(pod, context).map((v) => `${v.rule} ${v.path}`).sort();
+  const rules = (context: CheckContext) =>
+    checkPod(pod, context)
+      .map((v) => `${v.rule} ${v.path}`)
+      .sort();
   assert.deepEqual(rules(checkContextFor(policy)), [
     'no-loader-env spec.containers[0].env[0].name',
     'no-scheduling-override spec.priorityClassName',
@@ -90,7 +113,10 @@ test('checkPod: requests may be left to default to the limits; limits may not be
   pod.spec.containers[0]!.resources = { limits: { cpu: '1', memory: '512Mi' } };
   assert.deepEqual(checkPod(pod, checkContextFor(policy)), []);
   pod.spec.containers[0]!.resources = { requests: { cpu: '1', memory: '512Mi' } };
-  assert.deepEqual(checkPod(pod, checkContextFor(policy)).map((v) => v.rule), ['limits-required', 'limits-required']);
+  assert.deepEqual(
+    checkPod(pod, checkContextFor(policy)).map((v) => v.rule),
+    ['limits-required', 'limits-required'],
+  );
 });
 
 test('lint warns about a profile that matches every user and about egress to every address', async () => {

@@ -61,7 +61,10 @@ export function unknownFields(value: unknown, model: KubernetesModel | string, p
     const match = MODEL_TYPE.exec(type);
     if (!match || !models.has(match[1]!)) continue;
     if (type.startsWith('Array<')) {
-      if (Array.isArray(item)) item.forEach((entry, index) => found.push(...unknownFields(entry, match[1]!, [...path, key, index])));
+      if (Array.isArray(item))
+        item.forEach((entry, index) => {
+          found.push(...unknownFields(entry, match[1]!, [...path, key, index]));
+        });
     } else found.push(...unknownFields(item, match[1]!, [...path, key]));
   }
   return found;
@@ -87,7 +90,12 @@ export function podSchemaErrors(pod: unknown): SchemaError[] {
     const errors = (err as { errors?: { instancePath?: string; message?: string }[] }).errors ?? [];
     if (errors.length === 0) return [{ path: '', message: (err as Error).message }];
     return errors.map((error) => ({
-      path: formatPath((error.instancePath ?? '').split('/').slice(1).map((part) => (/^\d+$/.test(part) ? Number(part) : part.replace(/~1/g, '/').replace(/~0/g, '~')))),
+      path: formatPath(
+        (error.instancePath ?? '')
+          .split('/')
+          .slice(1)
+          .map((part) => (/^\d+$/.test(part) ? Number(part) : part.replace(/~1/g, '/').replace(/~0/g, '~'))),
+      ),
       message: error.message ?? 'does not match the Kubernetes schema',
     }));
   }

@@ -49,7 +49,10 @@ function toDiagnostic(violation: Violation, origin: Origin | undefined, fallback
 
 /** A wire path (`config.kubernetes.pod.spec.containers.0.name`) as the rendered path lint locates. */
 function renderedPath(wire: string): string {
-  return wire.replace(/^config\.kubernetes\.pod\.(metadata|spec)\b/, 'pod.$1').replace(/^config\.docker\./, 'docker.').replace(/\.(\d+)(?=\.|$)/g, '[$1]');
+  return wire
+    .replace(/^config\.kubernetes\.pod\.(metadata|spec)\b/, 'pod.$1')
+    .replace(/^config\.docker\./, 'docker.')
+    .replace(/\.(\d+)(?=\.|$)/g, '[$1]');
 }
 
 /**
@@ -68,7 +71,14 @@ function sessionViolations(policy: Policy, rendered: Rendered, context: CheckCon
     const reason = cause instanceof Error ? cause.message : '(top level): invalid';
     const at = reason.indexOf(': ');
     const wire = at >= 0 ? reason.slice(0, at) : '(top level)';
-    return [{ rule: 'render', path: renderedPath(wire), message: `the ${policy.baseline.backend} answer breaks the webhook's schema at ${wire}: ${at >= 0 ? reason.slice(at + 2) : reason}`, source: 'session' }];
+    return [
+      {
+        rule: 'render',
+        path: renderedPath(wire),
+        message: `the ${policy.baseline.backend} answer breaks the webhook's schema at ${wire}: ${at >= 0 ? reason.slice(at + 2) : reason}`,
+        source: 'session',
+      },
+    ];
   }
 }
 
@@ -87,7 +97,15 @@ function combinationDiagnostics(policy: Policy, context: CheckContext, baseKeys:
     const where = policy.profiles?.[0]?.source.file ?? policy.baselineFile;
     const everyone = (policy.profiles ?? []).filter((profile) => !profile.spec.deny);
     combinations = [{ profiles: everyone, witness: { username: '*', groups: [], claims: {} } }];
-    const warning: Diagnostic = { file: where, line: 1, column: 1, severity: 'warning', rule: 'combinations', message: `${err.message}; lint checked each profile alone and all of them together, not every set a user can match`, hint: 'narrow the profiles\' match criteria or merge profiles' };
+    const warning: Diagnostic = {
+      file: where,
+      line: 1,
+      column: 1,
+      severity: 'warning',
+      rule: 'combinations',
+      message: `${err.message}; lint checked each profile alone and all of them together, not every set a user can match`,
+      hint: "narrow the profiles' match criteria or merge profiles",
+    };
     return [warning, ...checkCombinations(policy, context, baseKeys, combinations)];
   }
   return checkCombinations(policy, context, baseKeys, combinations);
@@ -147,11 +165,25 @@ export function lintPolicy(policy: Policy): Diagnostic[] {
   for (const profile of policy.profiles ?? []) {
     const earlier = names.get(profile.name);
     if (earlier) {
-      push({ file: profile.source.file, line: 1, column: 1, rule: 'duplicate-profile', message: `profile name ${profile.name} is also used by ${earlier.source.file}`, hint: 'give every profile a unique name' });
+      push({
+        file: profile.source.file,
+        line: 1,
+        column: 1,
+        rule: 'duplicate-profile',
+        message: `profile name ${profile.name} is also used by ${earlier.source.file}`,
+        hint: 'give every profile a unique name',
+      });
     }
     names.set(profile.name, profile);
     if (profile.spec.deny && Object.keys(profile.spec.overlay).length > 0) {
-      push({ file: profile.source.file, line: 1, column: 1, rule: 'deny-with-overlay', message: 'a deny profile refuses the login; its overlay would never apply', hint: 'remove the overlay or the deny' });
+      push({
+        file: profile.source.file,
+        line: 1,
+        column: 1,
+        rule: 'deny-with-overlay',
+        message: 'a deny profile refuses the login; its overlay would never apply',
+        hint: 'remove the overlay or the deny',
+      });
     }
   }
   const check = (set: readonly Profile[], blame: (origin: Origin) => Profile | undefined) => {
@@ -189,10 +221,7 @@ export async function loadPolicy(policyDir: string): Promise<Policy> {
   const { policy, diagnostics } = await lintDir(policyDir);
   if (!policy) {
     const errors = diagnostics.filter(isError);
-    throw new PolicyError(
-      errors.length === 1 ? describeDiagnostic(errors[0]!) : `${errors.length} policy errors:\n${errors.map(describeDiagnostic).join('\n')}`,
-      errors,
-    );
+    throw new PolicyError(errors.length === 1 ? describeDiagnostic(errors[0]!) : `${errors.length} policy errors:\n${errors.map(describeDiagnostic).join('\n')}`, errors);
   }
   return policy;
 }

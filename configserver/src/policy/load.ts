@@ -60,7 +60,7 @@ function schemaDiagnostics(source: SourceFile, error: z.ZodError, prefix: string
       ...where,
       rule: 'schema',
       message: `${prefix}${segments.join('.') || '(top level)'}: ${issue.message}`,
-      hint: keys.length > 0 ? 'remove the key, or check its spelling against policies/README.md' : 'see policies/README.md for the field\'s type',
+      hint: keys.length > 0 ? 'remove the key, or check its spelling against policies/README.md' : "see policies/README.md for the field's type",
     };
   });
 }
@@ -108,10 +108,7 @@ export function sortProfiles(profiles: Profile[]): Profile[] {
  * schema findings come back as diagnostics, and `policy` is set only if every file parsed.
  * `extraProfiles` adds files from elsewhere (lint of a single overlay file).
  */
-export async function readPolicySet(
-  dir: string,
-  extraProfiles: readonly string[] = [],
-): Promise<{ policy?: Policy; partial?: Policy; diagnostics: Diagnostic[] }> {
+export async function readPolicySet(dir: string, extraProfiles: readonly string[] = []): Promise<{ policy?: Policy; partial?: Policy; diagnostics: Diagnostic[] }> {
   const diagnostics: Diagnostic[] = [];
   const baselineFile = join(dir, BASELINE_FILE);
   let text: string;

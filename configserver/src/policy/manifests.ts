@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import type { Policy } from './load.ts';
-import { MANAGED_BY_LABEL, merge, SESSION_LABEL } from './merge.ts';
+import { MANAGED_BY_LABEL, SESSION_LABEL } from './merge.ts';
 import { parseDuration } from '@portcullis/kit';
 
 /** The reaper's kubectl image. Pin it by digest in production (`image@sha256:…`): set it with `--reaper-image`. */
@@ -24,7 +24,6 @@ export function renderManifests(policy: Policy, options: { reaperImage?: string 
   const ns = k8s.namespace;
   const labels = { [MANAGED_BY_LABEL]: 'portcullis' };
   const sessionSelector = { matchLabels: { [SESSION_LABEL]: 'true' } };
-  const base = merge(policy, []);
   const docs: Obj[] = [];
   docs.push({
     apiVersion: 'v1',
@@ -94,7 +93,10 @@ export function renderManifests(policy: Policy, options: { reaperImage?: string 
       egress: [
         {
           to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
-          ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+          ports: [
+            { protocol: 'UDP', port: 53 },
+            { protocol: 'TCP', port: 53 },
+          ],
         },
       ],
     },
@@ -117,7 +119,6 @@ export function renderManifests(policy: Policy, options: { reaperImage?: string 
       },
     });
   }
-  const pod = base.pod as Obj;
   docs.push({
     apiVersion: 'kyverno.io/v1',
     kind: 'ClusterPolicy',
@@ -230,5 +231,7 @@ function durationSeconds(duration: string): number {
 }
 
 export function manifestsYaml(policy: Policy, options: { reaperImage?: string } = {}): string {
-  return renderManifests(policy, options).map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n');
+  return renderManifests(policy, options)
+    .map((doc) => stringify(doc, { lineWidth: 0 }))
+    .join('---\n');
 }

@@ -18,7 +18,10 @@ export interface Subject {
 
 export function subjectOf(request: Pick<ConfigRequest, 'username' | 'remoteAddress'> & Partial<Pick<ConfigRequest, 'authenticatedUsername' | 'metadata'>>): Subject {
   const metadata = request.metadata ?? {};
-  const groups = (metadata.groups?.value ?? '').split(',').map((group) => group.trim()).filter(Boolean);
+  const groups = (metadata.groups?.value ?? '')
+    .split(',')
+    .map((group) => group.trim())
+    .filter(Boolean);
   const claims: Record<string, string> = {};
   for (const [key, entry] of Object.entries(metadata)) if (key.startsWith('claim:')) claims[key.slice(6)] = entry.value;
   const address = hostOf(request.remoteAddress);
@@ -42,7 +45,12 @@ const globCache = new Map<string, RegExp>();
 function glob(pattern: string): RegExp {
   let regexp = globCache.get(pattern);
   if (!regexp) {
-    regexp = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    regexp = new RegExp(
+      `^${pattern
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    );
     globCache.set(pattern, regexp);
   }
   return regexp;

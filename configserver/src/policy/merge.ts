@@ -67,10 +67,16 @@ export function defaultPod(execution: DockerExecution): Obj {
           imagePullPolicy: execution.imagePullPolicy,
           securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } },
           resources: { requests: { cpu: `${Math.ceil(cpu / 4)}m`, memory: `${Math.ceil(memory / 2 ** 20 / 2)}Mi` }, limits: { cpu: `${cpu}m`, memory: `${Math.ceil(memory / 2 ** 20)}Mi` } },
-          volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, { name: 'home', mountPath: '/home/user' }],
+          volumeMounts: [
+            { name: 'tmp', mountPath: '/tmp' },
+            { name: 'home', mountPath: '/home/user' },
+          ],
         },
       ],
-      volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }, { name: 'home', emptyDir: { sizeLimit: '64Mi' } }],
+      volumes: [
+        { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+        { name: 'home', emptyDir: { sizeLimit: '64Mi' } },
+      ],
     },
   };
 }
@@ -88,7 +94,10 @@ class Builder {
 
   private record(segments: Segment[], value: unknown, origin: (relative: Segment[]) => Origin, relative: Segment[]) {
     this.origins.set(formatPath(segments), origin(relative));
-    if (Array.isArray(value)) value.forEach((item, index) => this.record([...segments, index], item, origin, [...relative, index]));
+    if (Array.isArray(value))
+      value.forEach((item, index) => {
+        this.record([...segments, index], item, origin, [...relative, index]);
+      });
     else if (isObj(value)) for (const [key, item] of Object.entries(value)) this.record([...segments, key], item, origin, [...relative, key]);
   }
 
@@ -106,7 +115,12 @@ class Builder {
       for (const [child, item] of Object.entries(value)) this.set([...segments, child], item, origin, [...relative, child]);
       return;
     }
-    if (Array.isArray(value) && Array.isArray(current) && value.every((item) => isObj(item) && typeof item.name === 'string') && current.every((item) => isObj(item) && typeof item.name === 'string')) {
+    if (
+      Array.isArray(value) &&
+      Array.isArray(current) &&
+      value.every((item) => isObj(item) && typeof item.name === 'string') &&
+      current.every((item) => isObj(item) && typeof item.name === 'string')
+    ) {
       value.forEach((item, index) => {
         const existing = (current as Obj[]).findIndex((entry) => entry.name === (item as Obj).name);
         const at = existing >= 0 ? existing : current.length;

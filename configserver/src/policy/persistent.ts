@@ -7,7 +7,12 @@ import type { ConfigResponse } from '@portcullis/wire';
  * reduce to the same readable part (`Ann.B`, `ann-b`) from ever sharing one.
  */
 export function persistentName(username: string): string {
-  const readable = username.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40).replace(/-+$/, '');
+  const readable = username
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
   const hash = createHash('sha256').update(username).digest('hex').slice(0, 10);
   return `portcullis-${readable ? `${readable}-` : ''}${hash}`;
 }

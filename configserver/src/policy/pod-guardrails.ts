@@ -154,7 +154,9 @@ const POD: Shape = {
 function walkShape(value: unknown, shape: Shape, path: Segment[], unknown: ReadonlySet<string>, out: (path: Segment[]) => void): void {
   if (shape === true || value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
-    value.forEach((item, index) => walkShape(item, shape, [...path, index], unknown, out));
+    value.forEach((item, index) => {
+      walkShape(item, shape, [...path, index], unknown, out);
+    });
     return;
   }
   for (const [key, item] of Object.entries(value)) {
@@ -186,7 +188,10 @@ function checkQuantities(resources: Obj, at: Segment[], ceilings: Ceilings, add:
   const limits = obj(resources.limits);
   const requests = obj(resources.requests);
   const values: Record<string, Record<string, number | undefined>> = { limits: {}, requests: {} };
-  for (const [kind, map] of [['limits', limits], ['requests', requests]] as const) {
+  for (const [kind, map] of [
+    ['limits', limits],
+    ['requests', requests],
+  ] as const) {
     for (const [resource, raw] of Object.entries(map)) {
       const value = typeof raw === 'string' || typeof raw === 'number' ? parseQuantity(raw) : undefined;
       if (value === undefined || value < 0) {
@@ -203,7 +208,8 @@ function checkQuantities(resources: Obj, at: Segment[], ceilings: Ceilings, add:
   }
   const memory = values.limits!.memory;
   const cpu = values.limits!.cpu;
-  if (memory !== undefined && Math.ceil(memory) > ceilings.memory) add('resource-ceiling', [...at, 'limits', 'memory'], `memory limit ${String(limits.memory)} is above the ceiling (${ceilings.memory} bytes)`);
+  if (memory !== undefined && Math.ceil(memory) > ceilings.memory)
+    add('resource-ceiling', [...at, 'limits', 'memory'], `memory limit ${String(limits.memory)} is above the ceiling (${ceilings.memory} bytes)`);
   if (cpu !== undefined && Math.ceil(cpu * 1000) > ceilings.cpu) add('resource-ceiling', [...at, 'limits', 'cpu'], `CPU limit ${String(limits.cpu)} is above the ceiling (${ceilings.cpu}m)`);
   for (const resource of ['cpu', 'memory'] as const) {
     const request = values.requests![resource];
@@ -222,13 +228,15 @@ function checkVolume(volume: Obj, at: Segment[], allow: Allowances, add: Add): v
     switch (type) {
       case 'emptyDir':
         if (source.sizeLimit === undefined) add('volume-size-limit', [...at, 'emptyDir', 'sizeLimit'], 'emptyDir needs a sizeLimit');
-        else if (parseQuantity(String(source.sizeLimit)) === undefined) add('quantity-format', [...at, 'emptyDir', 'sizeLimit'], `sizeLimit ${JSON.stringify(source.sizeLimit)} is not a quantity Kubernetes parses`);
+        else if (parseQuantity(String(source.sizeLimit)) === undefined)
+          add('quantity-format', [...at, 'emptyDir', 'sizeLimit'], `sizeLimit ${JSON.stringify(source.sizeLimit)} is not a quantity Kubernetes parses`);
         break;
       case 'configMap':
       case 'downwardAPI':
         break;
       case 'secret':
-        if (!allow.secrets.includes(String(source.secretName ?? ''))) add('no-secret-volumes', [...at, 'secret'], `secret ${JSON.stringify(source.secretName ?? '')} is not one baseline.yaml allow.secrets names`);
+        if (!allow.secrets.includes(String(source.secretName ?? '')))
+          add('no-secret-volumes', [...at, 'secret'], `secret ${JSON.stringify(source.secretName ?? '')} is not one baseline.yaml allow.secrets names`);
         break;
       case 'projected':
         list(source.sources).forEach((raw, index) => {
@@ -281,13 +289,17 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
   // The AppArmor annotation (before the field existed): a localhost/ profile only if the baseline names it.
   for (const [key, value] of Object.entries(obj(metadata.annotations))) {
     if (!key.startsWith(APPARMOR_ANNOTATION) || typeof value !== 'string' || !value.startsWith('localhost/')) continue;
-    if (!allow.appArmorProfiles.includes(value.slice('localhost/'.length))) add('no-apparmor-unconfined', ['metadata', 'annotations', key], `AppArmor profile ${value} is not one baseline.yaml allow.appArmorProfiles names`);
+    if (!allow.appArmorProfiles.includes(value.slice('localhost/'.length)))
+      add('no-apparmor-unconfined', ['metadata', 'annotations', key], `AppArmor profile ${value} is not one baseline.yaml allow.appArmorProfiles names`);
   }
   // Scheduling and host fields: only the exact values the baseline allows.
-  if (spec.priorityClassName !== undefined && !allow.priorityClassNames.includes(String(spec.priorityClassName))) add('no-scheduling-override', 'spec.priorityClassName', `priorityClassName ${JSON.stringify(spec.priorityClassName)} is not one baseline.yaml allow.priorityClassNames names`);
-  if (spec.nodeName !== undefined && !allow.nodeNames.includes(String(spec.nodeName))) add('no-scheduling-override', 'spec.nodeName', `nodeName ${JSON.stringify(spec.nodeName)} is not one baseline.yaml allow.nodeNames names`);
+  if (spec.priorityClassName !== undefined && !allow.priorityClassNames.includes(String(spec.priorityClassName)))
+    add('no-scheduling-override', 'spec.priorityClassName', `priorityClassName ${JSON.stringify(spec.priorityClassName)} is not one baseline.yaml allow.priorityClassNames names`);
+  if (spec.nodeName !== undefined && !allow.nodeNames.includes(String(spec.nodeName)))
+    add('no-scheduling-override', 'spec.nodeName', `nodeName ${JSON.stringify(spec.nodeName)} is not one baseline.yaml allow.nodeNames names`);
   list(spec.tolerations).forEach((toleration, index) => {
-    if (!allow.tolerations.some((allowed) => sameValue(allowed, toleration))) add('no-scheduling-override', ['spec', 'tolerations', index], 'this toleration is not one baseline.yaml allow.tolerations lists');
+    if (!allow.tolerations.some((allowed) => sameValue(allowed, toleration)))
+      add('no-scheduling-override', ['spec', 'tolerations', index], 'this toleration is not one baseline.yaml allow.tolerations lists');
   });
   if (spec.tolerations !== undefined && !Array.isArray(spec.tolerations)) add('no-scheduling-override', 'spec.tolerations', 'tolerations must be a list of allowed tolerations');
   list(spec.hostAliases).forEach((alias, index) => {
@@ -322,11 +334,13 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
     // Also the engine's own rules, so no `os` (or any other exemption Pod Security has) switches them off.
     if (security.allowPrivilegeEscalation !== false) add('no-privilege-escalation', [...at, 'securityContext', 'allowPrivilegeEscalation'], 'allowPrivilegeEscalation must be false');
     if (!list(obj(security.capabilities).drop).includes('ALL')) add('drop-all-capabilities', [...at, 'securityContext', 'capabilities', 'drop'], 'capabilities.drop must contain ALL');
-    if (!isSet(context_.seccompProfile) && !isSet(security.seccompProfile)) add('seccomp-required', [...at, 'securityContext', 'seccompProfile'], 'seccompProfile must be set on the pod or on this container');
+    if (!isSet(context_.seccompProfile) && !isSet(security.seccompProfile))
+      add('seccomp-required', [...at, 'securityContext', 'seccompProfile'], 'seccompProfile must be set on the pod or on this container');
     if (security.readOnlyRootFilesystem !== true) add('read-only-root', [...at, 'securityContext', 'readOnlyRootFilesystem'], 'readOnlyRootFilesystem must be true');
     if (list(obj(security.capabilities).add).length > 0) add('no-added-capabilities', [...at, 'securityContext', 'capabilities', 'add'], 'no capabilities may be added');
     for (const field of ['runAsUser', 'runAsGroup'] as const) {
-      if (security[field] !== undefined && (typeof security[field] !== 'number' || (security[field] as number) <= 0)) add('no-root-user', [...at, 'securityContext', field], `${field} must be a non-zero id`);
+      if (security[field] !== undefined && (typeof security[field] !== 'number' || (security[field] as number) <= 0))
+        add('no-root-user', [...at, 'securityContext', field], `${field} must be a non-zero id`);
     }
     checkProfile('seccomp', security.seccompProfile, [...at, 'securityContext'], allow.seccompProfiles, add);
     checkProfile('appArmor', security.appArmorProfile, [...at, 'securityContext'], allow.appArmorProfiles, add);
@@ -334,9 +348,12 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
     if (kind !== 'ephemeralContainers') checkQuantities(obj(container.resources), [...at, 'resources'], ceilings, add);
     list(container.env).forEach((entry, index) => {
       const name = obj(entry).name;
-      if (typeof name === 'string' && isLoaderVariable(name) && !allow.environment.includes(name)) add('no-loader-env', [...at, 'env', index, 'name'], `${name} changes the dynamic loader or the shell`);
+      if (typeof name === 'string' && isLoaderVariable(name) && !allow.environment.includes(name))
+        add('no-loader-env', [...at, 'env', index, 'name'], `${name} changes the dynamic loader or the shell`);
     });
   }
-  list(spec.volumes).forEach((raw, index) => checkVolume(obj(raw), ['spec', 'volumes', index], allow, add));
+  list(spec.volumes).forEach((raw, index) => {
+    checkVolume(obj(raw), ['spec', 'volumes', index], allow, add);
+  });
   return out;
 }

@@ -100,16 +100,23 @@ test('v1.37 parity: Windows pods skip three restricted checks, and the API serve
   pod.spec.containers[0]!.securityContext = { allowPrivilegeEscalation: true, capabilities: { drop: [] } };
   pod.spec.securityContext = { runAsNonRoot: true };
   assert.deepEqual(checksOf(pod), [], 'Pod Security alone exempts them, as upstream');
-  assert.deepEqual(checkPodOs(pod).map((violation) => violation.path), [
-    'spec.containers[0].securityContext.capabilities',
-    'spec.containers[0].securityContext.allowPrivilegeEscalation',
-  ]);
+  assert.deepEqual(
+    checkPodOs(pod).map((violation) => violation.path),
+    ['spec.containers[0].securityContext.capabilities', 'spec.containers[0].securityContext.allowPrivilegeEscalation'],
+  );
   pod.spec.os = { name: 'linux' };
   assert.deepEqual(checksOf(pod).sort(), ['allowPrivilegeEscalation', 'capabilities_restricted', 'seccompProfile_restricted']);
 });
 
 test('v1.37 parity: a volume key that is no volume source, or a null source, is not a volume type', () => {
   const pod = restrictedPod();
-  pod.spec.volumes = [{ name: 'a', hostPath: null }, { name: 'b', emptyDir: {} }, { name: 'c', nfs: { server: 's', path: '/' } }];
-  assert.deepEqual(checkPodSecurity(pod).map((violation) => violation.path), ['spec.volumes[2].nfs']);
+  pod.spec.volumes = [
+    { name: 'a', hostPath: null },
+    { name: 'b', emptyDir: {} },
+    { name: 'c', nfs: { server: 's', path: '/' } },
+  ];
+  assert.deepEqual(
+    checkPodSecurity(pod).map((violation) => violation.path),
+    ['spec.volumes[2].nfs'],
+  );
 });

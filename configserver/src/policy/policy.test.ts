@@ -60,20 +60,17 @@ test('a policy that renders an invalid answer throws CONFIG_RENDER_FAILED', asyn
   const policy = await repoPolicy();
   const broken = structuredClone(policy) as Policy;
   (broken.baseline.docker.execution.host as Record<string, unknown>).privileged = true;
-  assert.throws(() => renderConfig(request, broken), (err: Error & { code?: string }) => {
-    return err.code === 'CONFIG_RENDER_FAILED' && /host/.test(String((err.cause as Error).message));
-  });
+  assert.throws(
+    () => renderConfig(request, broken),
+    (err: Error & { code?: string }) => {
+      return err.code === 'CONFIG_RENDER_FAILED' && /host/.test(String((err.cause as Error).message));
+    },
+  );
 });
 
 test('baseline errors name the file and the field path', () => {
-  assert.throws(
-    () => parseBaseline('docker: { execution: { container: { image: x }, host: { memory: "lots" } } }', 'b.yaml'),
-    /^PolicyError: b\.yaml: docker\.execution\.host\.memory: /,
-  );
-  assert.throws(
-    () => parseBaseline('docker: { execution: { container: { image: x }, host: { privileged: true } } }', 'b.yaml'),
-    /b\.yaml: docker\.execution\.host: Unrecognized key.*privileged/,
-  );
+  assert.throws(() => parseBaseline('docker: { execution: { container: { image: x }, host: { memory: "lots" } } }', 'b.yaml'), /^PolicyError: b\.yaml: docker\.execution\.host\.memory: /);
+  assert.throws(() => parseBaseline('docker: { execution: { container: { image: x }, host: { privileged: true } } }', 'b.yaml'), /b\.yaml: docker\.execution\.host: Unrecognized key.*privileged/);
   assert.throws(() => parseBaseline('docker: [', 'b.yaml'), /b\.yaml: not valid YAML/);
   assert.throws(() => parseBaseline('kubernetes: {}', 'b.yaml'), /b\.yaml: (docker|\(top level\))/);
 });

@@ -80,9 +80,7 @@ const SessionLimitsSchema = z.strictObject({ idleTimeout: Duration.optional(), m
 /** Cluster-side settings `render manifests` uses; defaults suit a single gateway install. */
 export const KubernetesSettingsSchema = z.strictObject({
   namespace: Name.default('portcullis-sessions'),
-  gateway: z
-    .strictObject({ namespace: Name.default('portcullis'), serviceAccount: Name.default('portcullis-gateway') })
-    .default({ namespace: 'portcullis', serviceAccount: 'portcullis-gateway' }),
+  gateway: z.strictObject({ namespace: Name.default('portcullis'), serviceAccount: Name.default('portcullis-gateway') }).default({ namespace: 'portcullis', serviceAccount: 'portcullis-gateway' }),
   quota: z.record(z.string(), z.string()).default({ pods: '50', 'limits.cpu': '40', 'limits.memory': '40Gi' }),
   /** Session pods older than this are orphans the reaper deletes (their gateway is gone). */
   maxSessionAge: Duration.default('24h'),
@@ -142,7 +140,14 @@ export const BaselineSchema = z.strictObject({
    * uid wherever it names the session user; a profile that sets `docker.user` keeps its own.
    */
   sessionUids: z
-    .strictObject({ min: z.number().int().min(1000), max: z.number().int().min(1001).max(2 ** 31 - 1) })
+    .strictObject({
+      min: z.number().int().min(1000),
+      max: z
+        .number()
+        .int()
+        .min(1001)
+        .max(2 ** 31 - 1),
+    })
     .refine(({ min, max }) => min < max, 'min must be below max')
     .optional(),
   /** What every session records unless a profile changes it. */
@@ -162,7 +167,10 @@ const FileSchema = z.union([
   z.strictObject({
     content: z.string().optional(),
     base64: z.base64().optional(),
-    mode: z.string().regex(/^0?[0-7]{3}$/, 'octal permission bits such as "0644"').optional(),
+    mode: z
+      .string()
+      .regex(/^0?[0-7]{3}$/, 'octal permission bits such as "0644"')
+      .optional(),
     sensitive: z.boolean().optional(),
   }),
 ]);
@@ -202,7 +210,15 @@ export const OverlaySchema = z.strictObject({
     })
     .optional(),
   /** Raw Docker HostConfig fields (the wire's subset), merged over the baseline's. */
-  docker: z.strictObject({ host: DockerHostSchema.partial().optional(), user: z.string().regex(/^\d+(:\d+)?$/).optional() }).optional(),
+  docker: z
+    .strictObject({
+      host: DockerHostSchema.partial().optional(),
+      user: z
+        .string()
+        .regex(/^\d+(:\d+)?$/)
+        .optional(),
+    })
+    .optional(),
 });
 export type Overlay = z.output<typeof OverlaySchema>;
 
@@ -223,15 +239,14 @@ export const MatchSchema = z.strictObject({
 });
 export type Match = z.output<typeof MatchSchema>;
 
-export const ProfileSchema = z
-  .strictObject({
-    name: Name.optional(),
-    description: z.string().optional(),
-    /** Merge order: lower first, so a higher priority wins a conflict; ties go by file name. */
-    priority: z.number().int().default(0),
-    match: MatchSchema.default({}),
-    /** A matching deny profile refuses the login; the message is shown to the user. */
-    deny: z.strictObject({ message: z.string().min(1).max(200) }).optional(),
-    overlay: OverlaySchema.default({}),
-  });
+export const ProfileSchema = z.strictObject({
+  name: Name.optional(),
+  description: z.string().optional(),
+  /** Merge order: lower first, so a higher priority wins a conflict; ties go by file name. */
+  priority: z.number().int().default(0),
+  match: MatchSchema.default({}),
+  /** A matching deny profile refuses the login; the message is shown to the user. */
+  deny: z.strictObject({ message: z.string().min(1).max(200) }).optional(),
+  overlay: OverlaySchema.default({}),
+});
 export type ProfileSpec = z.output<typeof ProfileSchema>;

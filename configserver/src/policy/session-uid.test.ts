@@ -13,7 +13,11 @@ test('each user gets a uid of their own in the range, the same every time', () =
   const uids = names.map((name) => sessionUid(name, range));
   for (const uid of uids) assert.ok(uid >= range.min && uid <= range.max, String(uid));
   assert.equal(new Set(uids).size, names.length, 'no two of 2000 users share a uid in this range');
-  assert.deepEqual(names.map((name) => sessionUid(name, range)), uids, 'stable');
+  assert.deepEqual(
+    names.map((name) => sessionUid(name, range)),
+    uids,
+    'stable',
+  );
   assert.equal(sessionUid('alice', { min: 5000, max: 5000 + 1 }) >= 5000, true);
 });
 

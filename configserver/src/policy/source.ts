@@ -40,7 +40,9 @@ export function parseSource(text: string, file: string): SourceFile {
         walk(pair.value, path);
       }
     } else if (isSeq(node)) {
-      node.items.forEach((item, index) => walk(item, [...segments, index]));
+      node.items.forEach((item, index) => {
+        walk(item, [...segments, index]);
+      });
     }
   };
   walk(doc.contents, []);

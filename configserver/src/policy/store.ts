@@ -66,10 +66,7 @@ export class PolicyStore {
       this.reloadFailures++;
       const errors = err instanceof PolicyError && err.diagnostics.length > 0 ? err.diagnostics.map(formatDiagnostic) : [(err as Error).message];
       this.lastReloadError = errors[0];
-      this.log.error(
-        { code: LogCode.POLICY_RELOAD_FAILED, dir, errors, failures: this.reloadFailures },
-        'policy reload failed; the last good policy set stays in service',
-      );
+      this.log.error({ code: LogCode.POLICY_RELOAD_FAILED, dir, errors, failures: this.reloadFailures }, 'policy reload failed; the last good policy set stays in service');
       return false;
     }
   }

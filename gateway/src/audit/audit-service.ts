@@ -33,9 +33,7 @@ export class AuditService {
     });
     // The volume watched is where bytes land on this host: the directory, else S3's staging.
     const directory = settings?.directory ?? settings?.stagingDirectory;
-    this.quota = settings
-      ? new RecordingQuota({ maxRecordingBytes: settings.maxRecordingBytes, minFreeBytes: settings.minFreeBytes, ...(directory ? { directory } : {}) })
-      : undefined;
+    this.quota = settings ? new RecordingQuota({ maxRecordingBytes: settings.maxRecordingBytes, minFreeBytes: settings.minFreeBytes, ...(directory ? { directory } : {}) }) : undefined;
   }
 
   /** Builds the stores from the gateway settings and seals what a crashed gateway left open. */

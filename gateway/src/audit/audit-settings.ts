@@ -24,7 +24,11 @@ export const AuditSettingsSchema = z.strictObject({
       /** Path-style URLs (`endpoint/bucket/key`), as MinIO and most self-hosted stores need. */
       forcePathStyle: z.boolean().default(true),
       /** Multipart part size; S3 refuses parts below 5 MiB except the last. */
-      partSize: z.number().int().min(5 * 1024 * 1024).default(5 * 1024 * 1024),
+      partSize: z
+        .number()
+        .int()
+        .min(5 * 1024 * 1024)
+        .default(5 * 1024 * 1024),
       /** How long a bucket check may take before the store counts as unavailable. */
       timeout: DurationSchema.default(5_000),
     })
@@ -37,23 +41,39 @@ export const AuditSettingsSchema = z.strictObject({
   /** A recording chunk is closed and written at least this often: a crash loses no more than this. */
   flushInterval: DurationSchema.default(5_000),
   /** A chunk is also closed when its raw content reaches this size. */
-  maxChunkBytes: z.number().int().positive().default(1024 * 1024),
+  maxChunkBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   /**
    * Back-pressure: when this many bytes of one recording wait for the storage, the session's
    * streams pause (the SSH window holds the client) until a quarter is left. Nothing is dropped.
    */
-  maxPendingBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
+  maxPendingBytes: z
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(16 * 1024 * 1024),
   /**
    * Raw bytes one connection's recording may take. Past it nothing more is recorded and the
    * recording says so; a session whose policy requires recording is ended instead.
    */
-  maxRecordingBytes: z.number().int().positive().default(256 * 1024 * 1024),
+  maxRecordingBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024 * 1024),
   /**
    * Free bytes kept on the recording directory's filesystem (file storage and S3 staging):
    * below it no recording starts (a required one refuses the login) and running ones stop
    * as at their own quota, so recordings never fill the disk.
    */
-  minFreeBytes: z.number().int().nonnegative().default(1024 * 1024 * 1024),
+  minFreeBytes: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(1024 * 1024 * 1024),
   /**
    * The recording player page (off unless set). HTTPS that admits only auditors: a client
    * certificate signed by `tls.clientCaFile` whose common name is `auditor:<name>`

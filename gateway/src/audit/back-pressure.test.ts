@@ -134,10 +134,11 @@ async function recordedBytes(dir: string, stream: number) {
   const [id] = (await readdir(dir)).filter((name) => !name.startsWith('.'));
   const { messages } = decodeBinaryLog(await readFile(join(dir, id!, 'audit.cslog')));
   const verdicts = await verifyStreams(await openSource(join(dir, id!)));
-  assert.ok(verdicts.every((verdict) => verdict.ok && verdict.complete), JSON.stringify(verdicts));
-  return messages
-    .filter((message) => message.type === MESSAGE_TYPES.io && message.payload!.stream === stream)
-    .reduce((sum, message) => sum + (message.payload!.data as Uint8Array).length, 0);
+  assert.ok(
+    verdicts.every((verdict) => verdict.ok && verdict.complete),
+    JSON.stringify(verdicts),
+  );
+  return messages.filter((message) => message.type === MESSAGE_TYPES.io && message.payload!.stream === stream).reduce((sum, message) => sum + (message.payload!.data as Uint8Array).length, 0);
 }
 
 async function waitUntil(check: () => boolean, what: string) {

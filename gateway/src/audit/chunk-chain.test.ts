@@ -31,7 +31,7 @@ test('every single flipped byte is detected, naming the chunk', () => {
 });
 
 test('an index edited to match an edited chunk breaks the chain', () => {
-  const { data, index } = sealed([Buffer.from('aaaa'), Buffer.from('bbbb')]);
+  const { index } = sealed([Buffer.from('aaaa'), Buffer.from('bbbb')]);
   const edited = Buffer.from('aaaXbbbb');
   const forged = sealed([Buffer.from('aaaX'), Buffer.from('bbbb')]).index.split('\n');
   // Keep the original second link, swap in the forged first chunk's digest only.

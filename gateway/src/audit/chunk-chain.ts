@@ -12,7 +12,13 @@ export const CHAIN_SUFFIX = '.chain';
 
 export const ChainLineSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('start'), version: z.literal(1), key: z.string(), format: z.enum(['containerssh-binary', 'asciicast', 'sftp-content']), startedAt: z.string() }),
-  z.strictObject({ kind: z.literal('chunk'), offset: z.number().int().nonnegative(), length: z.number().int().positive(), sha256: z.string().regex(/^[0-9a-f]{64}$/), link: z.string().regex(/^[0-9a-f]{64}$/) }),
+  z.strictObject({
+    kind: z.literal('chunk'),
+    offset: z.number().int().nonnegative(),
+    length: z.number().int().positive(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    link: z.string().regex(/^[0-9a-f]{64}$/),
+  }),
   z.strictObject({
     kind: z.literal('end'),
     length: z.number().int().nonnegative(),
@@ -38,7 +44,7 @@ export class ChunkChain {
   private link: string;
   private length = 0;
 
-  constructor(private readonly key: string, restored?: { link: string; length: number }) {
+  constructor(key: string, restored?: { link: string; length: number }) {
     this.link = restored?.link ?? seedLink(key);
     this.length = restored?.length ?? 0;
   }
@@ -96,7 +102,7 @@ export function verifyChain(key: string, data: Buffer, indexText: string): Verif
     }
   });
   const start = lines[0];
-  if (!start || start.kind !== 'start') problems.push('the index does not begin with a start entry');
+  if (start?.kind !== 'start') problems.push('the index does not begin with a start entry');
   else if (start.key !== key) problems.push(`the index belongs to ${start.key}, not ${key}`);
   let link = seedLink(key);
   let offset = 0;

@@ -63,7 +63,13 @@ test('a terminal session is recorded in order in the binary log and as asciicast
   assert.equal((await stat(join(dir, id!))).mode & 0o777, 0o700);
   const source = await openSource(join(dir, id!));
   const verdicts = await verifyStreams(source);
-  assert.deepEqual(verdicts.map((verdict) => [verdict.key.split('/')[1], verdict.ok, verdict.complete]), [['audit.cslog', true, true], ['channel-0.cast', true, true]]);
+  assert.deepEqual(
+    verdicts.map((verdict) => [verdict.key.split('/')[1], verdict.ok, verdict.complete]),
+    [
+      ['audit.cslog', true, true],
+      ['channel-0.cast', true, true],
+    ],
+  );
 
   const { version, messages } = decodeBinaryLog(await readFile(join(dir, id!, 'audit.cslog')));
   assert.equal(version, 2);
@@ -72,7 +78,11 @@ test('a terminal session is recorded in order in the binary log and as asciicast
     [0, 102, 101, 199, 300, 301, 404, 405, 500, 500, 500, 500, 408, 499, 497, 1],
   );
   const timestamps = messages.map((message) => message.timestamp);
-  assert.deepEqual(timestamps, [...timestamps].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), 'timestamps never go back');
+  assert.deepEqual(
+    timestamps,
+    [...timestamps].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+    'timestamps never go back',
+  );
   const auth = messages.find((message) => message.type === MESSAGE_TYPES.authPasswordSuccessful)!;
   assert.equal((auth.payload!.password as Buffer).length, 0, 'no password without intercept.passwords');
   const io = messages.filter((message) => message.type === MESSAGE_TYPES.io).map((message) => `${message.payload!.stream}:${(message.payload!.data as Buffer).toString('latin1')}`);
@@ -83,7 +93,13 @@ test('a terminal session is recorded in order in the binary log and as asciicast
   assert.equal(cast.header.width, 100);
   assert.equal(cast.header.height, 30);
   assert.deepEqual((cast.header.env as Record<string, string>).TERM, 'xterm-256color');
-  assert.equal(cast.events.filter(([, code]) => code === 'o').map(([, , text]) => text).join(''), 'hello from the container é');
+  assert.equal(
+    cast.events
+      .filter(([, code]) => code === 'o')
+      .map(([, , text]) => text)
+      .join(''),
+    'hello from the container é',
+  );
   assert.deepEqual(cast.events.find(([, code]) => code === 'r')?.[2], '120x40');
 });
 
@@ -166,7 +182,11 @@ test('per-stream switches: stdin off keeps it out of both formats; forwarded byt
   const io = messages.filter((message) => message.type === MESSAGE_TYPES.io).map((message) => Buffer.from(message.payload!.data as Uint8Array).toString());
   assert.deepEqual(io, ['shown-output']);
   assert.ok(messages.some((message) => message.type === MESSAGE_TYPES.newChannel && message.payload!.channelType === 'direct-tcpip' && message.payload!.destination === 'db:5432'));
-  assert.deepEqual(messages.filter((message) => message.channelId === 2).map((message) => message.type), [MESSAGE_TYPES.newChannel, MESSAGE_TYPES.newChannelFailed], 'a refused forward is recorded as refused');
+  assert.deepEqual(
+    messages.filter((message) => message.channelId === 2).map((message) => message.type),
+    [MESSAGE_TYPES.newChannel, MESSAGE_TYPES.newChannelFailed],
+    'a refused forward is recorded as refused',
+  );
   const cast = await readFile(join(dir, id!, 'channel-0.cast'), 'utf8');
   assert.doesNotMatch(cast, /typed-secret/);
   assert.match(cast, /shown-output/);
@@ -204,7 +224,10 @@ test('SFTP channels record file events, never raw bytes, and keep content only a
   assert.equal(file!.contentKey, `${id}/sftp-0-0.bin`);
   assert.equal(await readFile(join(dir, id!, 'sftp-0-0.bin'), 'utf8'), 'secr', 'content capped at maxFileBytes');
   const verdicts = await verifyStreams(await openSource(join(dir, id!)));
-  assert.ok(verdicts.every((verdict) => verdict.ok), JSON.stringify(verdicts));
+  assert.ok(
+    verdicts.every((verdict) => verdict.ok),
+    JSON.stringify(verdicts),
+  );
 });
 
 test('keyboard-interactive steps are recorded in order; answers only when the policy asks for passwords', async (t) => {
@@ -219,7 +242,10 @@ test('keyboard-interactive steps are recorded in order; answers only when the po
     await tap.close();
     const [id] = (await readdir(dir)).filter((name) => !name.startsWith('.'));
     const { messages } = decodeBinaryLog(await readFile(join(dir, id!, 'audit.cslog')));
-    assert.deepEqual(messages.map((message) => message.type), [0, 108, 109, 110, 111, 1]);
+    assert.deepEqual(
+      messages.map((message) => message.type),
+      [0, 108, 109, 110, 111, 1],
+    );
     assert.deepEqual(messages[1]!.payload, { username: 'otp', instruction: 'Enter the code', questions: [{ question: 'Password: ', echo: false }] });
     assert.deepEqual(messages[2]!.payload, { username: 'otp', answers: [{ question: 'Password: ', answer: passwords ? 'wrong-secret' : '' }] });
     assert.deepEqual(messages[4]!.payload, { username: 'otp', reason: 'AUTH_WEBHOOK_UNAVAILABLE' });

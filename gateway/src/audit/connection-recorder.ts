@@ -14,7 +14,6 @@ import type { QuotaScope, RecordingQuota } from './recording-quota.ts';
 import { SftpDecoder, type SftpFileEvent } from './sftp-decoder.ts';
 import type { AuthAttempt, ChannelTap, ConnectionTap, KeyboardInteractiveAudit } from './tap.ts';
 
-
 export interface RecorderContext {
   readonly identity: ConnectionIdentity;
   /** The store for a storage kind, or undefined when the gateway has none configured. */
@@ -149,7 +148,11 @@ export class ConnectionRecorder implements ConnectionTap {
       const base = { connectionId: this.context.identity.connectionId, timestamp: at, channelId: null };
       switch (step.kind) {
         case 'challenge':
-          return { ...base, type: MESSAGE_TYPES.authKeyboardInteractiveChallenge, payload: { username: step.username, instruction: step.instruction, questions: step.questions.map((q) => ({ question: q.question, echo: q.echo })) } };
+          return {
+            ...base,
+            type: MESSAGE_TYPES.authKeyboardInteractiveChallenge,
+            payload: { username: step.username, instruction: step.instruction, questions: step.questions.map((q) => ({ question: q.question, echo: q.echo })) },
+          };
         case 'answers': {
           // Answers are passwords and one-time codes: kept only where the policy explicitly asks.
           const keep = this.audit?.intercept.passwords === true;
@@ -343,7 +346,11 @@ class ChannelRecorder implements ChannelTap {
   private closed = false;
   private quotaNoted = false;
 
-  constructor(private readonly connection: ConnectionRecorder, private readonly channelId: number, private readonly type: string) {}
+  constructor(
+    private readonly connection: ConnectionRecorder,
+    private readonly channelId: number,
+    private readonly type: string,
+  ) {}
 
   private record(type: number, payload: Record<string, unknown> | null) {
     // A channel counts as open once something happens on it; one closed before that was refused.
@@ -359,30 +366,38 @@ class ChannelRecorder implements ChannelTap {
     switch (type) {
       case 'pty':
         this.pty = { term: String(details.term ?? 'xterm'), cols: Number(details.cols ?? 80), rows: Number(details.rows ?? 24) };
-        return this.record(MESSAGE_TYPES.channelRequestPty, { requestId, term: this.pty.term, columns: this.pty.cols, rows: this.pty.rows, width: 0, height: 0, modeList: Buffer.alloc(0) });
+        this.record(MESSAGE_TYPES.channelRequestPty, { requestId, term: this.pty.term, columns: this.pty.cols, rows: this.pty.rows, width: 0, height: 0, modeList: Buffer.alloc(0) });
+        return;
       case 'window-change': {
         const cols = Number(details.cols);
         const rows = Number(details.rows);
         if (this.pty) this.pty = { ...this.pty, cols, rows };
         const resize = this.cast && this.castEvents ? Buffer.from(this.castEvents.resizeLine(cols, rows, performance.now())) : undefined;
         if (resize && this.connection.withinQuota(resize.length)) this.cast!.add(resize);
-        return this.record(MESSAGE_TYPES.channelRequestWindow, { requestId, columns: cols, rows, width: 0, height: 0 });
+        this.record(MESSAGE_TYPES.channelRequestWindow, { requestId, columns: cols, rows, width: 0, height: 0 });
+        return;
       }
       case 'env':
-        return this.record(MESSAGE_TYPES.channelRequestSetEnv, { requestId, name: String(details.name), value: String(details.value) });
+        this.record(MESSAGE_TYPES.channelRequestSetEnv, { requestId, name: String(details.name), value: String(details.value) });
+        return;
       case 'shell':
         this.startProgram(null);
-        return this.record(MESSAGE_TYPES.channelRequestShell, { requestId });
+        this.record(MESSAGE_TYPES.channelRequestShell, { requestId });
+        return;
       case 'exec':
         this.startProgram(String(details.command));
-        return this.record(MESSAGE_TYPES.channelRequestExec, { requestId, program: String(details.command) });
+        this.record(MESSAGE_TYPES.channelRequestExec, { requestId, program: String(details.command) });
+        return;
       case 'subsystem':
         this.startSubsystem(String(details.name));
-        return this.record(MESSAGE_TYPES.channelRequestSubsystem, { requestId, subsystem: String(details.name) });
+        this.record(MESSAGE_TYPES.channelRequestSubsystem, { requestId, subsystem: String(details.name) });
+        return;
       case 'signal':
-        return this.record(MESSAGE_TYPES.channelRequestSignal, { requestId, signal: String(details.name) });
+        this.record(MESSAGE_TYPES.channelRequestSignal, { requestId, signal: String(details.name) });
+        return;
       default:
-        return this.record(MESSAGE_TYPES.channelRequestUnknownType, { requestId, requestType: type, payload: Buffer.from(JSON.stringify(details)) });
+        this.record(MESSAGE_TYPES.channelRequestUnknownType, { requestId, requestType: type, payload: Buffer.from(JSON.stringify(details)) });
+        return;
     }
   }
 
@@ -426,14 +441,16 @@ class ChannelRecorder implements ChannelTap {
       const sftp = this.sftp;
       if (sftp) {
         // SFTP bulk content never goes into the log as raw I/O: it becomes file events.
-        if (name === 'stdin') source.on('data', (data: Buffer) => {
-          sftp.clientData(data);
-          this.connection.holdIfBehind(source);
-        });
-        if (name === 'stdout') source.on('data', (data: Buffer) => {
-          sftp.serverData(data);
-          this.connection.holdIfBehind(source);
-        });
+        if (name === 'stdin')
+          source.on('data', (data: Buffer) => {
+            sftp.clientData(data);
+            this.connection.holdIfBehind(source);
+          });
+        if (name === 'stdout')
+          source.on('data', (data: Buffer) => {
+            sftp.serverData(data);
+            this.connection.holdIfBehind(source);
+          });
         return;
       }
       const keep = forwarded ? settings.intercept.forwarding : settings.intercept[name];
@@ -472,7 +489,10 @@ class ChannelRecorder implements ChannelTap {
     if (this.closed) return;
     this.closed = true;
     this.sftp?.end();
-    if (!this.opened) return this.connection.record(MESSAGE_TYPES.newChannelFailed, { channelType: this.type, reason: 'refused' }, this.channelId);
+    if (!this.opened) {
+      this.connection.record(MESSAGE_TYPES.newChannelFailed, { channelType: this.type, reason: 'refused' }, this.channelId);
+      return;
+    }
     this.record(MESSAGE_TYPES.close, null);
     if (this.cast) void this.connection.closeStream(this.cast);
   }
@@ -484,7 +504,11 @@ function lazyWriter(writer: StreamWriter | Promise<StreamWriter>): StreamWriter 
   return {
     append: async (chunk) => (await ready).append(chunk),
     close: async () => (await ready).close(),
-    abandon: () => void ready.then((resolved) => resolved.abandon?.(), () => undefined),
+    abandon: () =>
+      void ready.then(
+        (resolved) => resolved.abandon?.(),
+        () => undefined,
+      ),
   };
 }
 

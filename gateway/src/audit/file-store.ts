@@ -86,7 +86,10 @@ export class FileRecordingStore implements RecordingStore {
   async list(options: { after?: string; limit: number }): Promise<RecordingPage> {
     let names: string[] = [];
     try {
-      names = (await readdir(this.directory)).filter((name) => RECORDING_ID_PATTERN.test(name)).sort().reverse();
+      names = (await readdir(this.directory))
+        .filter((name) => RECORDING_ID_PATTERN.test(name))
+        .sort()
+        .reverse();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
@@ -95,7 +98,10 @@ export class FileRecordingStore implements RecordingStore {
     const recordings = await Promise.all(
       page.map(async (id) => ({
         id,
-        streams: (await readdir(join(this.directory, id))).filter((name) => !name.endsWith(CHAIN_SUFFIX)).sort().map((name) => `${id}/${name}`),
+        streams: (await readdir(join(this.directory, id)))
+          .filter((name) => !name.endsWith(CHAIN_SUFFIX))
+          .sort()
+          .map((name) => `${id}/${name}`),
       })),
     );
     return { recordings, ...(from.length > options.limit ? { next: page[page.length - 1] } : {}) };

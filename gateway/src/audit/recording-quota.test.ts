@@ -72,7 +72,11 @@ test('a session printing 8 MiB under a 1 MiB quota: the recording stops near 1 M
   const { messages } = decodeBinaryLog(await readFile(join(folder, 'audit.cslog')));
   const stopped = messages.find((message) => message.type === MESSAGE_TYPES.recordingStopped);
   assert.deepEqual(stopped?.payload, { reason: 'quota', scope: 'session', maxRecordingBytes: MIB });
-  assert.deepEqual(messages.slice(messages.indexOf(stopped!) + 1).map((message) => message.type), [MESSAGE_TYPES.disconnect], 'after the stop only the disconnect');
+  assert.deepEqual(
+    messages.slice(messages.indexOf(stopped!) + 1).map((message) => message.type),
+    [MESSAGE_TYPES.disconnect],
+    'after the stop only the disconnect',
+  );
   const cast = parseAsciicast((await readFile(join(folder, 'channel-0.cast'))).toString('utf8'));
   assert.match(String(cast.events.at(-1)?.[2]), /recording stopped: quota reached/);
 });
@@ -87,14 +91,22 @@ test('under required, reaching the quota ends the connection', async (t) => {
 test('below the free-space reserve a required recording refuses the login; a running one stops with scope volume', async (t) => {
   const dir = await tempDir(t);
   let free = 10 * MIB;
-  const quota = new RecordingQuota({ maxRecordingBytes: 100 * MIB, minFreeBytes: 5 * MIB, directory: dir }, async () => free, () => Date.now());
+  const quota = new RecordingQuota(
+    { maxRecordingBytes: 100 * MIB, minFreeBytes: 5 * MIB, directory: dir },
+    async () => free,
+    () => Date.now(),
+  );
   free = 1 * MIB;
   const events: string[] = [];
   await assert.rejects(recorder(dir, quota, events).configure(AuditConfigSchema.parse({ recording: 'required' })), (error) => isGatewayError(error) && error.code === 'AUDIT_STORAGE_UNAVAILABLE');
 
   free = 10 * MIB;
   let now = 0;
-  const running = new RecordingQuota({ maxRecordingBytes: 100 * MIB, minFreeBytes: 5 * MIB, directory: dir }, async () => free, () => now);
+  const running = new RecordingQuota(
+    { maxRecordingBytes: 100 * MIB, minFreeBytes: 5 * MIB, directory: dir },
+    async () => free,
+    () => now,
+  );
   const tap = recorder(dir, running, events);
   await tap.configure(AuditConfigSchema.parse({ recording: 'best-effort' }));
   assert.equal(tap.withinQuota(1_000), true);

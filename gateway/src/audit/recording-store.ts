@@ -79,7 +79,10 @@ export function chainState(lines: readonly ChainLine[]): { link: string; length:
 
 /** Recording ids sort by start time: `20261123T114653Z-<connectionId>`. */
 export function recordingId(connectionId: string, at = new Date()): string {
-  return `${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${connectionId}`;
+  return `${at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${connectionId}`;
 }
 
 export const RECORDING_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{8,64}$/;

@@ -85,8 +85,14 @@ test('an open recording is listed as recording, and filters pick by user and sta
   });
   assert.deepEqual(all.overviews.map((o) => o.user).sort(), ['bob', 'carol']);
   assert.equal(all.overviews.find((o) => o.user === 'carol')?.state, 'recording');
-  assert.deepEqual((await listOverviews(store, { limit: 10, filter: { user: 'bob' } })).overviews.map((o) => o.user), ['bob']);
-  assert.deepEqual((await listOverviews(store, { limit: 10, filter: { search: 'CAR' } })).overviews.map((o) => o.user), ['carol']);
+  assert.deepEqual(
+    (await listOverviews(store, { limit: 10, filter: { user: 'bob' } })).overviews.map((o) => o.user),
+    ['bob'],
+  );
+  assert.deepEqual(
+    (await listOverviews(store, { limit: 10, filter: { search: 'CAR' } })).overviews.map((o) => o.user),
+    ['carol'],
+  );
   assert.equal((await listOverviews(store, { limit: 10, filter: { since: new Date(Date.now() + 3_600_000) } })).overviews.length, 0);
   assert.equal((await listOverviews(store, { limit: 10, filter: { since: new Date(Date.now() - 3_600_000) } })).overviews.length, 2);
   const first = await listOverviews(store, { limit: 1, filter: {} });

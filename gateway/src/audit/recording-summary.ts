@@ -197,5 +197,8 @@ export async function listOverviews(
 
 function idPrefixOf(date: Date): string {
   // Ids carry the start to the second: compare at that precision.
-  return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return new Date(Math.floor(date.getTime() / 1000) * 1000)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }

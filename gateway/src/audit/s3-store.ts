@@ -97,7 +97,10 @@ export class S3RecordingStore implements RecordingStore {
     const uploadId = created.UploadId!;
     const journal = (lines: JournalLine[]) => appendFile(join(dir, JOURNAL), lines.map((line) => `${JSON.stringify(line)}\n`).join(''), { mode: 0o600 });
     const start: ChainLine = { kind: 'start', version: 1, key, format, startedAt: new Date().toISOString() };
-    await journal([{ kind: 'upload', key, uploadId }, { kind: 'chain', line: start }]);
+    await journal([
+      { kind: 'upload', key, uploadId },
+      { kind: 'chain', line: start },
+    ]);
     const chain = new ChunkChain(key);
     const chainLines: ChainLine[] = [start];
     const parts: { number: number; etag: string; size: number }[] = [];
@@ -217,7 +220,7 @@ export class S3RecordingStore implements RecordingStore {
       const dir = join(this.options.stagingDirectory, name);
       const lines = parseJournal(await readFile(join(dir, JOURNAL), 'utf8').catch(() => ''));
       const upload = lines.find((line) => line.kind === 'upload');
-      if (!upload || upload.kind !== 'upload') {
+      if (upload?.kind !== 'upload') {
         await rm(dir, { recursive: true, force: true });
         continue;
       }
@@ -231,7 +234,10 @@ export class S3RecordingStore implements RecordingStore {
       // Keep exactly the bytes the journal covers: a chunk written but not journaled is dropped.
       const expected = chain.bytes - parts.reduce((sum, part) => sum + part.size, 0);
       const pending = join(dir, pendingFile(parts.length + 1));
-      const have = await stat(pending).then((info) => info.size, () => 0);
+      const have = await stat(pending).then(
+        (info) => info.size,
+        () => 0,
+      );
       if (have < expected) throw new Error(`staged bytes of ${upload.key} are missing (${have} of ${expected})`);
       if (have > expected) await truncate(pending, expected);
       if (expected > 0 || parts.length === 0) {
@@ -284,4 +290,3 @@ export async function loadS3Credentials(file: string): Promise<{ accessKeyId: st
   if (!parsed.success) throw new Error(`${file} must hold {"accessKeyId", "secretAccessKey"}`);
   return parsed.data;
 }
-

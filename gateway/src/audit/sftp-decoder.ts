@@ -55,7 +55,10 @@ class PacketReader {
   private chunks: Buffer[] = [];
   private size = 0;
 
-  constructor(private readonly onPacket: (packet: Buffer) => void, private readonly onError: (message: string) => void) {}
+  constructor(
+    private readonly onPacket: (packet: Buffer) => void,
+    private readonly onError: (message: string) => void,
+  ) {}
 
   push(data: Buffer) {
     this.chunks.push(data);

@@ -18,14 +18,10 @@ import type { ConnectionIdentity } from '../session/connection-identity.ts';
 import { mapsForWebhook } from '../session/connection-maps.ts';
 
 /** What the auth webhook decided. Unavailable is not denied: that case throws a GatewayError. */
-export type AuthDecision =
-  | { accepted: true; authenticatedUsername: string; maps: ConnectionMaps }
-  | { accepted: false };
+export type AuthDecision = { accepted: true; authenticatedUsername: string; maps: ConnectionMaps } | { accepted: false };
 
 /** One answer of `/keyboard-interactive`: the next step to show the client, or the decision. */
-export type KeyboardInteractiveStep =
-  | { kind: 'challenge'; challenge: KeyboardInteractiveChallenge; state: string | undefined }
-  | { kind: 'decision'; decision: AuthDecision };
+export type KeyboardInteractiveStep = { kind: 'challenge'; challenge: KeyboardInteractiveChallenge; state: string | undefined } | { kind: 'decision'; decision: AuthDecision };
 
 /** What the gateway sends with each step: the answers to the previous one. */
 export interface KeyboardInteractiveTurn {

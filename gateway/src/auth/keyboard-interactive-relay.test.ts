@@ -21,7 +21,10 @@ test('steps reach the client verbatim and the answers reach the server with the 
     { submethods: '', maxRounds: 10 },
   );
   assert.equal(outcome.kind, 'decision');
-  assert.deepEqual(shown, [ask(1), ask(2)].map((step) => (step as Extract<KeyboardInteractiveStep, { kind: 'challenge' }>).challenge));
+  assert.deepEqual(
+    shown,
+    [ask(1), ask(2)].map((step) => (step as Extract<KeyboardInteractiveStep, { kind: 'challenge' }>).challenge),
+  );
   assert.deepEqual(turns, [
     { round: 0, submethods: '', state: undefined, answers: [] },
     { round: 1, submethods: '', state: 's1', answers: ['answer to p0: '] },
@@ -41,12 +44,20 @@ test('answers that do not fit the prompts are refused without asking the server 
 
 test('a server that never decides is cut off after maxRounds steps', async () => {
   let calls = 0;
-  const outcome = await relayKeyboardInteractive(async () => (calls++, ask(0)), async () => [], { submethods: '', maxRounds: 5 });
+  const outcome = await relayKeyboardInteractive(
+    async () => (calls++, ask(0)),
+    async () => [],
+    { submethods: '', maxRounds: 5 },
+  );
   assert.deepEqual(outcome, { kind: 'too-many-rounds', rounds: 5 });
   assert.equal(calls, 6);
 });
 
 test('a client that abandons the conversation ends it without a decision', async () => {
-  const outcome = await relayKeyboardInteractive(async () => ask(1), async () => undefined, { submethods: '', maxRounds: 5 });
+  const outcome = await relayKeyboardInteractive(
+    async () => ask(1),
+    async () => undefined,
+    { submethods: '', maxRounds: 5 },
+  );
   assert.deepEqual(outcome, { kind: 'abandoned' });
 });

@@ -25,11 +25,7 @@ export type RelayOutcome =
  * checks that the answers fit the prompts and bounds the number of rounds (the connection's
  * login grace time bounds the duration).
  */
-export async function relayKeyboardInteractive(
-  askServer: AskServer,
-  askClient: AskClient,
-  options: { readonly submethods: string; readonly maxRounds: number },
-): Promise<RelayOutcome> {
+export async function relayKeyboardInteractive(askServer: AskServer, askClient: AskClient, options: { readonly submethods: string; readonly maxRounds: number }): Promise<RelayOutcome> {
   let turn: KeyboardInteractiveTurn = { round: 0, submethods: options.submethods, state: undefined, answers: [] };
   for (;;) {
     const step = await askServer(turn);

@@ -41,7 +41,7 @@ test('dockerode through the pool: 200 concurrent engine calls reach a slow engin
   t.after(() => rm(dir, { recursive: true, force: true }));
   let open = 0;
   let most = 0;
-  const engine = createServer((request, response) => {
+  const engine = createServer((_request, response) => {
     open += 1;
     most = Math.max(most, open);
     setTimeout(() => {

@@ -45,7 +45,11 @@ export class ApiPool {
   acquire(): Promise<() => void> {
     if (this.active < this.limits.maxConcurrent) return Promise.resolve(this.take());
     if (this.waiting.length >= this.limits.maxQueued) {
-      return Promise.reject(new GatewayError('BACKEND_API_BUSY', 'Request refused: the gateway has too many calls waiting for its backend; try again shortly.', { cause: new Error(`${this.name}: ${this.limits.maxConcurrent} requests in flight and ${this.limits.maxQueued} queued`) }));
+      return Promise.reject(
+        new GatewayError('BACKEND_API_BUSY', 'Request refused: the gateway has too many calls waiting for its backend; try again shortly.', {
+          cause: new Error(`${this.name}: ${this.limits.maxConcurrent} requests in flight and ${this.limits.maxQueued} queued`),
+        }),
+      );
     }
     return new Promise((resolve) => this.waiting.push(() => resolve(this.take())));
   }

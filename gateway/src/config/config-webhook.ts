@@ -61,6 +61,6 @@ export class ConfigWebhook {
 
 /** A server's sentence on one line of the user's terminal: no control characters, bounded. */
 function userText(text: string): string {
-  const line = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
+  const line = text.replace(/\p{Cc}+/gu, ' ').trim();
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }

@@ -21,16 +21,28 @@ test('a docker config is narrowed to what the backend runs', () => {
 });
 
 test('what the gateway cannot honour is refused by name, never ignored', () => {
-  assert.match(refusal(() => supportedConfig(wire({}), {})), /^CONFIG_UNSUPPORTED: .*names no backend/);
+  assert.match(
+    refusal(() => supportedConfig(wire({}), {})),
+    /^CONFIG_UNSUPPORTED: .*names no backend/,
+  );
   const pod = { spec: { containers: [{ name: 'shell', image: 'portcullis/session:dev' }] } };
   assert.match(
     refusal(() => supportedConfig(wire({ backend: 'kubernetes', kubernetes: { pod, connection: { host: 'https://elsewhere' } } }), {})),
     /^CONFIG_UNSUPPORTED: .*cluster credentials/,
   );
-  assert.match(refusal(() => supportedConfig(wire({ backend: 'kubernetes' }), {})), /^CONFIG_BACKEND_ERROR/);
+  assert.match(
+    refusal(() => supportedConfig(wire({ backend: 'kubernetes' }), {})),
+    /^CONFIG_BACKEND_ERROR/,
+  );
   const proxy = { backend: 'sshproxy', sshproxy: { server: 'h', username: 'u', password: 'p', allowedHostKeyFingerprints: [`SHA256:${'A'.repeat(43)}`] } };
-  assert.match(refusal(() => supportedConfig(wire(proxy), { files: { '/f': { value: 'eA==', sensitive: false } } })), /^CONFIG_UNSUPPORTED: .*files/);
-  assert.match(refusal(() => supportedConfig(wire({ backend: 'docker' }), {})), /^CONFIG_BACKEND_ERROR/);
+  assert.match(
+    refusal(() => supportedConfig(wire(proxy), { files: { '/f': { value: 'eA==', sensitive: false } } })),
+    /^CONFIG_UNSUPPORTED: .*files/,
+  );
+  assert.match(
+    refusal(() => supportedConfig(wire({ backend: 'docker' }), {})),
+    /^CONFIG_BACKEND_ERROR/,
+  );
 });
 
 test('an audit section reaches the gateway with its defaults filled in', () => {

@@ -73,15 +73,13 @@ export class SecurityPolicy {
 
   /** A pty request. */
   tty(): Refusal | undefined {
-    return this.listed(this.mode(this.config.tty?.mode), '', undefined) === 'deny'
-      ? { code: 'SECURITY_TTY_REJECTED', message: 'A terminal is not allowed for this session.' }
-      : undefined;
+    return this.listed(this.mode(this.config.tty?.mode), '', undefined) === 'deny' ? { code: 'SECURITY_TTY_REJECTED', message: 'A terminal is not allowed for this session.' } : undefined;
   }
 
   /** What runs for a shell, exec or subsystem request, after forceCommand; or why not. */
-  program(request: { readonly kind: 'shell' } | { readonly kind: 'exec'; readonly command: string } | { readonly kind: 'subsystem'; readonly name: string }):
-    | { readonly refusal: Refusal }
-    | { readonly forced?: { readonly command: string; readonly original: string } } {
+  program(
+    request: { readonly kind: 'shell' } | { readonly kind: 'exec'; readonly command: string } | { readonly kind: 'subsystem'; readonly name: string },
+  ): { readonly refusal: Refusal } | { readonly forced?: { readonly command: string; readonly original: string } } {
     if (this.config.forceCommand !== undefined) {
       const original = request.kind === 'exec' ? request.command : request.kind === 'subsystem' ? request.name : '';
       return { forced: { command: this.config.forceCommand, original } };
@@ -104,9 +102,7 @@ export class SecurityPolicy {
 
   /** A client `signal` request, by name without `SIG`. */
   signal(name: string): Refusal | undefined {
-    return this.listed(this.mode(this.config.signal?.mode), name, this.config.signal) === 'deny'
-      ? { code: 'SECURITY_SIGNAL_REJECTED', message: `Signal ${name} is not allowed.` }
-      : undefined;
+    return this.listed(this.mode(this.config.signal?.mode), name, this.config.signal) === 'deny' ? { code: 'SECURITY_SIGNAL_REJECTED', message: `Signal ${name} is not allowed.` } : undefined;
   }
 
   /** A forwarding request of one kind; `unset` leaves it to the backend's default. */

@@ -27,14 +27,9 @@ function helperDuplex(helper: BackendSession): Duplex {
  * A TCP connection (ssh -L, -D) or Unix socket connection (ssh -L to a socket) made from
  * inside the container by the guest agent, as the session user.
  */
-export async function connectThroughAgent(
-  connection: BackendConnection,
-  target: { readonly host: string; readonly port: number } | { readonly path: string },
-): Promise<Duplex> {
+export async function connectThroughAgent(connection: BackendConnection, target: { readonly host: string; readonly port: number } | { readonly path: string }): Promise<Duplex> {
   if (!connection.runHelper) throw new Error('this backend cannot run the guest agent');
-  const command = 'path' in target
-    ? `exec ${GUEST_AGENT_PATH} connect-unix ${shellWord(target.path)}`
-    : `exec ${GUEST_AGENT_PATH} connect ${shellWord(target.host)} ${target.port}`;
+  const command = 'path' in target ? `exec ${GUEST_AGENT_PATH} connect-unix ${shellWord(target.path)}` : `exec ${GUEST_AGENT_PATH} connect ${shellWord(target.host)} ${target.port}`;
   return helperDuplex(await connection.runHelper(command));
 }
 
@@ -56,9 +51,7 @@ export async function listenThroughAgent(
   onConnection: (stream: Duplex, peer: { host: string; port: number }) => void,
 ): Promise<AgentListener> {
   if (!connection.runHelper) throw new Error('this backend cannot run the guest agent');
-  const command = 'path' in address
-    ? `exec ${GUEST_AGENT_PATH} listen-unix ${shellWord(address.path)}`
-    : `exec ${GUEST_AGENT_PATH} listen-tcp ${shellWord(address.host)} ${address.port}`;
+  const command = 'path' in address ? `exec ${GUEST_AGENT_PATH} listen-unix ${shellWord(address.path)}` : `exec ${GUEST_AGENT_PATH} listen-tcp ${shellWord(address.host)} ${address.port}`;
   const helper = await connection.runHelper(command);
   helper.stderr.resume();
   const streams = new Map<number, PassThrough>();

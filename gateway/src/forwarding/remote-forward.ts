@@ -31,14 +31,23 @@ export class RemoteForwards {
       const key = name === 'cancel-tcpip-forward' ? `tcp:${data.bindAddr}:${data.bindPort}` : `unix:${data.socketPath}`;
       const listener = this.listeners.get(key);
       this.listeners.delete(key);
-      void listener?.then((open) => open.close(), () => undefined);
-      return listener ? accept?.() : reject?.();
+      void listener?.then(
+        (open) => open.close(),
+        () => undefined,
+      );
+      if (listener) accept?.();
+      else reject?.();
+      return;
     }
     const kind = name === 'tcpip-forward' ? 'tcpip-forward' : name === 'streamlocal-forward@openssh.com' ? 'streamlocal-forward' : undefined;
-    if (!kind) return reject?.();
+    if (!kind) {
+      reject?.();
+      return;
+    }
     if (this.policy.forwarding(kind) !== 'allow') {
       this.log.info({ code: 'SECURITY_REVERSE_FORWARDING_REJECTED', kind }, 'remote forward refused by policy');
-      return reject?.();
+      reject?.();
+      return;
     }
     void this.listen(kind, data).then(
       (port) => accept?.(port),
@@ -67,9 +76,7 @@ export class RemoteForwards {
     const host = requested === '' || requested === 'localhost' ? '127.0.0.1' : requested;
     const port = data.bindPort ?? 0;
     let boundPort = port;
-    const listener = listenThroughAgent(connection, { host, port }, (stream, peer) =>
-      this.open(stream, (cb) => this.client.forwardOut(requested, boundPort, peer.host, peer.port, cb)),
-    );
+    const listener = listenThroughAgent(connection, { host, port }, (stream, peer) => this.open(stream, (cb) => this.client.forwardOut(requested, boundPort, peer.host, peer.port, cb)));
     const key = `tcp:${requested}:${port}`;
     this.listeners.set(key, listener);
     const open = await listener.catch((error: unknown) => {
@@ -97,7 +104,11 @@ export class RemoteForwards {
   }
 
   closeAll(): void {
-    for (const listener of this.listeners.values()) void listener.then((open) => open.close(), () => undefined);
+    for (const listener of this.listeners.values())
+      void listener.then(
+        (open) => open.close(),
+        () => undefined,
+      );
     this.listeners.clear();
   }
 }

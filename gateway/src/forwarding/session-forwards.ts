@@ -26,13 +26,7 @@ export function x11CookieBytes(cookie: string): Buffer {
 /** An .Xauthority entry (FamilyWild, any address) for `display`, as `xauth add` would write it. */
 export function xauthorityEntry(display: number, protocol: string, cookie: Buffer): Buffer {
   const field = (data: Buffer) => Buffer.concat([Buffer.from([data.length >> 8, data.length & 0xff]), data]);
-  return Buffer.concat([
-    Buffer.from([0xff, 0xff]),
-    field(Buffer.alloc(0)),
-    field(Buffer.from(String(display))),
-    field(Buffer.from(protocol)),
-    field(cookie),
-  ]);
+  return Buffer.concat([Buffer.from([0xff, 0xff]), field(Buffer.alloc(0)), field(Buffer.from(String(display))), field(Buffer.from(protocol)), field(cookie)]);
 }
 
 /** Agent (ssh -A) and X11 (ssh -X) forwarding through the guest agent, for one connection. */
@@ -55,7 +49,11 @@ export function sessionForwards(client: Connection, log: Logger): SessionForward
   return {
     agent: async (connection, marker) => {
       const path = `/tmp/portcullis-agent-${marker}.sock`;
-      const listener = await listenThroughAgent(connection, { path }, toClient((callback) => openAgentChannel(client, callback)));
+      const listener = await listenThroughAgent(
+        connection,
+        { path },
+        toClient((callback) => openAgentChannel(client, callback)),
+      );
       return { env: { SSH_AUTH_SOCK: path }, close: () => listener.close() };
     },
     x11: async (connection: BackendConnection, _marker: string, request: X11Info) => {

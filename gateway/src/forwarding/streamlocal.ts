@@ -5,13 +5,7 @@ import { relay } from './direct-tcpip.ts';
 import { connectThroughAgent } from './guest-agent.ts';
 
 /** A `direct-streamlocal@openssh.com` channel (ssh -L to a Unix socket in the container). */
-export async function handleDirectStreamlocal(
-  accept: () => ServerChannel,
-  reject: () => void,
-  socketPath: string,
-  backend: Promise<BackendConnection>,
-  log: Logger,
-): Promise<void> {
+export async function handleDirectStreamlocal(accept: () => ServerChannel, reject: () => void, socketPath: string, backend: Promise<BackendConnection>, log: Logger): Promise<void> {
   try {
     const connection = await backend;
     if (!connection.runHelper) throw new Error('this backend offers no socket forwarding');

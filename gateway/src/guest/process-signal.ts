@@ -43,12 +43,7 @@ export function signalScript(marker: string, name: string): string {
  * Delivers `name` to a session's program: through the backend where it can (an upstream
  * sshd), else through a helper next to it. Resolves whether the signal was delivered.
  */
-export async function deliverSignal(
-  session: BackendSession,
-  connection: BackendConnection | undefined,
-  marker: string,
-  name: string,
-): Promise<boolean> {
+export async function deliverSignal(session: BackendSession, connection: BackendConnection | undefined, marker: string, name: string): Promise<boolean> {
   if (session.signal) {
     session.signal(name);
     return true;

@@ -18,7 +18,6 @@ test('host keys are created on first start, private to the owner, and the same o
   assert.equal((await stat(join(dir, 'ssh_host_ed25519_key'))).mode & 0o777, 0o600);
 });
 
-
 test('a stored host key that does not parse stops the start, naming the file', async (t) => {
   const { writeFile } = await import('node:fs/promises');
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-hostkeys-'));

@@ -5,7 +5,10 @@ import { StartupGate } from './startup-gate.ts';
 test('below start every connection is admitted; at full every one is refused', () => {
   const gate = new StartupGate({ start: 3, rate: 30, full: 5, perSource: 100 }, () => 0.999);
   const admitted = Array.from({ length: 5 }, (_, i) => gate.admit(`10.0.0.${i}/32`));
-  assert.ok(admitted.every((admission) => admission.admitted), 'random 0.999 never drops below 100 %');
+  assert.ok(
+    admitted.every((admission) => admission.admitted),
+    'random 0.999 never drops below 100 %',
+  );
   assert.deepEqual(gate.admit('10.0.0.9/32'), { admitted: false, reason: 'full' });
 });
 
@@ -14,7 +17,10 @@ test('between start and full the drop chance rises from rate to 100 percent (Ope
   const gate = new StartupGate({ start: 2, rate: 30, full: 6, perSource: 100 }, () => 0.5);
   const results = Array.from({ length: 6 }, (_, i) => gate.admit(`10.0.0.${i}/32`));
   // total 0,1: below start; 2: 30 %, 3: 47.5 %: admitted; 4: 65 %: dropped, and stays dropped.
-  assert.deepEqual(results.map((admission) => (admission.admitted ? 'in' : admission.reason)), ['in', 'in', 'in', 'in', 'early-drop', 'early-drop']);
+  assert.deepEqual(
+    results.map((admission) => (admission.admitted ? 'in' : admission.reason)),
+    ['in', 'in', 'in', 'in', 'early-drop', 'early-drop'],
+  );
 });
 
 test('one source block holds at most perSource slots; released slots return', () => {

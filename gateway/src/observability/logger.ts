@@ -4,19 +4,7 @@ import { BOUNDED_BINDING_SERIALIZERS, truncateLogFields } from './log-fields.ts'
 export type { Logger };
 
 /** Paths that could carry a credential; pino replaces their values before serialising. */
-const REDACTED_PATHS = [
-  'password',
-  'passwordBase64',
-  '*.password',
-  '*.passwordBase64',
-  'token',
-  '*.token',
-  'authorization',
-  '*.authorization',
-  'headers.authorization',
-  'key',
-  '*.privateKey',
-];
+const REDACTED_PATHS = ['password', 'passwordBase64', '*.password', '*.passwordBase64', 'token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'key', '*.privateKey'];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(

@@ -19,23 +19,95 @@ export class GatewayMetrics {
 
   private readonly connections = new Counter({ name: 'containerssh_ssh_connections_total', help: 'TCP connections accepted by the SSH server.', labelNames: ['country'], registers: [this.registry] });
   private readonly currentConnections = new Gauge({ name: 'containerssh_ssh_current_connections', help: 'SSH connections open right now.', labelNames: ['country'], registers: [this.registry] });
-  private readonly handshakes = new Counter({ name: 'containerssh_ssh_successful_handshakes_total', help: 'Completed SSH handshakes, authentication included.', labelNames: ['country'], registers: [this.registry] });
-  private readonly failedHandshakes = new Counter({ name: 'containerssh_ssh_failed_handshakes_total', help: 'SSH connections that closed without a successful login.', labelNames: ['country'], registers: [this.registry] });
-  private readonly authRequests = new Counter({ name: 'containerssh_auth_server_requests_total', help: 'Requests sent to the auth webhook.', labelNames: ['authtype', 'retry'], registers: [this.registry] });
-  private readonly authServerFailures = new Counter({ name: 'containerssh_auth_server_failures_total', help: 'Auth webhook requests that gave no valid answer.', labelNames: ['type', 'authtype', 'retry', 'reason'], registers: [this.registry] });
-  private readonly authSuccesses = new Counter({ name: 'containerssh_auth_success_total', help: 'Credentials the auth webhook accepted.', labelNames: ['authtype', 'retry', 'country'], registers: [this.registry] });
-  private readonly authFailures = new Counter({ name: 'containerssh_auth_failures_total', help: 'Credentials the auth webhook rejected.', labelNames: ['authtype', 'retry', 'country'], registers: [this.registry] });
+  private readonly handshakes = new Counter({
+    name: 'containerssh_ssh_successful_handshakes_total',
+    help: 'Completed SSH handshakes, authentication included.',
+    labelNames: ['country'],
+    registers: [this.registry],
+  });
+  private readonly failedHandshakes = new Counter({
+    name: 'containerssh_ssh_failed_handshakes_total',
+    help: 'SSH connections that closed without a successful login.',
+    labelNames: ['country'],
+    registers: [this.registry],
+  });
+  private readonly authRequests = new Counter({
+    name: 'containerssh_auth_server_requests_total',
+    help: 'Requests sent to the auth webhook.',
+    labelNames: ['authtype', 'retry'],
+    registers: [this.registry],
+  });
+  private readonly authServerFailures = new Counter({
+    name: 'containerssh_auth_server_failures_total',
+    help: 'Auth webhook requests that gave no valid answer.',
+    labelNames: ['type', 'authtype', 'retry', 'reason'],
+    registers: [this.registry],
+  });
+  private readonly authSuccesses = new Counter({
+    name: 'containerssh_auth_success_total',
+    help: 'Credentials the auth webhook accepted.',
+    labelNames: ['authtype', 'retry', 'country'],
+    registers: [this.registry],
+  });
+  private readonly authFailures = new Counter({
+    name: 'containerssh_auth_failures_total',
+    help: 'Credentials the auth webhook rejected.',
+    labelNames: ['authtype', 'retry', 'country'],
+    registers: [this.registry],
+  });
   private readonly configRequests = new Counter({ name: 'containerssh_config_server_requests_total', help: 'Requests sent to the config webhook.', labelNames: ['retry'], registers: [this.registry] });
-  private readonly configFailures = new Counter({ name: 'containerssh_config_server_failures_total', help: 'Config webhook requests that gave no valid answer.', labelNames: ['type', 'retry', 'reason'], registers: [this.registry] });
-  private readonly backendRequests = new Counter({ name: 'containerssh_backend_requests_total', help: 'Containers, pods or upstream connections the backend was asked for.', labelNames: ['backend'], registers: [this.registry] });
+  private readonly configFailures = new Counter({
+    name: 'containerssh_config_server_failures_total',
+    help: 'Config webhook requests that gave no valid answer.',
+    labelNames: ['type', 'retry', 'reason'],
+    registers: [this.registry],
+  });
+  private readonly backendRequests = new Counter({
+    name: 'containerssh_backend_requests_total',
+    help: 'Containers, pods or upstream connections the backend was asked for.',
+    labelNames: ['backend'],
+    registers: [this.registry],
+  });
   private readonly backendErrors = new Counter({ name: 'containerssh_backend_errors_total', help: 'Backend requests that failed.', labelNames: ['backend'], registers: [this.registry] });
-  private readonly backendFailures = new Counter({ name: 'portcullis_backend_failures_total', help: 'Backend requests that failed, by the message code of the failure.', labelNames: ['backend', 'reason'], registers: [this.registry] });
-  private readonly authSeconds = new Histogram({ name: 'portcullis_auth_webhook_duration_seconds', help: 'Auth webhook call latency.', labelNames: ['authtype'], buckets: SECONDS_BUCKETS, registers: [this.registry] });
+  private readonly backendFailures = new Counter({
+    name: 'portcullis_backend_failures_total',
+    help: 'Backend requests that failed, by the message code of the failure.',
+    labelNames: ['backend', 'reason'],
+    registers: [this.registry],
+  });
+  private readonly authSeconds = new Histogram({
+    name: 'portcullis_auth_webhook_duration_seconds',
+    help: 'Auth webhook call latency.',
+    labelNames: ['authtype'],
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
+  });
   private readonly configSeconds = new Histogram({ name: 'portcullis_config_webhook_duration_seconds', help: 'Config webhook call latency.', buckets: SECONDS_BUCKETS, registers: [this.registry] });
-  private readonly backendStartSeconds = new Histogram({ name: 'portcullis_backend_start_duration_seconds', help: 'Time to get a container, pod or upstream connection ready.', labelNames: ['backend'], buckets: SECONDS_BUCKETS, registers: [this.registry] });
-  private readonly connectionFaults = new Counter({ name: 'portcullis_ssh_connection_faults_total', help: 'Faults of one connection (an ssh2 call after the client left, a handler that threw) that closed that connection alone.', labelNames: ['stage'], registers: [this.registry] });
-  private readonly processFaults = new Counter({ name: 'portcullis_process_faults_total', help: 'Errors that reached the process-level last resort (a bug: each should have been contained by its connection).', labelNames: ['kind'], registers: [this.registry] });
-  private readonly timeToShellSeconds = new Histogram({ name: 'portcullis_time_to_shell_seconds', help: 'TCP accept to the first program started on the connection.', buckets: SECONDS_BUCKETS, registers: [this.registry] });
+  private readonly backendStartSeconds = new Histogram({
+    name: 'portcullis_backend_start_duration_seconds',
+    help: 'Time to get a container, pod or upstream connection ready.',
+    labelNames: ['backend'],
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly connectionFaults = new Counter({
+    name: 'portcullis_ssh_connection_faults_total',
+    help: 'Faults of one connection (an ssh2 call after the client left, a handler that threw) that closed that connection alone.',
+    labelNames: ['stage'],
+    registers: [this.registry],
+  });
+  private readonly processFaults = new Counter({
+    name: 'portcullis_process_faults_total',
+    help: 'Errors that reached the process-level last resort (a bug: each should have been contained by its connection).',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  private readonly timeToShellSeconds = new Histogram({
+    name: 'portcullis_time_to_shell_seconds',
+    help: 'TCP accept to the first program started on the connection.',
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

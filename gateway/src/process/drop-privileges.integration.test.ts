@@ -26,7 +26,10 @@ test('started as root, the process ends as runAs with only the socket group adde
   assert.equal(seen.uid, 65534);
   assert.equal(seen.euid, 65534);
   assert.equal(seen.gid, 65534);
-  assert.deepEqual(seen.groups.filter((group) => group !== 65534), [4242]);
+  assert.deepEqual(
+    seen.groups.filter((group) => group !== 65534),
+    [4242],
+  );
 });
 
 test('without runAs nothing changes', async () => {

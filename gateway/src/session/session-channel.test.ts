@@ -115,9 +115,7 @@ async function sessionServer(t: TestContext, connection: BackendConnection) {
 }
 
 function exec(client: Client, command: string, options: { pty?: { cols: number; rows: number } } = {}): Promise<ClientChannel> {
-  return new Promise((resolve, reject) =>
-    client.exec(command, options.pty ? { pty: { term: 'xterm', ...options.pty } } : {}, (error, channel) => (error ? reject(error) : resolve(channel))),
-  );
+  return new Promise((resolve, reject) => client.exec(command, options.pty ? { pty: { term: 'xterm', ...options.pty } } : {}, (error, channel) => (error ? reject(error) : resolve(channel))));
 }
 
 test('a slow reader gets every byte of stdout and stderr, then the exit status, however long its window stays shut', { timeout: 20_000 }, async (t) => {

@@ -81,8 +81,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   const marker = newSessionMarker();
   const delivered = new Set<string>();
   let runningConnection: BackendConnection | undefined;
-  const refused = (refusal: Refusal, fields: Record<string, unknown> = {}) =>
-    context.log.info({ code: refusal.code, ...fields }, refusal.message);
+  const refused = (refusal: Refusal, fields: Record<string, unknown> = {}) => context.log.info({ code: refusal.code, ...fields }, refusal.message);
   let agentRequested = false;
   let x11Request: X11Info | undefined;
   /** Environment from agent and X11 forwarding, set up just before the program starts. */
@@ -172,24 +171,26 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     const guard = new ChannelGuard(channel, context.connectionGone, onFault);
     const progressOutput = lineWriter(guard);
     const detachProgress = context.progress?.attach(progressOutput);
-    const backend = context.backend.finally(() => detachProgress?.()).then(async (connection) => {
-      // Failures here leave the program without the forward, as sshd does, never without a session.
-      const setups = [
-        agentRequested && context.forwards ? context.forwards.agent(connection, marker) : undefined,
-        x11Request && context.forwards ? context.forwards.x11(connection, marker, x11Request) : undefined,
-      ];
-      for (const setup of setups) {
-        if (!setup) continue;
-        try {
-          const ready = await setup;
-          Object.assign(forwardEnv, ready.env);
-          forwardCleanups.push(() => ready.close());
-        } catch (error) {
-          log.info({ code: 'SSH_FORWARD_REJECTED', ...errorFields(error) }, 'agent or X11 forwarding could not be set up');
+    const backend = context.backend
+      .finally(() => detachProgress?.())
+      .then(async (connection) => {
+        // Failures here leave the program without the forward, as sshd does, never without a session.
+        const setups = [
+          agentRequested && context.forwards ? context.forwards.agent(connection, marker) : undefined,
+          x11Request && context.forwards ? context.forwards.x11(connection, marker, x11Request) : undefined,
+        ];
+        for (const setup of setups) {
+          if (!setup) continue;
+          try {
+            const ready = await setup;
+            Object.assign(forwardEnv, ready.env);
+            forwardCleanups.push(() => ready.close());
+          } catch (error) {
+            log.info({ code: 'SSH_FORWARD_REJECTED', ...errorFields(error) }, 'agent or X11 forwarding could not be set up');
+          }
         }
-      }
-      return connection;
-    });
+        return connection;
+      });
     const programFor = (connection: BackendConnection): SessionProgram => ({
       command,
       env: {
@@ -208,23 +209,38 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     let forget: (() => void) | undefined;
     channel.once('close', () => forget?.());
     context.connectionGone?.addEventListener('abort', () => forget?.(), { once: true });
-    const finished: Promise<void> = run(programFor, guard, channel, backend, log, context.audit, (session, startedWith) => {
-      running = session;
-      void session.exited.then(() => (programEnded = true), () => (programEnded = true));
-      // The client left while the program was starting: it gets the hangup it missed.
-      if (closed) void hangUp();
-      // Attached just before run() pipes the channel on, in the same tick: no input is lost.
-      if (context.onActivity) channel.on('data', context.onActivity);
-      void backend.then((connection) => (runningConnection = connection), () => undefined);
-      context.onProgramStarted?.();
-      // A window-change that came while the program was starting is applied now.
-      if (pty && startedWith && (pty.cols !== startedWith.cols || pty.rows !== startedWith.rows)) resizes.request(pty);
-      forget = context.onRunning?.({
-        tell: (line) => void guard.line(line),
-        signal: (name) => signals.fromGateway(name),
-        ended: finished,
-      });
-    }, delivered).catch((error: unknown) => onFault('handler', error));
+    const finished: Promise<void> = run(
+      programFor,
+      guard,
+      channel,
+      backend,
+      log,
+      context.audit,
+      (session, startedWith) => {
+        running = session;
+        void session.exited.then(
+          () => (programEnded = true),
+          () => (programEnded = true),
+        );
+        // The client left while the program was starting: it gets the hangup it missed.
+        if (closed) void hangUp();
+        // Attached just before run() pipes the channel on, in the same tick: no input is lost.
+        if (context.onActivity) channel.on('data', context.onActivity);
+        void backend.then(
+          (connection) => (runningConnection = connection),
+          () => undefined,
+        );
+        context.onProgramStarted?.();
+        // A window-change that came while the program was starting is applied now.
+        if (pty && startedWith && (pty.cols !== startedWith.cols || pty.rows !== startedWith.rows)) resizes.request(pty);
+        forget = context.onRunning?.({
+          tell: (line) => void guard.line(line),
+          signal: (name) => signals.fromGateway(name),
+          ended: finished,
+        });
+      },
+      delivered,
+    ).catch((error: unknown) => onFault('handler', error));
   };
 
   const signalRunning = async (name: string): Promise<boolean> => {
@@ -276,7 +292,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
   const sessionClosed = () => {
     if (closed) return;
     closed = true;
-    forwardCleanups.forEach((cleanup) => cleanup());
+    for (const cleanup of forwardCleanups) cleanup();
     void hangUp().catch((error: unknown) => onFault('handler', error));
     context.audit?.close();
   };

@@ -114,9 +114,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
 
   /** Unavailable is not denied: say what is wrong, refuse, and hang up. */
   const refuse = (ctx: AuthContext, error: unknown) => {
-    const gatewayError = isGatewayError(error)
-      ? error
-      : new GatewayError('AUTH_BACKEND_ERROR', 'Login refused: an internal error occurred.', { cause: error });
+    const gatewayError = isGatewayError(error) ? error : new GatewayError('AUTH_BACKEND_ERROR', 'Login refused: an internal error occurred.', { cause: error });
     log.error({ code: gatewayError.code, username: ctx.username, ...errorFields(gatewayError) }, 'login refused');
     showUserAuthMessage(client, gatewayError.toUserLine());
     ctx.reject([]);
@@ -180,7 +178,12 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
         new Promise((resolve) => {
           log.debug({ code: 'AUTH_KEYBOARD_INTERACTIVE_STEP', username: ctx.username, prompts: challenge.prompts.length }, 'keyboard-interactive step relayed');
           const questions = challenge.prompts.map((prompt) => prompt.prompt);
-          tap.keyboardInteractive({ kind: 'challenge', username: ctx.username, instruction: challenge.instruction ?? '', questions: challenge.prompts.map((prompt) => ({ question: prompt.prompt, echo: prompt.echo === true })) });
+          tap.keyboardInteractive({
+            kind: 'challenge',
+            username: ctx.username,
+            instruction: challenge.instruction ?? '',
+            questions: challenge.prompts.map((prompt) => ({ question: prompt.prompt, echo: prompt.echo === true })),
+          });
           // ssh2 hands an Error instead of answers when the client starts another auth request.
           ctx.prompt(challenge.prompts, challenge.name, challenge.instruction, (answers: unknown) => {
             if (Array.isArray(answers)) tap.keyboardInteractive({ kind: 'answers', username: ctx.username, questions, answers: answers.map(String) });
@@ -259,9 +262,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     deps.metrics?.handshakeSucceeded();
     log.info({ code: 'SSH_HANDSHAKE_SUCCESSFUL' }, 'logged in');
     tap.handshake(true, loginName);
-    const environment = Object.fromEntries(
-      Object.entries(grant.maps.environment ?? {}).map(([name, entry]) => [name, entry.value]),
-    );
+    const environment = Object.fromEntries(Object.entries(grant.maps.environment ?? {}).map(([name, entry]) => [name, entry.value]));
     const progress = new ProgressRelay();
     const clientGone = new AbortController();
     client.once('close', () => clientGone.abort());
@@ -363,7 +364,15 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     closeForwards();
     grant?.releaseSlot?.();
     deps.metrics?.connectionClosed(loggedIn);
-    const cleanup = Promise.all([backend ? backend.then((connection) => connection.close(), () => undefined) : undefined, tap.close()]);
+    const cleanup = Promise.all([
+      backend
+        ? backend.then(
+            (connection) => connection.close(),
+            () => undefined,
+          )
+        : undefined,
+      tap.close(),
+    ]);
     void cleanup.finally(() => {
       log.info({ code: 'SSH_DISCONNECTED' }, 'connection closed');
       deps.onClosed?.();
@@ -385,7 +394,12 @@ function usernameTooLong(ctx: AuthContext, limit: number, log: Logger, client: C
 /** ssh2 passes the RFC 4256 submethods field as text, though its typings say string[]. */
 function submethodsOf(value: unknown): string {
   if (typeof value === 'string') return value.slice(0, 1024);
-  return Array.isArray(value) ? value.filter((item) => typeof item === 'string').join(',').slice(0, 1024) : '';
+  return Array.isArray(value)
+    ? value
+        .filter((item) => typeof item === 'string')
+        .join(',')
+        .slice(0, 1024)
+    : '';
 }
 
 /** The publickey signature, by the key itself or, for an OpenSSH certificate, by the key it certifies. */

@@ -4,9 +4,7 @@ import { checkLogTarget, LogTargetFields } from '@portcullis/kit';
 import { AuditSettingsSchema } from '../audit/audit-settings.ts';
 
 /** host:port with a numeric port; port 0 asks the system for a free one. */
-const ListenSchema = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen is host:port (e.g. "0.0.0.0:2222")');
+const ListenSchema = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen is host:port (e.g. "0.0.0.0:2222")');
 
 /** One webhook endpoint reached over mutual TLS. */
 const WebhookSchema = z.strictObject({
@@ -52,14 +50,12 @@ const ConfigWebhookSchema = WebhookSchema.extend({
 export type ConfigWebhookConfig = z.infer<typeof ConfigWebhookSchema>;
 
 /** `start:rate:full` (or one number, a hard limit) parsed to its parts. */
-const MaxStartupsSchema = z
-  .union([z.number().int().positive(), z.string().regex(/^\d+:\d+:\d+$/, 'maxStartups is start:rate:full (e.g. "10:30:100") or a number')])
-  .transform((value, ctx) => {
-    if (typeof value === 'number') return { start: value, rate: 100, full: value };
-    const [start, rate, full] = value.split(':').map(Number) as [number, number, number];
-    if (start < 1 || start > full || rate > 100) ctx.addIssue({ code: 'custom', message: 'maxStartups needs 1 <= start <= full and rate <= 100' });
-    return { start, rate, full };
-  });
+const MaxStartupsSchema = z.union([z.number().int().positive(), z.string().regex(/^\d+:\d+:\d+$/, 'maxStartups is start:rate:full (e.g. "10:30:100") or a number')]).transform((value, ctx) => {
+  if (typeof value === 'number') return { start: value, rate: 100, full: value };
+  const [start, rate, full] = value.split(':').map(Number) as [number, number, number];
+  if (start < 1 || start > full || rate > 100) ctx.addIssue({ code: 'custom', message: 'maxStartups needs 1 <= start <= full and rate <= 100' });
+  return { start, rate, full };
+});
 
 const NetBlockSizeSchema = z
   .string()
@@ -158,7 +154,10 @@ export const GatewayConfigSchema = z.strictObject({
       /** The engine's Unix socket (the Docker-socket trust boundary is in the README). */
       socketPath: z.string().default('/var/run/docker.sock'),
       /** `tcp://host:port` instead of the socket; needs `tls`, the engine's API is root on its host. */
-      host: z.string().regex(/^tcp:\/\/[^:/\s]+:\d{1,5}$/, 'docker.host is tcp://host:port').optional(),
+      host: z
+        .string()
+        .regex(/^tcp:\/\/[^:/\s]+:\d{1,5}$/, 'docker.host is tcp://host:port')
+        .optional(),
       tls: z.strictObject({ caFile: z.string().min(1), certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
       /** How often this instance sweeps for containers nobody owns any more. */
       reapInterval: DurationSchema.default(15_000),
@@ -224,7 +223,10 @@ export const GatewayConfigSchema = z.strictObject({
    * Started as root (e.g. to reach a root-group Docker socket), the gateway switches to this
    * `uid:gid` before it accepts anything, keeping only the socket's group as an extra group.
    */
-  runAs: z.string().regex(/^[1-9]\d*:\d+$/, 'runAs is a non-root numeric uid:gid').optional(),
+  runAs: z
+    .string()
+    .regex(/^[1-9]\d*:\d+$/, 'runAs is a non-root numeric uid:gid')
+    .optional(),
   /** Where recordings go (directory, S3) and the player page; what is recorded comes from the config webhook. */
   audit: AuditSettingsSchema.optional(),
   log: z

@@ -7,9 +7,7 @@ import { GatewayConfigSchema, type GatewayConfig, type WebhookConfig } from './g
 
 /** Names every problem by its option path, so an operator can fix the file without reading code. */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(top level)'}: ${issue.message}`)
-    .join('; ');
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(top level)'}: ${issue.message}`).join('; ');
 }
 
 export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
@@ -60,9 +58,7 @@ function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
       : {}),
     docker: {
       ...config.docker,
-      ...(config.docker.tls
-        ? { tls: { caFile: at(config.docker.tls.caFile), certFile: at(config.docker.tls.certFile), keyFile: at(config.docker.tls.keyFile) } }
-        : {}),
+      ...(config.docker.tls ? { tls: { caFile: at(config.docker.tls.caFile), certFile: at(config.docker.tls.certFile), keyFile: at(config.docker.tls.keyFile) } } : {}),
     },
     ...(config.kubernetes
       ? {

@@ -42,7 +42,7 @@ test('an (address, user) pair gets a doubling backoff after its limit; the same 
   assert.equal(await retry('wrong', '198.51.100.1:1'), 'refused');
   assert.equal(await retry('wrong', '198.51.100.1:2'), 'refused');
   assert.equal(await retry('wrong', '198.51.100.1:3'), 'refused'); // the third failure starts a 1 s backoff
-  assert.equal(await retry('right', '198.51.100.1:4'), '1', 'the right password waits out the pair\'s backoff');
+  assert.equal(await retry('right', '198.51.100.1:4'), '1', "the right password waits out the pair's backoff");
   assert.equal(await retry('right', '198.51.100.2:1'), 'ok', 'the user is not locked out from elsewhere');
   assert.equal((await post('/pubkey', { username: 'alice', remoteAddress: '198.51.100.1:5', publicKey: KEY })).success, true, 'nor from the guessing address with the key');
 });
@@ -62,7 +62,7 @@ test('the pair backoff doubles with each failure after it ends, up to the maximu
   assert.deepEqual(seconds, [1, 2, 4, 8, 8, 8]);
 });
 
-test('a password success clears its pair\'s count, never the address count', async () => {
+test("a password success clears its pair's count, never the address count", async () => {
   const throttle = new LoginThrottle(limits);
   await throttle.failed('203.0.113.1:1', 'bob');
   await throttle.failed('203.0.113.1:2', 'bob');

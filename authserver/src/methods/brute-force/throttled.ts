@@ -20,12 +20,7 @@ export function attemptOf(body: Attempt): Attempt {
  * refusal counts as a failure, a success clears the pair's count. Only guessable secrets go
  * through here; public keys and certificates never do.
  */
-export async function throttled(
-  throttle: LoginThrottle | undefined,
-  log: FastifyBaseLogger,
-  attempt: Attempt,
-  check: () => Promise<AuthResponse>,
-): Promise<AuthResponse> {
+export async function throttled(throttle: LoginThrottle | undefined, log: FastifyBaseLogger, attempt: Attempt, check: () => Promise<AuthResponse>): Promise<AuthResponse> {
   if (!throttle) return check();
   const block = await refusedBy(throttle, log, attempt);
   if (block) return refusal(block);

@@ -7,15 +7,7 @@ import { certificateParts, verifySshSignature } from '@portcullis/kit';
 export const CERTIFICATE_TYPE = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|rsa-sha2-(256|512))-cert-v01@openssh\.com$/;
 
 /** Why a certificate was refused; each has its own log code. */
-export type CertificateRefusal =
-  | 'invalid'
-  | 'ca-unknown'
-  | 'revoked'
-  | 'not-yet-valid'
-  | 'expired'
-  | 'principal-mismatch'
-  | 'source-address-denied'
-  | 'critical-option-unsupported';
+export type CertificateRefusal = 'invalid' | 'ca-unknown' | 'revoked' | 'not-yet-valid' | 'expired' | 'principal-mismatch' | 'source-address-denied' | 'critical-option-unsupported';
 
 export type CertificateCheck =
   | {
@@ -157,7 +149,10 @@ function addressAllowed(remoteAddress: string, list: string): boolean {
   const family = isIP(ip);
   if (family === 0) return false;
   const blocks = new BlockList();
-  for (const entry of list.split(',').map((item) => item.trim()).filter(Boolean)) {
+  for (const entry of list
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)) {
     const [address = '', prefix] = entry.split('/');
     const entryFamily = isIP(address);
     if (entryFamily === 0) return false; // a malformed list allows nobody

@@ -8,16 +8,7 @@ import { BackgroundWait, grantedScopes, missingScopes, tokenGrants } from '../oa
 import type { GithubConfig } from './config.ts';
 import { GithubApi, GithubRefusal, GithubUnreachable, type DeviceCode, type GithubUser } from './github-api.ts';
 
-type Refusal =
-  | 'denied'
-  | 'expired'
-  | 'timeout'
-  | 'scope-not-granted'
-  | 'username-mismatch'
-  | '2fa-not-enabled'
-  | 'not-org-member'
-  | 'not-team-member'
-  | 'provider-error';
+type Refusal = 'denied' | 'expired' | 'timeout' | 'scope-not-granted' | 'username-mismatch' | '2fa-not-enabled' | 'not-org-member' | 'not-team-member' | 'provider-error';
 
 /**
  * GitHub's OAuth device flow over keyboard-interactive: the SSH client shows the verification
@@ -88,10 +79,7 @@ class GithubDeviceConversation implements Conversation {
         return this.refuse(request, 'not-team-member', { githubLogin: user.login, org, teams: this.config.requireTeamMembership });
       }
     }
-    this.log.info(
-      { code: LogCode.GITHUB_AUTHENTICATED, username: request.username, githubLogin: user.login, org, teams, connectionId: request.connectionId },
-      'GitHub login',
-    );
+    this.log.info({ code: LogCode.GITHUB_AUTHENTICATED, username: request.username, githubLogin: user.login, org, teams, connectionId: request.connectionId }, 'GitHub login');
     return {
       decision: {
         success: true,

@@ -11,7 +11,7 @@ import { githubFlow } from './github-flow.ts';
 
 const base = { remoteAddress: '192.0.2.10:51234', connectionId: '3f2504e04f8911d39a0c0305e82c3301', submethods: '' };
 
-describe('GitHub device flow over keyboard-interactive against a server speaking GitHub\'s documented endpoints', () => {
+describe("GitHub device flow over keyboard-interactive against a server speaking GitHub's documented endpoints", () => {
   let github: FakeGithub;
   let users: UserDirectory;
   before(async () => {
@@ -48,6 +48,7 @@ describe('GitHub device flow over keyboard-interactive against a server speaking
     const call = async (body: Record<string, unknown>) => {
       const res = await instance.inject({ method: 'POST', url: '/keyboard-interactive', payload: { ...base, username, ...body } });
       assert.equal(res.statusCode, 200, res.body);
+      // biome-ignore lint/suspicious/noExplicitAny: the test reads arbitrary JSON answers by path; a wrong path fails its assertion.
       return res.json() as Record<string, any>;
     };
     const first = await call({ round: 0, answers: [] });

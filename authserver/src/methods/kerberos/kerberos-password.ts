@@ -29,11 +29,7 @@ export class KerberosPasswordCheck {
   async verify(sshUsername: string, password: Buffer): Promise<KerberosDecision> {
     const principal = principalOf(sshUsername, this.config.realm);
     if (!principal) return { accepted: false, reason: 'not-a-principal' };
-    const result = await obtainTicket(
-      { kinitPath: this.config.kinitPath, configPath: this.config.configPath, timeoutMs: this.config.timeout },
-      principal.principal,
-      password,
-    );
+    const result = await obtainTicket({ kinitPath: this.config.kinitPath, configPath: this.config.configPath, timeoutMs: this.config.timeout }, principal.principal, password);
     if (result.outcome === 'failed') throw new KerberosUnavailable(result.reason);
     if (result.outcome === 'refused') return { accepted: false, reason: 'credentials', principal: principal.principal, detail: result.reason };
     if (this.config.enforceUsername && principal.identity !== sshUsername) {

@@ -2,9 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuthResponse, KeyboardInteractiveChallenge, KeyboardInteractiveRequest } from '@portcullis/wire';
 
 /** What a conversation says next: another step for the user, or the final answer. */
-export type ConversationStep =
-  | { readonly challenge: KeyboardInteractiveChallenge }
-  | { readonly decision: AuthResponse; readonly reason?: string };
+export type ConversationStep = { readonly challenge: KeyboardInteractiveChallenge } | { readonly decision: AuthResponse; readonly reason?: string };
 
 /**
  * One user's keyboard-interactive conversation. `next` gets `[]` first, then the answers to the

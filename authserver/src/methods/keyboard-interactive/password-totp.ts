@@ -45,8 +45,6 @@ class PasswordTotpConversation implements Conversation {
   }
 
   private decide(username: string, ok: boolean, failedAt: 'password' | 'totp'): ConversationStep {
-    return ok
-      ? { decision: { success: true, authenticatedUsername: username, ...this.users.grantsOf(username) } }
-      : { decision: { success: false }, reason: failedAt };
+    return ok ? { decision: { success: true, authenticatedUsername: username, ...this.users.grantsOf(username) } } : { decision: { success: false }, reason: failedAt };
   }
 }

@@ -27,9 +27,7 @@ export function tokenGrants(token: string, exposure: TokenExposure): ConnectionM
   return {
     metadata: { oauth2_access_token: { value: token, sensitive: true } },
     ...(exposure.environment ? { environment: { [exposure.environment]: { value: token, sensitive: true } } } : {}),
-    ...(exposure.file
-      ? { files: { [exposure.file]: { value: Buffer.from(token, 'utf8').toString('base64'), sensitive: true, mode: '0600' } } }
-      : {}),
+    ...(exposure.file ? { files: { [exposure.file]: { value: Buffer.from(token, 'utf8').toString('base64'), sensitive: true, mode: '0600' } } } : {}),
   };
 }
 

@@ -12,12 +12,7 @@ export function claimsMetadata(claims: Record<string, unknown>, groupsClaim: str
   const metadata: MetadataMap = {};
   for (const [name, value] of Object.entries(claims).slice(0, MAX_CLAIMS)) {
     if (!/^[A-Za-z0-9_.:-]{1,200}$/.test(name) || value === undefined || value === null) continue;
-    const text =
-      typeof value === 'string'
-        ? value
-        : Array.isArray(value) && value.every((item) => typeof item === 'string')
-          ? value.join(',')
-          : JSON.stringify(value);
+    const text = typeof value === 'string' ? value : Array.isArray(value) && value.every((item) => typeof item === 'string') ? value.join(',') : JSON.stringify(value);
     metadata[name === groupsClaim ? 'oidc_groups' : `oidc_${name}`] = { value: text.slice(0, MAX_VALUE), sensitive: false };
   }
   return metadata;

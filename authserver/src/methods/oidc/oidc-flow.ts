@@ -90,9 +90,7 @@ class DeviceConversation implements Conversation {
     // The poll ends by itself: tokens, a refusal, the code's expiry, or our own timeout.
     const timer = setTimeout(() => this.abort.abort(), Math.min(this.config.timeout, device.expires_in * 1000));
     timer.unref();
-    this.wait = new BackgroundWait(
-      client.pollDeviceAuthorizationGrant(configuration, device, undefined, { signal: this.abort.signal }).finally(() => clearTimeout(timer)),
-    );
+    this.wait = new BackgroundWait(client.pollDeviceAuthorizationGrant(configuration, device, undefined, { signal: this.abort.signal }).finally(() => clearTimeout(timer)));
     const lines = [`To log in, open ${device.verification_uri}`, `and enter the code ${device.user_code}`];
     if (device.verification_uri_complete) lines.push(`(or open ${device.verification_uri_complete})`);
     return { challenge: { name: '', instruction: lines.join('\n'), prompts: [] } };
@@ -168,14 +166,7 @@ function callbackUrl(redirectURI: string, answer: string, state: string, configu
   return url;
 }
 
-async function finish(
-  config: OidcConfig,
-  configuration: client.Configuration,
-  tokens: Tokens,
-  request: KeyboardInteractiveRequest,
-  users: UserDirectory,
-  log: Logger,
-): Promise<ConversationStep> {
+async function finish(config: OidcConfig, configuration: client.Configuration, tokens: Tokens, request: KeyboardInteractiveRequest, users: UserDirectory, log: Logger): Promise<ConversationStep> {
   const granted = grantedScopes(tokens.scope, scopesOf(config));
   const missing = missingScopes(config.extraScopes, granted);
   if (missing.length > 0 && config.enforceScopes) return refuse(log, request, 'scope-not-granted', { missingScopes: missing });

@@ -52,6 +52,7 @@ describe('OIDC over keyboard-interactive against a real provider, completed in h
     return instance;
   };
 
+  // biome-ignore lint/suspicious/noExplicitAny: the test reads arbitrary JSON answers by path; a wrong path fails its assertion.
   type Answer = { challenge?: { instruction: string; prompts: { prompt: string; echo: boolean }[] }; state?: string; success?: boolean } & Record<string, any>;
   const call = async (instance: FastifyInstance, body: Record<string, unknown>): Promise<Answer> => {
     const res = await instance.inject({ method: 'POST', url: '/keyboard-interactive', payload: { ...base, username: 'alice', ...body } });

@@ -111,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
       if (!(speed > 0)) throw new UsageError('--speed is a positive number');
       let last = 0;
       for (const [time, code, data] of events) {
-        if (!values['no-wait']) await new Promise((resolve) => setTimeout(resolve, Math.min(2, Math.max(0, time - last)) * 1000 / speed));
+        if (!values['no-wait']) await new Promise((resolve) => setTimeout(resolve, (Math.min(2, Math.max(0, time - last)) * 1000) / speed));
         last = time;
         if (code === 'o') process.stdout.write(data);
       }
@@ -136,6 +136,7 @@ function printable(_key: string, value: unknown): unknown {
   if (value && typeof value === 'object' && (value as { type?: string }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)) {
     const bytes = Buffer.from((value as { data: number[] }).data);
     const text = bytes.toString('utf8');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the class names the control characters a terminal recording may keep as text.
     return /^[\P{Cc}\n\r\t\x1b]*$/u.test(text) ? text : `base64:${bytes.toString('base64')}`;
   }
   if (typeof value === 'bigint') return value.toString();

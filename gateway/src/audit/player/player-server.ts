@@ -54,49 +54,48 @@ const SECURITY_HEADERS = {
  * that is not an auditor's gets 403. Every view is logged with the auditor (AUDIT_PLAYER_VIEWED).
  */
 export async function startPlayerServer(options: PlayerServerOptions): Promise<{ port: number; close: () => Promise<void> }> {
-  const send = (res: ServerResponse, status: number, type: string, body: string | Buffer) =>
-    res.writeHead(status, { 'content-type': type, ...SECURITY_HEADERS }).end(body);
+  const send = (res: ServerResponse, status: number, type: string, body: string | Buffer) => res.writeHead(status, { 'content-type': type, ...SECURITY_HEADERS }).end(body);
   const overviews = new OverviewCache();
-  const server: Server = createServer(
-    { cert: options.tls.cert, key: options.tls.key, ca: options.tls.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
-    (req, res) => {
-      void (async () => {
-        const url = new URL(req.url ?? '/', 'https://player.invalid');
-        if (req.method !== 'GET') return res.writeHead(405, { allow: 'GET' }).end();
-        const auditor = auditorOf(req);
-        if (!auditor) {
-          options.log.warn({ code: 'AUDIT_PLAYER_REFUSED', subject: (req.socket as TLSSocket).getPeerCertificate?.()?.subject?.CN ?? '', path: url.pathname }, 'recording player refused a certificate that is not an auditor\'s');
-          return send(res, 403, 'text/plain; charset=utf-8', 'This certificate is not an auditor certificate (portcullis pki auditor NAME issues one).');
-        }
-        const asset = ASSETS[url.pathname];
-        if (asset) return send(res, 200, asset.type, await readFile(asset.file));
-        if (url.pathname === '/favicon.ico') return res.writeHead(204, SECURITY_HEADERS).end();
-        if (url.pathname === '/') {
-          const after = url.searchParams.get('after') ?? undefined;
-          if (after !== undefined && !RECORDING_ID_PATTERN.test(after)) return send(res, 400, 'text/plain; charset=utf-8', 'bad "after": not a recording id');
-          const search = (url.searchParams.get('q') ?? '').trim().slice(0, 200) || undefined;
-          const { overviews: shown, next } = await listOverviews(options.store, { limit: options.pageSize, ...(after ? { after } : {}), filter: search ? { search } : {}, cache: overviews });
-          options.log.info({ code: 'AUDIT_PLAYER_VIEWED', auditor, action: 'list', ...(search ? { search } : {}), recordings: shown.length }, 'auditor listed recordings');
-          return send(res, 200, 'text/html; charset=utf-8', listPage(shown, { auditor, ...(after ? { after } : {}), ...(next ? { next } : {}), ...(search ? { search } : {}) }));
-        }
-        const key = url.searchParams.get('key') ?? '';
-        if ((url.pathname === '/play' || url.pathname === '/cast') && !(STREAM_KEY_PATTERN.test(key) && key.endsWith('.cast'))) {
-          return send(res, 400, 'text/plain; charset=utf-8', 'bad "key": not a terminal recording');
-        }
-        if (url.pathname === '/play') return send(res, 200, 'text/html; charset=utf-8', playPage(key));
-        if (url.pathname === '/cast') {
-          const cast = await options.store.read(key);
-          // The recording's content left the gateway: who watched what.
-          options.log.info({ code: 'AUDIT_PLAYER_VIEWED', auditor, action: 'play', key, recordingId: key.slice(0, key.indexOf('/')) }, 'auditor played a recording');
-          return send(res, 200, 'application/x-asciicast', cast);
-        }
-        return send(res, 404, 'text/plain; charset=utf-8', 'not found');
-      })().catch(() => {
-        if (!res.headersSent) send(res, 404, 'text/plain; charset=utf-8', 'recording not found or storage unavailable');
-        else res.destroy();
-      });
-    },
-  );
+  const server: Server = createServer({ cert: options.tls.cert, key: options.tls.key, ca: options.tls.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'https://player.invalid');
+      if (req.method !== 'GET') return res.writeHead(405, { allow: 'GET' }).end();
+      const auditor = auditorOf(req);
+      if (!auditor) {
+        options.log.warn(
+          { code: 'AUDIT_PLAYER_REFUSED', subject: (req.socket as TLSSocket).getPeerCertificate?.()?.subject?.CN ?? '', path: url.pathname },
+          "recording player refused a certificate that is not an auditor's",
+        );
+        return send(res, 403, 'text/plain; charset=utf-8', 'This certificate is not an auditor certificate (portcullis pki auditor NAME issues one).');
+      }
+      const asset = ASSETS[url.pathname];
+      if (asset) return send(res, 200, asset.type, await readFile(asset.file));
+      if (url.pathname === '/favicon.ico') return res.writeHead(204, SECURITY_HEADERS).end();
+      if (url.pathname === '/') {
+        const after = url.searchParams.get('after') ?? undefined;
+        if (after !== undefined && !RECORDING_ID_PATTERN.test(after)) return send(res, 400, 'text/plain; charset=utf-8', 'bad "after": not a recording id');
+        const search = (url.searchParams.get('q') ?? '').trim().slice(0, 200) || undefined;
+        const { overviews: shown, next } = await listOverviews(options.store, { limit: options.pageSize, ...(after ? { after } : {}), filter: search ? { search } : {}, cache: overviews });
+        options.log.info({ code: 'AUDIT_PLAYER_VIEWED', auditor, action: 'list', ...(search ? { search } : {}), recordings: shown.length }, 'auditor listed recordings');
+        return send(res, 200, 'text/html; charset=utf-8', listPage(shown, { auditor, ...(after ? { after } : {}), ...(next ? { next } : {}), ...(search ? { search } : {}) }));
+      }
+      const key = url.searchParams.get('key') ?? '';
+      if ((url.pathname === '/play' || url.pathname === '/cast') && !(STREAM_KEY_PATTERN.test(key) && key.endsWith('.cast'))) {
+        return send(res, 400, 'text/plain; charset=utf-8', 'bad "key": not a terminal recording');
+      }
+      if (url.pathname === '/play') return send(res, 200, 'text/html; charset=utf-8', playPage(key));
+      if (url.pathname === '/cast') {
+        const cast = await options.store.read(key);
+        // The recording's content left the gateway: who watched what.
+        options.log.info({ code: 'AUDIT_PLAYER_VIEWED', auditor, action: 'play', key, recordingId: key.slice(0, key.indexOf('/')) }, 'auditor played a recording');
+        return send(res, 200, 'application/x-asciicast', cast);
+      }
+      return send(res, 404, 'text/plain; charset=utf-8', 'not found');
+    })().catch(() => {
+      if (!res.headersSent) send(res, 404, 'text/plain; charset=utf-8', 'recording not found or storage unavailable');
+      else res.destroy();
+    });
+  });
   server.listen(options.port, options.host);
   await once(server, 'listening');
   const address = server.address();

@@ -40,13 +40,7 @@ export async function writeContainerFiles(container: Docker.Container, files: Re
  */
 const SCRIPT = 'umask 077 && mkdir -p -- "$(dirname -- "$1")" && cat > "$1" && chmod "$2" -- "$1"';
 
-async function runWithStdin(
-  container: Docker.Container,
-  user: string | undefined,
-  path: string,
-  mode: string,
-  content: Buffer,
-): Promise<{ exitCode: number | null; stderr: string }> {
+async function runWithStdin(container: Docker.Container, user: string | undefined, path: string, mode: string, content: Buffer): Promise<{ exitCode: number | null; stderr: string }> {
   const exec = await container.exec({
     Cmd: ['/bin/sh', '-c', SCRIPT, 'portcullis-write-file', path, mode],
     ...(user ? { User: user } : {}),

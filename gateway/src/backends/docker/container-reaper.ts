@@ -58,10 +58,7 @@ export class ContainerReaper {
         if (now - summary.Created * 1000 < reapAfterMs) continue;
         await removeQuietly(this.docker.getContainer(summary.Id), log);
         removed += 1;
-        log.info(
-          { code: 'DOCKER_CONTAINER_REAPED', owner: summary.Labels[LABEL_INSTANCE], state: summary.State },
-          'abandoned container removed',
-        );
+        log.info({ code: 'DOCKER_CONTAINER_REAPED', owner: summary.Labels[LABEL_INSTANCE], state: summary.State }, 'abandoned container removed');
       }
     } catch (error) {
       log.warn({ code: 'DOCKER_REAPER_FAILED', ...errorFields(error) }, 'reaper pass failed');

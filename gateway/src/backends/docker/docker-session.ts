@@ -106,12 +106,7 @@ function ended(stream: PassThrough): Promise<void> {
 }
 
 /** Starts one program in a running container with `docker exec`, attached both ways. */
-export async function execProgram(
-  container: Docker.Container,
-  execution: DockerExecution,
-  program: SessionProgram,
-  log: Logger,
-): Promise<BackendSession> {
+export async function execProgram(container: Docker.Container, execution: DockerExecution, program: SessionProgram, log: Logger): Promise<BackendSession> {
   const shell = execution.shellCommand;
   let cmd = program.command === null ? shell : [shell[0]!, '-c', program.command];
   if (program.subsystem !== undefined) {

@@ -18,13 +18,7 @@ interface PullEvent {
  * whatever its tag (the ContainerSSH 0.6 fix), so `:latest` works with no registry.
  * While pulling, `onProgress` gets short lines for the user's terminal.
  */
-export async function ensureImage(
-  docker: Docker,
-  image: string,
-  policy: DockerExecution['imagePullPolicy'],
-  log: Logger,
-  onProgress: (line: string) => void = () => undefined,
-): Promise<void> {
+export async function ensureImage(docker: Docker, image: string, policy: DockerExecution['imagePullPolicy'], log: Logger, onProgress: (line: string) => void = () => undefined): Promise<void> {
   if (policy !== 'Always' && (await isPresent(docker, image))) return;
   if (policy === 'Never') {
     throw new GatewayError('DOCKER_IMAGE_MISSING', 'Could not start your session: its image is not on this server and may not be downloaded.', {

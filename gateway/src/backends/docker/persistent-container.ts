@@ -12,12 +12,7 @@ import { engineError } from './engine-errors.ts';
  * it when `createMissingContainers` allows. A container of that name that Portcullis did
  * not create is never touched: the name alone must not hand a user someone else's box.
  */
-export async function reachPersistentContainer(
-  docker: Docker,
-  execution: DockerExecution,
-  spec: ContainerCreateOptions,
-  log: Logger,
-): Promise<Docker.Container> {
+export async function reachPersistentContainer(docker: Docker, execution: DockerExecution, spec: ContainerCreateOptions, log: Logger): Promise<Docker.Container> {
   const name = execution.containerName!;
   const container = docker.getContainer(name);
   let info: Docker.ContainerInspectInfo | undefined;

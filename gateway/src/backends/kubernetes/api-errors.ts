@@ -28,9 +28,7 @@ export function describeApiFailure(cause: unknown): ApiFailure {
   if (body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') message = (body as { message: string }).message;
   if (!message) message = String(error.message ?? cause);
   const systemCode = typeof error.code === 'string' ? error.code : typeof (error.cause as { code?: unknown } | undefined)?.code === 'string' ? String((error.cause as { code: string }).code) : '';
-  const transport =
-    status === undefined &&
-    (TRANSPORT_CODE.test(systemCode) || error.type === 'system' || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|request timed out/i.test(message));
+  const transport = status === undefined && (TRANSPORT_CODE.test(systemCode) || error.type === 'system' || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|request timed out/i.test(message));
   // A WebSocket upgrade the server refused: `Unexpected server response: 403`.
   const upgrade = /Unexpected server response: (\d{3})/.exec(message);
   return { ...(status !== undefined ? { status } : upgrade ? { status: Number(upgrade[1]) } : {}), message, transport };

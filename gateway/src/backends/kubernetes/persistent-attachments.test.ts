@@ -36,14 +36,20 @@ test('each instance writes only its own count, in order, and removes its key whe
   assert.equal(first.annotations['portcullis.io/idle-timeout-seconds'], '60');
   const second = attachments.begin('home', undefined);
   await Promise.all([first.record(), second.record()]);
-  assert.deepEqual(patches.map((patch) => patch.annotations[KEY]), ['2', '2']);
+  assert.deepEqual(
+    patches.map((patch) => patch.annotations[KEY]),
+    ['2', '2'],
+  );
   assert.equal(patches[1]?.annotations['portcullis.io/idle-timeout-seconds'], null, 'the latest config (no timeout) wins');
   await first.release();
   await first.release();
   assert.equal(attachments.holds('home'), true, 'a second release of the same connection counts once');
   await second.release();
   assert.equal(attachments.holds('home'), false);
-  assert.deepEqual(patches.slice(2).map((patch) => patch.annotations[KEY]), ['1', null]);
+  assert.deepEqual(
+    patches.slice(2).map((patch) => patch.annotations[KEY]),
+    ['1', null],
+  );
   assert.ok(patches.at(-1)?.annotations['portcullis.io/last-detach']);
   assert.ok(patches.every((patch) => Object.keys(patch.annotations).every((key) => !key.startsWith('attached.') || key === KEY)));
 });
@@ -60,7 +66,11 @@ test('an attachment that cannot be written is a refusal; a detach that failed is
   state.fail = false;
   const pod = (annotations: Record<string, string>): V1Pod => ({ metadata: { name: 'home', labels: { 'portcullis.io/persistent': 'true' }, annotations } });
   await attachments.reconcile([pod({ [KEY]: '1' })]);
-  assert.deepEqual(patches.map((patch) => patch.annotations[KEY]), [null], 'the stale count on the pod is removed');
+  assert.deepEqual(
+    patches.map((patch) => patch.annotations[KEY]),
+    [null],
+    'the stale count on the pod is removed',
+  );
   await attachments.reconcile([pod({})]);
   assert.equal(patches.length, 1, 'nothing to repair');
 });

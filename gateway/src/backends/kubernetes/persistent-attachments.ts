@@ -115,9 +115,11 @@ export class PersistentAttachments {
         );
       });
     this.writes.set(pod, next);
-    void next.finally(() => {
-      if (this.writes.get(pod) === next) this.writes.delete(pod);
-    }).catch(() => undefined);
+    void next
+      .finally(() => {
+        if (this.writes.get(pod) === next) this.writes.delete(pod);
+      })
+      .catch(() => undefined);
     return next;
   }
 }

@@ -10,12 +10,7 @@ import { LABEL_MANAGED_BY, LABEL_PERSISTENT, MANAGED_BY, type PodSettings } from
  * persistent pod is never used: the name alone must not hand a user someone else's pod. A
  * persistent pod is never deleted by the gateway, nor reaped.
  */
-export async function reachPersistentPod(
-  options: PodLifecycleOptions,
-  settings: PodSettings,
-  manifest: V1Pod,
-  onProgress: (line: string) => void,
-): Promise<string> {
+export async function reachPersistentPod(options: PodLifecycleOptions, settings: PodSettings, manifest: V1Pod, onProgress: (line: string) => void): Promise<string> {
   const { cluster, log } = options;
   const name = settings.podName!;
   let existing: V1Pod | undefined;

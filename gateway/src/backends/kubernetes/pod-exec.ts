@@ -78,7 +78,10 @@ export class PodExecSession implements BackendSession {
       }
     });
     // A connection that opens after the deadline belongs to nobody: close it.
-    connecting.then((socket) => abandoned && socket.close(), () => undefined);
+    connecting.then(
+      (socket) => abandoned && socket.close(),
+      () => undefined,
+    );
     try {
       this.socket = await withDeadline(connecting, timeoutMs, 'exec');
     } catch (error) {
@@ -149,14 +152,7 @@ export function programCommand(settings: Pick<PodSettings, 'shellCommand' | 'sub
 }
 
 /** Starts one session program in a running pod. */
-export async function execProgram(
-  cluster: Cluster,
-  pod: string,
-  settings: PodSettings,
-  program: SessionProgram,
-  timeoutMs: number,
-  log: Logger,
-): Promise<BackendSession> {
+export async function execProgram(cluster: Cluster, pod: string, settings: PodSettings, program: SessionProgram, timeoutMs: number, log: Logger): Promise<BackendSession> {
   const command = programCommand(settings, program);
   log.debug({ code: 'KUBERNETES_EXEC', pod, tty: program.pty !== undefined }, 'starting program');
   const session = new PodExecSession(program.pty ? { cols: program.pty.cols, rows: program.pty.rows } : undefined, log);

@@ -31,13 +31,7 @@ export interface OwnedPod {
  * failure the pod is deleted (if it was created, or if the create's answer was lost) and a
  * GatewayError naming the problem is thrown.
  */
-export async function startPod(
-  options: PodLifecycleOptions,
-  manifest: V1Pod,
-  consoleContainer: string,
-  startTimeoutMs: number,
-  onProgress: (line: string) => void,
-): Promise<OwnedPod> {
+export async function startPod(options: PodLifecycleOptions, manifest: V1Pod, consoleContainer: string, startTimeoutMs: number, onProgress: (line: string) => void): Promise<OwnedPod> {
   const { cluster, log } = options;
   const name = manifest.metadata!.name!;
   const owned: OwnedPod = { name, release: () => deletePod(options, name) };
@@ -80,13 +74,7 @@ export function waitForPod(options: PodLifecycleOptions, pod: V1Pod, consoleCont
 }
 
 /** Watches one pod until Running, a failure, or the deadline; re-opens the watch if the server ends it. */
-async function waitUntilRunning(
-  options: PodLifecycleOptions,
-  created: V1Pod,
-  consoleContainer: string,
-  timeout: { deadline: number; ms: number },
-  onLine: (line: string) => void,
-): Promise<void> {
+async function waitUntilRunning(options: PodLifecycleOptions, created: V1Pod, consoleContainer: string, timeout: { deadline: number; ms: number }, onLine: (line: string) => void): Promise<void> {
   const { deadline } = timeout;
   const { cluster, log } = options;
   const name = created.metadata!.name!;
@@ -127,22 +115,10 @@ async function waitUntilRunning(
   if (state.kind === 'failed') throw state.error;
 }
 
-type WatchOutcome =
-  | { kind: 'state'; state: Exclude<PodState, { kind: 'pending' }> }
-  | { kind: 'deleted' }
-  | { kind: 'timeout' }
-  | { kind: 'abandoned' }
-  | { kind: 'ended'; error?: unknown };
+type WatchOutcome = { kind: 'state'; state: Exclude<PodState, { kind: 'pending' }> } | { kind: 'deleted' } | { kind: 'timeout' } | { kind: 'abandoned' } | { kind: 'ended'; error?: unknown };
 
 /** One watch request, resolved by the first decisive event, its end, or `ms`. */
-async function watchOnce(
-  cluster: Cluster,
-  name: string,
-  resourceVersion: string | undefined,
-  ms: number,
-  signal: AbortSignal | undefined,
-  onPod: (pod: V1Pod) => PodState,
-): Promise<WatchOutcome> {
+async function watchOnce(cluster: Cluster, name: string, resourceVersion: string | undefined, ms: number, signal: AbortSignal | undefined, onPod: (pod: V1Pod) => PodState): Promise<WatchOutcome> {
   let abort: AbortController | undefined;
   let finish!: (outcome: WatchOutcome) => void;
   const result = new Promise<WatchOutcome>((resolve) => (finish = resolve));
@@ -195,11 +171,7 @@ function startTimeout(ms: number, name: string): GatewayError {
 export async function deletePod(options: PodLifecycleOptions, name: string): Promise<void> {
   const { cluster, log } = options;
   try {
-    await withDeadline(
-      cluster.core.deleteNamespacedPod({ name, namespace: cluster.namespace, gracePeriodSeconds: 1 }),
-      options.requestTimeoutMs,
-      'delete pod',
-    );
+    await withDeadline(cluster.core.deleteNamespacedPod({ name, namespace: cluster.namespace, gracePeriodSeconds: 1 }), options.requestTimeoutMs, 'delete pod');
     log.debug({ code: 'KUBERNETES_POD_REMOVE_SUCCESSFUL', pod: name }, 'pod removed');
   } catch (error) {
     if (isNotFound(error)) return;

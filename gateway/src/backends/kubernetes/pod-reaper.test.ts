@@ -35,10 +35,7 @@ function fakeCluster(pods: V1Pod[], leases: V1Lease[]): { cluster: Cluster; dele
 test("pods of an instance whose lease stood still for the timeout are reaped, by this instance's clock", async () => {
   let now = 0;
   const leases = [lease('alive', '1'), lease('dead', '7')];
-  const { cluster, deleted, deletedLeases } = fakeCluster(
-    [pod('a-1', 'alive'), pod('d-1', 'dead'), pod('d-persistent', 'dead', true), pod('mine-1', 'me'), pod('mine-stray', 'me')],
-    leases,
-  );
+  const { cluster, deleted, deletedLeases } = fakeCluster([pod('a-1', 'alive'), pod('d-1', 'dead'), pod('d-persistent', 'dead', true), pod('mine-1', 'me'), pod('mine-stray', 'me')], leases);
   const reaper = new PodReaper(cluster, {
     instanceId: 'me',
     intervalMs: 1_000,

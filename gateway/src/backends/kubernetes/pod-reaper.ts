@@ -5,16 +5,7 @@ import type { Cluster } from './cluster.ts';
 import { leaseName } from './heartbeat.ts';
 import type { PersistentAttachments } from './persistent-attachments.ts';
 import { deletePod } from './pod-lifecycle.ts';
-import {
-  ANNOTATION_ATTACHED_PREFIX,
-  ANNOTATION_IDLE_TIMEOUT,
-  ANNOTATION_LAST_ATTACH,
-  ANNOTATION_LAST_DETACH,
-  LABEL_INSTANCE,
-  LABEL_MANAGED_BY,
-  LABEL_PERSISTENT,
-  MANAGED_BY,
-} from './pod-spec.ts';
+import { ANNOTATION_ATTACHED_PREFIX, ANNOTATION_IDLE_TIMEOUT, ANNOTATION_LAST_ATTACH, ANNOTATION_LAST_DETACH, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PERSISTENT, MANAGED_BY } from './pod-spec.ts';
 
 export interface PodReaperOptions {
   readonly instanceId: string;

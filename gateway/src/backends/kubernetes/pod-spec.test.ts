@@ -32,7 +32,7 @@ test('a pod for another namespace is refused; idleCommand replaces the console c
   assert.equal(settings.startTimeoutMs, 5_000);
   assert.equal(podSettings(config({}, { podStart: '10m' }), 'sessions', 60_000).startTimeoutMs, 60_000);
   const manifest = podManifest(settings, 'sessions', 'p', { instanceId: 'i', connectionId: 'c' });
-  assert.deepEqual((manifest.spec?.containers[0] as { command?: string[] }).command, ['/bin/sh', '-c', 'sleep infinity']);
+  assert.deepEqual((manifest.spec!.containers[0] as { command?: string[] }).command, ['/bin/sh', '-c', 'sleep infinity']);
 });
 
 test('programs: shell, -c command, subsystem; env through env(1); exit codes from the status channel', () => {

@@ -8,7 +8,9 @@ function pod(status: V1Pod['status'], nodeName?: string): V1Pod {
   return { metadata: { name: 'p' }, spec: { containers: [{ name: 'shell', image: 'portcullis/session:dev' }], ...(nodeName ? { nodeName } : {}) }, status };
 }
 
-const waiting = (reason: string, message = '') => ({ containerStatuses: [{ name: 'shell', image: 'portcullis/session:dev', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason, message } } }] });
+const waiting = (reason: string, message = '') => ({
+  containerStatuses: [{ name: 'shell', image: 'portcullis/session:dev', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason, message } } }],
+});
 
 test('a pending pod not yet scheduled says so', () => {
   const state = classifyPod(pod({ phase: 'Pending' }), 'shell');

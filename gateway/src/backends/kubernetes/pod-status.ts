@@ -69,8 +69,9 @@ export function classifyPod(pod: V1Pod, consoleContainer: string): PodState {
   return {
     kind: 'pending',
     stage: 'starting',
-    line: waitingReason === 'ContainerCreating' || !console
-      ? `Session pod scheduled${where}: pulling image ${image} and starting it`
-      : `Session pod scheduled${where}: starting (${waitingReason ?? 'waiting for its container'})`,
+    line:
+      waitingReason === 'ContainerCreating' || !console
+        ? `Session pod scheduled${where}: pulling image ${image} and starting it`
+        : `Session pod scheduled${where}: starting (${waitingReason ?? 'waiting for its container'})`,
   };
 }

@@ -12,7 +12,7 @@ export class ProxySession implements BackendSession {
 
   constructor(
     private readonly channel: ClientChannel,
-    private readonly log: Logger,
+    log: Logger,
   ) {
     let status: ExitStatus = { exitCode: 255 };
     channel.on('exit', (code: number | null, signal?: string, coreDumped?: boolean) => {
@@ -33,11 +33,13 @@ export class ProxySession implements BackendSession {
     });
     const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
     const drained = (stream: PassThrough) => new Promise<void>((resolve) => (stream.readableEnded ? resolve() : stream.once('end', () => resolve())));
-    this.exited = closed.then(() => {
-      this.stdout.end();
-      this.stderr.end();
-      return Promise.all([drained(this.stdout), drained(this.stderr)]);
-    }).then(() => status);
+    this.exited = closed
+      .then(() => {
+        this.stdout.end();
+        this.stderr.end();
+        return Promise.all([drained(this.stdout), drained(this.stderr)]);
+      })
+      .then(() => status);
   }
 
   async resize(cols: number, rows: number): Promise<void> {

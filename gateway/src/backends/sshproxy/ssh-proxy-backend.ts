@@ -50,13 +50,7 @@ function connectUpstream(proxy: SshProxyConfig, username: string, log: Logger): 
       client.end();
       if (presented !== undefined && !isPinned(presented, proxy.allowedHostKeyFingerprints)) {
         log.error({ code: 'SSHPROXY_INVALID_FINGERPRINT', presented }, 'upstream host key not pinned');
-        return reject(
-          new GatewayError(
-            'SSHPROXY_INVALID_FINGERPRINT',
-            `Could not reach your server: its host key ${presented} does not match the pinned fingerprint.`,
-            { cause: error },
-          ),
-        );
+        return reject(new GatewayError('SSHPROXY_INVALID_FINGERPRINT', `Could not reach your server: its host key ${presented} does not match the pinned fingerprint.`, { cause: error }));
       }
       if (error.level === 'client-authentication') {
         return reject(new GatewayError('SSHPROXY_BACKEND_HANDSHAKE_FAILED', 'Could not reach your server: it refused the login.', { cause: error }));

@@ -155,7 +155,13 @@ async function childrenOf(pid: number): Promise<string[]> {
 
 describe('load: 200 concurrent SSH sessions looping commands on the Docker backend', () => {
   test('200 sessions loop commands with zero errors; afterwards no container, connection, memory, handle or process is left', { timeout: byMode(600_000, 1_800_000) }, async (t) => {
-    const { world } = await worldWithExecution(t, hardenedExecution({ mode: 'connection' }), { logLevel: 'info', webhookTimeout: '20s', gateway: { metrics: { listen: '127.0.0.1:0' } } });
+    const { world } = await worldWithExecution(t, hardenedExecution({ mode: 'connection' }), {
+      logLevel: 'info',
+      webhookTimeout: '20s',
+      // One user holds every connection here (22, past the default 20 per user): the load is the
+      // point, and the per-user caps have their own test (test/e2e/pre-auth-flood.test.ts).
+      gateway: { metrics: { listen: '127.0.0.1:0' }, ssh: { maxConnectionsPerUser: 1000, maxContainersPerUser: 1000 } },
+    });
     const metricsPort = Number((await world.gateway.waitForCode('GATEWAY_OPS_LISTENING')).port);
     const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const startedAt = Date.now();

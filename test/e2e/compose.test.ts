@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,8 +174,14 @@ describe('docker compose up starts the whole system and a user logs in', () => {
       if (/users list/.test(command)) assert.match(result.output, /^alice\s+no\s+no\s+SHA256:/m);
     }
     const pem = await readFile(join(work, 'auditor-alice.pem'), 'utf8');
-    assert.match(pem, /-----BEGIN PRIVATE KEY-----[\s\S]+-----BEGIN CERTIFICATE-----/);
-    const certificate = new X509Certificate(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)![0]);
+    // A key block first, then the certificate it belongs to.
+    const blocks = [...pem.matchAll(/-----BEGIN ([A-Z ]+)-----[\s\S]+?-----END \1-----/g)];
+    assert.deepEqual(
+      blocks.map((block) => (block[1] === 'CERTIFICATE' ? 'certificate' : 'key')),
+      ['key', 'certificate'],
+    );
+    const certificate = new X509Certificate(blocks[1]![0]);
+    assert.ok(certificate.checkPrivateKey(createPrivateKey(blocks[0]![0])), "the file holds the certificate's own private key");
     assert.match(certificate.subject, /^CN=auditor:alice$/m);
 
     const removed = await pasted(remove);

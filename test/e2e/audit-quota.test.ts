@@ -25,12 +25,19 @@ async function recordingsDir(t: TestContext) {
   return dir;
 }
 
+/** Bytes of every file under dir. A walk that races a recording being moved out of `.open` is walked again. */
 async function treeBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
+  for (let walk = 1; ; walk++) {
+    try {
+      let total = 0;
+      for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+        if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
+      }
+      return total;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || walk >= 20) throw error;
+    }
   }
-  return total;
 }
 
 test('24 MiB of random output under a 2 MiB quota: best-effort runs to its end while the recording stops near 2 MiB, saying so; required ends the session', E2E, async (t) => {

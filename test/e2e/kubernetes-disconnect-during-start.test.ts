@@ -39,6 +39,13 @@ describe('a client that disconnects while its pod starts leaves no pod', () => {
       await rm(dir, { recursive: true, force: true });
       // Well inside the 60 s start timeout: only the client's departure can have removed it.
       assert.deepEqual(await kube.waitForNoPods(30_000), [], `attempt ${attempt}: no pod left`);
+      // The pod is deleted before the failed start is logged; wait for the line, bounded.
+      await pollUntilOrLast(() => world.gateway.logs.filter((line) => line.code === 'KUBERNETES_POD_START_ABANDONED').length, {
+        what: `attempt ${attempt}'s abandoned start logged`,
+        until: (count) => count >= attempt,
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      });
     }
     const abandoned = world.gateway.logs.filter((line) => line.code === 'KUBERNETES_POD_START_ABANDONED');
     assert.equal(abandoned.length, 2, 'each abandoned start is logged under its own code');

@@ -1,5 +1,7 @@
 // Where log lines go: stdout (default), a file, or syslog (RFC 5424 over UDP, TCP or a Unix
-// stream socket), for every program.
+// stream socket), for every program. Written here rather than with pino-syslog + pino-socket:
+// those put `req.id` in MSGID (ours is the log code operators filter on) and frame TCP with
+// newlines, where a JSON line may itself hold one; RFC 6587 octet counting needs its own sender.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { hostname } from 'node:os';

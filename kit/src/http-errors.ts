@@ -1,5 +1,11 @@
 import createError from '@fastify/error';
-import type { HttpError } from './webhook-app.ts';
+
+/** What a client gets for an error: a status and a `{ code, message }` body. */
+export interface HttpError {
+  statusCode: number;
+  code: string;
+  message: string;
+}
 
 /** The codes of the errors every webhook service answers with; each program names its own. */
 export interface WebhookErrorCodes {

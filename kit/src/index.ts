@@ -6,7 +6,7 @@ export { DurationSchema, durationSchema, parseDuration } from './duration.ts';
 export { allowClientNames, clientNames } from './client-names.ts';
 export { firstIssue } from './first-issue.ts';
 export { certificateParts, verifySshSignature } from './ssh-signature.ts';
-export { buildWebhookApp, mtlsServerOptions, type HttpError, type WebhookApp, type WebhookAppOptions } from './webhook-app.ts';
+export { buildWebhookApp, mtlsServerOptions, type WebhookApp, type WebhookAppOptions } from './webhook-app.ts';
 export {
   ConfigError,
   configReader,
@@ -20,6 +20,6 @@ export {
   type TlsMaterial,
   type WebhookTls,
 } from './webhook-config.ts';
-export { httpErrorMapper, webhookErrors, type WebhookErrorCodes, type WebhookErrors } from './http-errors.ts';
+export { type HttpError, httpErrorMapper, webhookErrors, type WebhookErrorCodes, type WebhookErrors } from './http-errors.ts';
 export { registerOpenApi, responses, type Answer, type OpenApiComponents, type OpenApiOptions } from './openapi.ts';
 export { runMain, serveWebhook, type ServeOptions } from './serve.ts';

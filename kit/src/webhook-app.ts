@@ -14,19 +14,12 @@ import { allowClientNames } from './client-names.ts';
 import { fastifyLimits, HttpLimitsSchema, httpsServerLimits, type HttpLimits } from './http-limits.ts';
 import { registerOpenApi, responses, type OpenApiOptions } from './openapi.ts';
 import { firstIssue } from './first-issue.ts';
-import type { WebhookErrors } from './http-errors.ts';
+import type { HttpError, WebhookErrors } from './http-errors.ts';
 import type { RequestMetrics } from './request-metrics.ts';
 import type { TlsMaterial } from './webhook-config.ts';
 
 /** `/healthz` on the mTLS port: the process answers (the ops listener checks dependencies). */
 const HealthSchema = z.object({ status: z.literal('ok') });
-
-/** What a client gets for an error: a status and a `{ code, message }` body. */
-export interface HttpError {
-  statusCode: number;
-  code: string;
-  message: string;
-}
 
 export interface WebhookAppOptions {
   logger: Logger;

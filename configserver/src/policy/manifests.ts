@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import type { Policy } from './load.ts';
-import { MANAGED_BY_LABEL, SESSION_LABEL } from './merge.ts';
+import { MANAGED_BY_LABEL, SESSION_LABEL } from './labels.ts';
 import { parseDuration } from '@portcullis/kit';
 
 /** The reaper's kubectl image. Pin it by digest in production (`image@sha256:…`): set it with `--reaper-image`. */

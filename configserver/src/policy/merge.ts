@@ -4,6 +4,7 @@ import { formatPath, type Segment } from './path.ts';
 import { cpuMillis, memoryBytes } from './quantity.ts';
 import { positionOf, type Position, type SourceFile } from './source.ts';
 import type { Overlay } from './schema.ts';
+import { MANAGED_BY_LABEL, SESSION_LABEL } from './labels.ts';
 
 /** Where one rendered field came from: a baseline or profile file position, or a built-in default. */
 export interface Origin extends Position {
@@ -42,8 +43,6 @@ const isObj = (value: unknown): value is Obj => value !== null && typeof value =
 
 /** The session container's name in the built-in pod template. */
 export const SESSION_CONTAINER = 'shell';
-export const SESSION_LABEL = 'containerssh.io/session';
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 
 /** Without a `kubernetes.pod` in baseline.yaml: the hardened pod, derived from the Docker baseline. */
 export function defaultPod(execution: DockerExecution): Obj {

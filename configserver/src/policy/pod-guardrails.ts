@@ -4,7 +4,7 @@
  * Security `restricted`, and the session rules, which hold whatever `os` or other exemption
  * Pod Security has.
  */
-import { MANAGED_BY_LABEL, SESSION_LABEL } from './merge.ts';
+import { MANAGED_BY_LABEL, SESSION_LABEL } from './labels.ts';
 import { checkPodSecurity } from './pod-security.ts';
 import { podSchemaErrors, unknownFields } from './kubernetes-schema.ts';
 import { formatPath, type Segment } from './path.ts';

@@ -2,7 +2,7 @@
  * Every lint and guardrail rule id, with the fix a policy author should make. Lint prints the
  * fix; the README and engine tests list the ids; a bad-overlay fixture is named for one.
  */
-import { MANAGED_BY_LABEL, SESSION_LABEL } from './merge.ts';
+import { MANAGED_BY_LABEL, SESSION_LABEL } from './labels.ts';
 
 /** Rule id → the fix a policy author should make. Lint prints it; the README lists it. */
 export const RULES: Record<string, string> = {

@@ -48,9 +48,12 @@ export class DockerSession implements BackendSession {
         if (socket.writable) socket.write(chunk, callback);
         else callback();
       },
+      // Corked, the socket hands the chunks to one writev as they are: no copy into one buffer.
       writev: (chunks, callback) => {
         if (!socket.writable) return callback();
-        socket.write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map(({ chunk }) => chunk as Buffer)), callback);
+        socket.cork();
+        for (const [index, { chunk }] of chunks.entries()) socket.write(chunk, index === chunks.length - 1 ? callback : undefined);
+        socket.uncork();
       },
       // Half-close: Docker then closes the program's stdin, which is how `cat` sees EOF.
       // A terminal is left open, as sshd does: Docker would tear the pty down and lose

@@ -2,6 +2,7 @@
  * The real gateway process (config file, webhooks over mTLS) with the no-op backend, so
  * memory and session rates measure the gateway alone. Started like gateway/src/main.ts.
  */
+import '../../gateway/src/ssh2-padding.ts';
 import { parseArgs } from 'node:util';
 import { startGateway } from '../../gateway/src/gateway.ts';
 import { createLogger } from '../../gateway/src/observability/index.ts';

@@ -1,3 +1,5 @@
+// First: ssh2's cipher module must load with the pooled packet padding (see the module).
+import './ssh2-padding.ts';
 import { parseArgs } from 'node:util';
 import { isGatewayError } from './errors.ts';
 import { startGateway } from './gateway.ts';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createVerify, generateKeyPairSync, sign } from 'node:crypto';
+import { createVerify, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -9,9 +9,11 @@ import { test, type TestContext } from 'node:test';
 import ssh2, { type Connection, type ServerChannel } from 'ssh2';
 import { isGatewayError } from './errors.ts';
 import { generateParsableKeyPair } from './listener/host-keys.ts';
+import { holdWritesThisTurn } from './session/write-batch.ts';
 import {
   SSH2_HOOKS,
   channelOutgoing,
+  channelSocket,
   connectionSocket,
   forgetSentChunk,
   missingSsh2Hooks,
@@ -206,4 +208,22 @@ test('hook Channel._chunk: a write past the window leaves its rest there, and fo
   assert.equal(internals._chunk?.length, 1000);
   forgetSentChunk(server);
   assert.equal(internals._chunk, undefined);
+});
+
+test('hook Channel._client._sock: packets written while it is corked for the turn reach the client whole and in order', async (t) => {
+  const { server, client } = await shellChannel(t);
+  const socket = channelSocket(server);
+  assert.ok(socket, 'the channel names its connection socket');
+  const received: Buffer[] = [];
+  client.on('data', (data: Buffer) => received.push(data));
+  const chunks = [0, 1, 2].map((index) => randomBytes(20_000 + index));
+  holdWritesThisTurn(socket);
+  for (const chunk of chunks) server.write(chunk);
+  assert.equal(socket.writableCorked, 1, 'held until the check phase');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(socket.writableCorked, 0, 'released within the turn');
+  const expected = Buffer.concat(chunks);
+  const deadline = Date.now() + 10_000;
+  while (Buffer.concat(received).length < expected.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(Buffer.concat(received).equals(expected));
 });

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { Duplex } from 'node:stream';
+import { Duplex, type Writable } from 'node:stream';
 import ssh2, { type Connection, type ServerChannel } from 'ssh2';
 import { GatewayError } from './errors.ts';
 import { generateParsableKeyPair } from './listener/host-keys.ts';
@@ -25,6 +25,7 @@ export const SSH2_HOOKS = [
   'Connection._protocol._packetRW.write',
   'Channel.outgoing',
   'Channel._chunk',
+  'Channel._client._sock',
 ] as const;
 export type Ssh2Hook = (typeof SSH2_HOOKS)[number];
 
@@ -56,6 +57,7 @@ interface ChannelInternals {
   _chunkcb?: unknown;
   _chunkErr?: unknown;
   _chunkcbErr?: unknown;
+  readonly _client?: { readonly _sock?: Writable };
 }
 
 interface ZlibPacketReaderShape {
@@ -167,6 +169,14 @@ export function forgetSentChunk(channel: ServerChannel): void {
   internals._chunk = internals._chunkcb = internals._chunkErr = internals._chunkcbErr = undefined;
 }
 
+/**
+ * The socket of the connection a channel belongs to, to batch the packets of a burst of
+ * channel writes into one writev (ssh2 writes each packet to the socket on its own).
+ */
+export function channelSocket(channel: ServerChannel): Writable | undefined {
+  return channelInternals(channel)._client?._sock;
+}
+
 const CHECK_TIMEOUT_MS = 5_000;
 
 /** A server-side Connection and Channel built in memory (no socket, no handshake), for the check. */
@@ -220,6 +230,8 @@ export async function missingSsh2Hooks(): Promise<Ssh2Hook[]> {
     const ch = channelInternals(probe.channel);
     if (typeof ch.outgoing?.state !== 'string' || !('window' in ch.outgoing)) missing.push('Channel.outgoing');
     if (!['_chunk', '_chunkcb', '_chunkErr', '_chunkcbErr'].every((key) => key in ch)) missing.push('Channel._chunk');
+    const socket = ch._client?._sock;
+    if (socket !== c._sock || typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') missing.push('Channel._client._sock');
   } finally {
     probe.close();
   }

@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
 import type { ServerChannel } from 'ssh2';
 import type { ExitStatus } from '../backends/index.ts';
-import { channelOutgoing, forgetSentChunk } from '../ssh2-internals.ts';
+import { channelOutgoing, channelSocket, forgetSentChunk } from '../ssh2-internals.ts';
+import { holdWritesThisTurn } from './write-batch.ts';
 
 /** Where a contained fault happened, for the log line and the metric label (a bounded set). */
 export type FaultStage = 'write' | 'exit' | 'end' | 'close' | 'handler' | 'connection';
@@ -10,6 +11,8 @@ export type FaultStage = 'write' | 'exit' | 'end' | 'close' | 'handler' | 'conne
 export type FaultReporter = (stage: FaultStage, error: unknown) => void;
 
 type StreamKind = 'stdout' | 'stderr';
+
+const SINK_HIGH_WATER_MARK = 256 * 1024;
 
 /**
  * Every ssh2 call a session makes on its channel, made safe: once the client or its
@@ -20,10 +23,16 @@ type StreamKind = 'stdout' | 'stderr';
  * Output is written one chunk at a time, stdout and stderr in turn, each write waiting for
  * ssh2's callback (the client's window took it): ssh2 keeps a single "waiting for window"
  * slot per channel, and two streams waiting at once would leave one of them stuck forever.
+ * A chunk the client's window takes whole while nothing waits is written at once instead
+ * (ssh2 sends it before returning, so no slot is used): the bulk-transfer fast path, with
+ * the connection's socket corked for the rest of the event-loop turn so the packets of
+ * several chunks leave in one writev.
  */
 export class ChannelGuard {
   private faulted = false;
   private tail: Promise<void> = Promise.resolve();
+  /** Writes queued behind `tail`; while there are any, every write queues (order is kept). */
+  private queued = 0;
   /** Bytes ssh2 has accepted so far; a flush that stops moving is seen by this not changing. */
   private sentBytes = 0;
 
@@ -49,13 +58,19 @@ export class ChannelGuard {
 
   /** A line for the user's terminal on stderr, queued behind the output already sent. */
   line(text: string): Promise<void> {
-    return this.send('stderr', Buffer.from(`${text}\r\n`));
+    const chunk = Buffer.from(`${text}\r\n`);
+    return this.sendIfWindowTakesIt('stderr', chunk) ? Promise.resolve() : this.send('stderr', chunk);
   }
 
   /** A stream that writes to the channel's stdout or stderr with back-pressure, never throwing. */
   sink(kind: StreamKind): Writable {
     return new Writable({
-      write: (chunk: Buffer, _encoding, callback) => void this.send(kind, chunk).then(() => callback()),
+      // Above a backend's read (64 KiB), so a chunk taken at once never stops its pipe.
+      highWaterMark: SINK_HIGH_WATER_MARK,
+      write: (chunk: Buffer, _encoding, callback) => {
+        if (this.sendIfWindowTakesIt(kind, chunk)) callback();
+        else void this.send(kind, chunk).then(() => callback());
+      },
     });
   }
 
@@ -74,9 +89,32 @@ export class ChannelGuard {
   }
 
   private send(kind: StreamKind, chunk: Buffer): Promise<void> {
-    const next = this.tail.then(() => this.sendNow(kind, chunk));
+    this.queued += 1;
+    const next = this.tail.then(() => this.sendNow(kind, chunk)).then(() => void (this.queued -= 1));
     this.tail = next;
     return next;
+  }
+
+  /**
+   * Writes `chunk` now when nothing is queued and the client's window takes all of it; false
+   * (nothing written) otherwise, and the caller queues it. True too when the channel is gone
+   * (the chunk is dropped, as the queued path does).
+   */
+  private sendIfWindowTakesIt(kind: StreamKind, chunk: Buffer): boolean {
+    if (this.queued > 0) return false;
+    if (!this.open) return true;
+    const target = kind === 'stdout' ? this.channel : this.channel.stderr;
+    if (!target.writable) return true;
+    if ((channelOutgoing(this.channel)?.window ?? 0) < chunk.length || target.writableLength > 0) return false;
+    const socket = channelSocket(this.channel);
+    if (socket) holdWritesThisTurn(socket);
+    try {
+      target.write(chunk);
+      this.sentBytes += chunk.length;
+    } catch (error) {
+      this.fault('write', error);
+    }
+    return true;
   }
 
   /** Resolves once ssh2 took the chunk, or the channel or connection is gone; never rejects. */

@@ -5,6 +5,7 @@ import { GatewayError } from '../../errors.ts';
 import type { BackendSession, ExitStatus, SessionProgram } from '../backend.ts';
 import { ensureRunning } from './container-lifecycle.ts';
 import { demuxDockerStream } from './stream-demux.ts';
+import { holdWritesThisTurn } from '../../session/write-batch.ts';
 import { startingAtSize } from '../terminal-size.ts';
 import type { Logger } from '../../observability/index.ts';
 import { errorFields } from '../../observability/index.ts';
@@ -45,12 +46,18 @@ export class DockerSession implements BackendSession {
       // instead of one per 32 KiB SSH packet (the top cost in a bulk-upload profile).
       highWaterMark: 1024 * 1024,
       write: (chunk, _encoding, callback) => {
-        if (socket.writable) socket.write(chunk, callback);
-        else callback();
+        if (!socket.writable) return callback();
+        // The SSH packets of one turn (an SFTP request is a 32 KiB packet and a small one)
+        // reach the engine in one writev: each write wakes the engine up once.
+        holdWritesThisTurn(socket);
+        socket.write(chunk, callback);
       },
+      // Corked, the socket hands the chunks to one writev as they are: no copy into one buffer.
       writev: (chunks, callback) => {
         if (!socket.writable) return callback();
-        socket.write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map(({ chunk }) => chunk as Buffer)), callback);
+        socket.cork();
+        for (const [index, { chunk }] of chunks.entries()) socket.write(chunk, index === chunks.length - 1 ? callback : undefined);
+        socket.uncork();
       },
       // Half-close: Docker then closes the program's stdin, which is how `cat` sees EOF.
       // A terminal is left open, as sshd does: Docker would tear the pty down and lose

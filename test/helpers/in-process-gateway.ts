@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import ssh2, { Client, type ConnectConfig, type ExecOptions, type PseudoTtyOptions } from 'ssh2';
 import { AppConfigSchema, type AppConfig, type ConnectionMaps } from '@portcullis/wire';
-import type { Backend } from '../../gateway/src/backends/index.ts';
+import type { Backend, BackendConnection, ConnectionRequest } from '../../gateway/src/backends/index.ts';
 import { GatewayMetrics, createLogger } from '../../gateway/src/observability/index.ts';
 import { UserConnections, handleConnection, type ConnectionDependencies } from '../../gateway/src/session/index.ts';
 import type { AuthService } from '../../gateway/src/session/authentication.ts';
@@ -130,6 +130,18 @@ export async function startInProcessGateway(t: TestContext, options: InProcessGa
   const waitForCode = (code: string, timeoutMs = 10_000) => pollUntil(() => lines.find((line) => line.code === code), { what: `a log line with code ${code}`, timeoutMs, intervalMs: 10 });
 
   return { port, lines, calls, metrics, connect, refused, waitForCode, closedConnections: () => closed };
+}
+
+/** The no-op backend with some methods of each connection replaced (to watch or fail them). */
+export function noopBackendWith(change: (connection: BackendConnection, request: ConnectionRequest) => Partial<BackendConnection>): Backend {
+  const noop = new NoopBackend();
+  return {
+    name: 'noop',
+    openConnection: async (request) => {
+      const connection = await noop.openConnection();
+      return { ...connection, ...change(connection, request) };
+    },
+  };
 }
 
 /**

@@ -2,10 +2,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { test } from 'node:test';
-import type { Backend, BackendConnection } from '../backends/index.ts';
-import { NoopBackend } from '../../../bench/lib/noop-backend.ts';
 import { pollUntil } from '../../../test/helpers/poll-until.ts';
-import { runCommand, startInProcessGateway } from '../../../test/helpers/in-process-gateway.ts';
+import { noopBackendWith, runCommand, startInProcessGateway } from '../../../test/helpers/in-process-gateway.ts';
 
 test('a client that never logs in is dropped after the login grace time, counted once and logged', { timeout: 15_000 }, async (t) => {
   const gateway = await startInProcessGateway(t, { deps: { loginGraceTimeMs: 300 } });
@@ -28,15 +26,8 @@ test('a client that never logs in is dropped after the login grace time, counted
 });
 
 test('a client that leaves after its program: the backend connection is closed before the last line, once', { timeout: 15_000 }, async (t) => {
-  const noop = new NoopBackend();
   const closes: string[] = [];
-  const backend: Backend = {
-    name: 'noop',
-    openConnection: async (request) => {
-      const connection: BackendConnection = await noop.openConnection();
-      return { ...connection, close: async () => void closes.push(request.identity.connectionId) };
-    },
-  };
+  const backend = noopBackendWith((_connection, request) => ({ close: async () => void closes.push(request.identity.connectionId) }));
   const gateway = await startInProcessGateway(t, { deps: { backend } });
   const { client } = await gateway.connect();
   assert.equal((await runCommand(client, 'exit 0')).code, 0);

@@ -1,28 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Backend, BackendConnection, SessionProgram } from '../backends/index.ts';
-import { NoopBackend } from '../../../bench/lib/noop-backend.ts';
-import { runCommand, startInProcessGateway } from '../../../test/helpers/in-process-gateway.ts';
+import type { Backend, SessionProgram } from '../backends/index.ts';
+import { noopBackendWith, runCommand, startInProcessGateway } from '../../../test/helpers/in-process-gateway.ts';
 
 const DOCKER = { backend: 'docker', docker: { execution: { container: { image: 'portcullis/session:dev' } } } };
 
 /** The no-op backend, keeping each program it was asked to start. */
 function recordingBackend(): { backend: Backend; programs: SessionProgram[] } {
-  const noop = new NoopBackend();
   const programs: SessionProgram[] = [];
-  const backend: Backend = {
-    name: 'noop',
-    openConnection: async () => {
-      const connection: BackendConnection = await noop.openConnection();
-      return {
-        ...connection,
-        startSession: (program) => {
-          programs.push(program);
-          return connection.startSession(program);
-        },
-      };
+  const backend = noopBackendWith((connection) => ({
+    startSession: (program) => {
+      programs.push(program);
+      return connection.startSession(program);
     },
-  };
+  }));
   return { backend, programs };
 }
 

@@ -3,11 +3,10 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import type { ClientChannel } from 'ssh2';
-import type { Backend, BackendConnection } from '../backends/index.ts';
+import type { Backend } from '../backends/index.ts';
 import { SshProxyBackend } from '../backends/sshproxy/index.ts';
 import { createLogger } from '../observability/index.ts';
-import { NoopBackend } from '../../../bench/lib/noop-backend.ts';
-import { runCommand, startInProcessGateway } from '../../../test/helpers/in-process-gateway.ts';
+import { noopBackendWith, runCommand, startInProcessGateway } from '../../../test/helpers/in-process-gateway.ts';
 
 const DOCKER = { backend: 'docker', docker: { execution: { container: { image: 'portcullis/session:dev' } } } };
 const KUBERNETES = { backend: 'kubernetes', kubernetes: { pod: { spec: { containers: [{ name: 'shell', image: 'portcullis/session:dev' }] } } } };
@@ -44,21 +43,13 @@ test('maxSessions: a session beyond the limit is refused, the open one keeps wor
 });
 
 test('direct-tcpip disabled by the policy: the forward is refused and never reaches the backend', { timeout: 15_000 }, async (t) => {
-  const noop = new NoopBackend();
   let forwards = 0;
-  const backend: Backend = {
-    name: 'noop',
-    openConnection: async () => {
-      const connection: BackendConnection = await noop.openConnection();
-      return {
-        ...connection,
-        forwardTcp: async () => {
-          forwards += 1;
-          throw new Error('no forward expected');
-        },
-      };
+  const backend = noopBackendWith(() => ({
+    forwardTcp: async () => {
+      forwards += 1;
+      throw new Error('no forward expected');
     },
-  };
+  }));
   const gateway = await startInProcessGateway(t, { deps: { backend }, config: { ...DOCKER, security: { forwarding: { forwardingMode: 'disable' } } } });
   const { client } = await gateway.connect();
   await assert.rejects(new Promise((resolve, reject) => client.forwardOut('127.0.0.1', 0, '127.0.0.1', 9, (error, stream) => (error ? reject(error) : resolve(stream)))), /Channel open failure/);

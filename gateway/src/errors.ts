@@ -60,6 +60,8 @@ export const GATEWAY_CODES = {
   DOCKER_STREAM_OUTPUT_FAILED: 'The attach stream to the container failed.',
   DOCKER_EXIT_CODE_FAILED: 'Reading the exit code of a program failed.',
   SSHPROXY_CONNECTING: 'Connecting to the upstream SSH server.',
+  BACKEND_START_FAILED: 'The backend of a connection (its container, pod or upstream server) could not be made ready and the backend named no cause of its own.',
+  BACKEND_EXEC_FAILED: 'A program could not be started in the backend of the session and the backend named no cause of its own.',
   BACKEND_API_BUSY: 'A Docker or Kubernetes API call was refused: the per-process pool of backend calls and its queue were full.',
   SSHPROXY_BACKEND_FAILED: 'The upstream SSH server cannot be reached or the connection failed.',
   SSHPROXY_BACKEND_HANDSHAKE_FAILED: 'The upstream SSH server refused the login.',

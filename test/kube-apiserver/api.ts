@@ -13,6 +13,7 @@ import { checkPodQuota } from './quota.ts';
 import { discoveryDocument } from './discovery.ts';
 import { apiVersionOf, findResource, RESOURCES, type ResourceDef } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { schemaFieldErrors } from './model-validation.ts';
 import { ApiError, errors, fieldError, success, type FieldError, type Status } from './status.ts';
 import type { KubeObject, ObjectStore } from './store.ts';
 import { serveWatch } from './watch.ts';
@@ -347,7 +348,14 @@ export class KubeApi {
     return object;
   }
 
+  /** Kubernetes' own schema first (kubernetes-models), then the checks its validation code adds. */
   private validate(def: ResourceDef, o: KubeObject): FieldError[] {
+    const all = [...schemaFieldErrors(def.resource, o), ...this.validateSemantics(def, o)];
+    // A missing field both find is reported once, as the API server does.
+    return all.filter((error, index) => all.findIndex((other) => other.field === error.field && other.reason === error.reason) === index);
+  }
+
+  private validateSemantics(def: ResourceDef, o: KubeObject): FieldError[] {
     switch (def.resource) {
       case 'pods':
         return validatePod(o);

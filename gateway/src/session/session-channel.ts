@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import type { ServerChannel, Session, PseudoTtyInfo, WindowChangeInfo, X11Info } from 'ssh2';
+import type { ServerChannel, Session, X11Info } from 'ssh2';
 import type { BackendConnection, BackendSession, SessionProgram } from '../backends/index.ts';
 import type { ProgressRelay } from './progress-relay.ts';
 import type { ChannelTap } from '../audit/index.ts';
@@ -9,10 +9,9 @@ import { SESSION_MARKER_VARIABLE, deliverSignal, newSessionMarker, statusAfterSi
 import { errorFields, type Logger } from '../observability/index.ts';
 import { ChannelGuard, type FaultReporter } from './channel-guard.ts';
 import { ResizeCoalescer } from './resize-coalescer.ts';
+import { SessionRequests, logRefusal } from './session-requests.ts';
 import { SignalGate } from './signal-gate.ts';
 
-/** Client `env` requests kept per session; more are refused. */
-const MAX_CLIENT_ENV = 64;
 /**
  * After the program ended, how long its last output may make no progress (while the client's
  * window is open) before the gateway gives up on it and closes the channel.
@@ -64,83 +63,32 @@ export interface RunningProgram {
 }
 
 /**
- * One SSH `session` channel: collects pty and window size, starts exactly one program
- * (shell or exec), streams it both ways and reports its exit status. Requests with no
- * listener here (env, subsystem, signal, x11, agent) are refused by ssh2 itself.
+ * The session-channel stage: setup requests go through the security filter (SessionRequests),
+ * then exactly one program (shell, exec or subsystem) starts, is streamed both ways and reports
+ * its exit status. Requests with no listener are refused by ssh2 itself.
  */
 export function handleSessionChannel(session: Session, context: SessionChannelContext): void {
-  let pty: SessionProgram['pty'];
-  // Keyed by client-chosen names: Maps, so `constructor` or `__proto__` are names like any other.
-  /** `env` requests, used only where the backend passes them on (see BackendConnection). */
-  const clientEnv = new Map<string, string>();
   let running: BackendSession | undefined;
   let programEnded = false;
   let started = false;
-  /** `env` requests the policy explicitly allows: passed on whatever the backend. */
-  const allowedEnv = new Map<string, string>();
   const marker = newSessionMarker();
   const delivered = new Set<string>();
   let runningConnection: BackendConnection | undefined;
-  const refused = (refusal: Refusal, fields: Record<string, unknown> = {}) => context.log.info({ code: refusal.code, ...fields }, refusal.message);
-  let agentRequested = false;
-  let x11Request: X11Info | undefined;
+  const refused = (refusal: Refusal, fields: Record<string, unknown> = {}) => logRefusal(context.log, refusal, fields);
   /** Environment from agent and X11 forwarding, set up just before the program starts. */
   const forwardEnv: Record<string, string> = {};
   const forwardCleanups: Array<() => void> = [];
   const onFault: FaultReporter = context.onFault ?? ((stage, error) => context.log.warn({ code: 'SSH_CONNECTION_FAULT_CONTAINED', stage, ...errorFields(error) }, 'connection fault contained'));
   const resizes = new ResizeCoalescer((size) => running?.resize(size.cols, size.rows) ?? Promise.resolve());
-
-  session.on('auth-agent', (accept, reject) => {
-    if (started || !context.forwards || context.policy?.forwarding('agent') !== 'allow') {
-      context.log.info({ code: 'SECURITY_AGENT_FORWARDING_REJECTED' }, 'agent forwarding refused');
-      return reject?.();
-    }
-    agentRequested = true;
-    accept?.();
-  });
-
-  session.on('x11', (accept, reject, info: X11Info) => {
-    if (started || !context.forwards || context.policy?.forwarding('x11') !== 'allow') {
-      context.log.info({ code: 'SECURITY_X11_FORWARDING_REJECTED' }, 'X11 forwarding refused');
-      return reject?.();
-    }
-    x11Request = info;
-    accept?.();
-  });
-
-  session.on('pty', (accept, reject, info: PseudoTtyInfo) => {
-    if (started) return reject?.();
-    const refusal = context.policy?.tty();
-    if (refusal) {
-      refused(refusal);
-      return reject?.();
-    }
-    pty = { term: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24 };
-    context.audit?.request('pty', pty);
-    accept?.();
-  });
-
-  session.on('window-change', (accept, _reject, info: WindowChangeInfo) => {
-    if (pty) pty = { ...pty, cols: info.cols, rows: info.rows };
-    context.audit?.request('window-change', { cols: info.cols, rows: info.rows });
-    // Before the program runs the size only changes what it starts with; after, coalesced.
-    if (running && pty) resizes.request(pty);
-    accept?.();
-  });
-
-  // OpenSSH sends env with want-reply false, as sshd silently drops what AcceptEnv does not allow.
-  session.on('env', (accept, reject, info) => {
-    const acceptable = !started && clientEnv.size < MAX_CLIENT_ENV && /^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(info.key) && info.val.length <= 4096;
-    if (!acceptable) return reject?.();
-    const verdict = context.policy?.env(info.key) ?? 'unset';
-    if (verdict === 'deny') {
-      context.log.info({ code: 'SECURITY_ENV_REJECTED', name: info.key }, 'env request refused by policy');
-      return reject?.();
-    }
-    if (verdict === 'allow') allowedEnv.set(info.key, info.val);
-    clientEnv.set(info.key, info.val);
-    context.audit?.request('env', { name: info.key, value: info.val });
-    accept?.();
+  const requests = new SessionRequests(session, {
+    log: context.log,
+    audit: context.audit,
+    policy: context.policy,
+    forwardingAvailable: context.forwards !== undefined,
+    started: () => started,
+    onWindowChange: (size) => {
+      if (running) resizes.request(size);
+    },
   });
 
   const start = (command: string | null, accept: () => ServerChannel, subsystem?: string) => {
@@ -176,8 +124,8 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
       .then(async (connection) => {
         // Failures here leave the program without the forward, as sshd does, never without a session.
         const setups = [
-          agentRequested && context.forwards ? context.forwards.agent(connection, marker) : undefined,
-          x11Request && context.forwards ? context.forwards.x11(connection, marker, x11Request) : undefined,
+          requests.agentRequested && context.forwards ? context.forwards.agent(connection, marker) : undefined,
+          requests.x11Request && context.forwards ? context.forwards.x11(connection, marker, requests.x11Request) : undefined,
         ];
         for (const setup of setups) {
           if (!setup) continue;
@@ -194,15 +142,15 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
     const programFor = (connection: BackendConnection): SessionProgram => ({
       command,
       env: {
-        ...(connection.passesClientEnvironment ? Object.fromEntries(clientEnv) : {}),
-        ...Object.fromEntries(allowedEnv),
+        ...(connection.passesClientEnvironment ? Object.fromEntries(requests.clientEnv) : {}),
+        ...Object.fromEntries(requests.allowedEnv),
         ...context.environment,
-        ...(pty ? { TERM: pty.term } : {}),
+        ...(requests.pty ? { TERM: requests.pty.term } : {}),
         ...originalCommand,
         ...forwardEnv,
         ...(connection.runHelper ? { [SESSION_MARKER_VARIABLE]: marker } : {}),
       },
-      ...(pty ? { pty } : {}),
+      ...(requests.pty ? { pty: requests.pty } : {}),
       ...(subsystem !== undefined ? { subsystem } : {}),
       onProgress: (line: string) => void guard.line(line.replace(/[\r\n]+/g, ' ')),
     });
@@ -232,6 +180,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
         );
         context.onProgramStarted?.();
         // A window-change that came while the program was starting is applied now.
+        const pty = requests.pty;
         if (pty && startedWith && (pty.cols !== startedWith.cols || pty.rows !== startedWith.rows)) resizes.request(pty);
         forget = context.onRunning?.({
           tell: (line) => void guard.line(line),
@@ -326,7 +275,8 @@ async function run(
   } catch (error) {
     const line = isGatewayError(error) ? error.toUserLine() : 'portcullis: Could not start your session.';
     if (!isGatewayError(error) || error.code === 'DOCKER_EXEC_CREATE_FAILED') {
-      log.error({ code: isGatewayError(error) ? error.code : 'DOCKER_EXEC_CREATE_FAILED', ...errorFields(error) }, 'session not started');
+      // A backend that gave no code is named by none: BACKEND_EXEC_FAILED, whatever the backend.
+      log.error({ code: isGatewayError(error) ? error.code : 'BACKEND_EXEC_FAILED', ...errorFields(error) }, 'session not started');
     }
     await guard.line(line);
     guard.finish({ exitCode: 1 });

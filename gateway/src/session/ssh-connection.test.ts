@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { test } from 'node:test';
+import type { ClientChannel } from 'ssh2';
+import type { Backend } from '../backends/index.ts';
+import { SshProxyBackend } from '../backends/sshproxy/index.ts';
+import { createLogger } from '../observability/index.ts';
+import { noopBackendWith, runCommand, startInProcessGateway } from '../../../test/helpers/in-process-gateway.ts';
+
+const DOCKER = { backend: 'docker', docker: { execution: { container: { image: 'portcullis/session:dev' } } } };
+const KUBERNETES = { backend: 'kubernetes', kubernetes: { pod: { spec: { containers: [{ name: 'shell', image: 'portcullis/session:dev' }] } } } };
+
+test('a session on the no-op backend: the program runs, its output and exit status reach the client', { timeout: 15_000 }, async (t) => {
+  const gateway = await startInProcessGateway(t);
+  const { client } = await gateway.connect();
+  assert.equal((await runCommand(client, 'exit 3')).code, 3);
+  // The no-op program echoes its input: what the client sends comes back, then status 0 at EOF.
+  const channel = await new Promise<ClientChannel>((resolve, reject) => client.exec('cat', (error, stream) => (error ? reject(error) : resolve(stream))));
+  let echoed = '';
+  channel.on('data', (data: Buffer) => (echoed += data.toString()));
+  channel.end('hello through the gateway\n');
+  const [code] = (await once(channel, 'exit')) as [number];
+  assert.equal(code, 0);
+  assert.equal(echoed, 'hello through the gateway\n');
+  const started = await gateway.metrics.registry.getSingleMetricAsString('containerssh_backend_requests_total');
+  assert.match(started, /backend="docker"\} 1$/m, 'one backend start per connection, however many sessions');
+});
+
+test('maxSessions: a session beyond the limit is refused, the open one keeps working', { timeout: 15_000 }, async (t) => {
+  const gateway = await startInProcessGateway(t, { config: { ...DOCKER, security: { maxSessions: 1 } } });
+  const { client } = await gateway.connect();
+  const first = await new Promise<ClientChannel>((resolve, reject) => client.exec('cat', (error, stream) => (error ? reject(error) : resolve(stream))));
+  await assert.rejects(runCommand(client, 'exit 0'), /Channel open failure/);
+  await gateway.waitForCode('SECURITY_MAX_SESSIONS');
+  let echoed = '';
+  first.on('data', (data: Buffer) => (echoed += data.toString()));
+  first.end('still here\n');
+  await once(first, 'close');
+  assert.equal(echoed, 'still here\n');
+  // Its slot is free again.
+  assert.equal((await runCommand(client, 'exit 4')).code, 4);
+});
+
+test('direct-tcpip disabled by the policy: the forward is refused and never reaches the backend', { timeout: 15_000 }, async (t) => {
+  let forwards = 0;
+  const backend = noopBackendWith(() => ({
+    forwardTcp: async () => {
+      forwards += 1;
+      throw new Error('no forward expected');
+    },
+  }));
+  const gateway = await startInProcessGateway(t, { deps: { backend }, config: { ...DOCKER, security: { forwarding: { forwardingMode: 'disable' } } } });
+  const { client } = await gateway.connect();
+  await assert.rejects(new Promise((resolve, reject) => client.forwardOut('127.0.0.1', 0, '127.0.0.1', 9, (error, stream) => (error ? reject(error) : resolve(stream)))), /Channel open failure/);
+  const line = await gateway.waitForCode('SECURITY_FORWARDING_REJECTED');
+  assert.equal(line.kind, 'direct-tcpip');
+  assert.equal(forwards, 0);
+});
+
+test('a Kubernetes start that fails without a code is logged as BACKEND_START_FAILED, never as a Docker code', { timeout: 15_000 }, async (t) => {
+  const failing: Backend = {
+    name: 'kubernetes',
+    openConnection: async () => {
+      throw new Error('pods is forbidden: exceeded quota');
+    },
+  };
+  const gateway = await startInProcessGateway(t, { deps: { backend: failing }, config: KUBERNETES });
+  const { client } = await gateway.connect();
+  const result = await runCommand(client, 'id');
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /portcullis: Could not start your session\./);
+  assert.ok(!result.stderr.includes('quota'), 'the API error is not shown to the user');
+  const line = await gateway.waitForCode('BACKEND_START_FAILED');
+  assert.equal(line.level, 'error');
+  const metric = await gateway.metrics.registry.getSingleMetricAsString('containerssh_backend_errors_total');
+  assert.match(metric, /backend="kubernetes"\} 1$/m);
+  const codes = gateway.lines.map((logged) => String(logged.code));
+  assert.deepEqual(
+    codes.filter((code) => code.startsWith('DOCKER_')),
+    [],
+  );
+});
+
+test('a program that a non-Docker backend fails to start without a code is logged as BACKEND_EXEC_FAILED', { timeout: 15_000 }, async (t) => {
+  const backend: Backend = {
+    name: 'kubernetes',
+    openConnection: async () => ({
+      startSession: async () => {
+        throw new Error('exec websocket closed');
+      },
+      close: async () => undefined,
+    }),
+  };
+  const gateway = await startInProcessGateway(t, { deps: { backend }, config: KUBERNETES });
+  const { client } = await gateway.connect();
+  const result = await runCommand(client, 'id');
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /portcullis: Could not start your session\./);
+  await gateway.waitForCode('BACKEND_EXEC_FAILED');
+  assert.deepEqual(
+    gateway.lines.map((logged) => String(logged.code)).filter((code) => code.startsWith('DOCKER_')),
+    [],
+  );
+});
+
+test('an SSH proxy whose upstream is unreachable logs its own SSHPROXY code and no Docker code', { timeout: 15_000 }, async (t) => {
+  // A port that was just free: nothing listens there.
+  const probe = createServer();
+  probe.listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const gateway = await startInProcessGateway(t, {
+    deps: { backend: new SshProxyBackend(createLogger('silent')) },
+    config: { backend: 'sshproxy', sshproxy: { server: '127.0.0.1', port, username: 'upstream', password: 'x', allowedHostKeyFingerprints: [`SHA256:${'A'.repeat(43)}`], timeout: 2_000 } },
+  });
+  const { client } = await gateway.connect();
+  const result = await runCommand(client, 'id');
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /Could not reach your server\. \(SSHPROXY_BACKEND_FAILED\)/);
+  await gateway.waitForCode('SSHPROXY_BACKEND_FAILED');
+  assert.deepEqual(
+    gateway.lines.map((logged) => String(logged.code)).filter((code) => code.startsWith('DOCKER_')),
+    [],
+  );
+});

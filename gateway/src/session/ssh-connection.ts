@@ -16,7 +16,7 @@ import { NO_TAP, tapGlobalRequests, type AuditService } from '../audit/index.ts'
 import { RemoteForwards, handleDirectStreamlocal, handleDirectTcpip, sessionForwards } from '../forwarding/index.ts';
 import { SecurityPolicy, type SecurityCeilings } from '../filters/index.ts';
 import { ConnectionTimeLimits } from './time-limits.ts';
-import type { UserConnections } from './user-connections.ts';
+import type { ConnectionSlots } from './user-connections.ts';
 
 export interface ConnectionDependencies {
   readonly auth: AuthWebhook;
@@ -35,7 +35,7 @@ export interface ConnectionDependencies {
   /** Records the connection per the policy's audit settings; without it nothing is recorded. */
   readonly audit?: AuditService;
   /** Connections per user on this instance, for the policy's maxConnectionsPerUser. */
-  readonly userConnections?: UserConnections;
+  readonly userConnections?: ConnectionSlots;
   /** The gateway's limits a policy may lower but never lift (sessions, connections per user). */
   readonly ceilings?: SecurityCeilings;
   /** Longest user name (UTF-8 bytes) taken; longer ones are refused before any webhook call or log line. */
@@ -160,8 +160,10 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
     // The client left while the webhooks answered: its close already ran, so nothing may start now.
     if (gone.signal.aborted) return;
     const policy = new SecurityPolicy(response.config.security, deps.ceilings);
-    const slot = deps.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);
+    const slot = await deps.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);
     if (slot && !slot.taken) throw slot.refusal;
+    // With workers the slot comes from the primary: the client may have left meanwhile.
+    if (gone.signal.aborted) return slot?.release();
     const releaseSlot = slot?.release;
     loginName = ctx.username;
     grant = { authenticatedUsername, config: response.config, maps: withGatewayMetadata(response.maps, facts), policy, ...(releaseSlot ? { releaseSlot } : {}) };

@@ -125,7 +125,9 @@ export async function runWorker(config: GatewayConfig, log: Logger, overrides: P
     }
   });
   gateway = await startGateway(config, log, { ...overrides, worker: link });
-  // The primary's /metrics asks each worker for these and sums them.
+  // The primary's /metrics asks each worker for these and sums them; prom-client answers its
+  // requests only once an AggregatorRegistry was made in the worker too.
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([gateway.metrics.registry]);
   send({ t: 'ready', instanceId: gateway.instanceId });
   return gateway;

@@ -142,21 +142,21 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   reaper?.start();
   kubernetes?.start();
   const checks: HealthCheck[] = [
-      { name: 'auth', check: () => authClient.reachable() },
-      { name: 'configserver', check: () => configClient.reachable() },
-      ...(docker
-        ? [
-            {
-              name: 'docker',
-              check: () =>
-                docker.ping().then(
-                  () => undefined,
-                  (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`)),
-                ),
-            },
-          ]
-        : []),
-      ...(kubernetes ? [{ name: 'kubernetes', check: () => kubernetes.check() }] : []),
+    { name: 'auth', check: () => authClient.reachable() },
+    { name: 'configserver', check: () => configClient.reachable() },
+    ...(docker
+      ? [
+          {
+            name: 'docker',
+            check: () =>
+              docker.ping().then(
+                () => undefined,
+                (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`)),
+              ),
+          },
+        ]
+      : []),
+    ...(kubernetes ? [{ name: 'kubernetes', check: () => kubernetes.check() }] : []),
   ];
   if (listener) log.info({ code: 'SSH_AVAILABLE', port: listener.port, address: host, instanceId }, 'SSH listener up');
   const ops = edge

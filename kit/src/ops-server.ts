@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import type { Registry } from 'prom-client';
 
 /**
  * A dependency the service needs to serve; `check` rejects with why it cannot. It resolves to a

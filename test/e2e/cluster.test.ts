@@ -41,7 +41,7 @@ describe('gateway with two worker processes (workers: 2)', () => {
   const login = async (): Promise<ssh2.Client> => {
     const client = new ssh2.Client();
     // Not events.once: it would reject on the client's 'error'.
-    clients.set(client, new Promise((resolve) => client.once('close', resolve)));
+    clients.set(client, new Promise<void>((resolve) => client.once('close', () => resolve())));
     // ssh2 may report a refused login more than once; the first report settles the login.
     client.on('error', () => undefined);
     let banner = '';
@@ -59,8 +59,7 @@ describe('gateway with two worker processes (workers: 2)', () => {
     return { client, worker: Number(line.worker) };
   };
   /** An interactive shell on the no-op backend: it echoes what it is sent. */
-  const shell = (client: ssh2.Client) =>
-    new Promise<ssh2.ClientChannel>((resolve, reject) => client.shell(false, (error, channel) => (error ? reject(error) : resolve(channel))));
+  const shell = (client: ssh2.Client) => new Promise<ssh2.ClientChannel>((resolve, reject) => client.shell(false, (error, channel) => (error ? reject(error) : resolve(channel))));
   const echoes = async (channel: ssh2.ClientChannel, text: string) => {
     const got = new Promise<string>((resolve) => channel.once('data', (data: Buffer) => resolve(data.toString())));
     channel.write(text);
@@ -109,7 +108,14 @@ describe('gateway with two worker processes (workers: 2)', () => {
     a.client.end();
     await clients.get(a.client);
     // The slot comes back once the worker reports the close to the primary.
-    const again = await pollUntil(() => login().then((client) => client, () => undefined), { what: 'a login after a slot was freed', timeoutMs: 10_000, intervalMs: 200 });
+    const again = await pollUntil(
+      () =>
+        login().then(
+          (client) => client,
+          () => undefined,
+        ),
+      { what: 'a login after a slot was freed', timeoutMs: 10_000, intervalMs: 200 },
+    );
     assert.ok(again);
     await closeAll();
   });
@@ -141,7 +147,14 @@ describe('gateway with two worker processes (workers: 2)', () => {
 
   test('a worker that dies is logged and replaced; the other worker keeps its session', E2E, async () => {
     // The startup slots of the silent connections are freed once their close reaches the primary.
-    const doomed = await pollUntil(() => loginOn(logMark(world.gateway)).then((x) => x, () => undefined), { what: 'a login', timeoutMs: 10_000, intervalMs: 200 });
+    const doomed = await pollUntil(
+      () =>
+        loginOn(logMark(world.gateway)).then(
+          (x) => x,
+          () => undefined,
+        ),
+      { what: 'a login', timeoutMs: 10_000, intervalMs: 200 },
+    );
     const survivor = await loginOn(logMark(world.gateway));
     assert.notEqual(doomed.worker, survivor.worker);
     const kept = await shell(survivor.client);
@@ -157,7 +170,12 @@ describe('gateway with two worker processes (workers: 2)', () => {
     assert.equal(await echoes(kept, 'still here\n'), 'still here\n', "the other worker's session is untouched");
     const replacement = await mark.next('GATEWAY_WORKER_STARTED');
     assert.notEqual(replacement.workerId, doomed.worker);
-    const health = await pollUntil(() => ops('/healthz'), { what: 'healthy again', until: (answer) => answer.status === 200 && !/of 2 gateway workers/.test(answer.body), timeoutMs: 30_000, intervalMs: 200 });
+    const health = await pollUntil(() => ops('/healthz'), {
+      what: 'healthy again',
+      until: (answer) => answer.status === 200 && !/of 2 gateway workers/.test(answer.body),
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
     assert.equal(health.status, 200);
     const fresh = await loginOn(logMark(world.gateway));
     assert.equal(fresh.worker, replacement.workerId, 'the replacement takes connections (it holds the fewest)');
@@ -178,3 +196,50 @@ describe('gateway with two worker processes (workers: 2)', () => {
   });
 });
 
+describe('two workers behind a load balancer (workers: 2, ssh.proxyProtocol)', () => {
+  let world: World;
+  before(async () => {
+    world = await startWorld({
+      gatewayEntry: 'bench/lib/noop-gateway.ts',
+      workers: 2,
+      gateway: { ssh: { perSourceMaxStartups: 2, proxyProtocol: { trustedProxies: ['127.0.0.3/32'], headerTimeout: '5s' } } },
+    });
+  });
+  after(() => world.stop());
+
+  /** A connection from the trusted balancer's address that starts with a v1 header naming `source`. */
+  const viaBalancer = async (source: string, port: number) => {
+    const socket = connect({ host: '127.0.0.1', port: world.sshPort, localAddress: '127.0.0.3' });
+    await once(socket, 'connect');
+    socket.write(`PROXY TCP4 ${source} 127.0.0.1 ${port} ${world.sshPort}\r\n`);
+    return socket;
+  };
+
+  test('the header names the client a worker logs in, and the primary counts that client per source', E2E, async () => {
+    const socket = await viaBalancer('203.0.113.7', 40001);
+    const client = new ssh2.Client();
+    client.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', resolve).once('error', reject);
+      client.connect({ sock: socket, username: world.username, password: world.password, readyTimeout: 60_000 });
+    });
+    client.end();
+    const seen = world.authserver.logs.filter((line) => line.code === 'AUTHSERVER_PASSWORD_ACCEPTED').map((line) => line.remoteAddress);
+    assert.deepEqual(seen.slice(-1), ['203.0.113.7:40001']);
+
+    const refused = logMark(world.gateway);
+    const silent = [await viaBalancer('198.51.100.9', 40002), await viaBalancer('198.51.100.9', 40003)];
+    try {
+      // Each is admitted and served (the worker sends its identification) before the third comes.
+      for (const socket of silent) await once(socket, 'data');
+      const third = await viaBalancer('198.51.100.9', 40004);
+      silent.push(third);
+      await once(third, 'close');
+      const line = await refused.next('SSH_PER_SOURCE_MAX_STARTUPS');
+      assert.equal(line.source, '198.51.100.9/32');
+      assert.equal(line.worker, 0, 'counted by the primary for both workers');
+    } finally {
+      for (const socket of silent) socket.destroy();
+    }
+  });
+});

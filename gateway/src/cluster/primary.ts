@@ -83,7 +83,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger, workerCount
     const parsed = WorkerMessageSchema.safeParse(raw);
     if (!parsed.success) {
       if (typeof raw === 'object' && raw !== null && 'type' in raw) return; // prom-client's metrics answers
-      return refusals.warn('GATEWAY_WORKER_MESSAGE_INVALID', { worker: entry.worker.id }, 'a worker sent a message the primary does not accept');
+      return refusals.warn('GATEWAY_WORKER_MESSAGE_INVALID', { workerId: entry.worker.id }, 'a worker sent a message the primary does not accept');
     }
     const message = parsed.data;
     const id = nextId++;
@@ -92,7 +92,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger, workerCount
         entry.ready = true;
         entry.instanceId = message.instanceId;
         workersUp.set([...entries.values()].filter((each) => each.ready).length);
-        log.info({ code: 'GATEWAY_WORKER_STARTED', worker: entry.worker.id, pid: entry.worker.process.pid, instanceId: message.instanceId }, 'gateway worker taking connections');
+        log.info({ code: 'GATEWAY_WORKER_STARTED', workerId: entry.worker.id, pid: entry.worker.process.pid, instanceId: message.instanceId }, 'gateway worker taking connections');
         if ([...entries.values()].filter((each) => each.ready).length >= workerCount) firstReady();
         return;
       case 'admit': {
@@ -147,7 +147,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger, workerCount
     for (const ticket of entry.tickets.values()) ticket.closed();
     for (const release of entry.slots.values()) release();
     workersUp.set([...entries.values()].filter((each) => each.ready).length);
-    if (stopping) return log.info({ code: 'GATEWAY_WORKER_STOPPED', worker: worker.id, exitCode }, 'gateway worker stopped');
+    if (stopping) return log.info({ code: 'GATEWAY_WORKER_STOPPED', workerId: worker.id, exitCode }, 'gateway worker stopped');
     if (!started) {
       // A worker that cannot start names why in its own log; restarting it would loop.
       stopping = true;
@@ -159,7 +159,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger, workerCount
     fastExits = uptime < STABLE_AFTER_MS ? fastExits + 1 : 0;
     const delayMs = fastExits === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 250 * 2 ** (fastExits - 1));
     log.error(
-      { code: 'GATEWAY_WORKER_EXITED', worker: worker.id, pid: worker.process.pid, exitCode, signal, connections: entry.tickets.size, restartInMs: delayMs },
+      { code: 'GATEWAY_WORKER_EXITED', workerId: worker.id, pid: worker.process.pid, exitCode, signal, connections: entry.tickets.size, restartInMs: delayMs },
       'gateway worker exited; its connections ended, a new worker replaces it',
     );
     setTimeout(() => stopping || fork(), delayMs).unref();
@@ -206,10 +206,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger, workerCount
   await once(tcp, 'listening');
   const address = tcp.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
-  log.info(
-    { code: 'SSH_AVAILABLE', port: boundPort, address: host, workers: workerCount, instanceIds: [...entries.values()].map((entry) => entry.instanceId) },
-    'SSH listener up',
-  );
+  log.info({ code: 'SSH_AVAILABLE', port: boundPort, address: host, workers: workerCount, instanceIds: [...entries.values()].map((entry) => entry.instanceId) }, 'SSH listener up');
 
   let nextHealth = 0;
   let inFlight: Promise<Map<string, { error?: string; warning?: string }>> | undefined;

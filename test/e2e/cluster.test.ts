@@ -242,4 +242,16 @@ describe('two workers behind a load balancer (workers: 2, ssh.proxyProtocol)', (
       for (const socket of silent) socket.destroy();
     }
   });
+
+  test('a peer that is not a trusted proxy is dropped by the primary before any worker sees it', E2E, async () => {
+    const mark = logMark(world.gateway);
+    const direct = connect(world.sshPort, '127.0.0.1');
+    let received = 0;
+    direct.on('data', (data: Buffer) => (received += data.length));
+    await once(direct, 'close');
+    assert.equal(received, 0, 'not even an SSH identification');
+    const line = await mark.next('SSH_PROXY_UNTRUSTED');
+    assert.equal(line.peer, '127.0.0.1');
+    assert.equal(line.worker, 0);
+  });
 });

@@ -7,7 +7,7 @@ import { AuditService } from '../audit/index.ts';
 import { UserContainerSlots } from '../backends/index.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
 import { gatewayCheckNames, hostPort } from '../gateway.ts';
-import { LocalSourceAdmission, loadHostKeys, type AdmissionTicket } from '../listener/index.ts';
+import { LocalSourceAdmission, loadHostKeys, trustedProxyCheck, type AdmissionTicket } from '../listener/index.ts';
 import { RefusalLog } from '../listener/refusal-log.ts';
 import type { Logger } from '../observability/index.ts';
 import { UserConnections } from '../session/index.ts';
@@ -176,14 +176,18 @@ export async function runPrimary(config: GatewayConfig, log: Logger, workerCount
     return best;
   };
 
+  const proxyProtocol = config.ssh.proxyProtocol;
+  const fromTrustedProxy = proxyProtocol && trustedProxyCheck({ trustedProxies: proxyProtocol.trustedProxies, log });
   const accept = (socket: Socket) => {
     socket.on('error', () => undefined);
+    // An untrusted peer costs no worker anything.
+    if (fromTrustedProxy && !fromTrustedProxy(socket)) return;
     const entry = pick();
     if (!entry) {
       refusals.warn('GATEWAY_NO_WORKER', {}, 'connection dropped: no gateway worker is taking connections');
       return void socket.destroy();
     }
-    if (config.ssh.proxyProtocol) {
+    if (proxyProtocol) {
       // The source is in the PROXY header the worker reads; it asks for admission then.
       return void send(entry, { t: 'proxied-connection' }, socket).then((sent) => sent || socket.destroy());
     }

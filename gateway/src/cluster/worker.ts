@@ -27,7 +27,12 @@ class PrimaryLink implements WorkerShares {
   /** Delivers an answer from the primary to whoever asked. */
   answer(message: Answer): void {
     const entry = this.waiting.get(message.req);
-    if (!entry) return;
+    if (!entry) {
+      // Too late: the asker already failed closed, so what the primary granted goes back.
+      if (message.t === 'slot' && message.slot !== undefined) this.send({ t: 'release-slot', slot: message.slot });
+      if (message.t === 'admitted' && message.ticket !== undefined) this.send({ t: 'closed', ticket: message.ticket });
+      return;
+    }
     this.waiting.delete(message.req);
     clearTimeout(entry.timer);
     entry.resolve(message);
@@ -111,7 +116,10 @@ export async function runWorker(config: GatewayConfig, log: Logger, overrides: P
     const socket = handle as Socket | undefined;
     switch (message.t) {
       case 'connection':
-        if (!socket || !gateway) return void socket?.destroy();
+        if (!socket || !gateway) {
+          socket?.destroy();
+          return link.ticket(message.ticket).closed();
+        }
         return gateway.serveAdmitted(socket, link.ticket(message.ticket), message.delayMs);
       case 'proxied-connection':
         if (!socket || !gateway) return void socket?.destroy();

@@ -17,17 +17,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       // Child bindings skip the bindings formatter; these keys may carry client-chosen text.
       serializers: BOUNDED_BINDING_SERIALIZERS,
     },
-    destination ?? stdoutDestination(),
+    destination ?? process.stdout,
   );
-}
-
-/**
- * Lines to stdout written off the event loop (sonic-boom, batched while a write is in flight)
- * instead of one blocking write per line; pino flushes what is left when the process exits.
- * A write never exceeds PIPE_BUF, so lines from several workers sharing one pipe never interleave.
- */
-function stdoutDestination(): pino.DestinationStream {
-  return pino.destination({ dest: 1, sync: false, maxWrite: 4096 });
 }
 
 /** Serialises an error for operators without spreading untrusted objects into log bindings. */

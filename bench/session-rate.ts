@@ -56,7 +56,8 @@ export async function run(options: BenchOptions): Promise<Row[]> {
   const bare = await bareServer();
   const runs = { single: [] as Measured[], cluster: [] as Measured[], bare: [] as Measured[] };
   try {
-    for (const target of [single, cluster, bare]) await rate(target, 1); // warm-up
+    // Warm-up: each process's JIT and kept-alive webhook connections (two workers warm up twice).
+    for (const target of [single, cluster, bare]) await rate(target, options.smoke ? 1 : 5);
     for (let round = 0; round < rounds; round += 1) {
       runs.single.push(await rate(single, seconds));
       runs.bare.push(await rate(bare, seconds));

@@ -10,7 +10,7 @@ const Id = z.number().int().nonnegative();
 const Username = z.string().min(1).max(4096);
 const Penalty = z.enum(['authfail', 'noauth', 'grace-exceeded']);
 
-export const WorkerMessageSchema = z.discriminatedUnion('t', [
+const SingleWorkerMessageSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('ready'), instanceId: z.string().max(64) }),
   /** Source checks for a connection whose address only the worker knows (PROXY protocol header). */
   z.strictObject({ t: z.literal('admit'), req: Id, address: z.string().max(64) }),
@@ -25,7 +25,10 @@ export const WorkerMessageSchema = z.discriminatedUnion('t', [
     results: z.array(z.strictObject({ name: z.string().max(64), error: z.string().max(1024).optional(), warning: z.string().max(1024).optional() })).max(16),
   }),
 ]);
-export type WorkerMessage = z.infer<typeof WorkerMessageSchema>;
+export type WorkerMessage = z.infer<typeof SingleWorkerMessageSchema>;
+
+/** A worker sends what one turn of its event loop produced as one IPC write (fewer syscalls and wake-ups per connection). */
+export const WorkerBatchSchema = z.array(SingleWorkerMessageSchema).min(1).max(10_000);
 
 const RefusalCodeSchema = z.enum(['SECURITY_MAX_CONNECTIONS', 'SECURITY_MAX_CONNECTIONS_PER_USER', 'SECURITY_MAX_CONTAINERS_PER_USER']);
 export type RefusalCode = z.infer<typeof RefusalCodeSchema>;

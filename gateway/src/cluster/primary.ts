@@ -12,7 +12,7 @@ import { RefusalLog } from '../listener/refusal-log.ts';
 import type { Logger } from '../observability/index.ts';
 import { UserConnections } from '../session/index.ts';
 import type { GatewayConfig } from '../settings/index.ts';
-import { WorkerMessageSchema, type PrimaryMessage, type RefusalCode, type WorkerMessage } from './messages.ts';
+import { WorkerBatchSchema, type PrimaryMessage, type RefusalCode, type WorkerMessage } from './messages.ts';
 
 /** A worker that dies sooner than this after its start counts as a crash loop: restarts back off. */
 const STABLE_AFTER_MS = 10_000;
@@ -79,13 +79,14 @@ export async function runPrimary(config: GatewayConfig, log: Logger, workerCount
       entry.worker.send(message, socket as never, (error: Error | null) => resolve(!error));
     });
 
-  const onMessage = (entry: WorkerEntry, raw: unknown) => {
-    const parsed = WorkerMessageSchema.safeParse(raw);
-    if (!parsed.success) {
-      if (typeof raw === 'object' && raw !== null && 'type' in raw) return; // prom-client's metrics answers
-      return refusals.warn('GATEWAY_WORKER_MESSAGE_INVALID', { workerId: entry.worker.id }, 'a worker sent a message the primary does not accept');
-    }
-    const message = parsed.data;
+  const onBatch = (entry: WorkerEntry, raw: unknown) => {
+    if (typeof raw === 'object' && raw !== null && 'type' in raw) return; // prom-client's metrics answers
+    const parsed = WorkerBatchSchema.safeParse(raw);
+    if (!parsed.success) return refusals.warn('GATEWAY_WORKER_MESSAGE_INVALID', { workerId: entry.worker.id }, 'a worker sent a message the primary does not accept');
+    for (const message of parsed.data) onMessage(entry, message);
+  };
+
+  const onMessage = (entry: WorkerEntry, message: WorkerMessage) => {
     const id = nextId++;
     switch (message.t) {
       case 'ready':
@@ -136,7 +137,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger, workerCount
     const worker = cluster.fork();
     const entry: WorkerEntry = { worker, startedAt: Date.now(), ready: false, tickets: new Map(), slots: new Map() };
     entries.set(worker.id, entry);
-    worker.on('message', (raw: unknown) => onMessage(entry, raw));
+    worker.on('message', (raw: unknown) => onBatch(entry, raw));
   };
 
   cluster.on('exit', (worker, exitCode, signal) => {

@@ -102,9 +102,16 @@ class PrimaryLink implements WorkerShares {
 
 /** Runs the gateway as one cluster worker; resolves once it takes connections. */
 export async function runWorker(config: GatewayConfig, log: Logger, overrides: Pick<GatewayOverrides, 'backend'> = {}): Promise<WorkerGateway> {
-  const send = (message: WorkerMessage) => {
+  // Messages of one event-loop turn go out together, as one write on the IPC channel.
+  let queued: WorkerMessage[] = [];
+  const flush = () => {
+    const batch = queued;
+    queued = [];
     // The channel is gone only when the primary is: the worker ends with it (node:cluster).
-    if (process.connected) process.send?.(message);
+    if (process.connected) process.send?.(batch);
+  };
+  const send = (message: WorkerMessage) => {
+    if (queued.push(message) === 1) setImmediate(flush);
   };
   const link = new PrimaryLink(send);
   // Buffered until the gateway is up; the primary sends no connection before `ready`.

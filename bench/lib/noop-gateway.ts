@@ -4,12 +4,13 @@
  */
 import '../../gateway/src/ssh2-padding.ts';
 import { parseArgs } from 'node:util';
-import { startGateway } from '../../gateway/src/gateway.ts';
+import { startGatewayProcess } from '../../gateway/src/cluster/index.ts';
 import { createLogger } from '../../gateway/src/observability/index.ts';
 import { loadGatewayConfig } from '../../gateway/src/settings/index.ts';
 import { NoopBackend } from './noop-backend.ts';
 
 const { values } = parseArgs({ options: { config: { type: 'string' } } });
 const config = await loadGatewayConfig(values.config!);
-const gateway = await startGateway(config, createLogger(config.log.level), { backend: new NoopBackend() });
+// `workers` in the config runs it as a cluster, each worker with the no-op backend.
+const gateway = await startGatewayProcess(config, createLogger(config.log.level), { backend: new NoopBackend() });
 process.once('SIGTERM', () => void gateway.close().then(() => process.exit(0)));

@@ -20,16 +20,17 @@ async function rssOf(program: RunningProgram): Promise<number> {
 }
 
 /** The real gateway process, real webhooks over mTLS, and the no-op backend. */
-export async function noopGateway(): Promise<SshTarget & { world: World }> {
+export async function noopGateway(options: { workers?: number } = {}): Promise<SshTarget & { world: World }> {
   const key = generateParsableKeyPair('ed25519');
   const world = await startWorld({
     authorizedKeys: [key.public],
     logLevel: 'info',
     gatewayEntry: 'bench/lib/noop-gateway.ts',
+    ...(options.workers ? { workers: options.workers } : {}),
     gateway: { ssh: { maxStartups: 1000, perSourceMaxStartups: 1000, maxConnectionsPerUser: 1000, perSourcePenalties: { enabled: false } } },
   });
   return {
-    label: 'portcullis (no-op backend)',
+    label: options.workers && options.workers > 1 ? `portcullis, ${options.workers} workers (no-op backend)` : 'portcullis (no-op backend)',
     world,
     port: world.sshPort,
     username: world.username,

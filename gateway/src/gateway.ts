@@ -1,20 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { AuthWebhook } from './auth/index.ts';
-import { BackendRouter, UserContainerBudget, type Backend } from './backends/index.ts';
+import { BackendRouter, UserContainerBudget, type Backend, type ContainerSlots } from './backends/index.ts';
 import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/docker/index.ts';
 import { SshProxyBackend } from './backends/sshproxy/index.ts';
 import { ConfigWebhook } from './config/index.ts';
-import { loadHostKeys, startSshListener } from './listener/index.ts';
-import { startOpsListeners } from '@portcullis/kit';
+import { acceptingProxyProtocol, createSshEdge, loadHostKeys, startSshListener, type AdmissionTicket, type ListenerOptions, type SourceAdmission } from './listener/index.ts';
+import { startOpsListeners, type HealthCheck } from '@portcullis/kit';
 import { GatewayMetrics, type Logger } from './observability/index.ts';
-import { UserConnections, handleConnection } from './session/index.ts';
+import { UserConnections, handleConnection, type ConnectionSlots } from './session/index.ts';
 import type { GatewayConfig } from './settings/index.ts';
 import { WebhookClient } from './webhook/index.ts';
 import { AuditService } from './audit/index.ts';
 import { assertSsh2Internals } from './ssh2-internals.ts';
 
 export interface RunningGateway {
+  /** The SSH port; 0 in a cluster worker, which has no listener of its own. */
   readonly port: number;
   readonly instanceId: string;
   readonly metrics: GatewayMetrics;
@@ -25,10 +27,30 @@ export interface RunningGateway {
 export interface GatewayOverrides {
   /** Replaces the configured backends (benchmarks measure the gateway alone with a no-op one). */
   readonly backend?: Backend;
+  /** Runs as a cluster worker: the primary listens, counts the limits and serves the ops endpoints. */
+  readonly worker?: WorkerShares;
+}
+
+/** What a worker asks of the cluster primary instead of counting alone. */
+export interface WorkerShares {
+  readonly admission: SourceAdmission;
+  readonly connections: ConnectionSlots;
+  readonly containers: ContainerSlots;
+}
+
+/** A cluster worker's gateway: sockets come from the primary, health is asked by it. */
+export interface WorkerGateway extends RunningGateway {
+  /** A connection the primary admitted. */
+  serveAdmitted(socket: Socket, ticket: AdmissionTicket, delayMs: number): void;
+  /** A connection from a trusted load balancer; its PROXY header names the source to admit. */
+  acceptProxied(socket: Socket): void;
+  readonly checks: readonly HealthCheck[];
 }
 
 /** Wires the pieces from the config; knows nothing of any single connection. */
-export async function startGateway(config: GatewayConfig, log: Logger, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
+export function startGateway(config: GatewayConfig, log: Logger, overrides?: { readonly backend?: Backend }): Promise<RunningGateway>;
+export function startGateway(config: GatewayConfig, log: Logger, overrides: GatewayOverrides & { readonly worker: WorkerShares }): Promise<WorkerGateway>;
+export async function startGateway(config: GatewayConfig, log: Logger, overrides: GatewayOverrides = {}): Promise<RunningGateway | WorkerGateway> {
   // Before anything starts: a changed ssh2 is refused by the name of the hook it lost.
   await assertSsh2Internals();
   const instanceId = randomBytes(8).toString('hex');
@@ -50,7 +72,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined),
       ...(kubernetes ? [kubernetes.backend] : []),
     ]);
-  const backend = new UserContainerBudget(routed, config.ssh.maxContainersPerUser);
+  const backend = new UserContainerBudget(routed, overrides.worker?.containers ?? config.ssh.maxContainersPerUser);
   const reaper =
     docker &&
     new ContainerReaper(docker, {
@@ -60,13 +82,15 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       log,
     });
   const hostKeys = await loadHostKeys(config.ssh.hostKeyDir, log);
-  const audit = await AuditService.start(config.audit, log, metrics.registry);
+  // Sealing a crashed gateway's recordings and the player run once, in the primary: a worker
+  // starting later must not seal recordings its siblings are still writing.
+  const audit = await AuditService.start(config.audit, log, metrics.registry, { recover: !overrides.worker, player: !overrides.worker });
   const { host, port: sshPort } = hostPort(config.ssh.listen);
   const open = new Set<Promise<void>>();
   const clients = new Set<{ end(): unknown }>();
-  const userConnections = new UserConnections(config.ssh.maxConnections);
+  const userConnections = overrides.worker?.connections ?? new UserConnections(config.ssh.maxConnections);
 
-  const listener = await startSshListener({
+  const listenerOptions: ListenerOptions = {
     hostKeys,
     host,
     port: sshPort,
@@ -111,41 +135,47 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
         onAuthFailed: attempt.authFailed,
       });
     },
-  });
+    ...(overrides.worker ? { admission: overrides.worker.admission } : {}),
+  };
+  const edge = overrides.worker && createSshEdge(listenerOptions);
+  const listener = edge ? undefined : await startSshListener(listenerOptions);
   reaper?.start();
   kubernetes?.start();
-  log.info({ code: 'SSH_AVAILABLE', port: listener.port, address: host, instanceId }, 'SSH listener up');
-  const ops = await startOpsListeners({
-    metrics: config.metrics && hostPort(config.metrics.listen),
-    health: config.health && hostPort(config.health.listen),
-    registry: metrics.registry,
-    checks: [
-      { name: 'auth', check: () => authClient.reachable() },
-      { name: 'configserver', check: () => configClient.reachable() },
-      ...(docker
-        ? [
-            {
-              name: 'docker',
-              check: () =>
-                docker.ping().then(
-                  () => undefined,
-                  (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`)),
-                ),
-            },
-          ]
-        : []),
-      ...(kubernetes ? [{ name: 'kubernetes', check: () => kubernetes.check() }] : []),
-    ],
-    notFoundCode: 'GATEWAY_OPS_NOT_FOUND',
-  });
-  for (const { serves, port, address } of ops.listening) log.info({ code: 'GATEWAY_OPS_LISTENING', serves, port, address }, `${serves} listener up`);
+  const checks: HealthCheck[] = [
+    { name: 'auth', check: () => authClient.reachable() },
+    { name: 'configserver', check: () => configClient.reachable() },
+    ...(docker
+      ? [
+          {
+            name: 'docker',
+            check: () =>
+              docker.ping().then(
+                () => undefined,
+                (error: Error) => Promise.reject(new Error(`the Docker engine cannot be reached: ${error.message}`)),
+              ),
+          },
+        ]
+      : []),
+    ...(kubernetes ? [{ name: 'kubernetes', check: () => kubernetes.check() }] : []),
+  ];
+  if (listener) log.info({ code: 'SSH_AVAILABLE', port: listener.port, address: host, instanceId }, 'SSH listener up');
+  const ops = edge
+    ? undefined
+    : await startOpsListeners({
+        metrics: config.metrics && hostPort(config.metrics.listen),
+        health: config.health && hostPort(config.health.listen),
+        registry: metrics.registry,
+        checks,
+        notFoundCode: 'GATEWAY_OPS_NOT_FOUND',
+      });
+  for (const { serves, port, address } of ops?.listening ?? []) log.info({ code: 'GATEWAY_OPS_LISTENING', serves, port, address }, `${serves} listener up`);
 
-  return {
-    port: listener.port,
+  const running: RunningGateway = {
+    port: listener?.port ?? 0,
     instanceId,
     metrics,
     close: async () => {
-      const stopped = listener.close();
+      const stopped = listener?.close();
       // Ending each client closes its sessions and removes its container.
       for (const client of clients) {
         try {
@@ -157,16 +187,32 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       await Promise.all([stopped, ...open]);
       reaper?.stop();
       await kubernetes?.stop();
-      await ops.close();
+      await ops?.close();
       await audit.close();
       authClient.close();
       configClient.close();
     },
   };
+  if (!edge) return running;
+  const proxied = config.ssh.proxyProtocol
+    ? acceptingProxyProtocol({ trustedProxies: config.ssh.proxyProtocol.trustedProxies, headerTimeoutMs: config.ssh.proxyProtocol.headerTimeout, log }, edge.accept)
+    : undefined;
+  return {
+    ...running,
+    serveAdmitted: edge.serveAdmitted,
+    // Without PROXY protocol settings the primary never sends one; dropped if it did.
+    acceptProxied: (socket) => (proxied ? proxied(socket) : socket.destroy()),
+    checks,
+  };
+}
+
+/** The names of the health checks `startGateway` runs for `config` (the cluster primary asks a worker for each). */
+export function gatewayCheckNames(config: GatewayConfig): string[] {
+  return ['auth', 'configserver', ...(config.docker.enabled ? ['docker'] : []), ...(config.kubernetes ? ['kubernetes'] : [])];
 }
 
 /** `host:port` or `[v6]:port` (the config schema checked it) as host and port. */
-function hostPort(listen: string): { host: string; port: number } {
+export function hostPort(listen: string): { host: string; port: number } {
   const at = listen.lastIndexOf(':');
   return { host: listen.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listen.slice(at + 1)) };
 }

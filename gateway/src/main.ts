@@ -2,7 +2,8 @@
 import './ssh2-padding.ts';
 import { parseArgs } from 'node:util';
 import { isGatewayError } from './errors.ts';
-import { startGateway } from './gateway.ts';
+import cluster from 'node:cluster';
+import { startGatewayProcess } from './cluster/index.ts';
 import { createLogger, errorFields, openLogDestination } from './observability/index.ts';
 import { dropPrivileges } from './process/drop-privileges.ts';
 import { installLastResort } from './process/last-resort.ts';
@@ -30,13 +31,15 @@ if (!configFile) {
 try {
   const config = await loadGatewayConfig(configFile);
   const log = createLogger(config.log.level, openLogDestination(config.log, 'portcullis-gateway'));
-  const droppedTo = dropPrivileges(config.runAs, !config.docker.enabled || config.docker.host ? undefined : config.docker.socketPath);
+  // Workers inherit the primary's user: only the first process may drop privileges.
+  const droppedTo = cluster.isPrimary ? dropPrivileges(config.runAs, !config.docker.enabled || config.docker.host ? undefined : config.docker.socketPath) : undefined;
   if (droppedTo) log.info({ code: 'GATEWAY_PRIVILEGES_DROPPED', ...droppedTo }, 'running without root');
-  const gateway = await startGateway(config, log);
-  installLastResort(log, (kind) => gateway.metrics.processFault(kind));
+  const gateway = await startGatewayProcess(config, log);
+  installLastResort(log, (kind) => gateway.processFault(kind));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      // Connections close, and with them their containers; then exit.
+      // Connections close, and with them their containers; then exit. The primary first
+      // asks every worker to do so and waits for each.
       void gateway.close().then(() => process.exit(0));
     });
   }

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import type { Registry } from 'prom-client';
 
 /**
  * A dependency the service needs to serve; `check` rejects with why it cannot. It resolves to a
@@ -22,7 +21,8 @@ export interface OpsListenOptions {
   readonly metrics?: { host: string; port: number } | undefined;
   /** Where `/healthz` listens, if anywhere; the same address as metrics shares one listener. */
   readonly health?: { host: string; port: number } | undefined;
-  readonly registry: Registry;
+  /** A prom-client registry, or anything that answers like one (e.g. the sum over cluster workers). */
+  readonly registry: { metrics(): Promise<string>; readonly contentType: string };
   readonly checks: readonly HealthCheck[];
   /** The `code` of the JSON 404 for any other path. */
   readonly notFoundCode: string;

@@ -45,6 +45,8 @@ export interface WorldOptions {
   readonly gatewayEntry?: string;
   /** Merged over the gateway's config sections (e.g. `{ docker: { host, tls } }`). */
   readonly gateway?: Record<string, Record<string, unknown>>;
+  /** The gateway's `workers` setting (default: the config default, a single process). */
+  readonly workers?: number | 'auto';
   /** More users for the authserver's users file, beside the demo user (e.g. one with a `totpSecret`). */
   readonly extraUsers?: Record<string, Record<string, unknown>>;
   /** The users file's `identities` map (`kind:id` → allowed SSH usernames). */
@@ -124,6 +126,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         },
         ...Object.fromEntries(Object.entries(sections).filter(([name]) => !['ssh', 'auth', 'configserver'].includes(name))),
         log: { level: options.logLevel ?? 'debug' },
+        ...(options.workers ? { workers: options.workers } : {}),
       }),
     );
     const startGateway = async () => {
@@ -131,7 +134,10 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         ...(options.gatewayStartTimeoutMs ? { timeoutMs: options.gatewayStartTimeoutMs } : {}),
       });
       started.push(program);
-      trackContainers(`portcullis.io/instance=${String((await program.waitForCode('SSH_AVAILABLE')).instanceId)}`);
+      const available = await program.waitForCode('SSH_AVAILABLE');
+      // With workers, each has its own instance id; the primary's line lists them.
+      const instanceIds = Array.isArray(available.instanceIds) ? available.instanceIds : [available.instanceId];
+      for (const instanceId of instanceIds) trackContainers(`portcullis.io/instance=${String(instanceId)}`);
       return program;
     };
     const gateway = await startGateway();
@@ -143,7 +149,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       configserver,
       gateway,
       sshPort: gateway.port,
-      instanceId: String((await gateway.waitForCode('SSH_AVAILABLE')).instanceId),
+      instanceId: String((await gateway.waitForCode('SSH_AVAILABLE')).instanceId ?? ''),
       pki,
       startAnotherGateway: startGateway,
       stop: async () => {

@@ -37,7 +37,8 @@ export class AuditService {
   }
 
   /** Builds the stores from the gateway settings and seals what a crashed gateway left open. */
-  static async start(settings: AuditSettings | undefined, log: Logger, registry?: Registry): Promise<AuditService> {
+  /** `recover` and `player` are off in cluster workers: the primary does each once for all. */
+  static async start(settings: AuditSettings | undefined, log: Logger, registry?: Registry, once: { recover: boolean; player: boolean } = { recover: true, player: true }): Promise<AuditService> {
     const stores: Partial<Record<AuditConfig['storage'], RecordingStore>> = {};
     if (settings?.directory) stores.file = new FileRecordingStore(settings.directory);
     if (settings?.s3) {
@@ -55,8 +56,8 @@ export class AuditService {
       });
     }
     const service = new AuditService(settings, stores, log, registry);
-    await service.recover();
-    if (settings?.player) {
+    if (once.recover) await service.recover();
+    if (settings?.player && once.player) {
       const kind = settings.player.storage ?? (stores.file ? 'file' : 's3');
       const store = stores[kind];
       if (!store) throw new Error(`audit.player shows "${kind}" recordings, but audit has no ${kind === 'file' ? 'directory' : 's3'} configured`);

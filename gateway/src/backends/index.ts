@@ -1,3 +1,3 @@
 export type { Backend, BackendConnection, BackendSession, ConnectionRequest, ExitStatus, ForwardEndpoints, SessionProgram } from './backend.ts';
 export { BackendRouter } from './backend-router.ts';
-export { UserContainerBudget } from './user-containers.ts';
+export { UserContainerBudget, UserContainerSlots, type ContainerSlots } from './user-containers.ts';

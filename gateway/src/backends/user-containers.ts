@@ -8,6 +8,35 @@ function containerMode(config: AppConfig): 'connection' | 'session' | undefined 
   return mode === 'connection' || mode === 'session' ? mode : undefined;
 }
 
+/** Where containers per user are counted: this process, or the cluster primary for every worker. */
+export interface ContainerSlots {
+  /** Takes one slot for `user` and returns its release, or throws SECURITY_MAX_CONTAINERS_PER_USER. */
+  take(user: string): (() => void) | Promise<() => void>;
+}
+
+/** The counter that owns the numbers (`ssh.maxContainersPerUser`). */
+export class UserContainerSlots implements ContainerSlots {
+  private readonly held = new Map<string, number>();
+
+  constructor(private readonly maxPerUser: number) {}
+
+  take(user: string): () => void {
+    const count = this.held.get(user) ?? 0;
+    if (count >= this.maxPerUser) {
+      throw new GatewayError('SECURITY_MAX_CONTAINERS_PER_USER', `Session refused: you already hold as many containers as allowed (${this.maxPerUser}).`);
+    }
+    this.held.set(user, count + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.held.get(user) ?? 1) - 1;
+      if (left <= 0) this.held.delete(user);
+      else this.held.set(user, left);
+    };
+  }
+}
+
 /**
  * Containers and pods a user holds at once on this instance (`ssh.maxContainersPerUser`),
  * whatever the mode: one per connection, or one per session channel, where 20 connections of
@@ -15,13 +44,14 @@ function containerMode(config: AppConfig): 'connection' | 'session' | undefined 
  */
 export class UserContainerBudget implements Backend {
   readonly name: string;
-  private readonly held = new Map<string, number>();
+  private readonly slots: ContainerSlots;
 
   constructor(
     private readonly inner: Backend,
-    private readonly maxPerUser: number,
+    slots: number | ContainerSlots,
   ) {
     this.name = inner.name;
+    this.slots = typeof slots === 'number' ? new UserContainerSlots(slots) : slots;
   }
 
   supports(backend: string): boolean {
@@ -31,7 +61,7 @@ export class UserContainerBudget implements Backend {
   async openConnection(request: ConnectionRequest): Promise<BackendConnection> {
     const mode = containerMode(request.config);
     const user = request.authenticatedUsername;
-    const forConnection = mode === 'connection' ? this.take(user) : undefined;
+    const forConnection = mode === 'connection' ? await this.slots.take(user) : undefined;
     let connection: BackendConnection;
     try {
       connection = await this.inner.openConnection(request);
@@ -50,7 +80,7 @@ export class UserContainerBudget implements Backend {
       }
     };
     const startSession = async (program: SessionProgram): Promise<BackendSession> => {
-      const taken = this.take(user);
+      const taken = await this.slots.take(user);
       const release = () => {
         sessionSlots.delete(release);
         taken();
@@ -66,22 +96,6 @@ export class UserContainerBudget implements Backend {
       }
     };
     return overriding(connection, mode === 'session' ? { close, startSession } : { close });
-  }
-
-  private take(user: string): () => void {
-    const count = this.held.get(user) ?? 0;
-    if (count >= this.maxPerUser) {
-      throw new GatewayError('SECURITY_MAX_CONTAINERS_PER_USER', `Session refused: you already hold as many containers as allowed (${this.maxPerUser}).`);
-    }
-    this.held.set(user, count + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.held.get(user) ?? 1) - 1;
-      if (left <= 0) this.held.delete(user);
-      else this.held.set(user, left);
-    };
   }
 }
 

@@ -78,12 +78,10 @@ function parseV2(data: Buffer): { source: ProxiedSource; length: number } | null
 }
 
 /**
- * Wraps a TCP accept handler: a connection from a trusted proxy must start with a header, which
- * is consumed and whose source becomes the socket's remoteAddress/remotePort; the SSH bytes after
- * it are handed on untouched. A peer that is not trusted, a bad header or a header that takes
- * longer than `headerTimeoutMs` closes the connection before it costs anything else.
+ * Whether a socket comes from one of `trustedProxies`; one that does not is logged and destroyed
+ * (the cluster primary checks this before handing a socket on, and the worker again).
  */
-export function acceptingProxyProtocol(options: ProxyProtocolOptions, accept: (socket: Socket) => void): (socket: Socket) => void {
+export function trustedProxyCheck(options: Pick<ProxyProtocolOptions, 'trustedProxies' | 'log'>): (socket: Socket) => boolean {
   const trusted = new BlockList();
   for (const entry of options.trustedProxies) {
     const [address = '', bits] = entry.split('/');
@@ -94,11 +92,24 @@ export function acceptingProxyProtocol(options: ProxyProtocolOptions, accept: (s
   return (socket) => {
     const peer = socket.remoteAddress ?? '';
     const peerFamily = isIP(peer) === 6 ? 'ipv6' : 'ipv4';
-    if (!trusted.check(peer, peerFamily) && !(peer.startsWith('::ffff:') && trusted.check(peer.slice(7), 'ipv4'))) {
-      options.log.warn({ code: 'SSH_PROXY_UNTRUSTED', peer }, 'connection from an address not in ssh.proxyProtocol.trustedProxies');
-      socket.destroy();
-      return;
-    }
+    if (trusted.check(peer, peerFamily) || (peer.startsWith('::ffff:') && trusted.check(peer.slice(7), 'ipv4'))) return true;
+    options.log.warn({ code: 'SSH_PROXY_UNTRUSTED', peer }, 'connection from an address not in ssh.proxyProtocol.trustedProxies');
+    socket.destroy();
+    return false;
+  };
+}
+
+/**
+ * Wraps a TCP accept handler: a connection from a trusted proxy must start with a header, which
+ * is consumed and whose source becomes the socket's remoteAddress/remotePort; the SSH bytes after
+ * it are handed on untouched. A peer that is not trusted, a bad header or a header that takes
+ * longer than `headerTimeoutMs` closes the connection before it costs anything else.
+ */
+export function acceptingProxyProtocol(options: ProxyProtocolOptions, accept: (socket: Socket) => void): (socket: Socket) => void {
+  const fromTrustedProxy = trustedProxyCheck(options);
+  return (socket) => {
+    const peer = socket.remoteAddress ?? '';
+    if (!fromTrustedProxy(socket)) return;
     let buffered = Buffer.alloc(0);
     const fail = (message: string) => {
       cleanup();

@@ -4,10 +4,9 @@ import ssh2, { type Connection, type ClientInfo } from 'ssh2';
 import type { Logger } from '../observability/index.ts';
 import { acceptingProxyProtocol, type ProxyProtocolOptions } from './proxy-protocol.ts';
 import { limitInflatedPackets } from './inflate-limit.ts';
-import { RefusalLog } from './refusal-log.ts';
-import { inAnyRange, sourceBlock } from './source-block.ts';
-import { SourcePenalties, type PenaltySettings } from './source-penalties.ts';
-import { StartupGate, type StartupLimits } from './startup-gate.ts';
+import { LocalSourceAdmission, type AdmissionTicket, type AdmissionVerdict, type SourceAdmission } from './source-admission.ts';
+import type { PenaltySettings } from './source-penalties.ts';
+import type { StartupLimits } from './startup-gate.ts';
 
 export interface ListenerOptions {
   readonly hostKeys: Buffer[];
@@ -38,6 +37,8 @@ export interface ListenerOptions {
   readonly onUnidentifiedClose?: () => void;
   /** Takes over a connection; `attempt.authFailed()` reports rejected credentials (for penalties). */
   readonly onConnection: (client: Connection, info: ClientInfo, attempt: LoginAttempt) => void;
+  /** Where the source checks are counted; default: this listener's own (a single process). */
+  readonly admission?: SourceAdmission;
   /** Behind a load balancer: the client's address comes from a PROXY protocol header (proxy-protocol.ts). */
   readonly proxyProtocol?: Omit<ProxyProtocolOptions, 'log'>;
 }
@@ -63,19 +64,24 @@ interface ConnectionState {
   loggedIn: boolean;
   authFailed: boolean;
   graceExpired: boolean;
-  release(): void;
+  readonly ticket: AdmissionTicket;
 }
 
-const DEFAULT_BLOCK_BITS = { ipv4: 32, ipv6: 64 } as const;
+/** ssh2's server behind the pre-auth checks, without a TCP listener of its own. */
+export interface SshEdge {
+  /** A new TCP connection: its source is checked, then it is served or dropped. */
+  accept(socket: Socket): void;
+  /** A connection already admitted (by the cluster primary): served after `delayMs`. */
+  serveAdmitted(socket: Socket, ticket: AdmissionTicket, delayMs: number): void;
+}
 
-/** The TCP and SSH transport edge: host keys, identification, pre-auth limits. */
-export async function startSshListener(options: ListenerOptions): Promise<SshListener> {
+/**
+ * The SSH transport edge: host keys, identification, login grace time, and the source checks
+ * (`options.admission`, else the listener's own counters from `maxStartups` and `penalties`).
+ */
+export function createSshEdge(options: ListenerOptions): SshEdge {
   limitInflatedPackets();
-  const gate = new StartupGate(options.maxStartups);
-  const penalties = options.penalties ? new SourcePenalties(options.penalties) : undefined;
-  const exempt = options.penalties?.exempt ?? [];
-  const bits = options.sourceBlockBits ?? DEFAULT_BLOCK_BITS;
-  const refusals = new RefusalLog(options.log);
+  const admission = options.admission ?? new LocalSourceAdmission({ ...options, log: options.log });
   const graceMs = options.loginGraceTimeMs ?? 60_000;
   const pending = new Map<string, Pending>();
 
@@ -99,7 +105,7 @@ export async function startSshListener(options: ListenerOptions): Promise<SshLis
       client.once('ready', () => {
         entry.state.loggedIn = true;
         clearTimeout(entry.timer);
-        entry.state.release();
+        entry.state.ticket.loggedIn();
       });
       options.onConnection(client, info, { authFailed: () => void (entry.state.authFailed = true) });
     },
@@ -108,8 +114,9 @@ export async function startSshListener(options: ListenerOptions): Promise<SshLis
   server.on('error', (error: Error) => options.log.debug({ code: 'SSH_CONNECTION_ERROR', error: { message: error.message } }, 'listener error'));
 
   /** Hands an admitted socket to ssh2 with the login grace clock running from accept. */
-  const serve = (socket: Socket, block: string, exemptSource: boolean, release: () => void) => {
-    const state: ConnectionState = { identified: false, loggedIn: false, authFailed: false, graceExpired: false, release };
+  const serve = (socket: Socket, ticket: AdmissionTicket) => {
+    if (socket.destroyed) return ticket.closed();
+    const state: ConnectionState = { identified: false, loggedIn: false, authFailed: false, graceExpired: false, ticket };
     const key = `${socket.remoteAddress}:${socket.remotePort}`;
     const timer = setTimeout(() => {
       state.graceExpired = true;
@@ -123,43 +130,45 @@ export async function startSshListener(options: ListenerOptions): Promise<SshLis
         pending.delete(key);
         options.onUnidentifiedClose?.();
       }
-      release();
-      if (!state.loggedIn && penalties && !exemptSource) {
-        penalties.penalize(block, state.graceExpired ? 'grace-exceeded' : state.authFailed ? 'authfail' : 'noauth');
-      }
+      ticket.closed(state.loggedIn ? undefined : state.graceExpired ? 'grace-exceeded' : state.authFailed ? 'authfail' : 'noauth');
     });
     server.injectSocket(socket);
   };
 
-  // The gateway owns the TCP listener and hands each socket to ssh2, so that every accepted
-  // connection counts toward maxStartups (as in OpenSSH) and has a deadline from its first byte.
+  const serveAdmitted = (socket: Socket, ticket: AdmissionTicket, delayMs: number) => {
+    socket.on('error', () => undefined);
+    if (delayMs <= 0) return serve(socket, ticket);
+    const closedEarly = () => {
+      clearTimeout(wait);
+      ticket.closed();
+    };
+    const wait = setTimeout(() => {
+      socket.off('close', closedEarly);
+      serve(socket, ticket);
+    }, delayMs);
+    socket.once('close', closedEarly);
+  };
+
+  // Every accepted connection counts toward maxStartups (as in OpenSSH) and has a deadline from its first byte.
   const accept = (socket: Socket) => {
     socket.on('error', () => undefined);
-    const address = socket.remoteAddress ?? '';
-    const block = sourceBlock(address, bits.ipv4, bits.ipv6);
-    const exemptSource = inAnyRange(address, exempt);
-    const verdict = penalties && !exemptSource ? penalties.check(block) : { refused: false as const, delayMs: 0 };
-    if (verdict.refused) {
-      refusals.warn('SSH_SOURCE_PENALIZED', { source: block, retryAfterSeconds: Math.ceil(verdict.retryAfterMs / 1000) }, 'connection refused: its source is penalised');
-      return void socket.destroy();
+    const decide = (verdict: AdmissionVerdict) => (verdict.admitted ? serveAdmitted(socket, verdict.ticket, verdict.delayMs) : socket.destroy());
+    const verdict = admission.admit(socket.remoteAddress ?? '');
+    if ('then' in verdict) {
+      verdict.then(decide, (error: unknown) => {
+        options.log.warn({ code: 'SSH_CONNECTION_ERROR', error: { message: error instanceof Error ? error.message : String(error) } }, 'source admission failed; connection dropped');
+        socket.destroy();
+      });
+    } else {
+      decide(verdict);
     }
-    const admission = gate.admit(block);
-    if (!admission.admitted) {
-      if (admission.reason === 'per-source') {
-        refusals.warn('SSH_PER_SOURCE_MAX_STARTUPS', { source: block, limit: options.maxStartups.perSource }, 'too many unauthenticated connections from one source');
-      } else {
-        refusals.warn('SSH_MAX_STARTUPS', { reason: admission.reason, unauthenticated: gate.unauthenticated, limit: options.maxStartups.full }, 'too many unauthenticated connections');
-      }
-      return void socket.destroy();
-    }
-    if (verdict.delayMs <= 0) return serve(socket, block, exemptSource, admission.release);
-    // A penalised source waits before it is served, holding its slot meanwhile.
-    const wait = setTimeout(() => (socket.destroyed ? admission.release() : serve(socket, block, exemptSource, admission.release)), verdict.delayMs);
-    socket.once('close', () => {
-      clearTimeout(wait);
-      admission.release();
-    });
   };
+  return { accept, serveAdmitted };
+}
+
+/** The TCP and SSH transport edge of a single-process gateway: host keys, identification, pre-auth limits. */
+export async function startSshListener(options: ListenerOptions): Promise<SshListener> {
+  const { accept } = createSshEdge(options);
   const tcp = createServer(options.proxyProtocol ? acceptingProxyProtocol({ ...options.proxyProtocol, log: options.log }, accept) : accept);
   tcp.listen(options.port, options.host);
   await once(tcp, 'listening');

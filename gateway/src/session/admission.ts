@@ -7,7 +7,7 @@ import { SecurityPolicy, type SecurityCeilings } from '../filters/index.ts';
 import type { AcceptedLogin, AuthService } from './authentication.ts';
 import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from './connection-maps.ts';
 import type { NetworkConnection } from './network-connection.ts';
-import type { UserConnections } from './user-connections.ts';
+import type { ConnectionSlots } from './user-connections.ts';
 
 /** What the config stage asks of the config webhook (ConfigWebhook in the gateway). */
 export type ConfigService = Pick<ConfigWebhook, 'fetch'>;
@@ -20,7 +20,7 @@ export interface AdmissionOptions {
   /** Ask the auth webhook's `/authz` after a successful login (gateway setting `auth.authz`). */
   readonly authz?: boolean | undefined;
   /** Connections per user on this instance, for the policy's maxConnectionsPerUser. */
-  readonly userConnections?: UserConnections | undefined;
+  readonly userConnections?: ConnectionSlots | undefined;
   /** The gateway's limits a policy may lower but never lift (sessions, connections per user). */
   readonly ceilings?: SecurityCeilings | undefined;
 }
@@ -68,8 +68,13 @@ export async function admit(login: AcceptedLogin, net: NetworkConnection, tap: C
   // The client left while the webhooks answered: its close already ran, so nothing may start now.
   if (net.gone.aborted) return 'gone';
   const policy = new SecurityPolicy(response.config.security, options.ceilings);
-  const slot = options.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);
+  const slot = await options.userConnections?.take(authenticatedUsername, policy.maxConnectionsPerUser);
   if (slot && !slot.taken) throw slot.refusal;
+  // With workers the slot comes from the primary: the client may have left meanwhile.
+  if (net.gone.aborted) {
+    slot?.release();
+    return 'gone';
+  }
   const releaseSlot = slot?.release;
   const grant: Grant = {
     loginName: login.username,

@@ -19,7 +19,7 @@ import { admit, type ConfigService, type Grant } from './admission.ts';
 import { authenticate, type AuthService } from './authentication.ts';
 import { NetworkConnection } from './network-connection.ts';
 import { handleSshConnection, type SshConnection } from './ssh-connection.ts';
-import type { UserConnections } from './user-connections.ts';
+import type { ConnectionSlots } from './user-connections.ts';
 
 export interface ConnectionDependencies {
   readonly auth: AuthService;
@@ -38,7 +38,7 @@ export interface ConnectionDependencies {
   /** Records the connection per the policy's audit settings; without it nothing is recorded. */
   readonly audit?: AuditService;
   /** Connections per user on this instance, for the policy's maxConnectionsPerUser. */
-  readonly userConnections?: UserConnections;
+  readonly userConnections?: ConnectionSlots;
   /** The gateway's limits a policy may lower but never lift (sessions, connections per user). */
   readonly ceilings?: SecurityCeilings;
   /** Longest user name (UTF-8 bytes) taken; longer ones are refused before any webhook call or log line. */

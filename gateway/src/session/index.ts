@@ -1,3 +1,3 @@
 export { handleConnection, type ConnectionDependencies } from './connection-flow.ts';
 export type { ConnectionIdentity } from './connection-identity.ts';
-export { UserConnections } from './user-connections.ts';
+export { UserConnections, type ConnectionSlot, type ConnectionSlots } from './user-connections.ts';

@@ -3,12 +3,17 @@ import { GatewayError } from '../errors.ts';
 /** A taken slot, or the refusal the user is shown. */
 export type ConnectionSlot = { readonly taken: true; readonly release: () => void } | { readonly taken: false; readonly refusal: GatewayError };
 
+/** Where logged-in connections are counted: this process, or the cluster primary for every worker. */
+export interface ConnectionSlots {
+  take(username: string, limit: number | undefined): ConnectionSlot | Promise<ConnectionSlot>;
+}
+
 /**
  * Logged-in connections on this gateway instance, per authenticated user (the policy's
  * `maxConnectionsPerUser`, under the gateway's ceiling) and in total (`ssh.maxConnections`).
  * A slot is taken at login and given back when the connection closes.
  */
-export class UserConnections {
+export class UserConnections implements ConnectionSlots {
   private readonly counts = new Map<string, number>();
   private total = 0;
 

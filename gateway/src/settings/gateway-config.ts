@@ -215,6 +215,13 @@ export const GatewayConfigSchema = z.strictObject({
     .optional(),
   /** The gateway's own upstream key, for SSH proxy configs that carry no credential. */
   sshproxy: z.strictObject({ privateKeyFile: z.string().min(1).optional() }).optional(),
+  /**
+   * Processes that serve SSH connections. `auto`: one per core (at most 16). With more than one,
+   * a primary process owns the listener, the pre-auth, per-user and per-source limits (counted
+   * once for all workers), metrics (summed) and health; each worker serves the connections it
+   * is handed, and one that dies is replaced without touching the others. `1`: a single process.
+   */
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default(1),
   /** Prometheus `/metrics` on its own plain-HTTP listener (off unless set). */
   metrics: z.strictObject({ listen: ListenSchema }).optional(),
   /** `/healthz` for probes: 503 names the webhook or engine that does not answer (off unless set). */

@@ -6,7 +6,7 @@
  * container the sessions use. Goal: ≥ 0.9× sshd, or ≥ 0.9× the floor where the floor is
  * below sshd (the row says which). A baseline that cannot be measured fails the benchmark.
  *
- * Sizes: PORTCULLIS_BENCH_THROUGHPUT_MIB (default 512; smoke 32), best of
+ * Sizes: PORTCULLIS_BENCH_THROUGHPUT_MIB (default 512; smoke 16), best of
  * PORTCULLIS_BENCH_THROUGHPUT_RUNS (default 3; smoke 1).
  */
 import { execFile } from 'node:child_process';
@@ -73,7 +73,7 @@ function cleanupContext(): { t: TestContext; cleanup: () => Promise<void> } {
 
 export function throughputSizes(options: BenchOptions): { mib: number; runs: number } {
   return {
-    mib: sizeFromEnv('PORTCULLIS_BENCH_THROUGHPUT_MIB', options.smoke ? 32 : 512),
+    mib: sizeFromEnv('PORTCULLIS_BENCH_THROUGHPUT_MIB', options.smoke ? 16 : 512),
     runs: sizeFromEnv('PORTCULLIS_BENCH_THROUGHPUT_RUNS', options.smoke ? 1 : 3),
   };
 }

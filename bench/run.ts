@@ -27,10 +27,21 @@ if (unknown.length > 0) {
 }
 const options: BenchOptions = { smoke: values.smoke };
 const rows: Row[] = [];
+const failed: string[] = [];
 for (const name of names) {
   console.error(`bench: ${name}${options.smoke ? ' (smoke)' : ''} ...`);
-  const benchmark = await BENCHMARKS[name]!();
-  rows.push(...(await benchmark.run(options)));
+  try {
+    const benchmark = await BENCHMARKS[name]!();
+    rows.push(...(await benchmark.run(options)));
+  } catch (error) {
+    // A figure without its baseline means nothing: the run fails, naming what was not measured.
+    failed.push(name);
+    console.error(`bench: ${name} FAILED: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
-const resultsFile = values.only ? undefined : fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+const resultsFile = values.only || failed.length > 0 ? undefined : fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 await report('Portcullis benchmarks', rows, options, resultsFile);
+if (failed.length > 0) {
+  console.error(`bench: FAILED ${failed.join(', ')}: see the messages above; RESULTS.md was not written`);
+  process.exitCode = 1;
+}

@@ -1,4 +1,4 @@
-import { Writable, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { WebSocket } from 'ws';
 
@@ -52,7 +52,51 @@ function internalError(message: string): Record<string, unknown> {
 
 function frame(channel: number, data: Buffer | string): Buffer {
   const payload = typeof data === 'string' ? Buffer.from(data) : data;
-  return Buffer.concat([Buffer.from([channel]), payload]);
+  const out = Buffer.allocUnsafe(payload.length + 1);
+  out[0] = channel;
+  payload.copy(out, 1);
+  return out;
+}
+
+/** Past this many bytes unsent to the client, Docker's stream is paused; resumed below the second. */
+const PAUSE_ABOVE_BYTES = 4 * 1024 * 1024;
+const RESUME_BELOW_BYTES = 1024 * 1024;
+
+/**
+ * Docker's multiplexed attach stream (8-byte headers: stream type, 3 zero bytes, big-endian
+ * length) split into stdout and stderr bytes, a read at a time: frames cut across reads are
+ * carried over, and one read's frames of a stream are joined into one piece.
+ */
+export class DockerDemuxer {
+  private header = Buffer.alloc(0);
+  private stream = 0;
+  private left = 0;
+
+  push(chunk: Buffer): { stdout?: Buffer; stderr?: Buffer } {
+    const out: Record<number, Buffer[]> = { 1: [], 2: [] };
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.left === 0) {
+        const need = 8 - this.header.length;
+        this.header = Buffer.concat([this.header, chunk.subarray(offset, offset + need)]);
+        offset += Math.min(need, chunk.length - offset);
+        if (this.header.length < 8) break;
+        this.stream = this.header[0]!;
+        this.left = this.header.readUInt32BE(4);
+        this.header = Buffer.alloc(0);
+        continue;
+      }
+      const take = Math.min(this.left, chunk.length - offset);
+      // Stream 0 (stdin echo) and anything else is not output: skipped.
+      out[this.stream]?.push(chunk.subarray(offset, offset + take));
+      this.left -= take;
+      offset += take;
+    }
+    const join = (pieces: Buffer[]) => (pieces.length === 0 ? undefined : pieces.length === 1 ? pieces[0] : Buffer.concat(pieces));
+    const stdout = join(out[1]!);
+    const stderr = join(out[2]!);
+    return { ...(stdout ? { stdout } : {}), ...(stderr ? { stderr } : {}) };
+  }
 }
 
 /** Accepts `{"Width":80,"Height":24}` and client-node's `{"width":..,"height":..}` (Go's decoder ignores case). */
@@ -150,7 +194,7 @@ export async function runExec(docker: Docker, ws: WebSocket, protocol: string, o
   // stdout while it could still be that text.
   let held: Buffer | undefined = Buffer.alloc(0);
   const stdoutChunk = (chunk: Buffer) => {
-    if (held === undefined) return send(STDOUT, chunk);
+    if (held === undefined) return sendTracked(STDOUT, chunk);
     held = Buffer.concat([held, chunk]);
     const prefix = OCI_START_FAILURE.subarray(0, Math.min(held.length, OCI_START_FAILURE.length));
     if (!held.subarray(0, prefix.length).equals(prefix)) {
@@ -163,15 +207,26 @@ export async function runExec(docker: Docker, ws: WebSocket, protocol: string, o
     socket!.once('close', resolve);
     socket!.once('error', () => resolve());
   });
-  const sink = (channel: number) =>
-    new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        send(channel, chunk);
-        callback();
-      },
+  // Back-pressure as the kubelet has it: while the client has not taken what was sent, Docker's
+  // stream is not read (a slow reader holds the program, not this server's memory).
+  const flowing = socket;
+  const sendTracked = (channel: number, data: Buffer) => {
+    if (ws.readyState !== ws.OPEN) return;
+    ws.send(frame(channel, data), () => {
+      if (ws.bufferedAmount < RESUME_BELOW_BYTES) flowing.resume();
     });
+    if (ws.bufferedAmount > PAUSE_ABOVE_BYTES) flowing.pause();
+  };
   if (options.tty) socket.on('data', stdoutChunk);
-  else docker.modem.demuxStream(socket, new Writable({ write: (chunk: Buffer, _e, cb) => (stdoutChunk(chunk), cb()) }), sink(STDERR));
+  else {
+    // Each read from Docker becomes at most one message per stream, however many frames it holds.
+    const demuxer = new DockerDemuxer();
+    socket.on('data', (chunk: Buffer) => {
+      const { stdout, stderr } = demuxer.push(chunk);
+      if (stdout) stdoutChunk(stdout);
+      if (stderr) sendTracked(STDERR, stderr);
+    });
+  }
   await closed;
   if (ws.readyState !== ws.OPEN) return;
   try {

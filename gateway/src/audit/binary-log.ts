@@ -63,26 +63,74 @@ const KEY_DATA = text('data');
 const KEY_CHANNEL_ID = text('channelId');
 
 /**
- * An I/O message (type 500) as pieces whose middle one is `data` itself, uncopied: the same
- * CBOR map encodeMessage makes, without copying every byte of the session once more.
+ * Writes a CBOR head (RFC 8949 §3) at `offset`; returns the offset after it. A bigint is always
+ * a uint64, as cbor-x writes it, so both encodings agree byte for byte.
  */
+function writeHead(target: Buffer, offset: number, major: number, value: number | bigint): number {
+  if (typeof value === 'bigint') {
+    target[offset] = (major << 5) | 27;
+    target.writeBigUInt64BE(value, offset + 1);
+    return offset + 9;
+  }
+  const n = Number(value);
+  if (n < 24) {
+    target[offset] = (major << 5) | n;
+    return offset + 1;
+  }
+  if (n < 0x100) {
+    target[offset] = (major << 5) | 24;
+    target[offset + 1] = n;
+    return offset + 2;
+  }
+  if (n < 0x10000) {
+    target[offset] = (major << 5) | 25;
+    target.writeUInt16BE(n, offset + 1);
+    return offset + 3;
+  }
+  target[offset] = (major << 5) | 26;
+  target.writeUInt32BE(n, offset + 1);
+  return offset + 5;
+}
+
+/** The constant keys and values between an I/O message's timestamp and its stream number. */
+const IO_TYPE_AND_PAYLOAD = Buffer.concat([KEY_TYPE, head(0, 500), KEY_PAYLOAD, Buffer.from([0xa2]), KEY_STREAM]);
+/** Longest CBOR head: a type byte and a uint64. */
+const MAX_HEAD = 9;
+
+/**
+ * Encodes a connection's I/O messages (type 500) as pieces whose middle one is `data` itself,
+ * uncopied: the same CBOR map encodeMessage makes. This runs for every chunk of a session's
+ * stream, so the connection's constant prefix is encoded once and each message costs one small
+ * allocation for its head; the channel's trailer is shared.
+ */
+export class IoMessageEncoder {
+  private readonly prefix: Buffer;
+  private readonly trailers = new Map<number, Buffer>();
+
+  constructor(connectionId: string) {
+    this.prefix = Buffer.concat([Buffer.from([0xa5]), KEY_CONNECTION_ID, text(connectionId), KEY_TIMESTAMP]);
+  }
+
+  encode(timestamp: bigint, channelId: number, stream: number, data: Buffer): Buffer[] {
+    const before = Buffer.allocUnsafe(this.prefix.length + MAX_HEAD + IO_TYPE_AND_PAYLOAD.length + MAX_HEAD + KEY_DATA.length + MAX_HEAD);
+    let offset = this.prefix.copy(before, 0);
+    offset = writeHead(before, offset, 0, timestamp);
+    offset += IO_TYPE_AND_PAYLOAD.copy(before, offset);
+    offset = writeHead(before, offset, 0, stream);
+    offset += KEY_DATA.copy(before, offset);
+    offset = writeHead(before, offset, 2, data.length);
+    let trailer = this.trailers.get(channelId);
+    if (!trailer) {
+      trailer = Buffer.concat([KEY_CHANNEL_ID, head(0, channelId)]);
+      this.trailers.set(channelId, trailer);
+    }
+    return [before.subarray(0, offset), data, trailer];
+  }
+}
+
+/** One I/O message as pieces (see IoMessageEncoder, which a recorder keeps for its connection). */
 export function encodeIoMessage(connectionId: string, timestamp: bigint, channelId: number, stream: number, data: Buffer): Buffer[] {
-  const before = Buffer.concat([
-    Buffer.from([0xa5]),
-    KEY_CONNECTION_ID,
-    text(connectionId),
-    KEY_TIMESTAMP,
-    head(0, timestamp),
-    KEY_TYPE,
-    head(0, 500),
-    KEY_PAYLOAD,
-    Buffer.from([0xa2]),
-    KEY_STREAM,
-    head(0, stream),
-    KEY_DATA,
-    head(2, data.length),
-  ]);
-  return [before, data, Buffer.concat([KEY_CHANNEL_ID, head(0, channelId)])];
+  return new IoMessageEncoder(connectionId).encode(timestamp, channelId, stream, data);
 }
 
 /** Wall clock at start plus the monotonic clock since: nanosecond stamps that never go back. */

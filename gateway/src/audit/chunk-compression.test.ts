@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'node:test';
-import { compressChunk, sampleEntropy, storedGzip } from './chunk-compression.ts';
+import { chunkCompressor, compressChunk, sampleEntropy, storedGzip } from './chunk-compression.ts';
 
 test('terminal text is compressed; random bytes are stored, both as gzip that round-trips', async () => {
   const text = Buffer.from('$ ls -l\r\ntotal 0\r\n-rw-r--r-- 1 user user 0 Nov 23 file\r\n'.repeat(500));
@@ -30,4 +30,15 @@ test('stored gzip members frame any split of the bytes, the empty chunk included
   }
   assert.equal(gunzipSync(Buffer.concat(storedGzip([]))).length, 0);
   assert.equal(gunzipSync(Buffer.concat(storedGzip([Buffer.alloc(0)]))).length, 0);
+});
+
+test('a stream whose chunks are still compressing stores the next one: the recording never waits on deflate', async () => {
+  const text = Buffer.from('$ make\r\ncc -O2 -c main.c\r\n'.repeat(4000));
+  const compress = chunkCompressor(2);
+  const [first, second, third] = [compress([text]), compress([text]), compress([text])];
+  const sizes = (await Promise.all([first, second, third])).map((pieces) => Buffer.concat(pieces).length);
+  assert.ok(sizes[0]! < text.length / 5 && sizes[1]! < text.length / 5, 'the first two are compressed');
+  assert.ok(sizes[2]! >= text.length, 'the third, flushed while two compress, is stored');
+  for (const pieces of await Promise.all([first, second, third])) assert.deepEqual(gunzipSync(Buffer.concat(pieces)), text);
+  assert.ok(Buffer.concat(await compress([text])).length < text.length / 5, 'once they finished, chunks are compressed again');
 });

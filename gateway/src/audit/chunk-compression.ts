@@ -36,9 +36,30 @@ export function sampleEntropy(data: Buffer | readonly Buffer[]): number {
  * or compressed file), enough to halve a session's throughput; such chunks are stored
  * instead, framed here around the session's own buffers: no copy, only a CRC-32.
  */
-export async function compressChunk(pieces: readonly Buffer[]): Promise<Buffer[]> {
-  if (sampleEntropy(pieces) > INCOMPRESSIBLE_BITS) return storedGzip(pieces);
-  return [await gzipAsync(Buffer.concat(pieces), { level: constants.Z_BEST_SPEED, chunkSize: OUTPUT_CHUNK_BYTES })];
+export function compressChunk(pieces: readonly Buffer[]): Promise<Buffer[]> {
+  return chunkCompressor(Number.POSITIVE_INFINITY)(pieces);
+}
+
+/** Chunks of one stream that may be compressing at once before the next one is stored instead. */
+export const MAX_COMPRESSING_CHUNKS = 2;
+
+/**
+ * compressChunk for one recorded stream, never a brake on the session: deflate runs on the
+ * threadpool, and while MAX_COMPRESSING_CHUNKS of this stream's chunks are still being
+ * compressed (the machine cannot keep up with the session), the next chunk is stored
+ * uncompressed instead of queueing. The log stays gzip either way; only its size varies.
+ */
+export function chunkCompressor(maxCompressing = MAX_COMPRESSING_CHUNKS): (pieces: readonly Buffer[]) => Promise<Buffer[]> {
+  let compressing = 0;
+  return async (pieces) => {
+    if (compressing >= maxCompressing || sampleEntropy(pieces) > INCOMPRESSIBLE_BITS) return storedGzip(pieces);
+    compressing += 1;
+    try {
+      return [await gzipAsync(Buffer.concat(pieces), { level: constants.Z_BEST_SPEED, chunkSize: OUTPUT_CHUNK_BYTES })];
+    } finally {
+      compressing -= 1;
+    }
+  };
 }
 
 /** A gzip member (RFC 1952) whose deflate data is stored blocks (RFC 1951 §3.2.4) over `pieces`. */

@@ -147,13 +147,19 @@ test('a stream left open by a crash is cut to its last indexed chunk and sealed 
 
 test('the uncopied I/O encoding is byte for byte the generic one', async () => {
   const { encodeIoMessage, encodeMessage } = await import('./binary-log.ts');
-  for (const size of [0, 23, 24, 255, 256, 65_535, 65_536, 100_000]) {
-    const data = Buffer.alloc(size, 1);
-    const pieces = encodeIoMessage(CONNECTION_ID, 1_795_435_084_723_629_816n, 7, 2, data);
-    assert.ok(pieces[1] === data, 'the data itself, not a copy');
-    const generic = encodeMessage({ connectionId: CONNECTION_ID, timestamp: 1_795_435_084_723_629_816n, type: 500, payload: { stream: 2, data }, channelId: 7 });
-    assert.deepEqual(Buffer.concat(pieces), generic);
-  }
+  for (const size of [0, 23, 24, 255, 256, 65_535, 65_536, 100_000])
+    for (const [timestamp, channelId, stream] of [
+      [1_795_435_084_723_629_816n, 7, 2],
+      [23n, 0, 0],
+      [65_536n, 300, 1],
+      [0xffff_ffffn, 70_000, 2],
+    ] as const) {
+      const data = Buffer.alloc(size, 1);
+      const pieces = encodeIoMessage(CONNECTION_ID, timestamp, channelId, stream, data);
+      assert.ok(pieces[1] === data, 'the data itself, not a copy');
+      const generic = encodeMessage({ connectionId: CONNECTION_ID, timestamp, type: 500, payload: { stream, data }, channelId });
+      assert.deepEqual(Buffer.concat(pieces), generic, `size ${size}, timestamp ${timestamp}, channel ${channelId}`);
+    }
 });
 
 test('per-stream switches: stdin off keeps it out of both formats; forwarded bytes follow intercept.forwarding', async (t) => {

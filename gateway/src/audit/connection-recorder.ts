@@ -5,9 +5,9 @@ import { GatewayError } from '../errors.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 import type { ConnectionIdentity } from '../session/connection-identity.ts';
 import { AsciicastEvents, headerLine } from './asciicast.ts';
-import { encodeIoMessage, encodeMessage, fileHeader, nowNanoseconds, type AuditMessage } from './binary-log.ts';
+import { IoMessageEncoder, encodeMessage, fileHeader, nowNanoseconds, type AuditMessage } from './binary-log.ts';
 import { ChunkedStream } from './chunked-stream.ts';
-import { compressChunk } from './chunk-compression.ts';
+import { chunkCompressor } from './chunk-compression.ts';
 import { MESSAGE_TYPES, STREAMS, type StreamName } from './message-types.ts';
 import { recordingId, type RecordingStore, type StreamWriter } from './recording-store.ts';
 import type { QuotaScope, RecordingQuota } from './recording-quota.ts';
@@ -75,8 +75,11 @@ export class ConnectionRecorder implements ConnectionTap {
   /** Set once a quota was reached: nothing more is recorded but the disconnect. */
   private quotaReached: QuotaScope | undefined;
 
+  private readonly io: IoMessageEncoder;
+
   constructor(private readonly context: RecorderContext) {
     this.id = recordingId(context.identity.connectionId);
+    this.io = new IoMessageEncoder(context.identity.connectionId);
     this.event(MESSAGE_TYPES.connect, { remoteAddr: context.identity.remoteAddress, country: 'XX' });
   }
 
@@ -188,7 +191,7 @@ export class ConnectionRecorder implements ConnectionTap {
       }
       if (audit.format === 'binary') {
         const writer = await withTimeout(store.openStream(`${this.id}/audit.cslog`, 'containerssh-binary'), OPEN_TIMEOUT_MS);
-        this.binary = this.chunked(writer, compressChunk, fileHeader());
+        this.binary = this.chunked(writer, chunkCompressor(), fileHeader());
         // The header reaches the store at once, so even a session cut short leaves a valid file.
         await this.binary.flush();
         if (this.binary.broken) throw new Error('the first write to the recording storage failed');
@@ -282,7 +285,7 @@ export class ConnectionRecorder implements ConnectionTap {
   /** For ChannelRecorder: stream bytes on the binary log, without copying them again. */
   recordIo(channelId: number, stream: number, data: Buffer) {
     if (!this.binary) return;
-    for (const piece of encodeIoMessage(this.context.identity.connectionId, nowNanoseconds(), channelId, stream, data)) this.binary.add(piece);
+    for (const piece of this.io.encode(nowNanoseconds(), channelId, stream, data)) this.binary.add(piece);
   }
 
   /** For ChannelRecorder: one message on the binary log. */

@@ -1,7 +1,9 @@
 /**
  * Config webhook throughput: POST /config over mutual TLS with kept-alive connections, to
  * the configserver with a 1,000-profile policy, next to a bare Fastify mTLS server that
- * parses the same body and answers a fixed one. Goal: ≥ 0.7× the bare server.
+ * parses the same body and answers a fixed one. Goal: ≥ 0.9× the bare server. Every user asks
+ * once before the timed slices, so they measure a running service (each profile's render cached),
+ * not the first login of 2,000 users.
  */
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
@@ -44,7 +46,8 @@ function body(index: number): string {
   });
 }
 
-async function requestsPerSecond(port: number, certs: string, seconds: number): Promise<number> {
+/** Requests per second over `seconds`, or until `count` requests were answered when that comes first. */
+async function requestsPerSecond(port: number, certs: string, seconds: number, count = Number.POSITIVE_INFINITY): Promise<number> {
   const agent = new Agent({
     keepAlive: true,
     maxSockets: CONCURRENCY,
@@ -67,7 +70,7 @@ async function requestsPerSecond(port: number, certs: string, seconds: number): 
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < deadline) await post(sent++);
+      while (performance.now() < deadline && sent < count) await post(sent++);
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
@@ -93,7 +96,7 @@ export async function run(options: BenchOptions): Promise<Row[]> {
     programs.push(configserver);
     const echo = await startProgram('echo', ['bench/lib/echo-server.ts', '--certs', certs], 'ECHO_LISTENING');
     programs.push(echo);
-    await requestsPerSecond(configserver.port, certs, 1); // warm-up
+    await requestsPerSecond(configserver.port, certs, options.smoke ? 1 : 60, PROFILES * 2); // warm-up: every user once
     await requestsPerSecond(echo.port, certs, 1);
     // Alternating one-second slices: a load change on the machine hits both sides alike.
     let ours = 0;
@@ -110,8 +113,8 @@ export async function run(options: BenchOptions): Promise<Row[]> {
         unit: 'req/s',
         baseline: { label: 'bare Fastify mTLS echo', value: theirs },
         ratio: ours / theirs,
-        goal: '≥ 0.7× the echo',
-        ...(options.smoke ? {} : { met: ours / theirs >= 0.7 }),
+        goal: '≥ 0.9× the echo',
+        ...(options.smoke ? {} : { met: ours / theirs >= 0.9 }),
       },
     ];
   } finally {

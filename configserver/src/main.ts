@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --import tsx
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, readTlsMaterial } from './config.ts';
 import { LogCode, RouteNotFoundError } from './errors.ts';
@@ -30,7 +31,9 @@ async function serve(configFile: string): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger(config.log.level, openLogDestination(config.log, 'portcullis-configserver'));
+  // stdout written asynchronously: a line per answered request must not block the event loop on
+  // a write(2) each; pino flushes what is pending synchronously when the process exits.
+  const logger = createLogger(config.log.level, openLogDestination(config.log, 'portcullis-configserver') ?? pino.destination({ dest: 1, sync: false }));
   logger.info({ code: LogCode.POLICY_LOADED, file: policy.baselineFile }, 'policy loaded');
   const metrics = new RequestMetrics();
   const store = new PolicyStore(policy, logger);

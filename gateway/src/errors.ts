@@ -39,6 +39,8 @@ export const GATEWAY_CODES = {
   AUTHZ_SUCCESSFUL: 'The authz webhook allowed the authenticated user to log in.',
   AUTHZ_FAILED: 'The authz webhook refused the authenticated user.',
   AUTHZ_BACKEND_ERROR: 'The authz webhook was unreachable, slow, or answered something invalid.',
+  WEBHOOK_QUEUE_FULL: "A login was refused before its webhook call: that webhook's queue in this process (maxQueued) was full.",
+  WEBHOOK_QUEUE_TIMEOUT: 'A login was refused before its webhook call: it waited queueTimeout for one of the maxConcurrent slots of that webhook.',
   CONFIG_RESPONSE: 'The config webhook answered a valid configuration.',
   CONFIG_BACKEND_ERROR: 'The config webhook was unreachable, slow, or answered something invalid.',
   CONFIG_POLICY_DENIED: 'The configuration service refused the user by policy; its message is shown to the user.',

@@ -1,6 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/**
+ * prom-client's process metrics for every program. The event-loop delay is sampled every 100 ms
+ * instead of every 10 ms: the idle process then wakes 10 times a second, not 100 (about 0.5 %
+ * of a core each for three idle programs otherwise), and the lag percentiles keep their meaning.
+ */
+export const DEFAULT_METRICS_OPTIONS = { eventLoopMonitoringPrecision: 100 } as const;
+
 const SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
@@ -31,7 +38,7 @@ export class RequestMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.registry, ...DEFAULT_METRICS_OPTIONS });
   }
 
   /** Counts every answered request of `app`, and every client refused during the TLS handshake. */

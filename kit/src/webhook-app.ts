@@ -14,6 +14,7 @@ import { allowClientNames } from './client-names.ts';
 import { fastifyLimits, HttpLimitsSchema, httpsServerLimits, type HttpLimits } from './http-limits.ts';
 import { registerOpenApi, responses, type OpenApiOptions } from './openapi.ts';
 import { firstIssue } from './first-issue.ts';
+import { isFrozenAnswer } from './frozen-answer.ts';
 import type { HttpError, WebhookErrors } from './http-errors.ts';
 import type { RequestMetrics } from './request-metrics.ts';
 import type { TlsMaterial } from './webhook-config.ts';
@@ -101,11 +102,19 @@ export function buildWebhookApp(options: WebhookAppOptions): FastifyInstance {
     return result.success ? { value: result.data } : { error: new errors.RequestInvalidError(firstIssue(result.error)) };
   });
   // Answers are checked against their status's schema and sent as parsed: unlisted fields stay out.
-  app.setSerializerCompiler(({ schema }) => (data: unknown) => {
-    const result = (schema as z.ZodType).safeParse(data);
-    // An answer its schema refuses is a bug: never sent as it is.
-    if (!result.success) throw new errors.InternalError();
-    return JSON.stringify(result.data);
+  app.setSerializerCompiler(({ schema }) => {
+    // A frozen answer (see frozenAnswer) cannot change: its checked JSON is kept for the next request.
+    const checked = new WeakMap<object, string>();
+    return (data: unknown) => {
+      const known = isFrozenAnswer(data) ? checked.get(data) : undefined;
+      if (known !== undefined) return known;
+      const result = (schema as z.ZodType).safeParse(data);
+      // An answer its schema refuses is a bug: never sent as it is.
+      if (!result.success) throw new errors.InternalError();
+      const json = JSON.stringify(result.data);
+      if (isFrozenAnswer(data)) checked.set(data, json);
+      return json;
+    };
   });
 
   registerOpenApi(app, options.openapi);

@@ -3,9 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import argon2 from 'argon2';
 import { stringify } from 'yaml';
 import { createPki } from '@portcullis/pki';
+import { hashPassword } from '../../authserver/src/users-file.ts';
 import { trackContainers } from './leftovers.ts';
 import { startProgram, type RunningProgram } from './program.ts';
 
@@ -76,7 +76,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       stringify({
         users: {
           [username]: {
-            passwordHash: await argon2.hash(password, { type: argon2.argon2id }),
+            // The cost operators' hashes have (authserver hash-password), not the library's default.
+            passwordHash: await hashPassword(password),
             authorizedKeys: options.authorizedKeys ?? [],
           },
           ...options.extraUsers,

@@ -52,7 +52,9 @@ test('render answers the baseline, valid under ConfigResponseSchema, and never s
   assert.deepEqual(ConfigResponseSchema.parse(answer), answer);
   assert.equal(answer.config.backend, 'docker');
   assert.deepEqual(answer.config.docker?.execution, executionFor('alice', policy));
-  answer.config.docker!.execution.host.capDrop!.length = 0;
+  // The answer is shared by every request with the same render: no receiver can change it.
+  assert.throws(() => (answer.config.docker!.execution.host.capDrop!.length = 0), TypeError);
+  assert.deepEqual(renderConfig(request, policy).config.docker?.execution.host.capDrop, ['ALL']);
   assert.deepEqual(policy.baseline.docker.execution.host.capDrop, ['ALL']);
 });
 

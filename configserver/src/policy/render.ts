@@ -1,3 +1,4 @@
+import { frozenAnswer } from '@portcullis/kit';
 import { ConfigResponseSchema, type ConfigRequest, type ConfigResponse } from '@portcullis/wire';
 import { GuardrailViolatedError, PolicyDeniedError, RenderFailedError } from '../errors.ts';
 import { basePod, checkContextFor, checkGuardrails, type Violation } from './guardrails.ts';
@@ -92,8 +93,27 @@ export function toConfigResponse(resolution: Resolution): ConfigResponse {
   const baseUid = Number(rendered.docker.execution.container.user?.split(':')[0]);
   const chosenBy = rendered.origins.get('docker.execution.container.user')?.from ?? rendered.origins.get('docker.execution')?.from;
   if (!rendered.sessionUids || chosenBy !== 'baseline' || !Number.isInteger(baseUid)) return answer;
-  return withSessionUid(answer, baseUid, sessionUid(resolution.subject.username, rendered.sessionUids));
+  const uid = sessionUid(resolution.subject.username, rendered.sessionUids);
+  // A persistent answer is made per request (never shared), so only shared answers keep variants.
+  if (!Object.isFrozen(answer)) return withSessionUid(answer, baseUid, uid);
+  let variants = uidVariants.get(answer);
+  if (!variants) uidVariants.set(answer, (variants = new Map()));
+  let variant = variants.get(uid);
+  if (!variant) {
+    variant = frozenAnswer(withSessionUid(answer, baseUid, uid));
+    if (variants.size >= MAX_UID_VARIANTS) variants.delete(variants.keys().next().value!);
+    variants.set(uid, variant);
+  }
+  return variant;
 }
+
+/**
+ * Each shared answer's per-user variants by session uid: the variant depends only on the answer
+ * and the uid, so a user who logs in again gets the same frozen object, whose JSON the webhook
+ * app keeps (frozenAnswer). Bounded per answer; the oldest goes first.
+ */
+const uidVariants = new WeakMap<ConfigResponse, Map<number, ConfigResponse>>();
+const MAX_UID_VARIANTS = 4096;
 
 function sharedConfigResponse(resolution: Resolution): ConfigResponse {
   const { rendered } = resolution;
@@ -119,8 +139,11 @@ function sharedConfigResponse(resolution: Resolution): ConfigResponse {
       cause: new Error(`${issue?.path.map(String).join('.') || '(top level)'}: ${issue?.message ?? 'invalid'}`),
     });
   }
-  if (!persistent) answers.set(rendered, result.data);
-  return result.data;
+  if (persistent) return result.data;
+  // Shared by every request with this render: frozen, so its JSON is checked and built once.
+  const sharedAnswer = frozenAnswer(result.data);
+  answers.set(rendered, sharedAnswer);
+  return sharedAnswer;
 }
 
 /**

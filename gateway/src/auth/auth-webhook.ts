@@ -11,9 +11,9 @@ import {
   type PasswordRequest,
   type PublicKeyRequest,
 } from '@portcullis/wire';
-import { GatewayError, type GatewayCode } from '../errors.ts';
+import type { GatewayCode } from '../errors.ts';
 import { secondsSince, type GatewayMetrics } from '../observability/index.ts';
-import { WebhookFailure, type WebhookClient } from '../webhook/index.ts';
+import { webhookRefusal, type WebhookClient } from '../webhook/index.ts';
 import type { ConnectionIdentity } from '../session/connection-identity.ts';
 import { mapsForWebhook } from '../session/connection-maps.ts';
 
@@ -80,9 +80,9 @@ export class AuthWebhook {
     try {
       answer = await this.client.post('keyboard-interactive', body, KeyboardInteractiveResponseSchema);
     } catch (error) {
-      this.options.metrics?.authCall('keyboard-interactive', { unavailable: 'AUTH_BACKEND_ERROR' }, secondsSince(started));
-      const why = error instanceof WebhookFailure ? error.describe() : 'failed';
-      throw new GatewayError('AUTH_BACKEND_ERROR', `Login refused: the authentication service ${why}.`, { cause: error });
+      const refusal = webhookRefusal(error, 'AUTH_BACKEND_ERROR', (why) => `Login refused: the authentication service ${why}.`);
+      this.options.metrics?.authCall('keyboard-interactive', { unavailable: refusal.code }, secondsSince(started));
+      throw refusal;
     }
     if (answer.challenge) return { kind: 'challenge', challenge: answer.challenge, state: answer.state };
     this.options.metrics?.authCall('keyboard-interactive', answer.success ? 'accepted' : 'rejected', secondsSince(started));
@@ -119,10 +119,10 @@ export class AuthWebhook {
     try {
       answer = await this.client.post(path, body, AuthResponseSchema);
     } catch (error) {
-      this.options.metrics?.authCall(authtype, { unavailable: code }, secondsSince(started));
-      const why = error instanceof WebhookFailure ? error.describe() : 'failed';
       const service = path === 'authz' ? 'authorization' : 'authentication';
-      throw new GatewayError(code, `Login refused: the ${service} service ${why}.`, { cause: error });
+      const refusal = webhookRefusal(error, code, (why) => `Login refused: the ${service} service ${why}.`);
+      this.options.metrics?.authCall(authtype, { unavailable: refusal.code }, secondsSince(started));
+      throw refusal;
     }
     this.options.metrics?.authCall(authtype, answer.success ? 'accepted' : 'rejected', secondsSince(started));
     if (!answer.success) return { accepted: false };

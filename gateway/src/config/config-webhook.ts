@@ -1,7 +1,7 @@
 import { ConfigResponseSchema, type AppConfig, type ConfigRequest, type ConnectionMaps } from '@portcullis/wire';
 import { GatewayError } from '../errors.ts';
 import { secondsSince, type GatewayMetrics } from '../observability/index.ts';
-import { WebhookFailure, type WebhookClient } from '../webhook/index.ts';
+import { WebhookFailure, webhookRefusal, type WebhookClient } from '../webhook/index.ts';
 import type { ConnectionIdentity } from '../session/connection-identity.ts';
 import { mapsForWebhook, mergeConnectionMaps, type FullConnectionMaps } from '../session/connection-maps.ts';
 import { supportedConfig } from './supported-config.ts';
@@ -50,9 +50,9 @@ export class ConfigWebhook {
         this.options.metrics?.configCall('denied', secondsSince(started));
         throw new GatewayError('CONFIG_POLICY_DENIED', `Login refused. ${userText(policyDenial)}`, { cause: error });
       }
-      this.options.metrics?.configCall({ unavailable: 'CONFIG_BACKEND_ERROR' }, secondsSince(started));
-      const why = error instanceof WebhookFailure ? error.describe() : 'failed';
-      throw new GatewayError('CONFIG_BACKEND_ERROR', `Session refused: the configuration service ${why}.`, { cause: error });
+      const refusal = webhookRefusal(error, 'CONFIG_BACKEND_ERROR', (why) => `Session refused: the configuration service ${why}.`);
+      this.options.metrics?.configCall({ unavailable: refusal.code }, secondsSince(started));
+      throw refusal;
     }
     const merged = mergeConnectionMaps(maps, response);
     return { config: supportedConfig(response.config, merged), maps: merged };

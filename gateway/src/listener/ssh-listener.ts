@@ -170,7 +170,9 @@ export function createSshEdge(options: ListenerOptions): SshEdge {
 export async function startSshListener(options: ListenerOptions): Promise<SshListener> {
   const { accept } = createSshEdge(options);
   const tcp = createServer(options.proxyProtocol ? acceptingProxyProtocol({ ...options.proxyProtocol, log: options.log }, accept) : accept);
-  tcp.listen(options.port, options.host);
+  // A backlog as deep as the kernel allows (net.core.somaxconn caps it), as OpenSSH's listen
+  // does: a burst of connects then waits to be accepted instead of being reset (Node's default is 511).
+  tcp.listen({ port: options.port, host: options.host, backlog: 4096 });
   await once(tcp, 'listening');
   const address = tcp.address();
   const port = typeof address === 'object' && address ? address.port : options.port;

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DEFAULT_METRICS_OPTIONS } from '@portcullis/kit';
 
 /** ContainerSSH labels its SSH metrics with a GeoIP country; without GeoIP it says XX. */
 const COUNTRY = 'XX';
@@ -110,7 +111,7 @@ export class GatewayMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.registry, ...DEFAULT_METRICS_OPTIONS });
   }
 
   connectionOpened(): void {

@@ -6,10 +6,24 @@ import { AuditSettingsSchema } from '../audit/audit-settings.ts';
 /** host:port with a numeric port; port 0 asks the system for a free one. */
 const ListenSchema = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen is host:port (e.g. "0.0.0.0:2222")');
 
+/** How many calls one webhook gets at once from this process, and how long the rest may wait. */
+export const WEBHOOK_QUEUE_DEFAULTS = { maxConcurrent: 8, maxQueued: 1000, queueTimeout: 60_000 } as const;
+
 /** One webhook endpoint reached over mutual TLS. */
 const WebhookSchema = z.strictObject({
   url: z.url({ protocol: /^https$/ }).describe('https URL; plain http is refused so credentials never travel in clear'),
+  /** One call, from the moment it is sent; the wait for a slot (below) is not counted. */
   timeout: DurationSchema.default(5_000),
+  /**
+   * Calls in flight at once to this webhook from this process, each on its own kept-alive
+   * connection; more wait in a queue. A login burst then reaches the server at a pace it can
+   * answer within `timeout` instead of all at once.
+   */
+  maxConcurrent: z.number().int().positive().max(1024).default(WEBHOOK_QUEUE_DEFAULTS.maxConcurrent),
+  /** Calls waiting for a slot at once; more are refused at once (`WEBHOOK_QUEUE_FULL`). */
+  maxQueued: z.number().int().nonnegative().default(WEBHOOK_QUEUE_DEFAULTS.maxQueued),
+  /** Longest wait for a slot; a login waiting longer is refused (`WEBHOOK_QUEUE_TIMEOUT`). ssh.loginGraceTime bounds the whole login too. */
+  queueTimeout: DurationSchema.default(WEBHOOK_QUEUE_DEFAULTS.queueTimeout),
   caFile: z.string().min(1),
   certFile: z.string().min(1),
   keyFile: z.string().min(1),

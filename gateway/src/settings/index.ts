@@ -5,5 +5,6 @@ export {
   type GatewayConfig,
   type KubernetesSettings,
   type WebhookConfig,
+  WEBHOOK_QUEUE_DEFAULTS,
 } from './gateway-config.ts';
 export { loadGatewayConfig, describeIssues } from './load.ts';

@@ -1,1 +1,2 @@
-export { WebhookClient, WebhookFailure, type WebhookFailureReason } from './webhook-client.ts';
+export { WebhookClient, WebhookFailure, webhookRefusal, type WebhookFailureReason } from './webhook-client.ts';
+export { CallQueue, CallQueueRefusal, type CallQueueLimits } from './call-queue.ts';

@@ -3,14 +3,20 @@ import { Agent, request } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import type { z } from 'zod';
 import { ErrorResponseSchema } from '@portcullis/wire';
-import type { WebhookConfig } from '../settings/index.ts';
+import { GatewayError, type GatewayCode } from '../errors.ts';
+import { WEBHOOK_QUEUE_DEFAULTS, type WebhookConfig } from '../settings/index.ts';
 import { describeIssues } from '../settings/index.ts';
+import { CallQueue, CallQueueRefusal } from './call-queue.ts';
 
 /** Largest webhook answer accepted; a config with pod spec and files stays far below it. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
-/** Why a webhook call did not produce a usable answer; each is "unavailable", never "denied". */
-export type WebhookFailureReason = 'timeout' | 'unreachable' | 'status' | 'invalid';
+/**
+ * Why a webhook call did not produce a usable answer; each is "unavailable", never "denied".
+ * `queue-full` and `queue-wait`: the call was never sent, the gateway's own queue for this
+ * webhook was full or the call waited its bound there.
+ */
+export type WebhookFailureReason = 'timeout' | 'unreachable' | 'status' | 'invalid' | 'queue-full' | 'queue-wait';
 
 export class WebhookFailure extends Error {
   constructor(
@@ -37,31 +43,57 @@ export class WebhookFailure extends Error {
         return 'answered with an error';
       case 'invalid':
         return 'answered with an invalid response';
+      case 'queue-full':
+        return 'has too many logins waiting; try again shortly';
+      case 'queue-wait':
+        return 'is busy: the login waited too long for its turn; try again shortly';
     }
   }
 }
 
 /**
+ * The error a user sees for a failed webhook call: a call refused by the gateway's own queue
+ * under its queue code, anything else under `code`. `sentence` words it around what happened.
+ */
+export function webhookRefusal(error: unknown, code: GatewayCode, sentence: (why: string) => string): GatewayError {
+  const failure = error instanceof WebhookFailure ? error : undefined;
+  const queueCode = failure?.reason === 'queue-full' ? 'WEBHOOK_QUEUE_FULL' : failure?.reason === 'queue-wait' ? 'WEBHOOK_QUEUE_TIMEOUT' : undefined;
+  return new GatewayError(queueCode ?? code, sentence(failure ? failure.describe() : 'failed'), { cause: error });
+}
+
+/**
  * JSON over HTTPS with mutual TLS to one webhook server. Connections are kept alive so a
  * login costs no extra handshake; the server certificate and hostname are always verified.
+ * At most `maxConcurrent` calls are in flight, each on its own kept-alive socket; the others
+ * wait in a bounded queue whose wait does not count against the call's timeout.
  */
 export class WebhookClient {
   private readonly agent: Agent;
+  private readonly queue: CallQueue;
   private readonly baseUrl: URL;
   private readonly timeoutMs: number;
   private readonly tls: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer };
 
-  constructor(config: WebhookConfig) {
+  /** The queue bounds default as in the config file. */
+  constructor(config: Omit<WebhookConfig, keyof typeof WEBHOOK_QUEUE_DEFAULTS> & Partial<Pick<WebhookConfig, keyof typeof WEBHOOK_QUEUE_DEFAULTS>>) {
+    const { maxConcurrent, maxQueued, queueTimeout } = { ...WEBHOOK_QUEUE_DEFAULTS, ...config };
     this.baseUrl = new URL(config.url);
     this.timeoutMs = config.timeout;
     this.tls = { ca: readFileSync(config.caFile), cert: readFileSync(config.certFile), key: readFileSync(config.keyFile) };
-    this.agent = new Agent({ keepAlive: true, maxSockets: 64, ...this.tls, rejectUnauthorized: true });
+    // As many sockets as calls in flight: a call never waits inside the agent, where its timeout would run.
+    this.agent = new Agent({ keepAlive: true, maxSockets: maxConcurrent, maxFreeSockets: maxConcurrent, ...this.tls, rejectUnauthorized: true });
+    this.queue = new CallQueue({ maxConcurrent, maxQueued, maxWaitMs: queueTimeout });
+  }
+
+  /** Calls in flight and calls waiting for a slot (for metrics and tests). */
+  get load(): { inFlight: number; queued: number } {
+    return { inFlight: this.queue.inFlight, queued: this.queue.queued };
   }
 
   /** POSTs `body` to `path` below the base URL (or the base URL itself) and validates the answer. */
   async post<Schema extends z.ZodType>(path: string | null, body: unknown, schema: Schema): Promise<z.output<Schema>> {
     const url = path === null ? this.baseUrl : new URL(path, withTrailingSlash(this.baseUrl));
-    const { status, text } = await this.send(url, JSON.stringify(body));
+    const { status, text } = await this.queued(() => this.sendRetryingStale(url, JSON.stringify(body)));
     if (status !== 200) {
       const answer = ErrorResponseSchema.safeParse(safeJson(text));
       throw new WebhookFailure('status', `${url.pathname} answered HTTP ${status}`, answer.success ? { answer: answer.data } : {});
@@ -107,8 +139,38 @@ export class WebhookClient {
     this.agent.destroy();
   }
 
-  private send(url: URL, payload: string): Promise<{ status: number; text: string }> {
+  private async queued<T>(call: () => Promise<T>): Promise<T> {
+    let release: () => void;
+    try {
+      release = await this.queue.acquire();
+    } catch (error) {
+      if (!(error instanceof CallQueueRefusal)) throw error;
+      throw new WebhookFailure(error.reason === 'full' ? 'queue-full' : 'queue-wait', `${this.baseUrl.host}: ${error.message}`, { cause: error });
+    }
+    try {
+      return await call();
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * A kept-alive socket the server closed as idle may be picked just as the close arrives; the
+   * request then fails before the server read it. That case alone is sent once more, on a new
+   * socket (Node's documented `reusedSocket` pattern); a fresh socket's failure is final.
+   */
+  private async sendRetryingStale(url: URL, payload: string): Promise<{ status: number; text: string }> {
+    try {
+      return await this.send(url, payload);
+    } catch (error) {
+      if (!(error instanceof StaleSocket)) throw error;
+      return this.send(url, payload, true);
+    }
+  }
+
+  private send(url: URL, payload: string, retried = false): Promise<{ status: number; text: string }> {
     return new Promise((resolvePromise, reject) => {
+      let answered = false;
       const req = request(
         url,
         {
@@ -122,6 +184,7 @@ export class WebhookClient {
           signal: AbortSignal.timeout(this.timeoutMs),
         },
         (res) => {
+          answered = true;
           const chunks: Buffer[] = [];
           let size = 0;
           res.on('data', (chunk: Buffer) => {
@@ -136,9 +199,20 @@ export class WebhookClient {
           res.on('error', (error) => reject(classify(error, url, this.timeoutMs)));
         },
       );
-      req.on('error', (error) => reject(classify(error, url, this.timeoutMs)));
+      req.on('error', (error) => {
+        const code = (error as NodeJS.ErrnoException).code;
+        const stale = !retried && !answered && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
+        reject(stale ? new StaleSocket(classify(error, url, this.timeoutMs)) : classify(error, url, this.timeoutMs));
+      });
       req.end(payload);
     });
+  }
+}
+
+/** A request that failed on a reused keep-alive socket before any answer. */
+class StaleSocket extends Error {
+  constructor(readonly failure: WebhookFailure) {
+    super(failure.message);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * `portcullis`: one command for every operator task, in the image and in a checkout
  * (`cli/portcullis …`). Each group is its program's own CLI, run as a whole:
- *   audit  → gateway/src/audit/cli/main.ts      users → authserver/src/users-admin/main.ts
+ *   audit  → gateway/src/audit/tools/cli/main.ts      users → authserver/src/users-admin/main.ts
  *   policy → configserver/src/cli/main.ts       pki   → pki/src/main.ts
  * Run as root (the gateway container starts as root to read the Docker socket's group), it first
  * becomes the runtime user, who owns the recordings and the users file.
@@ -11,7 +11,7 @@
 import { fileURLToPath } from 'node:url';
 
 const PROGRAMS = {
-  audit: 'gateway/src/audit/cli/main.ts',
+  audit: 'gateway/src/audit/tools/cli/main.ts',
   users: 'authserver/src/users-admin/main.ts',
   policy: 'configserver/src/cli/main.ts',
   pki: 'pki/src/main.ts',

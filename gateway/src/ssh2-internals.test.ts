@@ -8,8 +8,8 @@ import { deflateSync, constants as zlibConstants } from 'node:zlib';
 import { test, type TestContext } from 'node:test';
 import ssh2, { type Connection, type ServerChannel } from 'ssh2';
 import { isGatewayError } from './errors.ts';
-import { generateParsableKeyPair } from './listener/host-keys.ts';
-import { holdWritesThisTurn } from './session/write-batch.ts';
+import { generateParsableKeyPair } from './host-keys.ts';
+import { holdWritesThisTurn } from './write-batch.ts';
 import {
   SSH2_HOOKS,
   channelOutgoing,

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { Duplex, type Writable } from 'node:stream';
 import ssh2, { type Connection, type ServerChannel } from 'ssh2';
 import { GatewayError } from './errors.ts';
-import { generateParsableKeyPair } from './listener/host-keys.ts';
+import { generateParsableKeyPair } from './host-keys.ts';
 
 /**
  * The one place the gateway reaches into ssh2's private internals (ssh2 is pinned exactly,

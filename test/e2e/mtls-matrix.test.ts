@@ -13,7 +13,7 @@ import { hashPassword, parseUsersFile, UserDirectory } from '../../authserver/sr
 import { buildApp as buildConfigserver } from '../../configserver/src/app.ts';
 import { readTlsMaterial as readConfigTls } from '../../configserver/src/config.ts';
 import { repoPolicy } from '../../configserver/src/testing/policy.ts';
-import { WebhookClient, WebhookFailure } from '../../gateway/src/webhook/webhook-client.ts';
+import { WebhookClient, WebhookFailure } from '../../gateway/src/webhooks/webhook-client.ts';
 import { startFakeWebhook } from '../helpers/fake-webhook.ts';
 import { httpsJson } from '../helpers/https-json.ts';
 import { E2E } from '../helpers/deadlines.ts';

@@ -3,15 +3,15 @@ import { join } from 'node:path';
 import { Counter, type Registry } from 'prom-client';
 import type { AuditConfig } from '@portcullis/wire';
 import { errorFields, type Logger } from '../observability/index.ts';
-import type { ConnectionIdentity } from '../session/connection-identity.ts';
-import type { AuditSettings } from './audit-settings.ts';
-import { ConnectionRecorder } from './connection-recorder.ts';
-import { FileRecordingStore } from './file-store.ts';
-import type { RecordingStore } from './recording-store.ts';
-import { loadS3Credentials, S3RecordingStore } from './s3-store.ts';
-import type { ConnectionTap } from './tap.ts';
-import { RecordingQuota } from './recording-quota.ts';
-import { startPlayerServer } from './player/player-server.ts';
+import type { ConnectionIdentity } from '../identity/connection-identity.ts';
+import type { AuditSettings } from '../settings/audit-settings.ts';
+import { ConnectionRecorder } from './record/connection-recorder.ts';
+import { FileRecordingStore } from './store/file-store.ts';
+import type { RecordingStore } from './store/recording-store.ts';
+import { loadS3Credentials, S3RecordingStore } from './store/s3-store.ts';
+import type { ConnectionTap } from './record/tap.ts';
+import { RecordingQuota } from './record/recording-quota.ts';
+import { startPlayerServer } from './tools/player/player-server.ts';
 
 /** The gateway's recorder: its stores, its metrics, and one ConnectionRecorder per connection. */
 export class AuditService {

@@ -1,4 +1,4 @@
-export { AuditSettingsSchema, type AuditSettings } from './audit-settings.ts';
+export { AuditSettingsSchema, type AuditSettings } from '../settings/audit-settings.ts';
 export { AuditService } from './audit-service.ts';
-export { NO_TAP, type ChannelTap, type ConnectionTap } from './tap.ts';
-export { tapGlobalRequests } from './global-requests.ts';
+export { NO_TAP, type ChannelTap, type ConnectionTap } from './record/tap.ts';
+export { tapGlobalRequests } from './record/global-requests.ts';

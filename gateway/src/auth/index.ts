@@ -1,3 +1,2 @@
-export { AuthWebhook, type AuthDecision, type AuthWebhookOptions, type KeyboardInteractiveStep, type KeyboardInteractiveTurn } from './auth-webhook.ts';
 export { relayKeyboardInteractive, type AskClient, type AskServer, type RelayOutcome } from './keyboard-interactive-relay.ts';
 export { describeCertificate, isCertificateAlgorithm, verifyCertificateSignature } from './certificate-signature.ts';

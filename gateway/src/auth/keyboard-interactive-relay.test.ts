@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { KeyboardInteractiveChallenge } from '@portcullis/wire';
-import type { KeyboardInteractiveStep, KeyboardInteractiveTurn } from './auth-webhook.ts';
+import type { KeyboardInteractiveStep, KeyboardInteractiveTurn } from '../webhooks/auth-webhook.ts';
 import { relayKeyboardInteractive, type AskClient } from './keyboard-interactive-relay.ts';
 
 const ask = (count: number): KeyboardInteractiveStep => ({

@@ -1,5 +1,5 @@
 import { KEYBOARD_INTERACTIVE_LIMITS, type KeyboardInteractiveChallenge } from '@portcullis/wire';
-import type { AuthDecision, KeyboardInteractiveStep, KeyboardInteractiveTurn } from './auth-webhook.ts';
+import type { AuthDecision, KeyboardInteractiveStep, KeyboardInteractiveTurn } from '../webhooks/auth-webhook.ts';
 
 /**
  * Shows one step to the SSH client and resolves with its answers, or with `undefined` when the

@@ -1,6 +1,6 @@
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { AppConfig, FilesMap, MetadataMap } from '@portcullis/wire';
-import type { ConnectionIdentity } from '../session/connection-identity.ts';
+import type { ConnectionIdentity } from '../identity/connection-identity.ts';
 
 /** What a session channel asks to run. Backends never see ssh2 objects. */
 export interface SessionProgram {

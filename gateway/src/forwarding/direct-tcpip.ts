@@ -4,7 +4,7 @@ import type { BackendConnection } from '../backends/index.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 import type { ChannelTap } from '../audit/index.ts';
 import { connectThroughAgent } from './guest-agent.ts';
-import { ChannelGuard } from '../session/channel-guard.ts';
+import { ChannelGuard } from '../channel/channel-guard.ts';
 
 /**
  * A `direct-tcpip` channel (ssh -L, -D): opened on the backend's side, then relayed both

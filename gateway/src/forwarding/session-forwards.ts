@@ -1,11 +1,18 @@
 import type { Duplex } from 'node:stream';
 import type { Connection, X11Info } from 'ssh2';
 import type { BackendConnection } from '../backends/index.ts';
-import type { SessionForwards } from '../session/session-channel.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 import { openAgentChannel } from '../ssh2-internals.ts';
 import { relay } from './direct-tcpip.ts';
 import { listenThroughAgent, shellWord, type AgentListener } from './guest-agent.ts';
+
+/** Sets up, before the program starts, what it reaches the client's agent or X server through. */
+export interface SessionForwards {
+  /** Listens for the program's agent connections; resolves the environment that names the socket. */
+  agent(connection: BackendConnection, marker: string): Promise<{ readonly env: Record<string, string>; close(): void }>;
+  /** Listens for the program's X11 connections; resolves the environment (DISPLAY). */
+  x11(connection: BackendConnection, marker: string, request: X11Info): Promise<{ readonly env: Record<string, string>; close(): void }>;
+}
 
 /** X displays tried inside the container, as sshd's X11DisplayOffset (10) onwards. */
 const FIRST_DISPLAY = 10;

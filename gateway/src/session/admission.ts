@@ -1,11 +1,11 @@
 import type { AppConfig } from '@portcullis/wire';
 import type { ConnectionTap } from '../audit/index.ts';
 import type { Backend } from '../backends/index.ts';
-import type { ConfigWebhook } from '../config/index.ts';
+import type { ConfigWebhook } from '../webhooks/index.ts';
 import { GatewayError } from '../errors.ts';
 import { SecurityPolicy, type SecurityCeilings } from '../filters/index.ts';
 import type { AcceptedLogin, AuthService } from './authentication.ts';
-import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from './connection-maps.ts';
+import { describeMaps, mergeConnectionMaps, withGatewayMetadata, type FullConnectionMaps } from '../identity/connection-maps.ts';
 import type { NetworkConnection } from './network-connection.ts';
 import type { ConnectionSlots } from './user-connections.ts';
 

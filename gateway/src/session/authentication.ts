@@ -1,6 +1,7 @@
 import ssh2, { type AuthContext, type KeyboardAuthContext } from 'ssh2';
 import type { ConnectionTap } from '../audit/index.ts';
-import { describeCertificate, isCertificateAlgorithm, relayKeyboardInteractive, verifyCertificateSignature, type AuthDecision, type AuthWebhook } from '../auth/index.ts';
+import { describeCertificate, isCertificateAlgorithm, relayKeyboardInteractive, verifyCertificateSignature } from '../auth/index.ts';
+import type { AuthDecision, AuthWebhook } from '../webhooks/index.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
 import { showUserAuthMessage } from '../listener/user-message.ts';
 import { errorFields } from '../observability/index.ts';

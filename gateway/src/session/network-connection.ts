@@ -1,8 +1,8 @@
 import type { ClientInfo, Connection } from 'ssh2';
 import { errorFields, type GatewayMetrics, type Logger } from '../observability/index.ts';
 import { connectionSocket } from '../ssh2-internals.ts';
-import type { FaultStage } from './channel-guard.ts';
-import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from './connection-identity.ts';
+import type { FaultStage } from '../channel/channel-guard.ts';
+import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from '../identity/connection-identity.ts';
 
 export interface NetworkConnectionOptions {
   readonly log: Logger;

@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test';
 import ssh2, { Client, type ClientChannel } from 'ssh2';
 import type { BackendConnection, BackendSession, ExitStatus, SessionProgram } from '../backends/index.ts';
 import { createLogger } from '../observability/index.ts';
-import type { FaultStage } from './channel-guard.ts';
+import type { FaultStage } from '../channel/channel-guard.ts';
 import { handleSessionChannel } from './session-channel.ts';
 
 /** A program the test drives: what it prints, when it ends. */

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import type { ServerChannel, Session, X11Info } from 'ssh2';
+import type { ServerChannel, Session } from 'ssh2';
 import type { BackendConnection, BackendSession, SessionProgram } from '../backends/index.ts';
 import type { ProgressRelay } from './progress-relay.ts';
 import type { ChannelTap } from '../audit/index.ts';
@@ -7,10 +7,11 @@ import { isGatewayError } from '../errors.ts';
 import type { Refusal, SecurityPolicy } from '../filters/index.ts';
 import { SESSION_MARKER_VARIABLE, deliverSignal, newSessionMarker, statusAfterSignals } from '../guest/index.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
-import { ChannelGuard, type FaultReporter } from './channel-guard.ts';
+import { ChannelGuard, type FaultReporter } from '../channel/channel-guard.ts';
 import { ResizeCoalescer } from './resize-coalescer.ts';
 import { SessionRequests, logRefusal } from './session-requests.ts';
 import { SignalGate } from './signal-gate.ts';
+import type { SessionForwards } from '../forwarding/index.ts';
 
 /**
  * After the program ended, how long its last output may make no progress (while the client's
@@ -42,14 +43,6 @@ export interface SessionChannelContext {
   readonly connectionGone?: AbortSignal;
   /** Closes this session's connection (alone) after a fault, with a log line and a metric. */
   readonly onFault?: FaultReporter;
-}
-
-/** Sets up, before the program starts, what it reaches the client's agent or X server through. */
-export interface SessionForwards {
-  /** Listens for the program's agent connections; resolves the environment that names the socket. */
-  agent(connection: BackendConnection, marker: string): Promise<{ readonly env: Record<string, string>; close(): void }>;
-  /** Listens for the program's X11 connections; resolves the environment (DISPLAY). */
-  x11(connection: BackendConnection, marker: string, request: X11Info): Promise<{ readonly env: Record<string, string>; close(): void }>;
 }
 
 /** A program running for a session channel, as the connection's time limits see it. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DurationSchema } from './duration.ts';
 import { checkLogTarget, LogTargetFields } from '@portcullis/kit';
-import { AuditSettingsSchema } from '../audit/audit-settings.ts';
+import { AuditSettingsSchema } from './audit-settings.ts';
 
 /** host:port with a numeric port; port 0 asks the system for a free one. */
 const ListenSchema = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen is host:port (e.g. "0.0.0.0:2222")');

@@ -5,7 +5,7 @@ import { GatewayError } from '../../errors.ts';
 import type { BackendSession, ExitStatus, SessionProgram } from '../backend.ts';
 import { ensureRunning } from './container-lifecycle.ts';
 import { demuxDockerStream } from './stream-demux.ts';
-import { holdWritesThisTurn } from '../../session/write-batch.ts';
+import { holdWritesThisTurn } from '../../write-batch.ts';
 import { startingAtSize } from '../terminal-size.ts';
 import type { Logger } from '../../observability/index.ts';
 import { errorFields } from '../../observability/index.ts';

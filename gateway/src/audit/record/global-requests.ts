@@ -1,5 +1,5 @@
 import type { Connection } from 'ssh2';
-import { wrapGlobalRequestHandler } from '../ssh2-internals.ts';
+import { wrapGlobalRequestHandler } from '../../ssh2-internals.ts';
 
 /**
  * Calls `record` with the name of every global request the client sends, before or after

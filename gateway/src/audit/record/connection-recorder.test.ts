@@ -6,12 +6,12 @@ import { PassThrough } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { AuditConfigSchema } from '@portcullis/wire';
-import { isGatewayError } from '../errors.ts';
-import { parseAsciicast } from './asciicast.ts';
-import { decodeBinaryLog } from './binary-log.ts';
-import { FileRecordingStore } from './file-store.ts';
-import { MESSAGE_TYPES } from './message-types.ts';
-import { openSource, verifyStreams } from './recording-reader.ts';
+import { isGatewayError } from '../../errors.ts';
+import { parseAsciicast } from '../format/asciicast.ts';
+import { decodeBinaryLog } from '../format/binary-log.ts';
+import { FileRecordingStore } from '../store/file-store.ts';
+import { MESSAGE_TYPES } from '../format/message-types.ts';
+import { openSource, verifyStreams } from '../format/recording-reader.ts';
 import { ConnectionRecorder } from './connection-recorder.ts';
 
 const CONNECTION_ID = '0123456789abcdef0123456789abcdef';
@@ -146,7 +146,7 @@ test('a stream left open by a crash is cut to its last indexed chunk and sealed 
 });
 
 test('the uncopied I/O encoding is byte for byte the generic one', async () => {
-  const { encodeIoMessage, encodeMessage } = await import('./binary-log.ts');
+  const { encodeIoMessage, encodeMessage } = await import('../format/binary-log.ts');
   for (const size of [0, 23, 24, 255, 256, 65_535, 65_536, 100_000])
     for (const [timestamp, channelId, stream] of [
       [1_795_435_084_723_629_816n, 7, 2],

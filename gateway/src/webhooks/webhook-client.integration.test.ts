@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { AuthResponseSchema } from '@portcullis/wire';
 import { createPki } from '@portcullis/pki';
 import { startFakeWebhook } from '../../../test/helpers/fake-webhook.ts';
-import { AuthWebhook } from '../auth/index.ts';
+import { AuthWebhook } from './index.ts';
 import { isGatewayError } from '../errors.ts';
 import { WebhookClient, WebhookFailure } from './webhook-client.ts';
 

@@ -6,12 +6,12 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { AuditConfigSchema } from '@portcullis/wire';
-import { decodeBinaryLog } from './binary-log.ts';
+import { decodeBinaryLog } from '../format/binary-log.ts';
 import { ConnectionRecorder } from './connection-recorder.ts';
-import { FileRecordingStore } from './file-store.ts';
-import { MESSAGE_TYPES, STREAMS } from './message-types.ts';
-import { openSource, verifyStreams } from './recording-reader.ts';
-import type { RecordingStore, StreamWriter } from './recording-store.ts';
+import { FileRecordingStore } from '../store/file-store.ts';
+import { MESSAGE_TYPES, STREAMS } from '../format/message-types.ts';
+import { openSource, verifyStreams } from '../format/recording-reader.ts';
+import type { RecordingStore, StreamWriter } from '../store/recording-store.ts';
 
 const CONNECTION_ID = 'fedcba9876543210fedcba9876543210';
 const log = pino({ level: 'silent' });

@@ -1,9 +1,9 @@
 import { ConfigResponseSchema, type AppConfig, type ConfigRequest, type ConnectionMaps } from '@portcullis/wire';
 import { GatewayError } from '../errors.ts';
 import { secondsSince, type GatewayMetrics } from '../observability/index.ts';
-import { WebhookFailure, webhookRefusal, type WebhookClient } from '../webhook/index.ts';
-import type { ConnectionIdentity } from '../session/connection-identity.ts';
-import { mapsForWebhook, mergeConnectionMaps, type FullConnectionMaps } from '../session/connection-maps.ts';
+import { WebhookFailure, webhookRefusal, type WebhookClient } from './webhook-client.ts';
+import type { ConnectionIdentity } from '../identity/connection-identity.ts';
+import { mapsForWebhook, mergeConnectionMaps, type FullConnectionMaps } from '../identity/connection-maps.ts';
 import { supportedConfig } from './supported-config.ts';
 
 export interface ConfigWebhookOptions {

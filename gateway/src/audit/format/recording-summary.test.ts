@@ -6,11 +6,11 @@ import { PassThrough } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { AuditConfigSchema } from '@portcullis/wire';
-import { formatOverviewTable, parseSince } from './cli/list-format.ts';
-import { ConnectionRecorder } from './connection-recorder.ts';
-import { FileRecordingStore } from './file-store.ts';
+import { formatOverviewTable, parseSince } from '../tools/cli/list-format.ts';
+import { ConnectionRecorder } from '../record/connection-recorder.ts';
+import { FileRecordingStore } from '../store/file-store.ts';
 import { listOverviews, OverviewCache, summarizeRecording } from './recording-summary.ts';
-import { pollUntilOrLast } from '../../../test/helpers/poll-until.ts';
+import { pollUntilOrLast } from '../../../../test/helpers/poll-until.ts';
 
 async function tempDir(t: TestContext) {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-summary-'));

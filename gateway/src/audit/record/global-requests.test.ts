@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import ssh2 from 'ssh2';
-import { generateParsableKeyPair } from '../listener/index.ts';
+import { generateParsableKeyPair } from '../../listener/index.ts';
 import { tapGlobalRequests } from './global-requests.ts';
-import { pollUntilOrLast } from '../../../test/helpers/poll-until.ts';
+import { pollUntilOrLast } from '../../../../test/helpers/poll-until.ts';
 
 test('global requests ssh2 answers itself (keepalive@openssh.com, before and after login) are seen by the tap, and still answered', async (t) => {
   const seen: string[] = [];

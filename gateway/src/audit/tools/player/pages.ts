@@ -1,5 +1,5 @@
 import { OVERVIEW_COLUMNS, overviewCells } from '../cli/list-format.ts';
-import type { RecordingOverview } from '../recording-summary.ts';
+import type { RecordingOverview } from '../../format/recording-summary.ts';
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 

@@ -1,8 +1,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { GatewayError } from '../errors.ts';
-import type { Logger } from '../observability/index.ts';
+import { GatewayError } from './errors.ts';
+import type { Logger } from './observability/index.ts';
 
 const HOST_KEY_TYPES = ['ed25519', 'ecdsa'] as const;
 type HostKeyType = (typeof HOST_KEY_TYPES)[number];

@@ -7,12 +7,12 @@ import { PassThrough } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { AuditConfigSchema } from '@portcullis/wire';
-import { isGatewayError } from '../errors.ts';
-import { parseAsciicast } from './asciicast.ts';
-import { decodeBinaryLog } from './binary-log.ts';
+import { isGatewayError } from '../../errors.ts';
+import { parseAsciicast } from '../format/asciicast.ts';
+import { decodeBinaryLog } from '../format/binary-log.ts';
 import { ConnectionRecorder } from './connection-recorder.ts';
-import { FileRecordingStore } from './file-store.ts';
-import { MESSAGE_TYPES } from './message-types.ts';
+import { FileRecordingStore } from '../store/file-store.ts';
+import { MESSAGE_TYPES } from '../format/message-types.ts';
 import { RecordingQuota } from './recording-quota.ts';
 
 const log = pino({ level: 'silent' });

@@ -4,9 +4,9 @@ import { createServer, type Server } from 'node:https';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import type { TLSSocket } from 'node:tls';
-import type { Logger } from '../../observability/index.ts';
-import { RECORDING_ID_PATTERN, STREAM_KEY_PATTERN, type RecordingStore } from '../recording-store.ts';
-import { listOverviews, OverviewCache } from '../recording-summary.ts';
+import type { Logger } from '../../../observability/index.ts';
+import { RECORDING_ID_PATTERN, STREAM_KEY_PATTERN, type RecordingStore } from '../../store/recording-store.ts';
+import { listOverviews, OverviewCache } from '../../format/recording-summary.ts';
 import { listPage, playPage } from './pages.ts';
 
 export interface PlayerServerOptions {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { AuditConfig } from '@portcullis/wire';
-import type { ExitStatus } from '../backends/index.ts';
+import type { ExitStatus } from '../../backends/index.ts';
 
 /** One authentication attempt as the tap sees it. The password is dropped unless the policy keeps it. */
 export interface AuthAttempt {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DurationSchema } from '../settings/duration.ts';
+import { DurationSchema } from './duration.ts';
 
 const ListenSchema = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen is host:port (e.g. "127.0.0.1:8088")');
 

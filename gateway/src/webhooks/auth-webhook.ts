@@ -13,9 +13,9 @@ import {
 } from '@portcullis/wire';
 import type { GatewayCode } from '../errors.ts';
 import { secondsSince, type GatewayMetrics } from '../observability/index.ts';
-import { webhookRefusal, type WebhookClient } from '../webhook/index.ts';
-import type { ConnectionIdentity } from '../session/connection-identity.ts';
-import { mapsForWebhook } from '../session/connection-maps.ts';
+import { webhookRefusal, type WebhookClient } from './webhook-client.ts';
+import type { ConnectionIdentity } from '../identity/connection-identity.ts';
+import { mapsForWebhook } from '../identity/connection-maps.ts';
 
 /** What the auth webhook decided. Unavailable is not denied: that case throws a GatewayError. */
 export type AuthDecision = { accepted: true; authenticatedUsername: string; maps: ConnectionMaps } | { accepted: false };

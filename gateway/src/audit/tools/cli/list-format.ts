@@ -1,4 +1,4 @@
-import type { RecordingOverview } from '../recording-summary.ts';
+import type { RecordingOverview } from '../../format/recording-summary.ts';
 
 export const OVERVIEW_COLUMNS = ['ID', 'USER', 'ADDRESS', 'START', 'DURATION', 'IN', 'OUT', 'EXIT', 'STATE'] as const;
 

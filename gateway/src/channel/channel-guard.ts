@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import type { ServerChannel } from 'ssh2';
 import type { ExitStatus } from '../backends/index.ts';
 import { channelOutgoing, channelSocket, forgetSentChunk } from '../ssh2-internals.ts';
-import { holdWritesThisTurn } from './write-batch.ts';
+import { holdWritesThisTurn } from '../write-batch.ts';
 
 /** Where a contained fault happened, for the log line and the metric label (a bounded set). */
 export type FaultStage = 'write' | 'exit' | 'end' | 'close' | 'handler' | 'connection';

@@ -1,9 +1,9 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { decodeBinaryLog } from './binary-log.ts';
-import { CHAIN_SUFFIX, verifyChain, type VerifyResult } from './chunk-chain.ts';
-import type { RecordingStore } from './recording-store.ts';
-import { S3RecordingStore } from './s3-store.ts';
+import { CHAIN_SUFFIX, verifyChain, type VerifyResult } from '../store/chunk-chain.ts';
+import type { RecordingStore } from '../store/recording-store.ts';
+import { S3RecordingStore } from '../store/s3-store.ts';
 
 /** Where recordings are read from: a local path, or an `s3://bucket/key` URL. */
 export interface RecordingSource {

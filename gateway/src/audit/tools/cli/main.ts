@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util';
-import { parseAsciicast } from '../asciicast.ts';
-import { decodeBinaryLog } from '../binary-log.ts';
-import { messageTypeName } from '../message-types.ts';
-import { openSource, SourceError, verifyStreams, type S3Access } from '../recording-reader.ts';
-import { loadS3Credentials } from '../s3-store.ts';
-import { FileRecordingStore } from '../file-store.ts';
-import { RECORDING_ID_PATTERN } from '../recording-store.ts';
-import { listOverviews } from '../recording-summary.ts';
+import { parseAsciicast } from '../../format/asciicast.ts';
+import { decodeBinaryLog } from '../../format/binary-log.ts';
+import { messageTypeName } from '../../format/message-types.ts';
+import { openSource, SourceError, verifyStreams, type S3Access } from '../../format/recording-reader.ts';
+import { loadS3Credentials } from '../../store/s3-store.ts';
+import { FileRecordingStore } from '../../store/file-store.ts';
+import { RECORDING_ID_PATTERN } from '../../store/recording-store.ts';
+import { listOverviews } from '../../format/recording-summary.ts';
 import { formatOverviewTable, parseSince } from './list-format.ts';
 
 const USAGE = `usage: portcullis audit <command> [options]

@@ -1,7 +1,7 @@
 import { decodeBinaryLog, HEADER_LENGTH, type AuditMessage } from './binary-log.ts';
-import { CHAIN_SUFFIX, verifyChain } from './chunk-chain.ts';
+import { CHAIN_SUFFIX, verifyChain } from '../store/chunk-chain.ts';
 import { MESSAGE_TYPES, STREAMS } from './message-types.ts';
-import type { RecordingStore, RecordingSummary } from './recording-store.ts';
+import type { RecordingStore, RecordingSummary } from '../store/recording-store.ts';
 
 /**
  * - `complete`: sealed at the end of the connection;

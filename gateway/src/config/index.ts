@@ -1,2 +1,0 @@
-export { ConfigWebhook, type ConfigGrant, type ConfigWebhookOptions } from './config-webhook.ts';
-export { supportedConfig } from './supported-config.ts';

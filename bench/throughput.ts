@@ -22,6 +22,7 @@ import { kubeClients, type KubeClients } from '../test/kube-apiserver/client.ts'
 import { ensureSessionImage } from '../test/helpers/session-image.ts';
 import { startSshd } from '../test/helpers/sshd.ts';
 import { throughClientNodeExec } from './lib/kube-exec.ts';
+import { cleanupContext } from './lib/cleanup-context.ts';
 import type { BenchOptions, Row } from './lib/table.ts';
 import {
   mibPerSecond,
@@ -58,17 +59,6 @@ export interface Targets {
   readonly sshd: SshEndpoint;
   readonly backends: readonly BackendTarget[];
   stop(): Promise<void>;
-}
-
-/** Just enough of node:test's context for the test helpers' cleanup hooks, run in order. */
-function cleanupContext(): { t: TestContext; cleanup: () => Promise<void> } {
-  const hooks: Array<() => unknown> = [];
-  return {
-    t: { after: (hook: () => unknown) => void hooks.push(hook) } as unknown as TestContext,
-    cleanup: async () => {
-      for (const hook of hooks) await hook();
-    },
-  };
 }
 
 export function throughputSizes(options: BenchOptions): { mib: number; runs: number } {

@@ -10,29 +10,18 @@
  * its status callback only if a status frame arrives (not when the socket just closes).
  */
 import { PassThrough } from 'node:stream';
-import type { TestContext } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { generateParsableKeyPair } from '../gateway/src/listener/index.ts';
 import { hardenedPod, SESSION_NAMESPACE, worldWithPod } from '../test/helpers/kubernetes.ts';
 import { kubeClients, type KubeClients } from '../test/kube-apiserver/client.ts';
 import { percentile } from './lib/stats.ts';
+import { cleanupContext } from './lib/cleanup-context.ts';
 import type { BenchOptions, Row } from './lib/table.ts';
 import { bareServer, timeShell } from './time-to-shell.ts';
 
 const BENCHMARK = 'time to shell (Kubernetes)';
 const START_TIMEOUT_MS = 60_000;
 const EXEC_TIMEOUT_MS = 20_000;
-
-/** Just enough of node:test's context for the test helpers' cleanup hooks, run in order. */
-function cleanupContext(): { t: TestContext; cleanup: () => Promise<void> } {
-  const hooks: Array<() => unknown> = [];
-  return {
-    t: { after: (hook: () => unknown) => void hooks.push(hook) } as unknown as TestContext,
-    cleanup: async () => {
-      for (const hook of hooks) await hook();
-    },
-  };
-}
 
 /** Rejects after `ms` unless `work` settles first; the timer never outlives the race. */
 async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {

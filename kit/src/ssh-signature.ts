@@ -1,8 +1,4 @@
-import { createRequire } from 'node:module';
 import ssh2 from 'ssh2';
-
-const require = createRequire(import.meta.url);
-const { sigSSHToASN1 } = require('ssh2/lib/protocol/utils.js') as { sigSSHToASN1: (sig: Buffer, type: string) => Buffer | undefined };
 
 /** Hash of each SSH signature algorithm (RFC 8332, RFC 5656, RFC 8709); SHA-1 `ssh-rsa` is refused, as OpenSSH does. */
 const SIGNATURE_HASH: Record<string, { keyType: string; hash: string | undefined }> = {
@@ -26,13 +22,30 @@ export function verifySshSignature(keyBlob: Buffer, data: Buffer, signatureBlob:
   const spec = SIGNATURE_HASH[algoBytes.toString('latin1')];
   const key = ssh2.utils.parseKey(keyBlob);
   if (!spec || key instanceof Error || key.type !== spec.keyType) return false;
-  const signature = sigSSHToASN1(raw, spec.keyType);
+  const signature = spec.keyType.startsWith('ecdsa-') ? ecdsaSignatureToDer(raw) : raw;
   if (!signature) return false;
   try {
     return key.verify(data, signature, spec.hash);
   } catch {
     return false;
   }
+}
+
+/**
+ * An ECDSA signature as SSH sends it (RFC 5656 §3.1.2: `mpint r, mpint s`) in the DER form
+ * ssh2's key.verify takes. An mpint is already a DER INTEGER's content (big-endian, two's
+ * complement, minimal), so only the framing changes.
+ */
+function ecdsaSignatureToDer(raw: Buffer): Buffer | undefined {
+  const parts = readStrings(raw, 2);
+  if (!parts || parts.end !== raw.length || parts.values.some((part) => part.length === 0)) return undefined;
+  const body = Buffer.concat(parts.values.flatMap((part) => [Buffer.from([0x02]), derLength(part.length), part]));
+  return Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
+}
+
+function derLength(length: number): Buffer {
+  if (length < 0x80) return Buffer.from([length]);
+  return length < 0x100 ? Buffer.from([0x81, length]) : Buffer.from([0x82, length >> 8, length & 0xff]);
 }
 
 /** Reads `count` SSH strings from the start of `buffer`; undefined when it is too short. */

@@ -69,6 +69,8 @@ export class ConnectionRecorder implements ConnectionTap {
   private pendingContentBytes = 0;
   private nextChannel = 0;
   private failureReported = false;
+  /** Set once a required recording broke: nothing more may flow unrecorded while the connection ends. */
+  private halted = false;
   private closed = false;
   /** Raw bytes this recording has taken, for the quota. */
   private recordedBytes = 0;
@@ -117,7 +119,7 @@ export class ConnectionRecorder implements ConnectionTap {
     this.binary?.add(encodeMessage(this.message(MESSAGE_TYPES.recordingStopped, { reason: 'quota', scope, ...limit }, null)));
     this.context.onFailure?.('quota');
     this.context.log.warn({ code: 'AUDIT_RECORDING_QUOTA_REACHED', scope, recording: this.recording, ...limit }, 'recording quota reached; nothing more is recorded');
-    if (this.recording === 'required') this.context.onRequiredFailure();
+    this.requiredFailed();
     return false;
   }
 
@@ -248,6 +250,13 @@ export class ConnectionRecorder implements ConnectionTap {
    * A pipe may resume it on drain; the next chunk pauses it again, so at most one slips by.
    */
   holdIfBehind(source: Readable) {
+    if (this.halted) {
+      // The recording that must cover this session broke: its streams stop here for good (a
+      // pipe's drain would resume a paused source), while the program is told and hung up.
+      source.unpipe();
+      source.pause();
+      return;
+    }
     if (!this.behind) return;
     source.pause();
     this.held.add(source);
@@ -264,7 +273,14 @@ export class ConnectionRecorder implements ConnectionTap {
     this.failureReported = true;
     this.context.onFailure?.('write');
     this.context.log.error({ code: 'AUDIT_RECORDING_FAILED', recording: this.recording, ...errorFields(error) }, 'writing the recording failed');
-    if (this.recording === 'required') this.context.onRequiredFailure();
+    this.requiredFailed();
+  }
+
+  /** A required recording broke: no more input or output flows, and the connection ends. */
+  private requiredFailed() {
+    if (this.recording !== 'required') return;
+    this.halted = true;
+    this.context.onRequiredFailure();
   }
 
   handshake(successful: boolean, username = ''): void {
@@ -464,7 +480,10 @@ class ChannelRecorder implements ChannelTap {
         const line = cast && events ? (name === 'stdin' ? (keep ? events.inputLine(data, performance.now()) : undefined) : events.outputLine(data, performance.now())) : undefined;
         const castBytes = line ? Buffer.from(line) : undefined;
         // Both copies count: an asciicast line can be six times its bytes (JSON escapes).
-        if (!this.connection.withinQuota((keep ? data.length : 0) + (castBytes?.length ?? 0))) return this.stoppedForQuota();
+        if (!this.connection.withinQuota((keep ? data.length : 0) + (castBytes?.length ?? 0))) {
+          this.connection.holdIfBehind(source);
+          return this.stoppedForQuota();
+        }
         if (keep) this.connection.recordIo(this.channelId, stream, data);
         if (castBytes) cast!.add(castBytes);
         this.connection.holdIfBehind(source);

@@ -4,13 +4,12 @@ import type { Socket } from 'node:net';
 import { BackendRouter, UserContainerBudget, type Backend, type ContainerSlots } from './backends/index.ts';
 import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/docker/index.ts';
 import { SshProxyBackend } from './backends/sshproxy/index.ts';
-import { AuthWebhook, ConfigWebhook } from './webhooks/index.ts';
+import { AuthWebhook, ConfigWebhook, WebhookClient } from './webhooks/index.ts';
 import { acceptingProxyProtocol, createSshEdge, loadHostKeys, startSshListener, type AdmissionTicket, type ListenerOptions, type SourceAdmission } from './listener/index.ts';
 import { startOpsListeners, type HealthCheck } from '@portcullis/kit';
 import { GatewayMetrics, type Logger } from './observability/index.ts';
 import { UserConnections, handleConnection, type ConnectionSlots } from './session/index.ts';
 import type { GatewayConfig } from './settings/index.ts';
-import { WebhookClient } from './webhooks/index.ts';
 import { AuditService } from './audit/index.ts';
 import { assertSsh2Internals } from './ssh2-internals.ts';
 

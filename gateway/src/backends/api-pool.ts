@@ -1,3 +1,4 @@
+import { CallQueue } from '../call-queue.ts';
 import { GatewayError } from '../errors.ts';
 
 export interface ApiPoolLimits {
@@ -15,20 +16,21 @@ export interface ApiPoolLimits {
  * understands instead of piling up in memory.
  */
 export class ApiPool {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly queue: CallQueue;
 
   constructor(
     private readonly name: string,
     private readonly limits: ApiPoolLimits,
-  ) {}
+  ) {
+    this.queue = new CallQueue(limits);
+  }
 
   get inFlight(): number {
-    return this.active;
+    return this.queue.inFlight;
   }
 
   get queued(): number {
-    return this.waiting.length;
+    return this.queue.queued;
   }
 
   /** Runs `task` when a slot is free; the slot is held until its promise settles. */
@@ -43,26 +45,11 @@ export class ApiPool {
 
   /** Resolves with a release function once a slot is free; rejects at once when the queue is full. */
   acquire(): Promise<() => void> {
-    if (this.active < this.limits.maxConcurrent) return Promise.resolve(this.take());
-    if (this.waiting.length >= this.limits.maxQueued) {
-      return Promise.reject(
-        new GatewayError('BACKEND_API_BUSY', 'Request refused: the gateway has too many calls waiting for its backend; try again shortly.', {
-          cause: new Error(`${this.name}: ${this.limits.maxConcurrent} requests in flight and ${this.limits.maxQueued} queued`),
-        }),
-      );
-    }
-    return new Promise((resolve) => this.waiting.push(() => resolve(this.take())));
-  }
-
-  private take(): () => void {
-    this.active += 1;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.active -= 1;
-      this.waiting.shift()?.();
-    };
+    return this.queue.acquire().catch((refusal: unknown) => {
+      throw new GatewayError('BACKEND_API_BUSY', 'Request refused: the gateway has too many calls waiting for its backend; try again shortly.', {
+        cause: new Error(`${this.name}: ${this.limits.maxConcurrent} requests in flight and ${this.limits.maxQueued} queued`, { cause: refusal }),
+      });
+    });
   }
 }
 

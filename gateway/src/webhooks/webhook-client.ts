@@ -6,7 +6,7 @@ import { ErrorResponseSchema } from '@portcullis/wire';
 import { GatewayError, type GatewayCode } from '../errors.ts';
 import { WEBHOOK_QUEUE_DEFAULTS, type WebhookConfig } from '../settings/index.ts';
 import { describeIssues } from '../settings/index.ts';
-import { CallQueue, CallQueueRefusal } from './call-queue.ts';
+import { CallQueue, CallQueueRefusal } from '../call-queue.ts';
 
 /** Largest webhook answer accepted; a config with pod spec and files stays far below it. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;

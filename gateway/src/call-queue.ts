@@ -1,11 +1,11 @@
-/** Bounds of one webhook's calls from this gateway process. */
+/** Bounds of the calls from this gateway process to one server (a webhook, a backend API). */
 export interface CallQueueLimits {
   /** Calls in flight at once; more wait in the queue. */
   readonly maxConcurrent: number;
   /** Calls waiting at once; more are refused at once. */
   readonly maxQueued: number;
-  /** Longest wait for a slot; a call still waiting then is refused. */
-  readonly maxWaitMs: number;
+  /** Longest wait for a slot; a call still waiting then is refused. Without it a call waits its turn. */
+  readonly maxWaitMs?: number | undefined;
 }
 
 /** Why a call got no slot: the queue was full, or the call waited `maxWaitMs`. */
@@ -21,12 +21,13 @@ export class CallQueueRefusal extends Error {
 
 interface Waiter {
   readonly grant: (release: () => void) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: NodeJS.Timeout | undefined;
   settled: boolean;
 }
 
 /**
- * First come, first served slots for calls to one webhook server. A login burst sent all at
+ * First come, first served slots for calls to one server (webhooks, and the backend APIs
+ * through ApiPool). A login burst sent all at
  * once makes the server answer the last of them only after every other one, so each call's
  * own timeout ran out while it sat in the server's backlog: here the calls wait for a slot in
  * the gateway instead, and the webhook timeout starts only when the call is sent. The wait has
@@ -63,11 +64,14 @@ export class CallQueue {
       const waiter: Waiter = {
         grant: resolve,
         settled: false,
-        timer: setTimeout(() => {
-          waiter.settled = true;
-          this.waiting -= 1;
-          reject(new CallQueueRefusal('wait', `no free slot of ${this.limits.maxConcurrent} within ${this.limits.maxWaitMs} ms`));
-        }, this.limits.maxWaitMs),
+        timer:
+          this.limits.maxWaitMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                waiter.settled = true;
+                this.waiting -= 1;
+                reject(new CallQueueRefusal('wait', `no free slot of ${this.limits.maxConcurrent} within ${this.limits.maxWaitMs} ms`));
+              }, this.limits.maxWaitMs),
       };
       this.waiters.push(waiter);
       this.waiting += 1;

@@ -13,23 +13,10 @@ describe('Kubernetes sessions: a live terminal and the webhook files', () => {
     await terminal.waitFor(/\$\s*$/m, 90_000);
     await terminal.type('stty size');
     await terminal.waitFor(/^30 100\s*$/m);
-    // The resize travels ssh window-change → gateway → exec resize channel → the runtime, which
-    // applies it to the pod's tty beside (not in order with) the typed input, as a kubelet does:
-    // ask again until the size shows, bounded.
-    const sizeShows = async (rows: number, cols: number) => {
-      for (let attempt = 1; ; attempt++) {
-        await terminal.type('clear; stty size');
-        try {
-          return await terminal.waitFor(new RegExp(`^${rows} ${cols}\\s*$`, 'm'), 3_000);
-        } catch (error) {
-          if (attempt >= 10) throw error;
-        }
-      }
-    };
     await terminal.resize(120, 40);
-    await sizeShows(40, 120);
+    await terminal.waitForSize(40, 120);
     await terminal.resize(90, 25);
-    await sizeShows(25, 90);
+    await terminal.waitForSize(25, 90);
     await terminal.type('exit');
     assert.deepEqual(await kube.waitForNoPods(), [], 'the pod goes with the connection');
   });

@@ -79,8 +79,7 @@ describe('a user logs in with plain ssh and lands in a container', () => {
     await terminal.type('stty size');
     await terminal.waitFor(/^30 100$/m);
     await terminal.resize(120, 40);
-    await terminal.type('clear; stty size');
-    await terminal.waitFor(/^40 120$/m);
+    await terminal.waitForSize(40, 120);
     await terminal.type('exit');
   });
 

@@ -19,7 +19,7 @@ export async function startTerminal(name: string, command: string[], env: Record
   await run('tmux', ['set-window-option', '-t', name, 'window-size', 'manual']);
 
   const screen = async () => (await run('tmux', ['capture-pane', '-p', '-t', name])).stdout;
-  return {
+  const terminal = {
     type: (keys: string) => run('tmux', ['send-keys', '-t', name, '-l', keys]).then(() => run('tmux', ['send-keys', '-t', name, 'Enter'])),
     /** Presses one key as tmux names it (e.g. `C-c`), unlike `type` which sends literal text. */
     press: (key: string) => run('tmux', ['send-keys', '-t', name, key]),
@@ -31,6 +31,28 @@ export async function startTerminal(name: string, command: string[], env: Record
     },
     kill: () => run('tmux', ['kill-session', '-t', name]).catch(() => undefined),
   };
+  return { ...terminal, waitForSize: (rows: number, cols: number) => waitForSize(terminal, rows, cols) };
+}
+
+type Terminal = {
+  type(keys: string): Promise<unknown>;
+  waitFor(pattern: RegExp, deadlineMs?: number): Promise<string>;
+};
+
+/**
+ * Asks the shell for its size until it shows `rows cols`. A resize travels window-change →
+ * gateway → backend → the tty beside (not in order with) the typed input, as it does through
+ * sshd: a shell asked at once may still see the old size. Bounded: 10 asks, 3 s each.
+ */
+async function waitForSize(terminal: Terminal, rows: number, cols: number): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    await terminal.type('stty size');
+    try {
+      return await terminal.waitFor(new RegExp(`^${rows} ${cols}\\s*$`, 'm'), 3_000);
+    } catch (error) {
+      if (attempt >= 10) throw error;
+    }
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
@@ -39,12 +39,12 @@ function capturedLog() {
   return { logger: pino({ level: 'info' }, stream), lines, waitFor };
 }
 
-async function setUp(t: TestContext) {
+async function setUp(t: TestContext, write: (file: string, text: string) => Promise<void> = (file, text) => writeFile(file, text, { mode: 0o600 })) {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-users-reload-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'users.yaml');
   const hash = await hashPassword('pw');
-  await writeFile(file, `users:\n  bob: { passwordHash: "${hash}" }\n`, { mode: 0o600 });
+  await write(file, `users:\n  bob: { passwordHash: "${hash}" }\n`);
   const users = await loadUsersFile(file);
   const log = capturedLog();
   const registry = new Registry();
@@ -111,4 +111,29 @@ test('brute-force blocks and keyboard-interactive logins in progress survive a r
   assert.equal((await post('/password', { ...base('bob', attacker), passwordBase64: right })).success, false, 'the address stays blocked');
   const done = await post('/keyboard-interactive', { ...base('bob'), round: 1, state: started.state, answers: ['pw'] });
   assert.equal(done.success, true, 'the conversation begun before the reload finishes');
+});
+
+/**
+ * How the kubelet updates a Secret or ConfigMap volume (its "atomic writer"): the files live in a
+ * timestamped folder, `..data` links to it, and `users.yaml` links to `..data/users.yaml`. An update
+ * writes a new folder and renames a new `..data_tmp` link over `..data`: no event names users.yaml.
+ */
+async function secretVolumeWrite(file: string, text: string, generation: number) {
+  const dir = dirname(file);
+  const folder = `..2026_12_07_00_00_0${generation}`;
+  await mkdir(join(dir, folder));
+  await writeFile(join(dir, folder, 'users.yaml'), text, { mode: 0o440 });
+  await symlink(folder, join(dir, '..data_tmp'));
+  await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+  if (generation === 1) await symlink('..data/users.yaml', file);
+}
+
+test('a users file mounted from a Kubernetes Secret reloads when the Secret changes (the ..data link swapped)', async (t) => {
+  let generation = 0;
+  const { file, hash, registry, post, waitFor } = await setUp(t, (path, text) => secretVolumeWrite(path, text, (generation += 1)));
+  assert.equal((await post('/pubkey', { ...base('bob'), publicKey: KEY })).success, false);
+  await secretVolumeWrite(file, `users:\n  bob: { passwordHash: "${hash}", authorizedKeys: ["${KEY}"] }\n`, (generation += 1));
+  assert.equal((await waitFor('AUTHSERVER_USERS_RELOADED', 0)).users, 1);
+  assert.equal((await post('/pubkey', { ...base('bob'), publicKey: KEY })).success, true);
+  assert.match(await registry.metrics(), /portcullis_authserver_users_reloads_total\{result="success"\} 1\n/);
 });

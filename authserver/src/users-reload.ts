@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { LogCode } from './errors.ts';
@@ -45,11 +45,11 @@ export class UsersFileReloader {
   /** Remembers the content in service (read at start), so that a touch without a change is no reload. */
   async start(): Promise<void> {
     this.digest = await this.readDigest().catch(() => undefined);
-    const name = basename(this.file);
-    this.watcher = watch(dirname(this.file), (_event, changed) => {
-      // Lock and temp files of `portcullis users` live in the same folder.
-      if (changed === null || changed === name) this.schedule();
-    });
+    // Any change in the folder, not only to the file's own name: a Kubernetes Secret or ConfigMap
+    // mount replaces its files by swapping the `..data` symlink, and `users.yaml` itself never
+    // changes name. Other names (the lock and temp files of `portcullis users`) cost one read,
+    // and the digest keeps an unchanged file from counting as a reload.
+    this.watcher = watch(dirname(this.file), () => this.schedule());
     this.watcher.on('error', (err) => this.log.error({ code: LogCode.USERS_RELOAD_FAILED, file: this.file, reason: err.message }, 'cannot watch the users file folder'));
     this.watcher.unref();
   }

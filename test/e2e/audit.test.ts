@@ -72,6 +72,23 @@ test('a recorded ssh session plays back in asciinema cat, its binary log decodes
   const listed = await auditCli(['list', dir]);
   assert.equal(listed.code, 0, listed.stderr);
   assert.match(listed.stdout, new RegExp(`^${id}\\s+${world.username}\\s+127\\.0\\.0\\.1:\\d+\\s+\\S+\\s+\\S+\\s+\\S+\\s+\\S+\\s+3\\s+complete$`, 'm'));
+  // JSON lines: the same fields, one object per recording, filtered by user and start time.
+  const json = await auditCli(['list', dir, '--json', '--user', world.username, '--since', '1h']);
+  assert.equal(json.code, 0, json.stderr);
+  const [line, ...more] = json.stdout.split('\n').filter(Boolean);
+  assert.deepEqual(more, [], 'one recording, one line');
+  const overview = JSON.parse(line!) as Record<string, unknown>;
+  assert.equal(overview.id, id);
+  assert.equal(overview.user, world.username);
+  assert.match(String(overview.address), /^127\.0\.0\.1:\d+$/);
+  assert.ok(Math.abs(Date.parse(String(overview.start)) - Date.now()) < 3_600_000, String(overview.start));
+  assert.ok(typeof overview.durationSeconds === 'number' && overview.durationSeconds >= 0);
+  assert.ok(typeof overview.bytesOut === 'number' && overview.bytesOut > 0);
+  assert.equal(typeof overview.bytesIn, 'number');
+  assert.deepEqual(overview.exitStatus, ['3']);
+  assert.equal(overview.state, 'complete');
+  assert.equal((await auditCli(['list', dir, '--json', '--user', `${world.username}-other`])).stdout, '', 'another user: nothing');
+  assert.equal((await auditCli(['list', dir, '--json', '--since', new Date(Date.now() + 3_600_000).toISOString()])).stdout, '', 'a later --since: nothing');
   const verified = await auditCli(['verify', folder]);
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
   assert.match(verified.stdout, /OK .*audit\.cslog/);

@@ -171,6 +171,8 @@ describe('docker compose up starts the whole system and a user logs in', () => {
       assert.equal(result.code, 0, `${command}\n${result.output}`);
       if (/audit play/.test(command)) assert.match(result.output, /alice-was-here-42/, 'play shows what alice saw');
       if (/audit verify/.test(command)) assert.match(result.output, /^OK /m);
+      if (/audit decode/.test(command)) assert.match(result.output, /\thandshakeSuccessful\(199\)\t\{"username":"alice"/, 'the accepted login names alice');
+      if (/policy explain/.test(command)) assert.match(result.output, /^subject: user=alice\b[\s\S]*^result: allowed\r?$/m);
       if (/users list/.test(command)) assert.match(result.output, /^alice\s+no\s+no\s+SHA256:/m);
     }
     const pem = await readFile(join(work, 'auditor-alice.pem'), 'utf8');

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { test, type TestContext } from 'node:test';
 import { hashPassword, parseUsersFile, UserDirectory } from '../users-file.ts';
 import { Readable } from 'node:stream';
+import { parse } from 'yaml';
 import { usersMain } from './users-cli.ts';
 import { editUsersFile } from './users-store.ts';
 
@@ -67,6 +68,8 @@ test('users add, passwd, add-key, remove-key, remove and list change the file in
   assert.equal(await dir.verifyPassword('demo', Buffer.from('demo-pw')), true, 'other users unchanged');
   assert.deepEqual(dir.grantsOf('demo'), { metadata: { team: { value: 'ops', sensitive: false } } });
   assert.match(await readFile(file, 'utf8'), /^# operators' notes stay\n/);
+  const written = parse(await readFile(file, 'utf8')) as { users: Record<string, { passwordHash?: string }> };
+  assert.match(written.users.alice?.passwordHash ?? '', /^\$argon2id\$v=19\$/, 'an argon2id hash, never the password');
 
   assert.equal((await users(file, ['passwd', 'alice'], 'new-pw\n')).code, 0);
   dir = await directory(file);

@@ -23,6 +23,7 @@ import { ensureSessionImage } from '../test/helpers/session-image.ts';
 import { startSshd } from '../test/helpers/sshd.ts';
 import { throughClientNodeExec } from './lib/kube-exec.ts';
 import { cleanupContext } from './lib/cleanup-context.ts';
+import { cpuCeiling, describeCost, withCpuCost, type CpuCost, type KnownPids } from './lib/cpu-cost.ts';
 import type { BenchOptions, Row } from './lib/table.ts';
 import {
   mibPerSecond,
@@ -50,6 +51,8 @@ export interface BackendTarget {
   readonly endpoint: SshEndpoint;
   /** The Docker container the sessions run in, for the `docker exec -i` floor. */
   readonly container: string;
+  /** The gateway's and the webhooks' processes, whose CPU each transfer is charged. */
+  readonly pids: KnownPids;
   /** Kubernetes: the pod, and client-node on the same test API server, for the direct exec floor. */
   readonly direct?: { readonly clients: KubeClients; readonly namespace: string; readonly pod: string; readonly container: string };
 }
@@ -81,7 +84,7 @@ async function dockerTarget(t: TestContext, publicKey: string, keyFile: string, 
   t.after(() => new Promise((resolve) => execFile('docker', ['rm', '-f', container], () => resolve(undefined))));
   const endpoint: SshEndpoint = { port: world.sshPort, user: world.username, keyFile, remoteFile: CONTAINER_FILE };
   await sshRun(endpoint, sparseFileCommand(CONTAINER_FILE, bytes));
-  return { backend: 'Docker', endpoint, container };
+  return { backend: 'Docker', endpoint, container, pids: programPids(world) };
 }
 
 async function kubernetesTarget(t: TestContext, publicKey: string, keyFile: string, bytes: number): Promise<BackendTarget> {
@@ -94,7 +97,14 @@ async function kubernetesTarget(t: TestContext, publicKey: string, keyFile: stri
   if (!container || more.length > 0) throw new Error(`expected the one pod's container behind the test API server, found ${more.length + (container ? 1 : 0)}`);
   const clients = await kubeClients(kube, SESSION_NAMESPACE);
   t.after(() => clients.dispose());
-  return { backend: 'Kubernetes', endpoint, container, direct: { clients, namespace: SESSION_NAMESPACE, pod: podName, container: 'shell' } };
+  return { backend: 'Kubernetes', endpoint, container, pids: programPids(world), direct: { clients, namespace: SESSION_NAMESPACE, pod: podName, container: 'shell' } };
+}
+
+function programPids(world: Awaited<ReturnType<typeof worldWithConfig>>['world']): KnownPids {
+  const pids = new Map<number, 'gateway' | 'webhooks'>();
+  if (world.gateway.process.pid) pids.set(world.gateway.process.pid, 'gateway');
+  for (const program of [world.authserver, world.configserver]) if (program.process.pid) pids.set(program.process.pid, 'webhooks');
+  return pids;
 }
 
 /** Debian's sshd, Portcullis on each backend, and the files the transfers read. */
@@ -131,16 +141,19 @@ function execFileQuiet(command: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => execFile(command, args, (error) => (error ? reject(error) : resolve())));
 }
 
-/** One transfer's MiB/s; a baseline that fails or measures nothing fails loudly, naming itself. */
-async function measured(what: string, bytes: number, once: () => Promise<number>): Promise<number> {
+/** One transfer's MiB/s and CPU per GiB; a baseline that fails or measures nothing fails loudly, naming itself. */
+async function measured(what: string, bytes: number, pids: KnownPids, once: () => Promise<number>): Promise<{ rate: number; cost: CpuCost }> {
   let rate: number;
+  let cost: CpuCost;
   try {
-    rate = mibPerSecond(bytes, await once());
+    const timed = await withCpuCost(bytes, pids, once);
+    rate = mibPerSecond(bytes, timed.result);
+    cost = timed.cost;
   } catch (error) {
     throw new Error(`throughput: ${what} could not be measured: ${(error as Error).message}`);
   }
   if (!Number.isFinite(rate) || rate <= 0) throw new Error(`throughput: ${what} measured no throughput (${rate})`);
-  return rate;
+  return { rate, cost };
 }
 
 export interface TransferFigures {
@@ -151,6 +164,8 @@ export interface TransferFigures {
   readonly floor: number;
   /** Kubernetes: a direct client-node exec against the same test API server (no SSH, no gateway), for reference. */
   readonly clientNode?: number;
+  /** CPU per GiB of each path, the least of its runs (the one least disturbed). */
+  readonly cost: { readonly ours: CpuCost; readonly sshd: CpuCost; readonly floor: CpuCost };
 }
 
 /**
@@ -161,21 +176,28 @@ export async function measureTransfers(targets: Targets, transfers: readonly Tra
   const figures: TransferFigures[] = [];
   for (const transfer of transfers) {
     const best = new Map<string, number>();
-    const keep = (name: string, rate: number) => best.set(name, Math.max(best.get(name) ?? 0, rate));
+    const cheapest = new Map<string, CpuCost>();
+    const keep = (name: string, { rate, cost }: { rate: number; cost: CpuCost }) => {
+      best.set(name, Math.max(best.get(name) ?? 0, rate));
+      if ((cheapest.get(name)?.total ?? Number.POSITIVE_INFINITY) > cost.total) cheapest.set(name, cost);
+    };
+    const pids: KnownPids = new Map(targets.backends.flatMap((target) => [...target.pids]));
     for (let round = 0; round < runs; round += 1) {
       for (const target of targets.backends)
-        keep(`ours ${target.backend}`, await measured(`${transfer} through Portcullis on ${target.backend}`, targets.files.bytes, () => throughSsh(transfer, target.endpoint, targets.files)));
-      keep('sshd', await measured(`the baseline Debian sshd (${transfer})`, targets.files.bytes, () => throughSsh(transfer, targets.sshd, targets.files)));
+        keep(`ours ${target.backend}`, await measured(`${transfer} through Portcullis on ${target.backend}`, targets.files.bytes, pids, () => throughSsh(transfer, target.endpoint, targets.files)));
+      keep('sshd', await measured(`the baseline Debian sshd (${transfer})`, targets.files.bytes, pids, () => throughSsh(transfer, targets.sshd, targets.files)));
       for (const target of targets.backends) {
         keep(
           `floor ${target.backend}`,
-          await measured(`the baseline docker exec -i on ${target.backend} (${transfer})`, targets.files.bytes, () => throughDockerExec(transfer, target.container, targets.files, CONTAINER_FILE)),
+          await measured(`the baseline docker exec -i on ${target.backend} (${transfer})`, targets.files.bytes, pids, () =>
+            throughDockerExec(transfer, target.container, targets.files, CONTAINER_FILE),
+          ),
         );
         const direct = target.direct;
         if (direct && (transfer === 'exec stdin' || transfer === 'exec stdout'))
           keep(
             `client-node ${target.backend}`,
-            await measured(`the reference client-node exec on ${target.backend} (${transfer})`, targets.files.bytes, () =>
+            await measured(`the reference client-node exec on ${target.backend} (${transfer})`, targets.files.bytes, pids, () =>
               throughClientNodeExec(transfer === 'exec stdin' ? 'upload' : 'download', direct.clients, direct.namespace, direct.pod, direct.container, targets.files),
             ),
           );
@@ -190,6 +212,7 @@ export async function measureTransfers(targets: Targets, transfers: readonly Tra
         sshd: best.get('sshd')!,
         floor: best.get(`floor ${target.backend}`)!,
         ...(clientNode !== undefined ? { clientNode } : {}),
+        cost: { ours: cheapest.get(`ours ${target.backend}`)!, sshd: cheapest.get('sshd')!, floor: cheapest.get(`floor ${target.backend}`)! },
       });
     }
   }
@@ -205,9 +228,14 @@ export function rowFor(figures: TransferFigures, mib: number): Row {
     floorApplies ? `sshd ${figures.sshd.toFixed(0)} MiB/s` : `floor ${figures.floor.toFixed(0)} MiB/s`,
     ...(figures.clientNode !== undefined ? [`client-node exec ${figures.clientNode.toFixed(0)} MiB/s`] : []),
   ].join(', ');
+  const baselineCost = floorApplies ? figures.cost.floor : figures.cost.sshd;
+  const ceiling = cpuCeiling(figures.cost.ours);
+  const cpu =
+    `CPU per GiB: ours ${describeCost(figures.cost.ours)}, ${floorApplies ? 'floor' : 'sshd'} ${describeCost(baselineCost)}; ` +
+    `ours with every core busy: ${ceiling.toFixed(0)} MiB/s = ${(ceiling / baseline).toFixed(2)}× the baseline`;
   return {
     benchmark: `throughput (${figures.backend})`,
-    measure: `${figures.transfer}: ${TRANSFER_COMMANDS[figures.transfer]}, ${mib} MiB (${other})`,
+    measure: `${figures.transfer}: ${TRANSFER_COMMANDS[figures.transfer]}, ${mib} MiB (${other}). ${cpu}`,
     value: figures.ours,
     unit: 'MiB/s',
     baseline: { label: floorApplies ? `docker exec -i, the floor, below sshd` : 'Debian sshd, same machine', value: baseline },

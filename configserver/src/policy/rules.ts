@@ -36,7 +36,7 @@ export const RULES: Record<string, string> = {
   'restart-never': 'keep restartPolicy: Never',
   'session-labels': `keep the labels ${MANAGED_BY_LABEL} and ${SESSION_LABEL}: "true"`,
   'volume-size-limit': 'give every emptyDir a sizeLimit',
-  'tmpfs-options': 'tmpfs mounts need nosuid and a size=',
+  'tmpfs-options': 'tmpfs mounts need nosuid (no later suid, no dev) and a size= above 0',
   'unknown-field': 'check the spelling against the Kubernetes API reference (or the Docker Engine API); unknown fields are never passed on',
   'field-not-allowed': 'remove the field: the engine sets the session, and only fields with a rule of their own may change it (policies/README.md)',
   'kubernetes-schema': "give the field the type and value Kubernetes' OpenAPI schema requires",
@@ -51,7 +51,7 @@ export const RULES: Record<string, string> = {
   'no-loader-env': 'remove the variable (it changes the dynamic loader or the shell), or allow it by name in baseline.yaml allow.environment',
   'reserved-labels': 'remove the portcullis.io/ label or annotation; the gateway sets those to track and reap sessions',
   'match-everyone': 'add a match criterion (users, groups, claims, sourceCidrs or authMethods), or move the overlay into baseline.yaml',
-  'egress-anywhere': 'open egress to the networks sessions need, never 0.0.0.0/0 or ::/0',
+  'egress-anywhere': 'open egress to the networks sessions need, never 0.0.0.0/0 or ::/0 (Docker: keep networkMode none)',
   'backends-agree': 'set images and resources with overlay.image / overlay.resources, not raw pod or docker fields',
   render: 'the answer the configserver would send breaks the webhook schema at the field named; fix that field (every login it applies to would fail)',
 };

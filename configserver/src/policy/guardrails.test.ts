@@ -95,7 +95,7 @@ test('checkDockerCreate: tmpfs flags read in order as mount does, so a later sui
   assert.deepEqual(tmpfs('rw,nosuid,size=lots'), ['tmpfs-options: tmpfs /tmp: size=lots is not a tmpfs size']);
 });
 
-test('checkPod: volumes and resources a limit does not cover — a sourceless volume, sizeLimit 0, extended resources, the seccomp annotation', async () => {
+test('checkPod: volumes and resources a limit does not cover — a sourceless volume, sizeLimit 0, extended resources; seccomp and runtime annotations', async () => {
   const policy = await repoPolicy();
   const context = checkContextFor(policy);
   const rules = (change: (pod: { metadata: Record<string, unknown>; spec: Record<string, unknown> & { containers: { resources: { limits: Record<string, unknown> } }[] } }) => void) => {
@@ -135,6 +135,12 @@ test('checkPod: volumes and resources a limit does not cover — a sourceless vo
       value,
     );
   }
+  assert.deepEqual(
+    rules((pod) => {
+      pod.metadata.annotations = { 'io.kubernetes.cri-o.userns-mode': 'host', 'io.containerd.x': '1', 'team.example/owner': 'data' };
+    }),
+    ['runtime-annotations metadata.annotations["io.kubernetes.cri-o.userns-mode"]', 'runtime-annotations metadata.annotations["io.containerd.x"]'],
+  );
 });
 
 test('checkPod: exact values the baseline allows pass; anything else in the same field is refused', async () => {

@@ -14,6 +14,8 @@ import { isLoaderVariable } from './environment.ts';
 import { collector, isSet, list, obj, sameValue, type Add, type Ceilings, type CheckContext, type Obj, type Violation } from './violations.ts';
 
 const APPARMOR_ANNOTATION = 'container.apparmor.security.beta.kubernetes.io/';
+/** Annotations that container runtimes (CRI-O, containerd, crun, Kata) read as settings. */
+const RUNTIME_ANNOTATION_PREFIXES = ['io.kubernetes.cri-o.', 'io.kubernetes.cri.', 'io.containerd.', 'run.oci.', 'io.katacontainers.', 'io.podman.annotations.'];
 const SECCOMP_POD_ANNOTATION = 'seccomp.security.alpha.kubernetes.io/pod';
 const SECCOMP_CONTAINER_ANNOTATION = 'container.seccomp.security.alpha.kubernetes.io/';
 
@@ -304,6 +306,11 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
 
   // The AppArmor annotation (before the field existed): a localhost/ profile only if the baseline names it.
   for (const [key, value] of Object.entries(obj(metadata.annotations))) {
+    // A runtime honours these when its configuration allows them (devices, user namespace, cgroups).
+    if (RUNTIME_ANNOTATION_PREFIXES.some((prefix) => key.startsWith(prefix))) {
+      add('runtime-annotations', ['metadata', 'annotations', key], `annotation ${key} changes how the container runtime builds the container`);
+      continue;
+    }
     // The seccomp annotations (before the field existed): older nodes read them, and the API server
     // refuses a pod whose annotation and field disagree, so only the values the field allows.
     if (key === SECCOMP_POD_ANNOTATION || key.startsWith(SECCOMP_CONTAINER_ANNOTATION)) {

@@ -142,7 +142,11 @@ const hostValue: Record<string, fc.Arbitrary<unknown>> = {
   memorySwap: hostileNumber,
   nanoCpus: hostileNumber,
   pidsLimit: hostileNumber,
-  tmpfs: fc.dictionary(fc.constantFrom('/tmp', '/run', '/home/user', '/'), fc.constantFrom('rw,nosuid,size=64m', 'rw,size=64m', 'rw,nosuid', 'exec,suid,size=1g', 'rw,nosuid,size=64m,suid', 'rw,nosuid,dev,size=64m', 'rw,nosuid,size=0'), { maxKeys: 2 }),
+  tmpfs: fc.dictionary(
+    fc.constantFrom('/tmp', '/run', '/home/user', '/'),
+    fc.constantFrom('rw,nosuid,size=64m', 'rw,size=64m', 'rw,nosuid', 'exec,suid,size=1g', 'rw,nosuid,size=64m,suid', 'rw,nosuid,dev,size=64m', 'rw,nosuid,size=0'),
+    { maxKeys: 2 },
+  ),
   networkMode: fc.constantFrom('none', 'host', 'bridge', 'container:abc', 'default', ''),
   ipcMode: fc.constantFrom('private', 'none', 'host', 'shareable', 'container:abc'),
   cgroupnsMode: fc.constantFrom('private', 'host'),

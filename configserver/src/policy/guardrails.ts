@@ -70,8 +70,7 @@ export function checkGuardrails(rendered: Pick<Rendered, 'docker' | 'pod'> & Par
       if (!key.startsWith(RESERVED_PREFIX)) continue;
       // An egress label selects the pod into that profile's NetworkPolicy: only the engine sets it, for a profile whose egress the session has.
       if (key.startsWith(EGRESS_PREFIX) && at === 'pod.metadata.labels') {
-        if (!egressProfiles.has(key.slice(EGRESS_PREFIX.length)))
-          add('reserved-labels', `${at}${formatPath([key])}`, `label ${key} would give this session the egress of a profile it does not match`);
+        if (!egressProfiles.has(key.slice(EGRESS_PREFIX.length))) add('reserved-labels', `${at}${formatPath([key])}`, `label ${key} would give this session the egress of a profile it does not match`);
         continue;
       }
       add('reserved-labels', `${at}${formatPath([key])}`, `${field.slice(0, -1)} ${key} belongs to the gateway's bookkeeping`);

@@ -315,7 +315,12 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
     // refuses a pod whose annotation and field disagree, so only the values the field allows.
     if (key === SECCOMP_POD_ANNOTATION || key.startsWith(SECCOMP_CONTAINER_ANNOTATION)) {
       const allowed = value === 'runtime/default' || (typeof value === 'string' && value.startsWith('localhost/') && allow.seccompProfiles.includes(value.slice('localhost/'.length)));
-      if (!allowed) add('seccomp-required', ['metadata', 'annotations', key], `seccomp annotation ${JSON.stringify(value)} must be runtime/default or a localhost/ profile baseline.yaml allow.seccompProfiles names`);
+      if (!allowed)
+        add(
+          'seccomp-required',
+          ['metadata', 'annotations', key],
+          `seccomp annotation ${JSON.stringify(value)} must be runtime/default or a localhost/ profile baseline.yaml allow.seccompProfiles names`,
+        );
       continue;
     }
     if (!key.startsWith(APPARMOR_ANNOTATION) || typeof value !== 'string' || !value.startsWith('localhost/')) continue;

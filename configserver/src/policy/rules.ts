@@ -50,7 +50,7 @@ export const RULES: Record<string, string> = {
   'linux-only': 'remove os; sessions are Linux pods and the Windows exemptions never apply',
   'no-loader-env': 'remove the variable (it changes the dynamic loader or the shell), or allow it by name in baseline.yaml allow.environment',
   'runtime-annotations': 'remove the annotation: container runtimes (CRI-O, containerd, crun, Kata) read io.kubernetes.cri-o., io.containerd., run.oci. … annotations as container settings',
-  'reserved-labels': 'remove the portcullis.io/ label or annotation; the gateway sets those to track and reap sessions, and the engine sets portcullis.io/egress-<profile> from that profile\'s egress:',
+  'reserved-labels': "remove the portcullis.io/ label or annotation; the gateway sets those to track and reap sessions, and the engine sets portcullis.io/egress-<profile> from that profile's egress:",
   'match-everyone': 'add a match criterion (users, groups, claims, sourceCidrs or authMethods), or move the overlay into baseline.yaml',
   'egress-anywhere': 'open egress to the networks sessions need, never 0.0.0.0/0 or ::/0 (Docker: keep networkMode none)',
   'backends-agree': 'set images and resources with overlay.image / overlay.resources, not raw pod or docker fields',

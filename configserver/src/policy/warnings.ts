@@ -37,7 +37,12 @@ export function policyWarnings(policy: Policy): Diagnostic[] {
     const networkMode = profile.spec.overlay.docker?.host?.networkMode;
     if (networkMode !== undefined && networkMode !== 'none')
       found.push(
-        warning(profile, ['overlay', 'docker', 'host', 'networkMode'], 'egress-anywhere', `profile ${profile.name} puts Docker sessions on network ${networkMode}: every address it reaches, no egress rule applies`),
+        warning(
+          profile,
+          ['overlay', 'docker', 'host', 'networkMode'],
+          'egress-anywhere',
+          `profile ${profile.name} puts Docker sessions on network ${networkMode}: every address it reaches, no egress rule applies`,
+        ),
       );
   }
   return found;

@@ -115,6 +115,17 @@ test('checkPod: volumes and resources a limit does not cover — a sourceless vo
     }),
     ['limit-zero spec.volumes[0].emptyDir.sizeLimit'],
   );
+  // No emptyDir larger than the baseline's largest (64Mi): a disk-backed one fills the node's disk up to it.
+  assert.equal(context.ceilings.volume, 64 * 2 ** 20);
+  assert.deepEqual(
+    rules((pod) => {
+      pod.spec.volumes = [
+        { name: 'a', emptyDir: { sizeLimit: '64Mi' } },
+        { name: 'b', emptyDir: { sizeLimit: '67108865' } },
+      ];
+    }),
+    ['resource-ceiling spec.volumes[1].emptyDir.sizeLimit'],
+  );
   assert.deepEqual(
     rules((pod) => {
       pod.spec.containers[0]!.resources.limits['nvidia.com/gpu'] = '1';

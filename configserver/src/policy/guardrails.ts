@@ -25,7 +25,10 @@ export type { Ceilings, CheckContext, Violation } from './violations.ts';
 /** Effective ceilings: those declared, else the baseline's own limits. */
 export function ceilingsOf(baseline: Baseline, basePod: Obj): Ceilings {
   const limits = obj(obj(obj(list(obj(basePod.spec).containers)[0]).resources).limits);
+  // The baseline's own emptyDirs set how large one may be; without any, the memory ceiling.
+  const volumeSizes = list(obj(basePod.spec).volumes).map((volume) => memoryBytes(String(obj(obj(volume).emptyDir).sizeLimit ?? '')) ?? 0);
   return {
+    volume: Math.max(...volumeSizes, 0) || (memoryBytes(baseline.ceilings.memory ?? String(limits.memory ?? '')) ?? 512 * 2 ** 20),
     cpu: cpuMillis(baseline.ceilings.cpu ?? String(limits.cpu ?? '')) ?? Math.round((baseline.docker.execution.host.nanoCpus ?? 1e9) / 1e6),
     memory: memoryBytes(baseline.ceilings.memory ?? String(limits.memory ?? '')) ?? baseline.docker.execution.host.memory ?? 512 * 2 ** 20,
     pids: baseline.ceilings.pids ?? baseline.docker.execution.host.pidsLimit ?? 256,

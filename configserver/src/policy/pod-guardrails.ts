@@ -233,7 +233,7 @@ function checkQuantities(resources: Obj, at: Segment[], ceilings: Ceilings, add:
 /** Projected sources a session may see: config and its own pod's fields, never credentials. */
 const PROJECTED_SOURCES = new Set(['configMap', 'downwardAPI']);
 
-function checkVolume(volume: Obj, at: Segment[], allow: Allowances, add: Add): void {
+function checkVolume(volume: Obj, at: Segment[], allow: Allowances, ceilings: Ceilings, add: Add): void {
   const types = Object.keys(volume).filter((key) => key !== 'name');
   // The API server gives a volume that names no source an emptyDir, with no sizeLimit.
   if (types.length === 0) add('volume-size-limit', at, 'a volume with no source is an emptyDir without a sizeLimit');
@@ -247,6 +247,8 @@ function checkVolume(volume: Obj, at: Segment[], allow: Allowances, add: Add): v
           if (size === undefined) add('quantity-format', [...at, 'emptyDir', 'sizeLimit'], `sizeLimit ${JSON.stringify(source.sizeLimit)} is not a quantity Kubernetes parses`);
           // The kubelet enforces a sizeLimit only when it is above 0.
           else if (size <= 0) add('limit-zero', [...at, 'emptyDir', 'sizeLimit'], `sizeLimit ${JSON.stringify(source.sizeLimit)} means no limit at all`);
+          else if (Math.ceil(size) > ceilings.volume)
+            add('resource-ceiling', [...at, 'emptyDir', 'sizeLimit'], `sizeLimit ${String(source.sizeLimit)} is above the largest emptyDir of baseline.yaml (${ceilings.volume} bytes)`);
         }
         break;
       case 'configMap':
@@ -388,7 +390,7 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
     });
   }
   list(spec.volumes).forEach((raw, index) => {
-    checkVolume(obj(raw), ['spec', 'volumes', index], allow, add);
+    checkVolume(obj(raw), ['spec', 'volumes', index], allow, ceilings, add);
   });
   return out;
 }

@@ -30,7 +30,7 @@ export const RULES: Record<string, string> = {
   'no-shared-process-namespace': 'remove shareProcessNamespace',
   'single-container': 'remove initContainers/ephemeralContainers/extra containers; the session pod runs one container',
   'limits-required': 'set CPU and memory limits (resources.limits); requests default to them',
-  'resource-ceiling': 'lower the value to the baseline ceiling, or raise ceilings in baseline.yaml',
+  'resource-ceiling': 'lower the value to the baseline ceiling, or raise ceilings in baseline.yaml (for an emptyDir, the largest emptyDir sizeLimit of the baseline pod)',
   'requests-within-limits': 'make requests no larger than limits',
   'no-swap': 'leave memorySwap equal to memory (use resources.limits.memory)',
   'restart-never': 'keep restartPolicy: Never',

@@ -142,7 +142,11 @@ const hostValue: Record<string, fc.Arbitrary<unknown>> = {
   memorySwap: hostileNumber,
   nanoCpus: hostileNumber,
   pidsLimit: hostileNumber,
-  tmpfs: fc.dictionary(fc.constantFrom('/tmp', '/run', '/home/user', '/'), fc.constantFrom('rw,nosuid,size=64m', 'rw,size=64m', 'rw,nosuid', 'exec,suid,size=1g'), { maxKeys: 2 }),
+  tmpfs: fc.dictionary(
+    fc.constantFrom('/tmp', '/run', '/home/user', '/'),
+    fc.constantFrom('rw,nosuid,size=64m', 'rw,size=64m', 'rw,nosuid', 'exec,suid,size=1g', 'rw,nosuid,size=64m,suid', 'rw,nosuid,dev,size=64m', 'rw,nosuid,size=0'),
+    { maxKeys: 2 },
+  ),
   networkMode: fc.constantFrom('none', 'host', 'bridge', 'container:abc', 'default', ''),
   ipcMode: fc.constantFrom('private', 'none', 'host', 'shareable', 'container:abc'),
   cgroupnsMode: fc.constantFrom('private', 'host'),
@@ -238,6 +242,8 @@ function podProblems(pod: Obj): string[] {
   if (list(context.supplementalGroups).includes(0)) problems.push('supplementalGroups 0');
   for (const volume of list(spec.volumes).map(obj)) {
     if (volume.hostPath !== undefined) problems.push('hostPath');
+    if (Object.keys(volume).every((key) => key === 'name')) problems.push('a volume with no source (an emptyDir without a size)');
+    if (volume.emptyDir !== undefined && ['0', 0, undefined].includes(obj(volume.emptyDir).sizeLimit as string)) problems.push('an emptyDir without a size');
     if (list(obj(volume.projected).sources).some((source) => obj(source).serviceAccountToken !== undefined)) problems.push('service account token projection');
   }
   for (const container of list(spec.containers).map(obj)) {
@@ -250,6 +256,8 @@ function podProblems(pod: Obj): string[] {
     for (const id of ['runAsUser', 'runAsGroup']) if (security[id] === 0) problems.push(`container ${id} 0`);
     const limits = obj(obj(container.resources).limits);
     for (const resource of ['cpu', 'memory']) if (limits[resource] === undefined || ['0', 0].includes(limits[resource] as string)) problems.push(`no ${resource} limit`);
+    for (const resource of [...Object.keys(limits), ...Object.keys(obj(obj(container.resources).requests))])
+      if (!['cpu', 'memory', 'ephemeral-storage'].includes(resource)) problems.push(`resource ${resource} without a ceiling`);
     for (const entry of list(container.env).map(obj)) if (/^(LD_|BASH_ENV$|ENV$|PROMPT_COMMAND$)/.test(String(entry.name))) problems.push(`env ${String(entry.name)}`);
   }
   return problems;
@@ -274,7 +282,13 @@ function dockerProblems(body: Obj, ceilings: { memory: number; cpu: number; pids
   const [uid, gid] = String(body.User ?? '').split(':');
   if (!/^[1-9]\d*$/.test(uid ?? '') || (gid !== undefined && !/^[1-9]\d*$/.test(gid))) problems.push(`user ${String(body.User)}`);
   for (const entry of list(body.Env).map(String)) if (/^(LD_[A-Z_]*|BASH_ENV|ENV|PROMPT_COMMAND)=/.test(entry)) problems.push(`env ${entry.split('=')[0]}`);
-  for (const [path, options] of Object.entries(obj(host.Tmpfs))) if (!String(options).split(',').includes('nosuid')) problems.push(`tmpfs ${path} without nosuid`);
+  for (const [path, options] of Object.entries(obj(host.Tmpfs))) {
+    const flags = String(options).split(',');
+    // mount applies flags in order: the last of nosuid/suid and nodev/dev is the one that holds.
+    if (flags.filter((flag) => flag === 'nosuid' || flag === 'suid').at(-1) !== 'nosuid') problems.push(`tmpfs ${path} without nosuid`);
+    if (flags.filter((flag) => flag === 'nodev' || flag === 'dev').at(-1) === 'dev') problems.push(`tmpfs ${path} with dev`);
+    if (!flags.some((flag) => /^size=0*[1-9]/.test(flag)) || flags.includes('size=0')) problems.push(`tmpfs ${path} without a size`);
+  }
   return problems;
 }
 
@@ -323,7 +337,13 @@ test('property: any overlay over PodSpec, container and HostConfig fields is ref
       interruptAfterTimeLimit: TIME_LIMIT_MS,
       ...(LONG ? {} : { seed: 21 }),
       // Found by a long run: lint accepted it while the answer broke the wire schema (now a lint `render` error).
-      examples: [[{ pod: { container: { name: '', command: [] } } }]],
+      examples: [
+        [{ pod: { container: { name: '', command: [] } } }],
+        // Found in review: mount flags read in order, a volume with no source, a resource with no ceiling.
+        [{ docker: { host: { tmpfs: { '/tmp': 'rw,nosuid,size=64m,suid' } } } }],
+        [{ pod: { spec: { volumes: [{ name: 'scratch' }] } } }],
+        [{ pod: { container: { resources: { limits: { cpu: '1', memory: '512Mi', 'nvidia.com/gpu': '1' } } } } }],
+      ],
     },
   );
   // Both branches must really be taken, or the property proves nothing.

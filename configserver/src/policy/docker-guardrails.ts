@@ -26,6 +26,9 @@ const HOST_CONFIG_RULES: Record<string, string> = {
   Sysctls: 'no-unsafe-sysctls',
 };
 
+/** The highest uid or gid the container runtime accepts. */
+const MAX_ID = 2 ** 31 - 1;
+
 /** `no-new-privileges`, `no-new-privileges:true`, `no-new-privileges=true`. */
 const NO_NEW_PRIVILEGES = /^no-new-privileges([:=]true)?$/;
 
@@ -50,6 +53,23 @@ function checkSecurityOpt(option: string, at: Segment[], allow: Allowances, add:
     default:
       add('security-opt-allowlist', at, `securityOpt ${option} is not allowed (systempaths, unknown options)`);
   }
+}
+
+/**
+ * What is wrong with one tmpfs mount's options, if anything. Mount flags are applied in order, so
+ * a later `suid` or `dev` undoes an earlier `nosuid`/`nodev`, and tmpfs reads `size=0` as no limit.
+ */
+function tmpfsProblem(options: string): string | undefined {
+  const parts = options.split(',').map((part) => part.trim());
+  const last = (...flags: string[]) => parts.filter((part) => flags.includes(part)).at(-1);
+  if (last('nosuid', 'suid') !== 'nosuid') return 'needs nosuid (and no later suid)';
+  if (last('nodev', 'dev') === 'dev') return 'dev allows device files; leave it out or use nodev';
+  const size = parts.filter((part) => part.startsWith('size=')).at(-1);
+  if (size === undefined) return 'needs a size=';
+  const bytes = /^size=([0-9]+)[kmgtpe%]?$/i.exec(size);
+  if (!bytes) return `${size} is not a tmpfs size`;
+  if (Number(bytes[1]) === 0) return 'size=0 means no limit at all';
+  return undefined;
 }
 
 /**
@@ -79,7 +99,9 @@ export function checkDockerCreate(body: unknown, context: CheckContext): Violati
   if (mode === 'host' || mode.startsWith('container:')) add('no-host-namespaces', 'HostConfig.NetworkMode', `NetworkMode ${mode} shares another namespace`);
   if (typeof host.IpcMode === 'string' && !['private', 'none'].includes(host.IpcMode)) add('no-host-namespaces', 'HostConfig.IpcMode', `IpcMode ${host.IpcMode} shares another namespace`);
   const [uid, gid] = String(create.User ?? '').split(':');
-  if (!uid || !/^\d+$/.test(uid) || Number(uid) === 0 || (gid !== undefined && (!/^\d+$/.test(gid) || Number(gid) === 0))) add('no-root-user', 'User', 'User must be a numeric non-zero uid[:gid]');
+  // Above 2^31-1 the runtime refuses the id, so such a session could never start.
+  const id = (value: string | undefined) => value !== undefined && /^\d+$/.test(value) && Number(value) > 0 && Number(value) <= MAX_ID;
+  if (!id(uid) || (gid !== undefined && !id(gid))) add('no-root-user', 'User', `User must be a numeric non-zero uid[:gid] up to ${MAX_ID}`);
   const number = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
   const memory = number(host.Memory);
   const nanoCpus = number(host.NanoCpus);
@@ -93,8 +115,8 @@ export function checkDockerCreate(body: unknown, context: CheckContext): Violati
   if (pids === undefined || pids <= 0) add('limits-required', 'HostConfig.PidsLimit', 'PidsLimit must be set above 0');
   else if (pids > ceilings.pids) add('resource-ceiling', 'HostConfig.PidsLimit', `PidsLimit ${pids} is above the ceiling (${ceilings.pids})`);
   for (const [path, options] of Object.entries(obj(host.Tmpfs))) {
-    const parts = String(options).split(',');
-    if (!parts.includes('nosuid') || !parts.some((part) => part.startsWith('size='))) add('tmpfs-options', ['HostConfig', 'Tmpfs', path], `tmpfs ${path} needs nosuid and size=`);
+    const problem = tmpfsProblem(String(options));
+    if (problem) add('tmpfs-options', ['HostConfig', 'Tmpfs', path], `tmpfs ${path}: ${problem}`);
   }
   list(create.Env).forEach((entry, index) => {
     const name = String(entry).split('=')[0]!;

@@ -40,18 +40,22 @@ test('the shipped policy set lints clean and every shipped fixture passes', asyn
   assert.match(junit(results), /<testsuites tests="\d+" failures="0"/);
 });
 
-test('at least 50 known-bad overlays, each rejected by lint with the rule its name gives', async () => {
+test('at least 50 known-bad overlays, each rejected by `policy lint` (exit 1) with file:line:column and the rule its name gives', async () => {
   const files = (await readdir(BAD)).filter((file) => file.endsWith('.yaml'));
   assert.ok(files.length >= 50, `${files.length} bad overlays`);
   for (const file of files) {
     const rule = ruleOfBadOverlay(file);
     assert.ok(rule in RULES || rule === 'schema', `${file}: ${rule} is a known rule`);
-    const { policy, diagnostics } = await lintDir(REPO_POLICY_DIR, [join(BAD, file)]);
-    assert.equal(policy, undefined, `${file} must not load`);
-    const hit = diagnostics.find((d) => d.rule === rule && d.file.endsWith(file));
-    assert.ok(hit, `${file}: expected ${rule}, got ${diagnostics.map((d) => d.rule).join(', ')}`);
-    assert.ok(hit.line >= 4 && hit.column >= 1, `${file}: points into the overlay (${hit.line}:${hit.column})`);
-    assert.ok(hit.hint.length > 0);
+    const out: string[] = [];
+    assert.equal(await runCli(['lint', '--dir', REPO_POLICY_DIR, join(BAD, file)], { out: (text) => out.push(text), err: () => {} }), 1, `${file} must fail lint`);
+    // The line a policy author reads: `<file>:<line>:<column>: <rule>: <message> (fix: <hint>)`, pointing into the overlay.
+    const hit = out
+      .join('')
+      .split('\n')
+      .map((line) => /^(.+):(\d+):(\d+): ([a-z-]+): .+ \(fix: .+\)$/.exec(line))
+      .find((match) => match?.[1] === join(BAD, file) && match[4] === rule);
+    assert.ok(hit, `${file}: expected ${rule}, got:\n${out.join('')}`);
+    assert.ok(Number(hit[2]) >= 4 && Number(hit[3]) >= 1, `${file}: points into the overlay (${hit[2]}:${hit[3]})`);
   }
 });
 

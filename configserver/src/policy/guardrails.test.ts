@@ -76,6 +76,82 @@ test('checkDockerCreate: Engine API fields outside the allowlist are refused, ri
   assert.deepEqual(rules({}, { Memory: 0, MemorySwap: 0 }), ['limits-required HostConfig.Memory']);
   assert.deepEqual(rules({ Env: ['LD_AUDIT=/tmp/a.so'] }), ['no-loader-env Env[0]']);
   assert.deepEqual(rules({}, { SecurityOpt: ['no-new-privileges:true', 'seccomp=builtin'] }), []);
+  assert.deepEqual(rules({ User: '2147483648:1000' }), ['no-root-user User']);
+});
+
+test('checkDockerCreate: tmpfs flags read in order as mount does, so a later suid or dev undoes the hardening; size=0 is no limit', async () => {
+  const policy = await repoPolicy();
+  const context = checkContextFor(policy);
+  const body = createBodyOf(policy.baseline.docker.execution) as { HostConfig: Record<string, unknown> } & Record<string, unknown>;
+  const tmpfs = (options: string) => checkDockerCreate({ ...body, HostConfig: { ...body.HostConfig, Tmpfs: { '/tmp': options } } }, context).map((v) => `${v.rule}: ${v.message}`);
+  assert.deepEqual(tmpfs('rw,nosuid,nodev,size=64m'), []);
+  assert.deepEqual(tmpfs('rw,suid,nosuid,size=1G'), [], 'the last of suid/nosuid wins');
+  assert.deepEqual(tmpfs('rw,nosuid,size=64m,suid'), ['tmpfs-options: tmpfs /tmp: needs nosuid (and no later suid)']);
+  assert.deepEqual(tmpfs('rw,nodev,size=64m'), ['tmpfs-options: tmpfs /tmp: needs nosuid (and no later suid)']);
+  assert.deepEqual(tmpfs('rw,nosuid,nodev,dev,size=64m'), ['tmpfs-options: tmpfs /tmp: dev allows device files; leave it out or use nodev']);
+  assert.deepEqual(tmpfs('rw,nosuid'), ['tmpfs-options: tmpfs /tmp: needs a size=']);
+  assert.deepEqual(tmpfs('rw,nosuid,size=0'), ['tmpfs-options: tmpfs /tmp: size=0 means no limit at all']);
+  assert.deepEqual(tmpfs('rw,nosuid,size=64m,size=000k'), ['tmpfs-options: tmpfs /tmp: size=0 means no limit at all'], 'the last size= counts');
+  assert.deepEqual(tmpfs('rw,nosuid,size=lots'), ['tmpfs-options: tmpfs /tmp: size=lots is not a tmpfs size']);
+});
+
+test('checkPod: volumes and resources a limit does not cover — a sourceless volume, sizeLimit 0, extended resources; seccomp and runtime annotations', async () => {
+  const policy = await repoPolicy();
+  const context = checkContextFor(policy);
+  const rules = (change: (pod: { metadata: Record<string, unknown>; spec: Record<string, unknown> & { containers: { resources: { limits: Record<string, unknown> } }[] } }) => void) => {
+    const pod = structuredClone(basePod(policy)) as Parameters<typeof change>[0];
+    change(pod);
+    return checkPod(pod, context).map((v) => `${v.rule} ${v.path}`);
+  };
+  assert.deepEqual(
+    rules((pod) => {
+      pod.spec.volumes = [{ name: 'scratch' }];
+    }),
+    ['volume-size-limit spec.volumes[0]'],
+  );
+  assert.deepEqual(
+    rules((pod) => {
+      pod.spec.volumes = [{ name: 'scratch', emptyDir: { sizeLimit: 0 } }];
+    }),
+    ['limit-zero spec.volumes[0].emptyDir.sizeLimit'],
+  );
+  // No emptyDir larger than the baseline's largest (64Mi): a disk-backed one fills the node's disk up to it.
+  assert.equal(context.ceilings.volume, 64 * 2 ** 20);
+  assert.deepEqual(
+    rules((pod) => {
+      pod.spec.volumes = [
+        { name: 'a', emptyDir: { sizeLimit: '64Mi' } },
+        { name: 'b', emptyDir: { sizeLimit: '67108865' } },
+      ];
+    }),
+    ['resource-ceiling spec.volumes[1].emptyDir.sizeLimit'],
+  );
+  assert.deepEqual(
+    rules((pod) => {
+      pod.spec.containers[0]!.resources.limits['nvidia.com/gpu'] = '1';
+      pod.spec.containers[0]!.resources.limits['ephemeral-storage'] = '1Gi';
+    }),
+    ['resource-ceiling spec.containers[0].resources.limits["nvidia.com/gpu"]'],
+  );
+  for (const [value, expected] of [
+    ['unconfined', ['seccomp-required metadata.annotations["seccomp.security.alpha.kubernetes.io/pod"]']],
+    ['localhost/allow-all.json', ['seccomp-required metadata.annotations["seccomp.security.alpha.kubernetes.io/pod"]']],
+    ['runtime/default', []],
+  ] as const) {
+    assert.deepEqual(
+      rules((pod) => {
+        pod.metadata.annotations = { 'seccomp.security.alpha.kubernetes.io/pod': value };
+      }),
+      expected,
+      value,
+    );
+  }
+  assert.deepEqual(
+    rules((pod) => {
+      pod.metadata.annotations = { 'io.kubernetes.cri-o.userns-mode': 'host', 'io.containerd.x': '1', 'team.example/owner': 'data' };
+    }),
+    ['runtime-annotations metadata.annotations["io.kubernetes.cri-o.userns-mode"]', 'runtime-annotations metadata.annotations["io.containerd.x"]'],
+  );
 });
 
 test('checkPod: exact values the baseline allows pass; anything else in the same field is refused', async () => {
@@ -129,10 +205,20 @@ test('lint warns about a profile that matches every user and about egress to eve
       profile('match: { users: ["*"], sourceCidrs: ["::/0"] }\noverlay: { environment: { A: "1" } }\n', 'star.yaml'),
       profile('match: { groups: [ops] }\noverlay: { environment: { A: "1" } }\n', 'ops.yaml'),
       profile('match: {}\ndeny: { message: closed }\n', 'closed.yaml'),
+      profile('match: { users: ["**"], authMethods: [publickey] }\noverlay: { environment: { A: "1" } }\n', 'keys.yaml'),
+      profile('match: { users: ["**"] }\noverlay: { environment: { A: "1" } }\n', 'stars.yaml'),
+      profile('match: { groups: [ops] }\noverlay:\n  docker:\n    host:\n      networkMode: bridge\n', 'bridge.yaml'),
+      profile('match: { groups: [ops] }\noverlay:\n  docker:\n    host:\n      networkMode: none\n', 'none.yaml'),
     ]),
   };
   const found = policyWarnings(policy).map((d) => `${d.file}:${d.line} ${d.rule} ${d.severity}`);
-  assert.deepEqual(found, ['everyone.yaml:1 match-everyone warning', 'everyone.yaml:4 egress-anywhere warning', 'star.yaml:1 match-everyone warning']);
+  assert.deepEqual(found, [
+    'bridge.yaml:5 egress-anywhere warning',
+    'everyone.yaml:1 match-everyone warning',
+    'everyone.yaml:4 egress-anywhere warning',
+    'star.yaml:1 match-everyone warning',
+    'stars.yaml:1 match-everyone warning',
+  ]);
 });
 
 test('a warning is reported by lint but never refuses the set', async (t) => {

@@ -25,7 +25,10 @@ export type { Ceilings, CheckContext, Violation } from './violations.ts';
 /** Effective ceilings: those declared, else the baseline's own limits. */
 export function ceilingsOf(baseline: Baseline, basePod: Obj): Ceilings {
   const limits = obj(obj(obj(list(obj(basePod.spec).containers)[0]).resources).limits);
+  // The baseline's own emptyDirs set how large one may be; without any, the memory ceiling.
+  const volumeSizes = list(obj(basePod.spec).volumes).map((volume) => memoryBytes(String(obj(obj(volume).emptyDir).sizeLimit ?? '')) ?? 0);
   return {
+    volume: Math.max(...volumeSizes, 0) || (memoryBytes(baseline.ceilings.memory ?? String(limits.memory ?? '')) ?? 512 * 2 ** 20),
     cpu: cpuMillis(baseline.ceilings.cpu ?? String(limits.cpu ?? '')) ?? Math.round((baseline.docker.execution.host.nanoCpus ?? 1e9) / 1e6),
     memory: memoryBytes(baseline.ceilings.memory ?? String(limits.memory ?? '')) ?? baseline.docker.execution.host.memory ?? 512 * 2 ** 20,
     pids: baseline.ceilings.pids ?? baseline.docker.execution.host.pidsLimit ?? 256,
@@ -44,28 +47,36 @@ export function checkContextFor(policy: Policy): CheckContext {
 /**
  * The gateway's own bookkeeping labels and annotations (owner instance, connection, persistent,
  * idle timers): set by a policy, a container would escape the reaper or another user's pod be
- * mistaken for it. The engine itself sets only `portcullis.io/egress-<profile>`.
+ * mistaken for it. The engine itself sets only `portcullis.io/egress-<profile>`, on the pod.
  */
-const isReservedKey = (key: string) => key.startsWith('portcullis.io/') && !key.startsWith('portcullis.io/egress-');
+const RESERVED_PREFIX = 'portcullis.io/';
+const EGRESS_PREFIX = 'portcullis.io/egress-';
 
 /**
  * Both renderings of one session: the pod, the Docker container, the answer's environment, and
  * that the two backends agree on image and limits.
  */
-export function checkGuardrails(rendered: Pick<Rendered, 'docker' | 'pod'> & Partial<Pick<Rendered, 'environment'>>, context: CheckContext): Violation[] {
+export function checkGuardrails(rendered: Pick<Rendered, 'docker' | 'pod'> & Partial<Pick<Rendered, 'environment' | 'session'>>, context: CheckContext): Violation[] {
   const { out, add } = collector();
   for (const violation of checkPod(rendered.pod, context)) add(violation.rule, `pod.${violation.path}`, violation.message, violation.source);
   const execution = rendered.docker.execution;
   for (const violation of checkDockerCreate(createBodyOf(execution), context)) add(violation.rule, executionPath(violation.path), violation.message, violation.source);
   // A policy's labels only: the pods and containers the gateway creates carry these, set by it.
   const podMetadata = obj(rendered.pod.metadata);
+  const egressProfiles = new Set((rendered.session?.egress ?? []).map((rule) => rule.profile));
   for (const [field, map, at] of [
     ['labels', podMetadata.labels, 'pod.metadata.labels'],
     ['annotations', podMetadata.annotations, 'pod.metadata.annotations'],
     ['labels', execution.container.labels, 'docker.execution.container.labels'],
   ] as const) {
     for (const key of Object.keys(obj(map))) {
-      if (isReservedKey(key)) add('reserved-labels', `${at}${formatPath([key])}`, `${field.slice(0, -1)} ${key} belongs to the gateway's bookkeeping`);
+      if (!key.startsWith(RESERVED_PREFIX)) continue;
+      // An egress label selects the pod into that profile's NetworkPolicy: only the engine sets it, for a profile whose egress the session has.
+      if (key.startsWith(EGRESS_PREFIX) && at === 'pod.metadata.labels') {
+        if (!egressProfiles.has(key.slice(EGRESS_PREFIX.length))) add('reserved-labels', `${at}${formatPath([key])}`, `label ${key} would give this session the egress of a profile it does not match`);
+        continue;
+      }
+      add('reserved-labels', `${at}${formatPath([key])}`, `${field.slice(0, -1)} ${key} belongs to the gateway's bookkeeping`);
     }
   }
   for (const name of Object.keys(rendered.environment ?? {})) {

@@ -6,11 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
+import { parse } from 'yaml';
 import { createPki } from '@portcullis/pki';
 import { buildApp } from '../app.ts';
 import { REPO_POLICY_DIR } from '../testing/policy.ts';
@@ -34,7 +35,13 @@ async function policyCopy(t: { after: (fn: () => Promise<void>) => void }): Prom
 
 test('each hostile overlay is refused at start and on reload; /config keeps serving the hardened session', async (t) => {
   const files = (await readdir(BAD)).filter((file) => file.endsWith('.yaml')).sort();
-  assert.ok(files.filter((file) => Number(file.slice(0, 3)) >= 101).length >= 60, 'at least 60 hostile overlays of the new corpus');
+  // The corpus from 101 on: at least 60 hostile overlays that reach each backend's rendering
+  // (raw docker: fields reach the container only, raw pod: fields the pod only, the rest both).
+  const corpus = files.filter((file) => Number(file.slice(0, 3)) >= 101);
+  const keys = await Promise.all(corpus.map(async (file) => Object.keys((parse(await readFile(join(BAD, file), 'utf8')) as { overlay: object }).overlay)));
+  const docker = keys.filter((overlay) => !overlay.includes('pod')).length;
+  const kubernetes = keys.filter((overlay) => !overlay.includes('docker')).length;
+  assert.ok(docker >= 60 && kubernetes >= 60, `hostile overlays reaching Docker: ${docker}, Kubernetes: ${kubernetes}`);
   const dir = await policyCopy(t);
   const store = new PolicyStore(await loadPolicy(dir), pino({ level: 'silent' }));
   const app = buildApp({ policy: store.current(), store });

@@ -14,6 +14,10 @@ import { isLoaderVariable } from './environment.ts';
 import { collector, isSet, list, obj, sameValue, type Add, type Ceilings, type CheckContext, type Obj, type Violation } from './violations.ts';
 
 const APPARMOR_ANNOTATION = 'container.apparmor.security.beta.kubernetes.io/';
+/** Annotations that container runtimes (CRI-O, containerd, crun, Kata) read as settings. */
+const RUNTIME_ANNOTATION_PREFIXES = ['io.kubernetes.cri-o.', 'io.kubernetes.cri.', 'io.containerd.', 'run.oci.', 'io.katacontainers.', 'io.podman.annotations.'];
+const SECCOMP_POD_ANNOTATION = 'seccomp.security.alpha.kubernetes.io/pod';
+const SECCOMP_CONTAINER_ANNOTATION = 'container.seccomp.security.alpha.kubernetes.io/';
 
 /** Which session rule an upstream Pod Security check belongs to. */
 function ruleForCheck(check: string, path: string): string {
@@ -184,6 +188,9 @@ function checkProfile(kind: 'seccomp' | 'appArmor', profile: unknown, at: Segmen
   add(rule, [...at, field, 'type'], `${field} type ${JSON.stringify(type ?? '')} must be RuntimeDefault or an allowed Localhost profile`);
 }
 
+/** Resources a container may name: those with a ceiling, and ephemeral storage, which only restricts the container. */
+const CEILED_RESOURCES = new Set(['cpu', 'memory', 'ephemeral-storage']);
+
 function checkQuantities(resources: Obj, at: Segment[], ceilings: Ceilings, add: Add): void {
   const limits = obj(resources.limits);
   const requests = obj(resources.requests);
@@ -193,6 +200,11 @@ function checkQuantities(resources: Obj, at: Segment[], ceilings: Ceilings, add:
     ['requests', requests],
   ] as const) {
     for (const [resource, raw] of Object.entries(map)) {
+      // A GPU, hugepages or any other extended resource has no ceiling in baseline.yaml to stay within.
+      if (!CEILED_RESOURCES.has(resource)) {
+        add('resource-ceiling', [...at, kind, resource], `${kind}.${resource}: baseline.yaml sets no ceiling for ${resource} (only cpu, memory and ephemeral-storage)`);
+        continue;
+      }
       const value = typeof raw === 'string' || typeof raw === 'number' ? parseQuantity(raw) : undefined;
       if (value === undefined || value < 0) {
         add('quantity-format', [...at, kind, resource], `${kind}.${resource} ${JSON.stringify(raw)} is not a quantity Kubernetes parses`);
@@ -221,15 +233,23 @@ function checkQuantities(resources: Obj, at: Segment[], ceilings: Ceilings, add:
 /** Projected sources a session may see: config and its own pod's fields, never credentials. */
 const PROJECTED_SOURCES = new Set(['configMap', 'downwardAPI']);
 
-function checkVolume(volume: Obj, at: Segment[], allow: Allowances, add: Add): void {
+function checkVolume(volume: Obj, at: Segment[], allow: Allowances, ceilings: Ceilings, add: Add): void {
   const types = Object.keys(volume).filter((key) => key !== 'name');
+  // The API server gives a volume that names no source an emptyDir, with no sizeLimit.
+  if (types.length === 0) add('volume-size-limit', at, 'a volume with no source is an emptyDir without a sizeLimit');
   for (const type of types) {
     const source = obj(volume[type]);
     switch (type) {
       case 'emptyDir':
         if (source.sizeLimit === undefined) add('volume-size-limit', [...at, 'emptyDir', 'sizeLimit'], 'emptyDir needs a sizeLimit');
-        else if (parseQuantity(String(source.sizeLimit)) === undefined)
-          add('quantity-format', [...at, 'emptyDir', 'sizeLimit'], `sizeLimit ${JSON.stringify(source.sizeLimit)} is not a quantity Kubernetes parses`);
+        else {
+          const size = typeof source.sizeLimit === 'string' || typeof source.sizeLimit === 'number' ? parseQuantity(source.sizeLimit) : undefined;
+          if (size === undefined) add('quantity-format', [...at, 'emptyDir', 'sizeLimit'], `sizeLimit ${JSON.stringify(source.sizeLimit)} is not a quantity Kubernetes parses`);
+          // The kubelet enforces a sizeLimit only when it is above 0.
+          else if (size <= 0) add('limit-zero', [...at, 'emptyDir', 'sizeLimit'], `sizeLimit ${JSON.stringify(source.sizeLimit)} means no limit at all`);
+          else if (Math.ceil(size) > ceilings.volume)
+            add('resource-ceiling', [...at, 'emptyDir', 'sizeLimit'], `sizeLimit ${String(source.sizeLimit)} is above the largest emptyDir of baseline.yaml (${ceilings.volume} bytes)`);
+        }
         break;
       case 'configMap':
       case 'downwardAPI':
@@ -288,6 +308,23 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
 
   // The AppArmor annotation (before the field existed): a localhost/ profile only if the baseline names it.
   for (const [key, value] of Object.entries(obj(metadata.annotations))) {
+    // A runtime honours these when its configuration allows them (devices, user namespace, cgroups).
+    if (RUNTIME_ANNOTATION_PREFIXES.some((prefix) => key.startsWith(prefix))) {
+      add('runtime-annotations', ['metadata', 'annotations', key], `annotation ${key} changes how the container runtime builds the container`);
+      continue;
+    }
+    // The seccomp annotations (before the field existed): older nodes read them, and the API server
+    // refuses a pod whose annotation and field disagree, so only the values the field allows.
+    if (key === SECCOMP_POD_ANNOTATION || key.startsWith(SECCOMP_CONTAINER_ANNOTATION)) {
+      const allowed = value === 'runtime/default' || (typeof value === 'string' && value.startsWith('localhost/') && allow.seccompProfiles.includes(value.slice('localhost/'.length)));
+      if (!allowed)
+        add(
+          'seccomp-required',
+          ['metadata', 'annotations', key],
+          `seccomp annotation ${JSON.stringify(value)} must be runtime/default or a localhost/ profile baseline.yaml allow.seccompProfiles names`,
+        );
+      continue;
+    }
     if (!key.startsWith(APPARMOR_ANNOTATION) || typeof value !== 'string' || !value.startsWith('localhost/')) continue;
     if (!allow.appArmorProfiles.includes(value.slice('localhost/'.length)))
       add('no-apparmor-unconfined', ['metadata', 'annotations', key], `AppArmor profile ${value} is not one baseline.yaml allow.appArmorProfiles names`);
@@ -353,7 +390,7 @@ export function checkPod(pod: unknown, context: CheckContext): Violation[] {
     });
   }
   list(spec.volumes).forEach((raw, index) => {
-    checkVolume(obj(raw), ['spec', 'volumes', index], allow, add);
+    checkVolume(obj(raw), ['spec', 'volumes', index], allow, ceilings, add);
   });
   return out;
 }

@@ -19,6 +19,8 @@ export interface Ceilings {
   readonly cpu: number;
   readonly memory: number;
   readonly pids: number;
+  /** Bytes: the largest emptyDir sizeLimit (a disk-backed one fills the node's disk up to it). */
+  readonly volume: number;
 }
 
 /** What a check needs from the policy: the ceilings and what the baseline allows by value. */

@@ -15,7 +15,8 @@ export function matchesEveryone(profile: Profile): boolean {
   const { users, groups, claims, sourceCidrs, authMethods } = profile.spec.match;
   // groups, claims and auth methods need an input that a request may lack, so they always narrow.
   if (groups || claims || authMethods) return false;
-  if (users && !users.includes('*')) return false;
+  // `*` globs any run of characters, so `*` (or `**`) is every name.
+  if (users && !users.some((pattern) => /^\*+$/.test(pattern))) return false;
   if (sourceCidrs && !sourceCidrs.some(isEverywhere)) return false;
   return true;
 }
@@ -32,6 +33,17 @@ export function policyWarnings(policy: Policy): Diagnostic[] {
     (profile.spec.overlay.egress ?? []).forEach((rule, index) => {
       if (isEverywhere(rule.cidr)) found.push(warning(profile, ['overlay', 'egress', index, 'cidr'], 'egress-anywhere', `profile ${profile.name} opens egress to ${rule.cidr}, every address`));
     });
+    // Egress rules become a NetworkPolicy on Kubernetes; a Docker session on a network reaches whatever that network does.
+    const networkMode = profile.spec.overlay.docker?.host?.networkMode;
+    if (networkMode !== undefined && networkMode !== 'none')
+      found.push(
+        warning(
+          profile,
+          ['overlay', 'docker', 'host', 'networkMode'],
+          'egress-anywhere',
+          `profile ${profile.name} puts Docker sessions on network ${networkMode}: every address it reaches, no egress rule applies`,
+        ),
+      );
   }
   return found;
 }

@@ -6,6 +6,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import ssh2 from 'ssh2';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
 import { logMark } from '../helpers/log-wait.ts';
+import { watchResources } from '../helpers/resource-watch.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { E2E_SLOW } from '../helpers/deadlines.ts';
@@ -69,7 +70,7 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
           loginGraceTime: '8s',
           perSourceMaxStartups: PER_SOURCE,
           perSourcePenalties: { exempt: [] },
-          maxSessions: 10,
+          // ssh.maxSessions is left at its default (10), which the channel flood checks.
           maxConnectionsPerUser: 3,
         },
       },
@@ -194,18 +195,25 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
     assert.ok(!world.authserver.logs.slice(authFrom).some((line) => JSON.stringify(line).includes('nnnnnnnnnn')), 'the authserver never saw the name');
   });
 
-  test('200 session channels on one connection: 10 open, the rest are refused, the connection and the bystander keep working', E2E_SLOW, async (t) => {
+  test("2,000 session channels on one connection: the default 10 open, the rest are refused, the gateway's memory stays flat, the connection and the bystander keep working", E2E_SLOW, async (t) => {
     const mark = logMark(world.gateway);
-    const client = await sshClient({ username: world.username, password: world.password });
+    const client = await sshClient({ localAddress: '127.0.0.5', username: world.username, password: world.password });
     t.after(async () => {
       const closed = once(client, 'close');
       client.end();
       await closed;
     });
-    const outcomes = await Promise.all(Array.from({ length: 200 }, () => openBareSession(client)));
-    assert.equal(outcomes.filter(Boolean).length, 10, 'ssh.maxSessions (10) channels are open');
+    let connectionClosed = false;
+    client.once('close', () => (connectionClosed = true));
+    const watch = await watchResources(world.gateway.process.pid!);
+    const [outcomes] = await Promise.all([Promise.all(Array.from({ length: 2_000 }, () => openBareSession(client))), bystander(t, '2,000 session channels on one connection from 127.0.0.5')]);
+    const { rssBytes } = await watch.stop();
+    const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+    t.diagnostic(`2,000 channel opens: ${outcomes.filter(Boolean).length} open; gateway RSS ${mib(rssBytes.before)} → at most ${mib(rssBytes.max)} MiB`);
+    assert.equal(outcomes.filter(Boolean).length, 10, 'ssh.maxSessions (default 10) channels are open');
     assert.ok((await mark.atLeast('SECURITY_MAX_SESSIONS', 1)) >= 1);
-    await bystander(t, '200 session channels on one connection');
+    assert.ok(rssBytes.max - rssBytes.before < 64 * 1024 * 1024, `the gateway grew from ${mib(rssBytes.before)} to ${mib(rssBytes.max)} MiB`);
+    assert.equal(connectionClosed, false, 'the flooding connection itself is still open: only its extra channels were refused');
   });
 
   test('five connections as one user with a cap of 3: the fourth and fifth are refused with a line naming the code; 3 containers at most', E2E_SLOW, async (t) => {

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { connect, type Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -59,8 +64,12 @@ const PER_SOURCE = 5;
 
 describe('one client cannot exhaust the gateway for everyone else', () => {
   let world: World;
+  let keyDir: string;
   before(async () => {
+    keyDir = await mkdtemp(join(tmpdir(), 'portcullis-flood-keys-'));
+    await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'id_ed25519')]);
     world = await startWorld({
+      authorizedKeys: [(await readFile(join(keyDir, 'id_ed25519.pub'), 'utf8')).trim()],
       // Debug, so protocol errors are visible and the log-size bound holds at the chattiest level.
       logLevel: 'debug',
       // The machine is shared; a webhook answer slower than the default 5 s is not what this tests.
@@ -77,6 +86,7 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
     });
   });
   after(async () => {
+    await rm(keyDir, { recursive: true, force: true });
     await world.stop();
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
   });
@@ -146,6 +156,30 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
     assert.equal(refused.source, `${ATTACKER}/32`);
     assert.ok(Number(refused.retryAfterSeconds) >= 15, `refused for ${String(refused.retryAfterSeconds)} s`);
     await bystander(t, 'the penalty of 127.0.0.2');
+  });
+
+  test('wrong passwords from 127.0.0.6 penalise it: its passwords, the right one too, are refused unheard, its right key logs in at once; the bystander logs in', E2E_SLOW, async (t) => {
+    const address = '127.0.0.6';
+    const ssh = (options: { password?: string; identityFile?: string }) =>
+      runSsh({ port: world.sshPort, username: world.username, ...options, command: 'echo in', extraArgs: ['-b', address], timeoutMs: 60_000 });
+    const mark = logMark(world.gateway);
+    // Each connection that fails its logins earns the source 5 s; from 15 s its passwords are refused.
+    // Five at once, so that the time they take does not run the penalty down below 15 s.
+    for (const result of await Promise.all(Array.from({ length: 5 }, (_, i) => ssh({ password: `wrong-${i}` })))) assert.equal(result.code, 255);
+    const authFrom = world.authserver.logs.length;
+    const right = await ssh({ password: world.password });
+    assert.equal(right.code, 255, 'the right password waits out the penalty at the guessing address');
+    const refused = await mark.next('SSH_SOURCE_PENALIZED');
+    assert.equal(refused.method, 'password');
+    assert.ok(Number(refused.retryAfterSeconds) >= 10, `passwords refused for ${String(refused.retryAfterSeconds)} s`);
+    assert.ok(
+      !world.authserver.logs.slice(authFrom).some((line) => line.code === 'AUTHSERVER_PASSWORD_ACCEPTED' || line.code === 'AUTHSERVER_PASSWORD_REJECTED'),
+      'no refused password reached the authserver',
+    );
+    const keyed = await ssh({ identityFile: join(keyDir, 'id_ed25519') });
+    assert.equal(keyed.code, 0, `the right key logs in from the penalised address: ${keyed.stderr}`);
+    assert.equal(keyed.stdout, 'in\n');
+    await bystander(t, `the password penalty of ${address}`);
   });
 
   test('plain zlib (compression before login) is refused at key exchange; after login a packet that inflates past 256 KiB ends that connection only', E2E_SLOW, async (t) => {

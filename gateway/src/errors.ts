@@ -26,7 +26,7 @@ export const GATEWAY_CODES = {
   SSH_PROXY_UNTRUSTED: 'A connection came from an address that is not in ssh.proxyProtocol.trustedProxies; dropped.',
   SSH_PROXY_HEADER_INVALID: 'A connection did not start with a valid PROXY protocol header in time; dropped.',
   SSH_PER_SOURCE_MAX_STARTUPS: 'A source block holds its limit of unauthenticated connections; another from it was dropped.',
-  SSH_SOURCE_PENALIZED: 'A connection was refused: its source earned penalties (failed or stalled logins) and must wait.',
+  SSH_SOURCE_PENALIZED: 'A connection was refused: its source left or stalled logins and must wait; or a password was refused unheard: its source failed logins (its keys are still checked).',
   SSH_CONNECTION_ERROR: 'The SSH connection failed at the protocol level.',
   AUTH_SUCCESSFUL: 'The auth webhook accepted the credentials.',
   AUTH_FAILED: 'The auth webhook rejected the credentials.',

@@ -131,6 +131,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
         ceilings: { maxSessions: config.ssh.maxSessions, maxConnectionsPerUser: config.ssh.maxConnectionsPerUser },
         maxUsernameLength: config.ssh.maxUsernameLength,
         onAuthFailed: attempt.authFailed,
+        passwordsRefusedMs: attempt.passwordsRefusedMs,
+        onRefusedForPenalty: attempt.refusedForPenalty,
       });
     },
     ...(overrides.worker ? { admission: overrides.worker.admission } : {}),

@@ -237,7 +237,10 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.ok(from('127.0.0.2', 'AUTHSERVER_PASSWORD_REJECTED').length >= 1, `the flood arrives from its own address, not the bridge's (seen: ${seen.join(', ')}; ${logs.length} lines)`);
     // Whichever defence acts first: the gateway's per-source penalty (failed logins, as OpenSSH's
     // PerSourcePenalties) or the authserver's (address, user) block. Both are keyed by the real address.
-    const penalized = (await serviceLogs('gateway', env)).filter((line) => line.code === 'SSH_SOURCE_PENALIZED').map((line) => String(line.source));
+    // A refused connection names its source block; a password refused unheard, its connection's address.
+    const penalized = (await serviceLogs('gateway', env))
+      .filter((line) => line.code === 'SSH_SOURCE_PENALIZED')
+      .map((line) => (line.source !== undefined ? String(line.source) : `${String(line.remoteAddress).replace(/:\d+$/, '')}/32`));
     const blocked = from('127.0.0.2', 'AUTHSERVER_LOGIN_BLOCK_STARTED');
     assert.ok(penalized.includes('127.0.0.2/32') || blocked[0]?.scope === 'address-user', `127.0.0.2 is throttled (gateway penalties: ${penalized.join(', ') || 'none'})`);
     assert.ok(from('127.0.0.1', 'AUTHSERVER_PASSWORD_ACCEPTED').length >= 1, 'the bystander arrives from its own address');

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { connect, type Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import ssh2 from 'ssh2';
 import { listSessionContainers, waitForNoSessionContainers } from '../helpers/docker.ts';
 import { logMark } from '../helpers/log-wait.ts';
+import { watchResources } from '../helpers/resource-watch.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { E2E_SLOW } from '../helpers/deadlines.ts';
@@ -58,8 +64,12 @@ const PER_SOURCE = 5;
 
 describe('one client cannot exhaust the gateway for everyone else', () => {
   let world: World;
+  let keyDir: string;
   before(async () => {
+    keyDir = await mkdtemp(join(tmpdir(), 'portcullis-flood-keys-'));
+    await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'id_ed25519')]);
     world = await startWorld({
+      authorizedKeys: [(await readFile(join(keyDir, 'id_ed25519.pub'), 'utf8')).trim()],
       // Debug, so protocol errors are visible and the log-size bound holds at the chattiest level.
       logLevel: 'debug',
       // The machine is shared; a webhook answer slower than the default 5 s is not what this tests.
@@ -69,13 +79,14 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
           loginGraceTime: '8s',
           perSourceMaxStartups: PER_SOURCE,
           perSourcePenalties: { exempt: [] },
-          maxSessions: 10,
+          // ssh.maxSessions is left at its default (10), which the channel flood checks.
           maxConnectionsPerUser: 3,
         },
       },
     });
   });
   after(async () => {
+    await rm(keyDir, { recursive: true, force: true });
     await world.stop();
     assert.deepEqual(await waitForNoSessionContainers(world.instanceId), [], 'no session container is left');
   });
@@ -147,6 +158,30 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
     await bystander(t, 'the penalty of 127.0.0.2');
   });
 
+  test('wrong passwords from 127.0.0.6 penalise it: its passwords, the right one too, are refused unheard, its right key logs in at once; the bystander logs in', E2E_SLOW, async (t) => {
+    const address = '127.0.0.6';
+    const ssh = (options: { password?: string; identityFile?: string }) =>
+      runSsh({ port: world.sshPort, username: world.username, ...options, command: 'echo in', extraArgs: ['-b', address], timeoutMs: 60_000 });
+    const mark = logMark(world.gateway);
+    // Each connection that fails its logins earns the source 5 s; from 15 s its passwords are refused.
+    // Five at once, so that the time they take does not run the penalty down below 15 s.
+    for (const result of await Promise.all(Array.from({ length: 5 }, (_, i) => ssh({ password: `wrong-${i}` })))) assert.equal(result.code, 255);
+    const authFrom = world.authserver.logs.length;
+    const right = await ssh({ password: world.password });
+    assert.equal(right.code, 255, 'the right password waits out the penalty at the guessing address');
+    const refused = await mark.next('SSH_SOURCE_PENALIZED');
+    assert.equal(refused.method, 'password');
+    assert.ok(Number(refused.retryAfterSeconds) >= 10, `passwords refused for ${String(refused.retryAfterSeconds)} s`);
+    assert.ok(
+      !world.authserver.logs.slice(authFrom).some((line) => line.code === 'AUTHSERVER_PASSWORD_ACCEPTED' || line.code === 'AUTHSERVER_PASSWORD_REJECTED'),
+      'no refused password reached the authserver',
+    );
+    const keyed = await ssh({ identityFile: join(keyDir, 'id_ed25519') });
+    assert.equal(keyed.code, 0, `the right key logs in from the penalised address: ${keyed.stderr}`);
+    assert.equal(keyed.stdout, 'in\n');
+    await bystander(t, `the password penalty of ${address}`);
+  });
+
   test('plain zlib (compression before login) is refused at key exchange; after login a packet that inflates past 256 KiB ends that connection only', E2E_SLOW, async (t) => {
     await assert.rejects(
       sshClient({ localAddress: '127.0.0.3', username: world.username, password: world.password, algorithms: { compress: ['zlib'] } }),
@@ -194,18 +229,25 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
     assert.ok(!world.authserver.logs.slice(authFrom).some((line) => JSON.stringify(line).includes('nnnnnnnnnn')), 'the authserver never saw the name');
   });
 
-  test('200 session channels on one connection: 10 open, the rest are refused, the connection and the bystander keep working', E2E_SLOW, async (t) => {
+  test("2,000 session channels on one connection: the default 10 open, the rest are refused, the gateway's memory stays flat, the connection and the bystander keep working", E2E_SLOW, async (t) => {
     const mark = logMark(world.gateway);
-    const client = await sshClient({ username: world.username, password: world.password });
+    const client = await sshClient({ localAddress: '127.0.0.5', username: world.username, password: world.password });
     t.after(async () => {
       const closed = once(client, 'close');
       client.end();
       await closed;
     });
-    const outcomes = await Promise.all(Array.from({ length: 200 }, () => openBareSession(client)));
-    assert.equal(outcomes.filter(Boolean).length, 10, 'ssh.maxSessions (10) channels are open');
+    let connectionClosed = false;
+    client.once('close', () => (connectionClosed = true));
+    const watch = await watchResources(world.gateway.process.pid!);
+    const [outcomes] = await Promise.all([Promise.all(Array.from({ length: 2_000 }, () => openBareSession(client))), bystander(t, '2,000 session channels on one connection from 127.0.0.5')]);
+    const { rssBytes } = await watch.stop();
+    const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+    t.diagnostic(`2,000 channel opens: ${outcomes.filter(Boolean).length} open; gateway RSS ${mib(rssBytes.before)} → at most ${mib(rssBytes.max)} MiB`);
+    assert.equal(outcomes.filter(Boolean).length, 10, 'ssh.maxSessions (default 10) channels are open');
     assert.ok((await mark.atLeast('SECURITY_MAX_SESSIONS', 1)) >= 1);
-    await bystander(t, '200 session channels on one connection');
+    assert.ok(rssBytes.max - rssBytes.before < 64 * 1024 * 1024, `the gateway grew from ${mib(rssBytes.before)} to ${mib(rssBytes.max)} MiB`);
+    assert.equal(connectionClosed, false, 'the flooding connection itself is still open: only its extra channels were refused');
   });
 
   test('five connections as one user with a cap of 3: the fourth and fifth are refused with a line naming the code; 3 containers at most', E2E_SLOW, async (t) => {

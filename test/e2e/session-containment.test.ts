@@ -9,9 +9,10 @@ import { test, type TestContext } from 'node:test';
 import { Client, type ClientChannel } from 'ssh2';
 import { backendWorld, type ContainerBackend } from '../helpers/backend-world.ts';
 import { runBounded } from '../helpers/bounded-process.ts';
-import { startDockerCountingProxy } from '../helpers/docker-counting-proxy.ts';
+import { startDockerCountingProxy, type DockerCountingProxy } from '../helpers/docker-counting-proxy.ts';
 import { LONG } from '../helpers/long-mode.ts';
 import { logMark } from '../helpers/log-wait.ts';
+import { watchResources, type ResourceWatch } from '../helpers/resource-watch.ts';
 import { runSsh, opensshInvocation } from '../helpers/ssh-client.ts';
 import { startTerminal } from '../helpers/tmux.ts';
 import type { World } from '../helpers/world.ts';
@@ -148,12 +149,12 @@ for (const backend of ['docker', 'kubernetes'] as const satisfies readonly Conta
 }
 
 /** An ssh2 client logged in to the gateway (the floods need request counts no CLI client sends). */
-async function ssh2Login(t: TestContext, world: World): Promise<Client> {
+async function ssh2Login(t: TestContext, world: World, localAddress = '127.0.0.1'): Promise<Client> {
   const client = new Client();
   t.after(() => client.end());
   await new Promise<void>((resolve, reject) => {
     client.once('ready', () => resolve()).once('error', reject);
-    client.connect({ host: '127.0.0.1', port: world.sshPort, username: world.username, password: world.password, readyTimeout: 30_000 });
+    client.connect({ host: '127.0.0.1', localAddress, port: world.sshPort, username: world.username, password: world.password, readyTimeout: 30_000 });
   });
   return client;
 }
@@ -175,6 +176,20 @@ function collect(channel: ClientChannel): { text(): string; until(pattern: RegEx
   };
 }
 
+/** The engine's open files and the gateway's memory during a flood, and what the gateway had open to the engine at most. */
+async function assertFloodCostsFlat(t: TestContext, watch: ResourceWatch, proxy: DockerCountingProxy, flood: string) {
+  const { dockerdOpenFiles, rssBytes } = await watch.stop();
+  const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+  t.diagnostic(
+    `${flood}: gateway connections to the engine at most ${proxy.counts.maxConnectionsOpen}; dockerd open files ${dockerdOpenFiles ? `${dockerdOpenFiles.before} → at most ${dockerdOpenFiles.max}` : 'not visible (no local dockerd)'}; gateway RSS ${mib(rssBytes.before)} → at most ${mib(rssBytes.max)} MiB`,
+  );
+  // The pool's maxConcurrentRequests (32) plus the attached exec streams of the two sessions: the unbounded flood opened one per request.
+  assert.ok(proxy.counts.maxConnectionsOpen <= 40, `${proxy.counts.maxConnectionsOpen} connections to the engine at once`);
+  // The engine is shared with other tests: a margin for them, far below the 20,000 the flood once reached.
+  if (dockerdOpenFiles) assert.ok(dockerdOpenFiles.max - dockerdOpenFiles.before < 1_000, `dockerd went from ${dockerdOpenFiles.before} to ${dockerdOpenFiles.max} open files`);
+  assert.ok(rssBytes.max - rssBytes.before < 64 * 1024 * 1024, `the gateway grew from ${mib(rssBytes.before)} to ${mib(rssBytes.max)} MiB`);
+}
+
 test('one client cannot flood the Docker engine: 20,000 window-changes and 300 signals on one session (docker)', E2E_SLOW, async (t) => {
   const proxy = await startDockerCountingProxy();
   t.after(() => proxy.close());
@@ -182,7 +197,17 @@ test('one client cannot flood the Docker engine: 20,000 window-changes and 300 s
   const { world } = session;
   t.after(async () => assert.deepEqual(await session.waitForNoSessions(), [], 'no session container is left'));
   const pid = world.gateway.process.pid;
-  const client = await ssh2Login(t, world);
+  // The flood comes from 127.0.0.2; a bystander on 127.0.0.1 logs in meanwhile (a container start of its own) and is timed.
+  const client = await ssh2Login(t, world, '127.0.0.2');
+  const bystander = async (during: string) => {
+    const from = world.gateway.logs.length;
+    const started = performance.now();
+    const result = await runSsh({ port: world.sshPort, username: world.username, password: world.password, command: 'echo bystander-ok', extraArgs: ['-b', '127.0.0.1'], timeoutMs: 60_000 });
+    t.diagnostic(`bystander from 127.0.0.1 during ${during}: login + command in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    const warnings = world.gateway.logs.slice(from).filter((line) => Number(line.level) >= 40);
+    assert.equal(result.code, 0, `the bystander logs in during ${during}: ${result.stderr}\n${warnings.map((line) => JSON.stringify(line)).join('\n')}`);
+    assert.equal(result.stdout, 'bystander-ok\n');
+  };
 
   await t.test('window-change: coalesced, one resize call in flight, the latest size wins', async () => {
     const shell = await new Promise<ClientChannel>((resolve, reject) => client.shell({ term: 'xterm', cols: 80, rows: 24 }, (error, channel) => (error ? reject(error) : resolve(channel))));
@@ -190,9 +215,11 @@ test('one client cannot flood the Docker engine: 20,000 window-changes and 300 s
     shell.write('echo ready-$((6*7))\n');
     await output.until(/ready-42/);
     proxy.reset();
+    const watch = await watchResources(pid!);
     const requests = 20_000;
     for (let i = 0; i < requests; i += 1) shell.setWindow(20 + (i % 50), 60 + (i % 100), 0, 0);
     shell.setWindow(33, 111, 0, 0);
+    const bystanderDone = bystander('20,000 window-changes from 127.0.0.2');
     // The last size reaches the terminal: coalescing keeps the latest, in order.
     const end = Date.now() + 60_000;
     for (let probe = 0; ; probe += 1) {
@@ -202,6 +229,8 @@ test('one client cannot flood the Docker engine: 20,000 window-changes and 300 s
       assert.ok(Date.now() < end, `the terminal never reached 33x111:\n${text.slice(-500)}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+    await bystanderDone;
+    await assertFloodCostsFlat(t, watch, proxy, `${requests + 1} window-changes`);
     t.diagnostic(`${requests + 1} window-change requests → ${proxy.counts.resizes} resize calls, at most ${proxy.counts.maxResizesInFlight} in flight`);
     assert.ok(proxy.counts.resizes >= 1, 'the size did go to the engine');
     assert.ok(proxy.counts.resizes <= requests / 10, `${proxy.counts.resizes} resize calls for ${requests} requests`);
@@ -217,12 +246,15 @@ test('one client cannot flood the Docker engine: 20,000 window-changes and 300 s
     );
     const output = collect(exec);
     await output.until(/armed/);
-    proxy.reset();
+    // The figures are this session's container's: the bystander's own exec is not a signal helper.
+    proxy.reset(proxy.lastExecContainer());
     const streamsBefore = proxy.execStreamsOpen();
     const mark = logMark(world.gateway);
     // Five names (the others trapped and ignored): a waiting signal of the same name is merged, distinct ones queue.
     const names = ['USR1', 'USR2', 'ALRM', 'PIPE', 'HUP'];
+    const watch = await watchResources(pid!);
     for (let i = 0; i < 300; i += 1) exec.signal(names[i % names.length]!);
+    const bystanderDone = bystander('300 signals from 127.0.0.2');
     await output.until(/got-usr1/, 30_000);
     await mark.atLeast('SESSION_SIGNAL_RATE_LIMITED', 1, 30_000);
     // Let whatever was accepted finish (no helper open, no new delivery for a second), then read the figures.
@@ -234,6 +266,8 @@ test('one client cannot flood the Docker engine: 20,000 window-changes and 300 s
         quietSince = Date.now();
       } else if (Date.now() - quietSince > 1_000) break;
     }
+    await bystanderDone;
+    await assertFloodCostsFlat(t, watch, proxy, '300 signals');
     t.diagnostic(`300 signals → ${proxy.counts.execCreates} helper execs, at most ${proxy.counts.maxExecStreamsOpen - streamsBefore} at a time`);
     assert.ok(proxy.counts.execCreates >= 2 && proxy.counts.execCreates <= 20, `${proxy.counts.execCreates} helpers for 300 signals`);
     assert.equal(proxy.counts.maxExecStreamsOpen - streamsBefore, 1, 'one helper at a time');

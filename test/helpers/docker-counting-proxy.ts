@@ -13,16 +13,25 @@ export interface DockerCallCounts {
   execCreates: number;
   /** Most attached exec streams (`…/exec/{id}/start`) open at one time. */
   maxExecStreamsOpen: number;
+  /** Most connections to the engine open at one time: each is an open file in the engine. */
+  maxConnectionsOpen: number;
 }
 
 export interface DockerCountingProxy {
   /** Unix socket to give the gateway as `docker.socketPath`. */
   readonly socketPath: string;
   readonly counts: DockerCallCounts;
-  /** Attached exec streams open now. */
+  /** Attached exec streams open now (of the focused container only, once one is focused). */
   execStreamsOpen(): number;
-  /** Starts counting afresh (maxima included). */
-  reset(): void;
+  /** Connections to the engine open now. */
+  connectionsOpen(): number;
+  /** The container of the last exec created through the proxy. */
+  lastExecContainer(): string | undefined;
+  /**
+   * Starts counting afresh (maxima included); with `container`, exec creates and exec streams
+   * are counted for that container alone, so another user's sessions do not blur the figures.
+   */
+  reset(container?: string): void;
   close(): Promise<void>;
 }
 
@@ -37,21 +46,36 @@ const STATUS_LINE = /(?:^|\r\n)HTTP\/1\.1 \d{3} /g;
 export async function startDockerCountingProxy(target = '/var/run/docker.sock'): Promise<DockerCountingProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-docker-proxy-'));
   const socketPath = join(dir, 'docker.sock');
-  const counts: DockerCallCounts = { resizes: 0, maxResizesInFlight: 0, execCreates: 0, maxExecStreamsOpen: 0 };
+  const counts: DockerCallCounts = { resizes: 0, maxResizesInFlight: 0, execCreates: 0, maxExecStreamsOpen: 0, maxConnectionsOpen: 0 };
   let resizesInFlight = 0;
   let streamsOpen = 0;
+  let connectionsOpen = 0;
+  let focus: string | undefined;
+  let lastExecContainer: string | undefined;
+  /** The container of every exec id the engine handed out, read from exec-create answers. */
+  const execContainers = new Map<string, string>();
+  /** Exec streams open now, by container. */
+  const streamsByContainer = new Map<string, number>();
+  const counted = (container: string | undefined) => focus === undefined || container === focus;
+  const openStreams = () => (focus === undefined ? streamsOpen : (streamsByContainer.get(focus) ?? 0));
   const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(target);
+  // Half-open both ways, as the engine's own socket is: a client's end of stdin (FIN) must not cut the output still coming back.
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = connect({ path: target, allowHalfOpen: true });
+    connectionsOpen += 1;
+    counts.maxConnectionsOpen = Math.max(counts.maxConnectionsOpen, connectionsOpen);
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => undefined);
     }
     /** Requests on this keep-alive connection waiting for an answer, oldest first. */
-    const waiting: Array<'resize' | 'other'> = [];
+    const waiting: Array<{ kind: 'resize' | 'exec-create' | 'other'; container?: string }> = [];
+    /** The container whose exec-create answer is still to bring the exec's id. */
+    let awaitingExecId: string | undefined;
     let upgraded = false;
     let stream = false;
+    let streamContainer: string | undefined;
     client.on('data', (chunk: Buffer) => {
       if (!upgraded) {
         for (const match of chunk.toString('latin1').matchAll(REQUEST_LINE)) {
@@ -62,32 +86,51 @@ export async function startDockerCountingProxy(target = '/var/run/docker.sock'):
             resizesInFlight += 1;
             counts.maxResizesInFlight = Math.max(counts.maxResizesInFlight, resizesInFlight);
           }
-          if (method === 'POST' && /\/containers\/[^/]+\/exec$/.test(path!.split('?')[0]!)) counts.execCreates += 1;
-          if (method === 'POST' && /\/exec\/[^/]+\/start/.test(path!)) {
-            upgraded = stream = true;
-            streamsOpen += 1;
-            counts.maxExecStreamsOpen = Math.max(counts.maxExecStreamsOpen, streamsOpen);
+          const execCreate = method === 'POST' ? /\/containers\/([^/]+)\/exec$/.exec(path!.split('?')[0]!) : null;
+          if (execCreate) {
+            lastExecContainer = execCreate[1]!;
+            if (counted(lastExecContainer)) counts.execCreates += 1;
           }
-          waiting.push(isResize ? 'resize' : 'other');
+          const execStart = method === 'POST' ? /\/exec\/([^/]+)\/start/.exec(path!) : null;
+          if (execStart) {
+            upgraded = stream = true;
+            streamContainer = execContainers.get(execStart[1]!);
+            streamsOpen += 1;
+            if (streamContainer !== undefined) streamsByContainer.set(streamContainer, (streamsByContainer.get(streamContainer) ?? 0) + 1);
+            if (counted(streamContainer)) counts.maxExecStreamsOpen = Math.max(counts.maxExecStreamsOpen, openStreams());
+          }
+          waiting.push(isResize ? { kind: 'resize' } : execCreate ? { kind: 'exec-create', container: execCreate[1]! } : { kind: 'other' });
         }
       }
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('latin1');
       if (waiting.length > 0) {
-        for (const _ of chunk.toString('latin1').matchAll(STATUS_LINE)) {
-          if (waiting.shift() === 'resize') resizesInFlight -= 1;
+        for (const _ of text.matchAll(STATUS_LINE)) {
+          const answered = waiting.shift();
+          if (answered?.kind === 'resize') resizesInFlight -= 1;
+          if (answered?.kind === 'exec-create') awaitingExecId = answered.container;
         }
+      }
+      const id = awaitingExecId === undefined ? undefined : /"Id":"([0-9a-f]+)"/.exec(text)?.[1];
+      if (awaitingExecId !== undefined && id !== undefined) {
+        execContainers.set(id, awaitingExecId);
+        awaitingExecId = undefined;
       }
       client.write(chunk);
     });
     client.on('end', () => upstream.end());
     upstream.on('end', () => client.end());
     client.on('close', () => {
+      connectionsOpen -= 1;
       upstream.destroy();
-      resizesInFlight -= waiting.filter((kind) => kind === 'resize').length;
+      resizesInFlight -= waiting.filter(({ kind }) => kind === 'resize').length;
       waiting.length = 0;
-      if (stream) streamsOpen -= 1;
+      if (stream) {
+        streamsOpen -= 1;
+        if (streamContainer !== undefined) streamsByContainer.set(streamContainer, (streamsByContainer.get(streamContainer) ?? 1) - 1);
+      }
       stream = false;
     });
     upstream.on('close', () => client.destroy());
@@ -96,11 +139,15 @@ export async function startDockerCountingProxy(target = '/var/run/docker.sock'):
   return {
     socketPath,
     counts,
-    execStreamsOpen: () => streamsOpen,
-    reset: () => {
+    execStreamsOpen: openStreams,
+    connectionsOpen: () => connectionsOpen,
+    lastExecContainer: () => lastExecContainer,
+    reset: (container) => {
+      focus = container;
       counts.resizes = counts.execCreates = 0;
       counts.maxResizesInFlight = resizesInFlight;
-      counts.maxExecStreamsOpen = streamsOpen;
+      counts.maxExecStreamsOpen = openStreams();
+      counts.maxConnectionsOpen = connectionsOpen;
     },
     close: async () => {
       for (const socket of sockets) socket.destroy();

@@ -36,9 +36,9 @@ const Refusal = z.strictObject({ code: RefusalCodeSchema, message: z.string().ma
 
 export const PrimaryMessageSchema = z.discriminatedUnion('t', [
   /** With a socket handle: a connection the primary admitted (`ticket`), or one whose PROXY header the worker reads first. */
-  z.strictObject({ t: z.literal('connection'), ticket: Id, delayMs: z.number().nonnegative() }),
+  z.strictObject({ t: z.literal('connection'), ticket: Id, delayMs: z.number().nonnegative(), passwordsRefusedMs: z.number().nonnegative() }),
   z.strictObject({ t: z.literal('proxied-connection') }),
-  z.strictObject({ t: z.literal('admitted'), req: Id, ticket: Id.optional(), delayMs: z.number().nonnegative() }),
+  z.strictObject({ t: z.literal('admitted'), req: Id, ticket: Id.optional(), delayMs: z.number().nonnegative(), passwordsRefusedMs: z.number().nonnegative() }),
   z.strictObject({ t: z.literal('slot'), req: Id, slot: Id.optional(), refusal: Refusal.optional() }),
   z.strictObject({ t: z.literal('check-health'), req: Id }),
   z.strictObject({ t: z.literal('shutdown') }),

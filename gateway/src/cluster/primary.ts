@@ -99,7 +99,12 @@ export async function runPrimary(config: GatewayConfig, log: Logger, workerCount
       case 'admit': {
         const verdict = admission.admit(message.address);
         if (verdict.admitted) entry.tickets.set(id, verdict.ticket);
-        return void send(entry, verdict.admitted ? { t: 'admitted', req: message.req, ticket: id, delayMs: verdict.delayMs } : { t: 'admitted', req: message.req, delayMs: 0 });
+        return void send(
+          entry,
+          verdict.admitted
+            ? { t: 'admitted', req: message.req, ticket: id, delayMs: verdict.delayMs, passwordsRefusedMs: verdict.ticket.passwordsRefusedMs }
+            : { t: 'admitted', req: message.req, delayMs: 0, passwordsRefusedMs: 0 },
+        );
       }
       case 'logged-in':
         return entry.tickets.get(message.ticket)?.loggedIn();
@@ -196,7 +201,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger, workerCount
     if (!verdict.admitted) return void socket.destroy();
     const ticket = nextId++;
     entry.tickets.set(ticket, verdict.ticket);
-    void send(entry, { t: 'connection', ticket, delayMs: verdict.delayMs }, socket).then((sent) => {
+    void send(entry, { t: 'connection', ticket, delayMs: verdict.delayMs, passwordsRefusedMs: verdict.ticket.passwordsRefusedMs }, socket).then((sent) => {
       if (sent) return;
       entry.tickets.delete(ticket);
       verdict.ticket.closed();

@@ -50,9 +50,10 @@ class PrimaryLink implements WorkerShares {
     });
   }
 
-  ticket(id: number): AdmissionTicket {
+  ticket(id: number, passwordsRefusedMs = 0): AdmissionTicket {
     let closed = false;
     return {
+      passwordsRefusedMs,
       loggedIn: () => void (closed || this.send({ t: 'logged-in', ticket: id })),
       closed: (penalty) => {
         if (closed) return;
@@ -66,7 +67,7 @@ class PrimaryLink implements WorkerShares {
     admit: async (address: string): Promise<AdmissionVerdict> => {
       const answer = await this.ask((req) => ({ t: 'admit', req, address: address.slice(0, 64) }));
       if (answer.t !== 'admitted' || answer.ticket === undefined) return { admitted: false };
-      return { admitted: true, delayMs: answer.delayMs, ticket: this.ticket(answer.ticket) };
+      return { admitted: true, delayMs: answer.delayMs, ticket: this.ticket(answer.ticket, answer.passwordsRefusedMs) };
     },
   };
 
@@ -127,7 +128,7 @@ export async function runWorker(config: GatewayConfig, log: Logger, overrides: P
           socket?.destroy();
           return link.ticket(message.ticket).closed();
         }
-        return gateway.serveAdmitted(socket, link.ticket(message.ticket), message.delayMs);
+        return gateway.serveAdmitted(socket, link.ticket(message.ticket, message.passwordsRefusedMs), message.delayMs);
       case 'proxied-connection':
         if (!socket || !gateway) return void socket?.destroy();
         return gateway.acceptProxied(socket);

@@ -16,8 +16,10 @@ export function newSessionMarker(): string {
 /** Signal names a client may send (RFC 4254 §6.10), without `SIG`. */
 const SIGNAL_NAME = /^[A-Z][A-Z0-9]{0,15}$/;
 
+/** The number of signal `name`; an own entry of the table only, never a key of its prototype. */
 export function signalNumber(name: string): number | undefined {
-  return (constants.signals as Record<string, number | undefined>)[`SIG${name}`];
+  const key = `SIG${name}`;
+  return Object.hasOwn(constants.signals, key) ? (constants.signals as Record<string, number>)[key] : undefined;
 }
 
 /**

@@ -6,6 +6,8 @@ import { StartupGate, type StartupLimits } from './startup-gate.ts';
 
 /** An admitted connection's hold on its unauthenticated slot; the listener reports how it ended. */
 export interface AdmissionTicket {
+  /** > 0: its source failed logins past the penalty's `min`, so password attempts are refused for this long (ms). */
+  readonly passwordsRefusedMs: number;
   /** The client logged in: its unauthenticated slot is free again. */
   loggedIn(): void;
   /** The connection closed (final): frees the slot; `penalty` names why its source earns one. */
@@ -50,7 +52,7 @@ export class LocalSourceAdmission implements SourceAdmission {
     const bits = this.settings.sourceBlockBits ?? DEFAULT_BLOCK_BITS;
     const block = sourceBlock(address, bits.ipv4, bits.ipv6);
     const penalties = this.penalties && !inAnyRange(address, this.settings.penalties?.exempt ?? []) ? this.penalties : undefined;
-    const verdict = penalties ? penalties.check(block) : { refused: false as const, delayMs: 0 };
+    const verdict = penalties ? penalties.check(block) : { refused: false as const, delayMs: 0, passwordsRefusedMs: 0 };
     if (verdict.refused) {
       this.refusals.warn('SSH_SOURCE_PENALIZED', { source: block, retryAfterSeconds: Math.ceil(verdict.retryAfterMs / 1000) }, 'connection refused: its source is penalised');
       return { admitted: false };
@@ -69,6 +71,7 @@ export class LocalSourceAdmission implements SourceAdmission {
       // A penalised source waits before it is served, holding its slot meanwhile.
       delayMs: verdict.delayMs,
       ticket: {
+        passwordsRefusedMs: verdict.passwordsRefusedMs,
         loggedIn: admission.release,
         closed: (penalty) => {
           admission.release();

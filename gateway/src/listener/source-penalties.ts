@@ -1,9 +1,12 @@
 /**
  * Penalties per source block (OpenSSH PerSourcePenalties): a source that fails to log in,
  * leaves without trying, or holds a connection until the login grace time expires earns
- * penalty time. Below `min` its next connections are slowed; from `min` on they are refused
- * until the penalty runs out. Penalties add up to at most `max`. The table is bounded: when
- * full, the entry updated longest ago makes room (permissive, as OpenSSH's default overflow).
+ * penalty time. Below `min` its next connections are slowed. From `min` on, a source that
+ * left without trying or held its connections is refused until the penalty runs out; a
+ * source that failed logins is refused passwords (and keyboard-interactive) only, so that
+ * wrong passwords never keep a right key or certificate out, whoever shares the address.
+ * Each kind adds up to at most `max`. The table is bounded: when full, the entry updated
+ * longest ago makes room (permissive, as OpenSSH's default overflow).
  */
 export type PenaltyEvent = 'authfail' | 'noauth' | 'grace-exceeded';
 
@@ -21,11 +24,19 @@ export interface PenaltySettings {
   readonly maxSources: number;
 }
 
-export type PenaltyVerdict = { readonly refused: true; readonly retryAfterMs: number } | { readonly refused: false; readonly delayMs: number };
+/** Refused, or served after `delayMs`; `passwordsRefusedMs` > 0: its password attempts are refused for that long. */
+export type PenaltyVerdict = { readonly refused: true; readonly retryAfterMs: number } | { readonly refused: false; readonly delayMs: number; readonly passwordsRefusedMs: number };
+
+interface PenaltyEnd {
+  /** When (ms, by `now`) the penalty for leaving or stalling runs out: it refuses connections. */
+  connections: number;
+  /** When the penalty for failed logins runs out: it refuses passwords. */
+  passwords: number;
+}
 
 export class SourcePenalties {
-  /** block → time (ms, by `now`) the penalty runs out; Map order is last-update order. */
-  private readonly until = new Map<string, number>();
+  /** block → when its penalties run out; Map order is last-update order. */
+  private readonly until = new Map<string, PenaltyEnd>();
 
   constructor(
     private readonly settings: PenaltySettings,
@@ -36,36 +47,41 @@ export class SourcePenalties {
     return this.until.size;
   }
 
-  /** Adds the event's penalty; returns the penalty now outstanding (ms). */
+  /** Adds the event's penalty; returns that kind's penalty now outstanding (ms). */
   penalize(block: string, event: PenaltyEvent): number {
     const duration = event === 'authfail' ? this.settings.authfail : event === 'noauth' ? this.settings.noauth : this.settings.graceExceeded;
-    if (duration <= 0) return this.remaining(block);
+    const kind: keyof PenaltyEnd = event === 'authfail' ? 'passwords' : 'connections';
     const now = this.now();
-    const current = Math.max(now, this.until.get(block) ?? 0);
-    const next = Math.min(current + duration, now + this.settings.max);
+    if (duration <= 0) return Math.max(0, (this.until.get(block)?.[kind] ?? now) - now);
+    const end = this.until.get(block) ?? { connections: now, passwords: now };
+    end[kind] = Math.min(Math.max(now, end[kind]) + duration, now + this.settings.max);
     this.until.delete(block);
     if (this.until.size >= this.settings.maxSources) this.makeRoom(now);
-    this.until.set(block, next);
-    return next - now;
+    this.until.set(block, end);
+    return end[kind] - now;
   }
 
-  /** Whether a new connection from `block` is refused, or how long to hold it first. */
+  /** Whether a new connection from `block` is refused, or how long to hold it first and whether its passwords are. */
   check(block: string): PenaltyVerdict {
-    const remaining = this.remaining(block);
-    if (remaining >= this.settings.min) return { refused: true, retryAfterMs: remaining };
-    return { refused: false, delayMs: Math.min(remaining, this.settings.maxDelay) };
+    const { connections, passwords } = this.remaining(block);
+    if (connections >= this.settings.min) return { refused: true, retryAfterMs: connections };
+    return {
+      refused: false,
+      delayMs: Math.min(Math.max(connections, passwords), this.settings.maxDelay),
+      passwordsRefusedMs: passwords >= this.settings.min ? passwords : 0,
+    };
   }
 
-  private remaining(block: string): number {
-    const until = this.until.get(block);
-    if (until === undefined) return 0;
-    const left = until - this.now();
-    if (left <= 0) this.until.delete(block);
-    return Math.max(0, left);
+  private remaining(block: string): PenaltyEnd {
+    const end = this.until.get(block);
+    if (end === undefined) return { connections: 0, passwords: 0 };
+    const now = this.now();
+    if (end.connections <= now && end.passwords <= now) this.until.delete(block);
+    return { connections: Math.max(0, end.connections - now), passwords: Math.max(0, end.passwords - now) };
   }
 
   private makeRoom(now: number): void {
-    for (const [block, until] of this.until) if (until <= now) this.until.delete(block);
+    for (const [block, end] of this.until) if (end.connections <= now && end.passwords <= now) this.until.delete(block);
     while (this.until.size >= this.settings.maxSources) {
       const oldest = this.until.keys().next().value;
       if (oldest === undefined) break;

@@ -45,8 +45,12 @@ export interface ListenerOptions {
 
 /** What the connection handler tells the listener about a login in progress. */
 export interface LoginAttempt {
+  /** > 0: the source is penalised for failed logins, so password and keyboard-interactive attempts are refused for this long (ms). */
+  readonly passwordsRefusedMs: number;
   /** Credentials were rejected; if the connection closes without a login, its source is penalised. */
   authFailed(): void;
+  /** A password was refused for the source's penalty: the connection then costs its source nothing more. */
+  refusedForPenalty(): void;
 }
 
 export interface SshListener {
@@ -63,6 +67,7 @@ interface ConnectionState {
   identified: boolean;
   loggedIn: boolean;
   authFailed: boolean;
+  refusedForPenalty: boolean;
   graceExpired: boolean;
   readonly ticket: AdmissionTicket;
 }
@@ -107,7 +112,12 @@ export function createSshEdge(options: ListenerOptions): SshEdge {
         clearTimeout(entry.timer);
         entry.state.ticket.loggedIn();
       });
-      options.onConnection(client, info, { authFailed: () => void (entry.state.authFailed = true) });
+      const { state } = entry;
+      options.onConnection(client, info, {
+        passwordsRefusedMs: state.ticket.passwordsRefusedMs,
+        authFailed: () => void (state.authFailed = true),
+        refusedForPenalty: () => void (state.refusedForPenalty = true),
+      });
     },
   );
   // A client that breaks the protocol before identification must not take the gateway down.
@@ -116,7 +126,7 @@ export function createSshEdge(options: ListenerOptions): SshEdge {
   /** Hands an admitted socket to ssh2 with the login grace clock running from accept. */
   const serve = (socket: Socket, ticket: AdmissionTicket) => {
     if (socket.destroyed) return ticket.closed();
-    const state: ConnectionState = { identified: false, loggedIn: false, authFailed: false, graceExpired: false, ticket };
+    const state: ConnectionState = { identified: false, loggedIn: false, authFailed: false, refusedForPenalty: false, graceExpired: false, ticket };
     const key = `${socket.remoteAddress}:${socket.remotePort}`;
     const timer = setTimeout(() => {
       state.graceExpired = true;
@@ -130,7 +140,9 @@ export function createSshEdge(options: ListenerOptions): SshEdge {
         pending.delete(key);
         options.onUnidentifiedClose?.();
       }
-      ticket.closed(state.loggedIn ? undefined : state.graceExpired ? 'grace-exceeded' : state.authFailed ? 'authfail' : 'noauth');
+      // Passwords refused for a penalty earn nothing more: the penalty runs out as it was, never renewed by the attempts it refuses.
+      const penalty = state.loggedIn ? undefined : state.graceExpired ? 'grace-exceeded' : state.authFailed ? 'authfail' : state.refusedForPenalty ? undefined : 'noauth';
+      ticket.closed(penalty);
     });
     server.injectSocket(socket);
   };

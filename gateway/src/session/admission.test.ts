@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import type { Backend } from '../backends/index.ts';
 import { NoopBackend } from '../../../bench/lib/noop-backend.ts';
 import { runCommand, startInProcessGateway } from '../../../test/helpers/in-process-gateway.ts';
+import { UserConnections } from './user-connections.ts';
 
 test('authz refuses: the login fails as a denied attempt and the config webhook is never asked', { timeout: 15_000 }, async (t) => {
   const gateway = await startInProcessGateway(t, { deps: { authz: true, maxAuthTries: 1 }, authorize: async () => ({ accepted: false }) });
@@ -47,4 +48,18 @@ test('maxConnectionsPerUser: a second connection is refused while the first is o
   await gateway.waitForCode('SSH_DISCONNECTED');
   const third = await gateway.connect();
   assert.equal((await runCommand(third.client, 'exit 7')).code, 7);
+});
+
+test('ssh.maxConnections: past the gateway total a login of another user is refused by code; a closed connection frees its slot', { timeout: 15_000 }, async (t) => {
+  const gateway = await startInProcessGateway(t, { deps: { userConnections: new UserConnections(2) }, passwords: { alice: 'secret', bob: 'secret', carol: 'secret' } });
+  const alice = await gateway.connect({ username: 'alice' });
+  await gateway.connect({ username: 'bob' });
+  const carol = await gateway.refused({ username: 'carol' });
+  assert.notEqual(carol.error.message, 'logged in');
+  assert.match(carol.banners.join(''), /this gateway is at its connection limit; try again later\. \(SECURITY_MAX_CONNECTIONS\)/);
+  assert.equal(gateway.calls.config, 3, 'the refused login was admitted by auth and config, then refused for the total alone');
+  alice.client.end();
+  await gateway.waitForCode('SSH_DISCONNECTED');
+  const retry = await gateway.connect({ username: 'carol' });
+  assert.equal((await runCommand(retry.client, 'exit 3')).code, 3);
 });

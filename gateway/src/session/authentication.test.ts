@@ -59,3 +59,29 @@ test('a user name over the limit is refused before any webhook call or log line 
   assert.equal(gateway.calls.password, 0);
   assert.ok(!JSON.stringify(gateway.lines).includes(name));
 });
+
+test('a source penalised for failed logins: its passwords are refused unheard, keys are still offered, and the refusals earn no further penalty', { timeout: 15_000 }, async (t) => {
+  let failed = 0;
+  let refusedForPenalty = 0;
+  const gateway = await startInProcessGateway(t, {
+    deps: { maxAuthTries: 3, passwordsRefusedMs: 20_000, onAuthFailed: () => (failed += 1), onRefusedForPenalty: () => (refusedForPenalty += 1) },
+  });
+  const offeredAfterRefusal: string[][] = [];
+  let attempts = 0;
+  const { error } = await gateway.refused({
+    authHandler: (methods, _partial, next) => {
+      if (methods) offeredAfterRefusal.push(methods);
+      attempts += 1;
+      if (attempts > 2) return next(false as unknown as AuthenticationType);
+      next({ type: 'password', username: 'alice', password: 'secret' });
+    },
+  });
+  assert.notEqual(error.message, 'logged in', 'even the right password is refused while the penalty lasts');
+  const line = await gateway.waitForCode('SSH_SOURCE_PENALIZED');
+  assert.equal(line.method, 'password');
+  assert.equal(line.retryAfterSeconds, 20);
+  assert.equal(gateway.calls.password, 0, 'no password reached the auth webhook');
+  assert.deepEqual(offeredAfterRefusal.at(-1), ['publickey'], 'the client is told a key may still do');
+  assert.equal(refusedForPenalty, 2);
+  assert.equal(failed, 0, 'a refusal for the penalty is not a new failed login');
+});

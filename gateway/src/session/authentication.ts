@@ -19,6 +19,13 @@ export interface AuthenticationOptions {
   readonly maxUsernameLength?: number | undefined;
   /** Told each time credentials are rejected (the listener penalises the source of a failed login). */
   readonly onAuthFailed?: (() => void) | undefined;
+  /**
+   * > 0: the source failed too many logins, so password and keyboard-interactive attempts are
+   * refused for this long (ms) without a webhook call; keys and certificates are still checked.
+   */
+  readonly passwordsRefusedMs?: number | undefined;
+  /** Told when a password is refused for the source's penalty (such a refusal earns no further penalty). */
+  readonly onRefusedForPenalty?: (() => void) | undefined;
 }
 
 /** Accepted credentials: what the auth webhook said, and how they were given. */
@@ -64,6 +71,18 @@ export function authenticate(net: NetworkConnection, tap: ConnectionTap, options
       net.log.info({ code: 'SSH_HANDSHAKE_FAILED', username: ctx.username }, 'too many authentication failures');
       net.end();
     }
+  };
+
+  /** A password from a source penalised for failed logins: refused unheard, keys still offered. */
+  const refuseForPenalty = (ctx: AuthContext) => {
+    failures += 1;
+    options.onRefusedForPenalty?.();
+    net.log.info(
+      { code: 'SSH_SOURCE_PENALIZED', method: ctx.method, username: ctx.username, retryAfterSeconds: Math.ceil((options.passwordsRefusedMs ?? 0) / 1000) },
+      'password refused: its source is penalised for failed logins',
+    );
+    ctx.reject(offered.filter((method) => method !== 'password' && method !== 'keyboard-interactive'));
+    if (failures >= options.maxAuthTries) net.end();
   };
 
   const accepted = async (ctx: AuthContext, decision: Extract<AuthDecision, { accepted: true }>) => {
@@ -115,7 +134,9 @@ export function authenticate(net: NetworkConnection, tap: ConnectionTap, options
     // ssh2 still hands over requests that were in flight when the connection was ended for
     // too many failures: they cost no webhook call.
     if (failures >= options.maxAuthTries) return ctx.reject([]);
-    if (options.maxUsernameLength !== undefined && usernameTooLong(ctx, options.maxUsernameLength, net)) return options.onAuthFailed?.();
+    // Not a credential that failed: the connection closes as one that never tried, a penalty on the whole source.
+    if (options.maxUsernameLength !== undefined && usernameTooLong(ctx, options.maxUsernameLength, net)) return;
+    if ((ctx.method === 'password' || ctx.method === 'keyboard-interactive') && (options.passwordsRefusedMs ?? 0) > 0) return refuseForPenalty(ctx);
     void (async () => {
       try {
         if (ctx.method === 'password') {

@@ -45,6 +45,10 @@ export interface ConnectionDependencies {
   readonly maxUsernameLength?: number;
   /** Told each time credentials are rejected (the listener penalises the source of a failed login). */
   readonly onAuthFailed?: () => void;
+  /** > 0: the source is penalised for failed logins; its passwords are refused for this long (ms), its keys are not. */
+  readonly passwordsRefusedMs?: number;
+  /** Told when a password is refused for that penalty. */
+  readonly onRefusedForPenalty?: () => void;
 }
 
 /** One SSH connection from accept to close, and the cleanup of everything it created. */

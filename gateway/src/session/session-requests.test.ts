@@ -50,3 +50,34 @@ test('a pty and its window size reach the program, with TERM', { timeout: 15_000
   assert.deepEqual(programs[0]?.pty, { term: 'vt220', cols: 120, rows: 40 });
   assert.equal(programs[0]?.env.TERM, 'vt220');
 });
+
+test('env names that are prototype keys (__proto__, constructor, toString) are plain names: allowed only if listed, passed as own entries', { timeout: 15_000 }, async (t) => {
+  // JSON.parse makes `__proto__` an own key, as the bytes of a hostile client's request would.
+  const env = JSON.parse('{"__proto__":"p","constructor":"c","toString":"t","LANG":"C.UTF-8"}') as Record<string, string>;
+  const run = async (security: Record<string, unknown>) => {
+    const { backend, programs } = recordingBackend();
+    const gateway = await startInProcessGateway(t, { deps: { backend }, config: { ...DOCKER, security } });
+    const { client } = await gateway.connect();
+    assert.equal((await runCommand(client, 'exit 0', { env })).code, 0);
+    const program = programs[0]!;
+    assert.equal(Object.getPrototypeOf(program.env), Object.prototype, 'the env object keeps its prototype');
+    return { gateway, env: program.env };
+  };
+  // On an allow list, a prototype key is found only when listed: never through the prototype chain.
+  const filtered = await run({ env: { mode: 'filter', allow: ['constructor', 'LANG'] } });
+  await filtered.gateway.waitForCode('SECURITY_ENV_REJECTED');
+  const refused = filtered.gateway.lines.filter((line) => line.code === 'SECURITY_ENV_REJECTED').map((line) => line.name);
+  assert.deepEqual(refused.sort(), ['__proto__', 'toString']);
+  assert.deepEqual(Object.entries(filtered.env).sort(), [
+    ['LANG', 'C.UTF-8'],
+    ['constructor', 'c'],
+  ]);
+  // Allowed, each is an own entry with the client's value (`__proto__` included, never a prototype change).
+  const enabled = await run({ env: { mode: 'enable' } });
+  assert.deepEqual(Object.entries(enabled.env).sort(), [
+    ['LANG', 'C.UTF-8'],
+    ['__proto__', 'p'],
+    ['constructor', 'c'],
+    ['toString', 't'],
+  ]);
+});

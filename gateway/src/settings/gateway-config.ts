@@ -89,7 +89,7 @@ const PenaltiesSchema = z.strictObject({
   noauth: DurationSchema.default(1_000),
   /** Earned by a connection still not logged in when the login grace time expires. */
   graceExceeded: DurationSchema.default(10_000),
-  /** Below this a source's new connections are slowed; from it on they are refused until the penalty runs out. */
+  /** Below this a source's new connections are slowed; from it on they are refused until the penalty runs out (for failed logins: its passwords and keyboard-interactive only, never its keys). */
   min: DurationSchema.default(15_000),
   /** Longest penalty a source can accumulate. */
   max: DurationSchema.default(600_000),

@@ -73,6 +73,22 @@ export class NetworkConnection {
     connectionSocket(this.client)?.destroy();
   };
 
+  /**
+   * An ssh2 reply (accept, reject) made safe to call after an await: once the client is gone it
+   * is not sent (ssh2 throws on any write then), and one that throws all the same is contained.
+   */
+  guardReply<A extends unknown[], R>(reply: (...args: A) => R): (...args: A) => R | undefined {
+    return (...args) => {
+      if (this.gone.aborted) return undefined;
+      try {
+        return reply(...args);
+      } catch (error) {
+        this.containFault('handler', error);
+        return undefined;
+      }
+    };
+  }
+
   /** The login finished (ssh2's `ready`): the grace timer stops and the connection counts as logged in. */
   loginFinished(): void {
     clearTimeout(this.graceTimer);

@@ -161,3 +161,48 @@ test('a compressed client that leaves while its direct-tcpip forward opens: no r
   const next = await gateway.connect();
   assert.equal((await runCommand(next.client, 'exit 5')).code, 5);
 });
+
+test('a handler that throws closes its own connection alone: logged with its code, counted, another connection keeps streaming', { timeout: 15_000 }, async (t) => {
+  const escaped: unknown[] = [];
+  const onEscape = (reason: unknown) => escaped.push(reason);
+  process.on('unhandledRejection', onEscape);
+  process.on('uncaughtException', onEscape);
+  t.after(() => {
+    process.off('unhandledRejection', onEscape);
+    process.off('uncaughtException', onEscape);
+  });
+  // `broken` starts a program whose output stream throws when the session pipes it: a bug in a handler.
+  const backend = noopBackendWith((connection) => ({
+    startSession: async (program) => {
+      if (program.command !== 'broken') return connection.startSession(program);
+      const stdout = Object.assign(new PassThrough(), {
+        pipe: () => {
+          throw new Error('a handler bug');
+        },
+      });
+      return { stdin: new PassThrough(), stdout, stderr: new PassThrough(), exited: new Promise(() => undefined), resize: async () => undefined, destroy: () => undefined };
+    },
+  }));
+  const gateway = await startInProcessGateway(t, { deps: { backend } });
+  const bystander = await gateway.connect();
+  const echo = await new Promise<ClientChannel>((resolve, reject) => bystander.client.exec('cat', (error, stream) => (error ? reject(error) : resolve(stream))));
+  let echoed = '';
+  echo.on('data', (data: Buffer) => (echoed += data.toString()));
+  echo.write('before\n');
+
+  const victim = await gateway.connect();
+  const victimClosed = once(victim.client, 'close');
+  victim.client.exec('broken', () => undefined);
+  const line = await gateway.waitForCode('SSH_CONNECTION_FAULT_CONTAINED');
+  assert.equal(line.stage, 'handler');
+  assert.equal(line.level, 'warn');
+  await victimClosed;
+  const metric = await gateway.metrics.registry.getSingleMetricAsString('portcullis_ssh_connection_faults_total');
+  assert.match(metric, /stage="handler"\} 1$/m, 'counted once');
+  assert.deepEqual(escaped, [], 'nothing reached the process handlers');
+
+  echo.end('after\n');
+  const [code] = (await once(echo, 'exit')) as [number];
+  assert.equal(code, 0);
+  assert.equal(echoed, 'before\nafter\n', 'the other connection streamed on, untouched');
+});

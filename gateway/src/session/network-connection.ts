@@ -1,5 +1,5 @@
 import type { ClientInfo, Connection } from 'ssh2';
-import { errorFields, type GatewayMetrics, type Logger } from '../observability/index.ts';
+import { connectionErrorLevel, errorFields, type GatewayMetrics, type Logger } from '../observability/index.ts';
 import { connectionSocket } from '../ssh2-internals.ts';
 import type { FaultStage } from '../channel/channel-guard.ts';
 import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from '../identity/connection-identity.ts';
@@ -47,13 +47,16 @@ export class NetworkConnection {
       this.end();
     }, options.loginGraceTimeMs);
     client.on('error', (error) => {
-      if ((error as Error & { level?: string }).level === 'client-timeout') {
+      // ssh2 ends the connection after each of these; what it reports is counted by its level.
+      const level = connectionErrorLevel(error);
+      options.metrics?.connectionError(level);
+      if (level === 'client-timeout') {
         this.log.info({ code: 'SSH_KEEPALIVE_TIMEOUT' }, 'client stopped answering keepalives');
         // ssh2 only half-closes; a frozen client never closes its side, so drop the socket.
         connectionSocket(client)?.destroy();
         return;
       }
-      this.log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error');
+      this.log.debug({ code: 'SSH_CONNECTION_ERROR', errorLevel: level, ...errorFields(error) }, 'connection error');
     });
   }
 

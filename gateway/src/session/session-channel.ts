@@ -159,6 +159,9 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
       context.audit,
       (session, startedWith) => {
         running = session;
+        // The program's input stream is the backend's: should it fail, this connection's handler
+        // ends it, never an unhandled 'error' of the channel piped into it.
+        session.stdin.on('error', (error: Error) => onFault('handler', error));
         void session.exited.then(
           () => (programEnded = true),
           () => (programEnded = true),

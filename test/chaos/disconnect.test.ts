@@ -225,7 +225,9 @@ for (const backend of CONTAINER_BACKENDS) {
       bystander.kill();
     }
 
-    figures.processFaults = everyGateway.flatMap((program) => program.logs).filter((line) => ['GATEWAY_UNCAUGHT_EXCEPTION', 'GATEWAY_UNHANDLED_REJECTION'].includes(String(line.code))).length;
+    const faults = everyGateway.flatMap((program) => program.logs).filter((line) => ['GATEWAY_UNCAUGHT_EXCEPTION', 'GATEWAY_UNHANDLED_REJECTION'].includes(String(line.code)));
+    figures.processFaults = faults.length;
+    for (const fault of faults.slice(0, 5)) t.diagnostic(`escaped to the process: ${JSON.stringify(fault)}`);
     const left = await session.waitForNoSessions();
     figures.leaks = left.length;
     for (const name of left) t.diagnostic(`left behind: ${name}; its connection's log: ${connectionStory(everyGateway, await connectionOf(name))}`);

@@ -167,7 +167,7 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
           () => (programEnded = true),
         );
         // The client left while the program was starting: it gets the hangup it missed.
-        if (closed) void hangUp();
+        if (closed) void hangUp().catch((error: unknown) => onFault('handler', error));
         // Attached just before run() pipes the channel on, in the same tick: no input is lost.
         if (context.onActivity) channel.on('data', context.onActivity);
         void backend.then(

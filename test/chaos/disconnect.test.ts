@@ -97,6 +97,8 @@ interface Figures {
   planned: number;
   /** Clients killed while still running, at their stage. */
   kills: number;
+  /** The same kills by stage. */
+  killsByStage: Partial<Record<Stage, number>>;
   /** Stage never seen within its deadline (the client was killed then anyway). */
   missed: number;
   /** The client had ended on its own before its kill point (a race only `exit status` may lose). */
@@ -124,6 +126,13 @@ after(() => {
   for (const f of report)
     lines.push(
       `| ${f.backend} | ${f.seed} | ${f.kills} of ${f.planned} | ${f.missed} | ${f.endedEarly} | ${f.gatewayExits} | ${f.processFaults} | ${f.bystanderFailures} | ${f.leaks} | ${f.seconds} |`,
+    );
+  for (const f of report)
+    lines.push(
+      '',
+      `${f.backend}: kills by stage: ${Object.entries(f.killsByStage)
+        .map(([stage, count]) => `${stage} ${count}`)
+        .join(', ')}`,
     );
   for (const f of report) if (f.missedDetail.length > 0) lines.push('', `${f.backend}: missed stages: ${f.missedDetail.slice(0, 20).join('; ')}`);
   for (const f of report) if (f.endedEarlyDetail.length > 0) lines.push('', `${f.backend}: ended before the kill: ${f.endedEarlyDetail.slice(0, 20).join('; ')}`);
@@ -158,6 +167,7 @@ for (const backend of CONTAINER_BACKENDS) {
       seed: SEED,
       planned: KILLS[backend],
       kills: 0,
+      killsByStage: {},
       missed: 0,
       endedEarly: 0,
       endedEarlyDetail: [],
@@ -192,6 +202,7 @@ for (const backend of CONTAINER_BACKENDS) {
 
     for (const [index, victim] of plan(KILLS[backend], random).entries()) {
       const outcome = await killAt(victim, { kit, gateway, random, payload, payloadFile, scratch, index });
+      if (outcome !== 'ended') figures.killsByStage[victim.stage] = (figures.killsByStage[victim.stage] ?? 0) + 1;
       if (outcome === 'killed') figures.kills += 1;
       else if (outcome === 'ended') {
         figures.endedEarly += 1;
@@ -225,7 +236,9 @@ for (const backend of CONTAINER_BACKENDS) {
       bystander.kill();
     }
 
-    figures.processFaults = everyGateway.flatMap((program) => program.logs).filter((line) => ['GATEWAY_UNCAUGHT_EXCEPTION', 'GATEWAY_UNHANDLED_REJECTION'].includes(String(line.code))).length;
+    const faults = everyGateway.flatMap((program) => program.logs).filter((line) => ['GATEWAY_UNCAUGHT_EXCEPTION', 'GATEWAY_UNHANDLED_REJECTION'].includes(String(line.code)));
+    figures.processFaults = faults.length;
+    for (const fault of faults.slice(0, 5)) t.diagnostic(`escaped to the process: ${JSON.stringify(fault)}`);
     const left = await session.waitForNoSessions();
     figures.leaks = left.length;
     for (const name of left) t.diagnostic(`left behind: ${name}; its connection's log: ${connectionStory(everyGateway, await connectionOf(name))}`);

@@ -128,6 +128,24 @@ for (const backend of CONTAINER_BACKENDS) {
         }
       }
     }
+    await t.test('session image › ps, pgrep, pkill and kill (procps) work for the session user', { timeout: 60_000 }, async () => {
+      // What an interactive user (and the hangup check above) expects of a shell box.
+      const seconds = 3_000 + randomInt(5_000);
+      const pattern = `^sleep ${seconds}$`;
+      const script =
+        `sleep ${seconds} & pid=$!; echo "ps [$(ps -o pid= -p $pid | tr -d ' ')] [$pid]"; ` +
+        `echo "pgrep [$(pgrep -f '${pattern}')]"; /usr/bin/kill -TERM $pid; wait $pid; echo "status [$?]"; ` +
+        `sleep ${seconds} & echo "pkill [$(pkill -c -f '${pattern}')]"; wait; echo "left [$(pgrep -f '${pattern}' || echo none)]"`;
+      const result = await execRun(context, 'ssh', script);
+      const out = result.stdout.toString();
+      const [, psPid, pid] = /^ps \[(\d*)\] \[(\d+)\]$/m.exec(out) ?? [];
+      assert.ok(pid && psPid === pid, `ps lists the process by its pid; stdout: ${out} stderr: ${result.stderr}`);
+      assert.match(out, new RegExp(`^pgrep \\[${pid}\\]$`, 'm'), 'pgrep finds it by its command line');
+      assert.match(out, /^status \[143\]$/m, 'kill ended it with SIGTERM');
+      assert.match(out, /^pkill \[1\]$/m, 'pkill signalled the second one');
+      assert.match(out, /^left \[none\]$/m, 'none is left');
+      assert.equal(result.code, 0);
+    });
     const left = await session.sessions();
     assert.ok(left.length <= 1, `only the one persistent container or pod exists after every client: ${left.join(', ')}`);
   });

@@ -13,7 +13,7 @@ import { ChannelGuard } from '../channel/channel-guard.ts';
  * connects from inside the container through the guest agent.
  */
 export async function handleDirectTcpip(
-  accept: () => ServerChannel,
+  accept: () => ServerChannel | undefined,
   reject: () => void,
   info: TcpipRequestInfo,
   backend: Promise<BackendConnection>,
@@ -39,6 +39,12 @@ export async function handleDirectTcpip(
     return reject();
   }
   const channel = accept();
+  if (!channel) {
+    // The client left while the forward was opened: nothing to relay to.
+    upstream.destroy();
+    options.audit?.close();
+    return;
+  }
   options.audit?.streams({ stdin: channel, stdout: upstream });
   channel.once('close', () => options.audit?.close());
   relay(channel, upstream);

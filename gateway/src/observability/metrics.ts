@@ -15,6 +15,16 @@ const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
  * keep working; the latency histograms are Portcullis's own. Labels are bounded: never a
  * username, address or connection id.
  */
+/** ssh2's `level` on a connection error; anything else (a handler that threw mid-packet, a bad inflate) is `other`. */
+export const CONNECTION_ERROR_LEVELS = ['socket', 'protocol', 'handshake', 'client-timeout', 'other'] as const;
+export type ConnectionErrorLevel = (typeof CONNECTION_ERROR_LEVELS)[number];
+
+/** The bounded label of an ssh2 connection error. */
+export function connectionErrorLevel(error: unknown): ConnectionErrorLevel {
+  const level = (error as { level?: unknown } | null)?.level;
+  return CONNECTION_ERROR_LEVELS.find((known) => known === level) ?? 'other';
+}
+
 export class GatewayMetrics {
   readonly registry = new Registry();
 
@@ -97,6 +107,12 @@ export class GatewayMetrics {
     labelNames: ['stage'],
     registers: [this.registry],
   });
+  private readonly connectionErrors = new Counter({
+    name: 'portcullis_ssh_connection_errors_total',
+    help: 'Errors ssh2 reported on a connection, which it then ended, by level: socket, protocol, handshake, client-timeout, or other (an exception while a packet was handled).',
+    labelNames: ['level'],
+    registers: [this.registry],
+  });
   private readonly processFaults = new Counter({
     name: 'portcullis_process_faults_total',
     help: 'Errors that reached the process-level last resort (a bug: each should have been contained by its connection).',
@@ -163,6 +179,11 @@ export class GatewayMetrics {
   /** `stage`: where in the connection the fault was caught (a bounded set). */
   connectionFaultContained(stage: string): void {
     this.connectionFaults.inc({ stage });
+  }
+
+  /** An error ssh2 reported on a connection; `level` is ssh2's own (a bounded set). */
+  connectionError(level: ConnectionErrorLevel): void {
+    this.connectionErrors.inc({ level });
   }
 
   processFault(kind: 'uncaughtException' | 'unhandledRejection'): void {

@@ -57,15 +57,18 @@ export function authenticate(net: NetworkConnection, tap: ConnectionTap, options
   const refuse = (ctx: AuthContext, error: unknown) => {
     const gatewayError = isGatewayError(error) ? error : new GatewayError('AUTH_BACKEND_ERROR', 'Login refused: an internal error occurred.', { cause: error });
     net.log.error({ code: gatewayError.code, username: ctx.username, ...errorFields(gatewayError) }, 'login refused');
+    // The client may have left while the webhook answered: ssh2 throws on any reply then.
+    if (net.gone.aborted) return;
     showUserAuthMessage(client, gatewayError.toUserLine());
     ctx.reject([]);
-    client.end();
+    net.end();
   };
 
   const deny = (ctx: AuthContext) => {
     failures += 1;
     options.onAuthFailed?.();
     net.log.info({ code: 'AUTH_FAILED', method: ctx.method, username: ctx.username }, 'credentials rejected');
+    if (net.gone.aborted) return;
     ctx.reject(offered);
     if (failures >= options.maxAuthTries) {
       net.log.info({ code: 'SSH_HANDSHAKE_FAILED', username: ctx.username }, 'too many authentication failures');
@@ -89,7 +92,7 @@ export function authenticate(net: NetworkConnection, tap: ConnectionTap, options
     net.log.info({ code: 'AUTH_SUCCESSFUL', method: ctx.method, username: ctx.username }, 'credentials accepted');
     const outcome = await admit({ username: ctx.username, method: ctx.method, decision });
     if (outcome === 'denied') return deny(ctx);
-    if (outcome === 'admitted') ctx.accept();
+    if (outcome === 'admitted' && !net.gone.aborted) ctx.accept();
   };
 
   /** Relays the auth server's conversation to the client verbatim until the server decides. */
@@ -106,6 +109,8 @@ export function authenticate(net: NetworkConnection, tap: ConnectionTap, options
             instruction: challenge.instruction ?? '',
             questions: challenge.prompts.map((prompt) => ({ question: prompt.prompt, echo: prompt.echo === true })),
           });
+          // The client left while the auth service answered: the conversation is abandoned.
+          if (net.gone.aborted) return resolve(undefined);
           // ssh2 hands an Error instead of answers when the client starts another auth request.
           ctx.prompt(challenge.prompts, challenge.name, challenge.instruction, (answers: unknown) => {
             if (Array.isArray(answers)) tap.keyboardInteractive({ kind: 'answers', username: ctx.username, questions, answers: answers.map(String) });
@@ -166,7 +171,9 @@ export function authenticate(net: NetworkConnection, tap: ConnectionTap, options
           if (ctx.signature) tap.authAttempt({ method: 'publickey', username: ctx.username, key: authorizedKey, outcome: decision.accepted ? 'accepted' : 'rejected' });
           if (!decision.accepted) return deny(ctx);
           // Without a signature this only tells the client the key would do (PK_OK).
-          return ctx.signature ? await accepted(ctx, decision) : ctx.accept();
+          if (ctx.signature) return await accepted(ctx, decision);
+          if (!net.gone.aborted) ctx.accept();
+          return;
         }
         if (ctx.method === 'keyboard-interactive' && options.keyboardInteractive) {
           return await keyboardInteractive(ctx, options.keyboardInteractive.maxRounds);
@@ -175,8 +182,9 @@ export function authenticate(net: NetworkConnection, tap: ConnectionTap, options
       } catch (error) {
         try {
           refuse(ctx, error);
-        } catch {
-          // The client left while the webhook was answering; nothing to tell it.
+        } catch (fault) {
+          // An ssh2 reply that threw all the same: this connection alone ends, logged and counted.
+          net.containFault('handler', fault);
         }
       }
     })();
@@ -190,7 +198,7 @@ function usernameTooLong(ctx: AuthContext, limit: number, net: NetworkConnection
   net.log.info({ code: 'AUTH_USERNAME_TOO_LONG', usernameBytes: bytes, limit }, 'user name too long; refused');
   showUserAuthMessage(net.client, new GatewayError('AUTH_USERNAME_TOO_LONG', `Login refused: the user name is longer than ${limit} bytes.`).toUserLine());
   ctx.reject([]);
-  net.client.end();
+  net.end();
   return true;
 }
 

@@ -59,7 +59,7 @@ export function handleConnection(client: Connection, info: ClientInfo, deps: Con
   // Audit wraps every later stage. Until the session's limits exist there is no program to
   // tell: a broken required recording just closes.
   let connection: SshConnection | undefined;
-  const tap = deps.audit?.tap(net.identity, net.log, () => (connection ? connection.closeForRecording() : void client.end())) ?? NO_TAP;
+  const tap = deps.audit?.tap(net.identity, net.log, () => (connection ? connection.closeForRecording() : net.end())) ?? NO_TAP;
   // Every global request, including those ssh2 refuses itself; else only what `request` shows.
   const everyGlobalRequest = tapGlobalRequests(client, (name) => tap.globalRequest(name));
 

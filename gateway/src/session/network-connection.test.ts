@@ -42,3 +42,35 @@ test('a client that leaves after its program: the backend connection is closed b
   assert.equal(handshake?.username, 'alice');
   assert.equal(handshake?.connectionId, connected?.connectionId);
 });
+
+test('errors ssh2 reports on a connection are logged and counted by their level: a garbled packet, a reset', { timeout: 15_000 }, async (t) => {
+  const gateway = await startInProcessGateway(t);
+  const rawClient = async () => {
+    const socket = connect(gateway.port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    socket.on('error', () => undefined);
+    socket.resume();
+    await once(socket, 'connect');
+    socket.write('SSH-2.0-raw_client\r\n');
+    return socket;
+  };
+  // A packet whose length field is nonsense: ssh2 names no level for it ("Bad packet length").
+  const garbled = await rawClient();
+  garbled.write(Buffer.alloc(64, 0xff));
+  const bad = await pollUntil(() => gateway.lines.find((line) => line.code === 'SSH_CONNECTION_ERROR' && line.errorLevel === 'other'), {
+    what: 'the garbled packet logged',
+    timeoutMs: 5_000,
+    intervalMs: 10,
+  });
+  assert.match(JSON.stringify(bad.error), /Bad packet length/);
+  // A client whose socket is reset mid-handshake.
+  const reset = await rawClient();
+  await pollUntil(() => gateway.lines.filter((line) => line.code === 'SSH_CONNECTED').length === 2 || undefined, { what: 'the second connection accepted', timeoutMs: 5_000, intervalMs: 10 });
+  reset.resetAndDestroy();
+  await pollUntil(() => gateway.lines.find((line) => line.code === 'SSH_CONNECTION_ERROR' && line.errorLevel === 'socket'), { what: 'a socket error logged', timeoutMs: 5_000, intervalMs: 10 });
+  const metric = await gateway.metrics.registry.getSingleMetricAsString('portcullis_ssh_connection_errors_total');
+  assert.match(metric, /level="other"\} 1$/m);
+  assert.match(metric, /level="socket"\} 1$/m);
+  // Each ended its own connection only: the gateway still logs a client in.
+  await gateway.connect();
+});

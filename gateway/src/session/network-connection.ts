@@ -1,5 +1,5 @@
 import type { ClientInfo, Connection } from 'ssh2';
-import { errorFields, type GatewayMetrics, type Logger } from '../observability/index.ts';
+import { connectionErrorLevel, errorFields, type GatewayMetrics, type Logger } from '../observability/index.ts';
 import { connectionSocket } from '../ssh2-internals.ts';
 import type { FaultStage } from '../channel/channel-guard.ts';
 import { formatRemoteAddress, newConnectionId, type ConnectionIdentity } from '../identity/connection-identity.ts';
@@ -47,13 +47,16 @@ export class NetworkConnection {
       this.end();
     }, options.loginGraceTimeMs);
     client.on('error', (error) => {
-      if ((error as Error & { level?: string }).level === 'client-timeout') {
+      // ssh2 ends the connection after each of these; what it reports is counted by its level.
+      const level = connectionErrorLevel(error);
+      options.metrics?.connectionError(level);
+      if (level === 'client-timeout') {
         this.log.info({ code: 'SSH_KEEPALIVE_TIMEOUT' }, 'client stopped answering keepalives');
         // ssh2 only half-closes; a frozen client never closes its side, so drop the socket.
         connectionSocket(client)?.destroy();
         return;
       }
-      this.log.debug({ code: 'SSH_CONNECTION_ERROR', ...errorFields(error) }, 'connection error');
+      this.log.debug({ code: 'SSH_CONNECTION_ERROR', errorLevel: level, ...errorFields(error) }, 'connection error');
     });
   }
 
@@ -72,6 +75,22 @@ export class NetworkConnection {
     this.options.metrics?.connectionFaultContained(stage);
     connectionSocket(this.client)?.destroy();
   };
+
+  /**
+   * An ssh2 reply (accept, reject) made safe to call after an await: once the client is gone it
+   * is not sent (ssh2 throws on any write then), and one that throws all the same is contained.
+   */
+  guardReply<A extends unknown[], R>(reply: (...args: A) => R): (...args: A) => R | undefined {
+    return (...args) => {
+      if (this.gone.aborted) return undefined;
+      try {
+        return reply(...args);
+      } catch (error) {
+        this.containFault('handler', error);
+        return undefined;
+      }
+    };
+  }
 
   /** The login finished (ssh2's `ready`): the grace timer stops and the connection counts as logged in. */
   loginFinished(): void {

@@ -159,12 +159,15 @@ export function handleSessionChannel(session: Session, context: SessionChannelCo
       context.audit,
       (session, startedWith) => {
         running = session;
+        // The program's input stream is the backend's: should it fail, this connection's handler
+        // ends it, never an unhandled 'error' of the channel piped into it.
+        session.stdin.on('error', (error: Error) => onFault('handler', error));
         void session.exited.then(
           () => (programEnded = true),
           () => (programEnded = true),
         );
         // The client left while the program was starting: it gets the hangup it missed.
-        if (closed) void hangUp();
+        if (closed) void hangUp().catch((error: unknown) => onFault('handler', error));
         // Attached just before run() pipes the channel on, in the same tick: no input is lost.
         if (context.onActivity) channel.on('data', context.onActivity);
         void backend.then(

@@ -65,13 +65,14 @@ export function handleSshConnection(net: NetworkConnection, tap: ConnectionTap, 
   const remoteForwards = new RemoteForwards(client, backend, policy, log);
   // Recorded first; remoteForwards answers (ssh2 shows only forwarding requests, refusing others itself).
   if (!options.everyGlobalRequest) client.on('request', (_accept, _reject, name) => tap.globalRequest(name));
-  client.on('request', remoteForwards.handle);
+  // Replies to forwarding requests come after the container answered: the client may be gone.
+  client.on('request', (accept, reject, name, info) => remoteForwards.handle(accept && net.guardReply(accept), reject && net.guardReply(reject), name, info));
   client.on('openssh.streamlocal', (accept, reject, info) => {
     if (policy.forwarding('direct-streamlocal') !== 'allow') {
       log.info({ code: 'SECURITY_FORWARDING_REJECTED', kind: 'direct-streamlocal' }, 'socket forward refused by policy');
       return reject();
     }
-    void handleDirectStreamlocal(accept, reject, info.socketPath, backend, log);
+    handleDirectStreamlocal(net.guardReply(accept), net.guardReply(reject), info.socketPath, backend, log).catch((error: unknown) => net.containFault('handler', error));
   });
   client.on('session', (accept, reject) => {
     const maxSessions = policy.maxSessions;
@@ -103,10 +104,10 @@ export function handleSshConnection(net: NetworkConnection, tap: ConnectionTap, 
       log.info({ code: 'SECURITY_FORWARDING_REJECTED', kind: 'direct-tcpip', port: info.destPort }, 'forward refused by policy');
       return reject();
     }
-    void handleDirectTcpip(accept, reject, info, backend, log, {
+    handleDirectTcpip(net.guardReply(accept), net.guardReply(reject), info, backend, log, {
       guestAgent: policy.forwarding('direct-tcpip') === 'allow',
       audit: tap.channel('direct-tcpip', { destination: `${info.destIP}:${info.destPort}` }),
-    });
+    }).catch((error: unknown) => net.containFault('handler', error));
   });
   return {
     closeForRecording: () => limits.closeFor('recording'),

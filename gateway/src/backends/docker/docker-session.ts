@@ -50,13 +50,16 @@ export class DockerSession implements BackendSession {
         // The SSH packets of one turn (an SFTP request is a 32 KiB packet and a small one)
         // reach the engine in one writev: each write wakes the engine up once.
         holdWritesThisTurn(socket);
-        socket.write(chunk, callback);
+        // A write the socket fails (the program or the client went, the stream was destroyed)
+        // is dropped like one after the end: an error here would reach the piping channel as
+        // an unhandled 'error' event. The socket's own error handler logs its failure.
+        socket.write(chunk, () => callback());
       },
       // Corked, the socket hands the chunks to one writev as they are: no copy into one buffer.
       writev: (chunks, callback) => {
         if (!socket.writable) return callback();
         socket.cork();
-        for (const [index, { chunk }] of chunks.entries()) socket.write(chunk, index === chunks.length - 1 ? callback : undefined);
+        for (const [index, { chunk }] of chunks.entries()) socket.write(chunk, index === chunks.length - 1 ? () => callback() : undefined);
         socket.uncork();
       },
       // Half-close: Docker then closes the program's stdin, which is how `cat` sees EOF.

@@ -24,7 +24,9 @@ export class ProxySession implements BackendSession {
     channel.stderr.pipe(this.stderr);
     channel.on('error', (error: Error) => log.debug({ code: 'SSHPROXY_STDOUT_ERROR', ...errorFields(error) }, 'upstream channel failed'));
     this.stdin = new Writable({
-      write: (chunk, _encoding, callback) => (channel.writable ? channel.write(chunk, callback) : callback()),
+      // A write the upstream channel fails is dropped like one after its end (the channel's
+      // error handler logs it): an error here would be an unhandled 'error' of the piping channel.
+      write: (chunk, _encoding, callback) => (channel.writable ? channel.write(chunk, () => callback()) : callback()),
       // The client's EOF becomes the upstream program's EOF.
       final: (callback) => {
         if (channel.writable) channel.end();

@@ -149,16 +149,22 @@ async function waitUntil(check: () => boolean, what: string) {
   }
 }
 
+/** A recorded session channel (a shell, or `command`) over a SlowStore, with the stream the test drives and what reached the program. */
+async function recordedChannel(t: TestContext, recording: 'best-effort' | 'required', options: { command?: string; stallTimeoutMs?: number } = {}) {
+  const dir = await tempDir(t);
+  const store = new SlowStore(new FileRecordingStore(dir));
+  const failures: string[] = [];
+  const tap = recorder(store, failures, options.stallTimeoutMs);
+  await tap.configure(AuditConfigSchema.parse({ recording }));
+  const channel = tap.channel('session');
+  if (options.command === undefined) channel.request('shell');
+  else channel.request('exec', { command: options.command });
+  return { dir, store, failures, tap, channel, ...plumbing() };
+}
+
 for (const direction of ['stdin', 'stdout'] as const) {
   test(`a slow store pauses the session's ${direction} at the bound and loses nothing once it catches up`, async (t) => {
-    const dir = await tempDir(t);
-    const store = new SlowStore(new FileRecordingStore(dir));
-    const failures: string[] = [];
-    const tap = recorder(store, failures);
-    await tap.configure(AuditConfigSchema.parse({ recording: 'best-effort' }));
-    const channel = tap.channel('session');
-    channel.request('exec', { command: 'cat > /dev/null' });
-    const { source, delivered } = plumbing();
+    const { dir, store, failures, tap, channel, source, delivered } = await recordedChannel(t, 'best-effort', { command: 'cat > /dev/null' });
     const other = new PassThrough();
     channel.streams(direction === 'stdin' ? { stdin: source, stdout: other } : { stdin: other, stdout: source });
 
@@ -182,14 +188,7 @@ for (const direction of ['stdin', 'stdout'] as const) {
 }
 
 test('best-effort: a store that breaks while the session waits releases it; the session runs on, the failure counted', async (t) => {
-  const dir = await tempDir(t);
-  const store = new SlowStore(new FileRecordingStore(dir));
-  const failures: string[] = [];
-  const tap = recorder(store, failures);
-  await tap.configure(AuditConfigSchema.parse({ recording: 'best-effort' }));
-  const channel = tap.channel('session');
-  channel.request('shell');
-  const { source, delivered } = plumbing();
+  const { store, failures, tap, channel, source, delivered } = await recordedChannel(t, 'best-effort');
   channel.streams({ stdin: source, stdout: new PassThrough() });
   store.hold();
   const producer = produce(source, TOTAL, 0x62);
@@ -204,14 +203,7 @@ test('best-effort: a store that breaks while the session waits releases it; the 
 
 for (const recording of ['best-effort', 'required'] as const) {
   test(`${recording}: a store that stores nothing while the session waits counts as failed after the stall timeout`, async (t) => {
-    const dir = await tempDir(t);
-    const store = new SlowStore(new FileRecordingStore(dir));
-    const failures: string[] = [];
-    const tap = recorder(store, failures, 200);
-    await tap.configure(AuditConfigSchema.parse({ recording }));
-    const channel = tap.channel('session');
-    channel.request('shell');
-    const { source, delivered } = plumbing();
+    const { store, failures, tap, channel, source, delivered } = await recordedChannel(t, recording, { stallTimeoutMs: 200 });
     channel.streams({ stdin: new PassThrough(), stdout: source as Readable as PassThrough });
     store.stall();
     const producer = produce(source, TOTAL, 0x63);

@@ -201,7 +201,7 @@ EOF
 build_node_base() {
   local bins h old t0=$SECONDS r=$work/node-rootfs ca=/etc/ssl/certs/ca-certificates.crt
   [[ -f $ca ]] || die "$ca missing (install ca-certificates)"
-  resolve_cmds node bash sh dash id cat ls echo env sleep mkdir rm chown chmod true false test '[' whoami
+  resolve_cmds node bash sh dash id cat ls echo env sleep mkdir mkfifo rm chown chmod true false test '[' whoami
   bins=("${RESOLVED[@]}")
   collect "${bins[@]}"
   ENTRIES+=("F $ca")

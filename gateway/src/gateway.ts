@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { BackendRouter, UserContainerBudget, type Backend, type ContainerSlots } from './backends/index.ts';
-import { ContainerReaper, DockerBackend, connectDockerEngine } from './backends/docker/index.ts';
+import { ContainerReaper, DockerBackend, StreamDirectory, connectDockerEngine } from './backends/docker/index.ts';
 import { SshProxyBackend } from './backends/sshproxy/index.ts';
 import { AuthWebhook, ConfigWebhook, WebhookClient } from './webhooks/index.ts';
 import { acceptingProxyProtocol, createSshEdge, loadHostKeys, startSshListener, type AdmissionTicket, type ListenerOptions, type SourceAdmission } from './listener/index.ts';
@@ -60,13 +60,14 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
   const docker = config.docker.enabled
     ? connectDockerEngine({ ...config.docker, requestPool: { maxConcurrent: config.docker.maxConcurrentRequests, maxQueued: config.docker.maxQueuedRequests } })
     : undefined;
+  const streams = docker && config.docker.streamDirectory ? new StreamDirectory(config.docker.streamDirectory, log) : undefined;
   // Only with `kubernetes` settings: a gateway without them refuses kubernetes configs by name.
   // Loaded only when configured: @kubernetes/client-node is large, and most gateways never need it.
   const kubernetes = config.kubernetes ? (await import('./backends/kubernetes/index.ts')).kubernetesRuntime(config.kubernetes, instanceId, log, metrics) : undefined;
   const routed =
     overrides.backend ??
     new BackendRouter([
-      ...(docker ? [new DockerBackend({ docker, instanceId, log })] : []),
+      ...(docker ? [new DockerBackend({ docker, instanceId, log, ...(streams ? { streams } : {}) })] : []),
       new SshProxyBackend(log, config.sshproxy?.privateKeyFile ? readFileSync(config.sshproxy.privateKeyFile, 'utf8') : undefined),
       ...(kubernetes ? [kubernetes.backend] : []),
     ]);
@@ -78,6 +79,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, overrides
       intervalMs: config.docker.reapInterval,
       reapAfterMs: config.docker.reapAfter,
       log,
+      ...(streams ? { streams } : {}),
     });
   const hostKeys = await loadHostKeys(config.ssh.hostKeyDir, log);
   // Sealing a crashed gateway's recordings and the player run once, in the primary: a worker

@@ -1,7 +1,8 @@
 // First: ssh2's cipher module must load with the pooled packet padding (see the module).
 import './ssh2-padding.ts';
 import { parseArgs } from 'node:util';
-import { isGatewayError } from './errors.ts';
+import { GatewayError, isGatewayError } from './errors.ts';
+import { prepareStreamRoot } from './backends/docker/stream-directory.ts';
 import cluster from 'node:cluster';
 import { startGatewayProcess } from './cluster/index.ts';
 import { createLogger, errorFields, openLogDestination } from './observability/index.ts';
@@ -31,6 +32,8 @@ if (!configFile) {
 try {
   const config = await loadGatewayConfig(configFile);
   const log = createLogger(config.log.level, openLogDestination(config.log, 'portcullis-gateway'));
+  // The FIFO root is made the gateway user's while still root; workers find it ready.
+  if (cluster.isPrimary && config.docker.enabled && config.docker.streamDirectory) await prepareStreams(config.docker.streamDirectory, config.runAs);
   // Workers inherit the primary's user: only the first process may drop privileges.
   const droppedTo = cluster.isPrimary ? dropPrivileges(config.runAs, !config.docker.enabled || config.docker.host ? undefined : config.docker.socketPath) : undefined;
   if (droppedTo) log.info({ code: 'GATEWAY_PRIVILEGES_DROPPED', ...droppedTo }, 'running without root');
@@ -48,4 +51,13 @@ try {
   createLogger('error').fatal({ code: isGatewayError(error) ? error.code : 'GATEWAY_START_FAILED', ...errorFields(error) }, 'gateway did not start');
   process.stderr.write(`portcullis gateway: ${line}\n`);
   process.exit(1);
+}
+
+async function prepareStreams(root: string, runAs: string | undefined): Promise<void> {
+  const [uid, gid] = runAs && process.getuid?.() === 0 ? runAs.split(':').map(Number) : [];
+  try {
+    await prepareStreamRoot(root, uid !== undefined && gid !== undefined ? { uid, gid } : undefined);
+  } catch (cause) {
+    throw new GatewayError('GATEWAY_START_FAILED', `docker.streamDirectory ${root} cannot be used: ${(cause as Error).message}`, { cause });
+  }
 }

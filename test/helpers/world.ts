@@ -107,6 +107,14 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const redirect = (await options.beforeGateway?.(join(dir, 'certs'))) ?? {};
     const sections = { ...options.gateway };
     for (const [name, section] of Object.entries(redirect.gateway ?? {})) sections[name] = { ...sections[name], ...section };
+    // As docker-compose.yml runs it: programs without a terminal get their stdin and stdout
+    // through FIFOs (an engine over TCP cannot see them; a test may also turn them off).
+    if (sections.docker?.host === undefined && !('streamDirectory' in (sections.docker ?? {}))) {
+      sections.docker = { ...sections.docker, streamDirectory: join(dir, 'streams') };
+    } else if (sections.docker?.streamDirectory === null) {
+      const { streamDirectory: _off, ...docker } = sections.docker;
+      sections.docker = docker;
+    }
     const clientTls = {
       caFile: join(dir, 'certs', 'ca.crt'),
       certFile: join(dir, 'certs', 'gateway.crt'),

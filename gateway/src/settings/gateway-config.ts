@@ -181,10 +181,22 @@ export const GatewayConfigSchema = z.strictObject({
       maxConcurrentRequests: z.number().int().positive().default(32),
       /** Engine API requests waiting at once; more are refused (`BACKEND_API_BUSY`) instead of piling up. */
       maxQueuedRequests: z.number().int().nonnegative().default(1024),
+      /**
+       * A host directory for FIFOs that carry the stdin and stdout of programs without a terminal
+       * (`cat`, `scp`, `sftp`, `rsync`): the engine no longer relays those bytes, which halves the
+       * CPU a bulk transfer costs. Each container gets a directory of its own under it, mounted
+       * read-only at /run/portcullis/streams. The path must be the same for the gateway and the
+       * engine: a gateway in a container mounts it from the host at the same path. Off unless set.
+       */
+      streamDirectory: z.string().regex(/^\/./, 'docker.streamDirectory is an absolute path').optional(),
     })
     .refine((docker) => docker.host === undefined || docker.tls !== undefined, {
       message: 'a tcp:// Docker host needs tls (caFile, certFile, keyFile): plain TCP would hand the engine to the network',
       path: ['tls'],
+    })
+    .refine((docker) => docker.host === undefined || docker.streamDirectory === undefined, {
+      message: 'docker.streamDirectory needs the engine on this host (socketPath): a tcp:// engine cannot see its FIFOs',
+      path: ['streamDirectory'],
     })
     .default({ enabled: true, socketPath: '/var/run/docker.sock', reapInterval: 15_000, reapAfter: 30_000, maxConcurrentRequests: 32, maxQueuedRequests: 1024 }),
   /**

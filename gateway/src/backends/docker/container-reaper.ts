@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import { errorFields, type Logger } from '../../observability/index.ts';
 import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PERSISTENT, MANAGED_BY } from './container-spec.ts';
 import { removeQuietly } from './container-lifecycle.ts';
+import type { StreamDirectory } from './stream-directory.ts';
 
 export interface ReaperOptions {
   readonly instanceId: string;
@@ -9,6 +10,8 @@ export interface ReaperOptions {
   /** Age after which a container that is not running counts as abandoned. */
   readonly reapAfterMs: number;
   readonly log: Logger;
+  /** Its directories whose container is gone are removed on the same pass. */
+  readonly streams?: StreamDirectory;
 }
 
 /**
@@ -60,6 +63,9 @@ export class ContainerReaper {
         removed += 1;
         log.info({ code: 'DOCKER_CONTAINER_REAPED', owner: summary.Labels[LABEL_INSTANCE], state: summary.State }, 'abandoned container removed');
       }
+      // A removed container's name is gone from this list: its directory goes with it.
+      const names = new Set(containers.flatMap((summary) => summary.Names.map((name) => name.replace(/^\//, ''))));
+      await this.options.streams?.sweep(names, reapAfterMs);
     } catch (error) {
       log.warn({ code: 'DOCKER_REAPER_FAILED', ...errorFields(error) }, 'reaper pass failed');
     }

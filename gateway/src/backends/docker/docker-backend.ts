@@ -8,9 +8,10 @@ import type { Backend, BackendConnection, BackendSession, ConnectionRequest, Ses
 import { writeContainerFiles } from './container-files.ts';
 import { containerCreateOptions, type ContainerOwner } from './container-spec.ts';
 import { startOwnedContainer, type OwnedContainer } from './container-lifecycle.ts';
-import { execProgram } from './docker-session.ts';
+import { execProgram } from './exec-program.ts';
 import { ensureImage } from './image-pull.ts';
 import { reachPersistentContainer } from './persistent-container.ts';
+import type { ContainerStreams, StreamDirectory } from './stream-directory.ts';
 
 export interface DockerEngineOptions {
   readonly socketPath: string;
@@ -46,6 +47,8 @@ export interface DockerBackendOptions {
   /** This gateway instance; written on every container so orphans can be traced. */
   readonly instanceId: string;
   readonly log: Logger;
+  /** Non-terminal programs' stdin and stdout through FIFOs there (stream-directory.ts); the engine's attach stream without it. */
+  readonly streams?: StreamDirectory;
 }
 
 /** Docker backend: `connection`, `session` and `persistent` modes, as ContainerSSH names them. */
@@ -74,16 +77,45 @@ export class DockerBackend implements Backend {
       return owned;
     };
     switch (execution.mode) {
-      case 'connection':
-        return new SharedContainerConnection(await withFiles(await startOwnedContainer(docker, spec, log)), execution, log);
+      case 'connection': {
+        const { owned, streams } = await startWithStreams(docker, spec, this.options.streams, log);
+        return new SharedContainerConnection(await withFiles(owned), execution, log, streams);
+      }
       case 'session':
-        return new ContainerPerSessionConnection(docker, spec, execution, log, withFiles);
+        return new ContainerPerSessionConnection(docker, spec, execution, log, withFiles, this.options.streams);
       case 'persistent': {
-        const container = await reachPersistentContainer(docker, execution, spec, log);
+        const { container, streams } = await reachPersistentContainer(docker, execution, spec, log, this.options.streams);
         // The container outlives the connection: releasing it only ends this connection's programs.
-        return new SharedContainerConnection(await withFiles({ container, release: async () => undefined }), execution, log);
+        return new SharedContainerConnection(await withFiles({ container, release: async () => undefined }), execution, log, streams);
       }
     }
+  }
+}
+
+/**
+ * Starts a container the connection owns, with its stream directory mounted when the gateway
+ * has one; releasing the container removes the directory too.
+ */
+async function startWithStreams(
+  docker: Docker,
+  spec: Docker.ContainerCreateOptions,
+  directory: StreamDirectory | undefined,
+  log: Logger,
+): Promise<{ owned: OwnedContainer; streams?: ContainerStreams }> {
+  if (!directory) return { owned: await startOwnedContainer(docker, spec, log) };
+  let streams: ContainerStreams;
+  try {
+    streams = await directory.forContainer(spec.name!);
+  } catch (cause) {
+    throw new GatewayError('DOCKER_STREAM_DIRECTORY_FAILED', 'Could not start your session: its container could not be prepared.', { cause });
+  }
+  const mounts = [...(spec.HostConfig?.Mounts ?? []), streams.mount];
+  try {
+    const owned = await startOwnedContainer(docker, { ...spec, HostConfig: { ...spec.HostConfig, Mounts: mounts } }, log);
+    return { owned: { container: owned.container, release: () => owned.release().then(() => streams.remove()) }, streams };
+  } catch (error) {
+    await streams.remove();
+    throw error;
   }
 }
 
@@ -96,11 +128,12 @@ class SharedContainerConnection implements BackendConnection {
     private readonly owned: OwnedContainer,
     private readonly execution: DockerExecution,
     private readonly log: Logger,
+    private readonly streams?: ContainerStreams,
   ) {}
 
   async startSession(program: SessionProgram): Promise<BackendSession> {
     if (this.closing) throw new GatewayError('DOCKER_EXEC_CREATE_FAILED', 'The session container is shutting down.');
-    const session = await execProgram(this.owned.container, this.execution, program, this.log);
+    const session = await execProgram(this.owned.container, this.execution, program, this.log, this.streams);
     this.sessions.add(session);
     void session.exited.finally(() => this.sessions.delete(session));
     return session;
@@ -131,19 +164,21 @@ class ContainerPerSessionConnection implements BackendConnection {
     private readonly execution: DockerExecution,
     private readonly log: Logger,
     private readonly prepare: (owned: OwnedContainer) => Promise<OwnedContainer> = async (owned) => owned,
+    private readonly directory?: StreamDirectory,
   ) {}
 
   async startSession(program: SessionProgram): Promise<BackendSession> {
     if (this.closing) throw new GatewayError('DOCKER_EXEC_CREATE_FAILED', 'The session container is shutting down.');
     const name = `${this.spec.name}-${this.containers.size + 1}-${Date.now().toString(36)}`;
-    const owned = await this.prepare(await startOwnedContainer(this.docker, { ...this.spec, name }, this.log));
+    const { owned: started, streams } = await startWithStreams(this.docker, { ...this.spec, name }, this.directory, this.log);
+    const owned = await this.prepare(started);
     this.containers.add(owned);
     const release = () => {
       this.containers.delete(owned);
       return owned.release();
     };
     try {
-      const session = await execProgram(owned.container, this.execution, program, this.log);
+      const session = await execProgram(owned.container, this.execution, program, this.log, streams);
       void session.exited.finally(release);
       return session;
     } catch (error) {

@@ -134,6 +134,9 @@ export function createSshEdge(options: ListenerOptions): SshEdge {
       socket.destroy();
     }, graceMs);
     pending.set(key, { timer, state });
+    // SFTP and scp answer every 32 KiB write request with a small status packet; held back
+    // by Nagle until the previous one is acknowledged, they throttle the whole upload.
+    socket.setNoDelay(true);
     socket.once('close', () => {
       clearTimeout(timer);
       if (pending.get(key)?.timer === timer) {

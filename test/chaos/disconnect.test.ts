@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -25,6 +25,14 @@ import { clientKit, startClient, type ClientCommand, type ClientKit, type Client
 const KILLS: Record<ContainerBackend, number> = { docker: byMode(60, 560), kubernetes: byMode(24, 200) };
 const SEED = process.env.PORTCULLIS_CHAOS_SEED ? Number(process.env.PORTCULLIS_CHAOS_SEED) : randomInt(2 ** 31);
 const TRANSFER_BYTES = 5 * 1024 * 1024;
+/**
+ * What a file client uploads, to /dev/null: at the speed of the FIFO path (400 MiB/s and more),
+ * long enough that a kill up to UPLOAD_JITTER_MS after the session started finds it running.
+ */
+const UPLOAD_FILE_BYTES = 128 * 1024 * 1024;
+const UPLOAD_JITTER_MS = 150;
+/** What a file client downloads: the largest file every session image has (libssl3's, about 4.5 MiB). */
+const DOWNLOAD_SOURCE = '/usr/lib/x86_64-linux-gnu/libcrypto.so.3';
 const CHUNK = 64 * 1024;
 /** How long a stage may take to show up before the kill is counted as missed. */
 const STAGE_DEADLINE_MS = 45_000;
@@ -159,7 +167,7 @@ for (const backend of CONTAINER_BACKENDS) {
     t.after(() => rm(scratch, { recursive: true, force: true }));
     const payload = randomBytes(TRANSFER_BYTES);
     const payloadFile = join(scratch, 'payload');
-    await writeFile(payloadFile, payload);
+    await writeFile(payloadFile, randomBytes(UPLOAD_FILE_BYTES));
 
     const random = seeded(SEED + (backend === 'docker' ? 0 : 1));
     const figures: Figures = {
@@ -298,7 +306,8 @@ const STAGE_COMMANDS: Record<Stage, string> = {
   auth: 'echo never-reached',
   'container start': 'echo never-reached',
   'first output': 'echo first-output; sleep 60',
-  download: `head -c ${TRANSFER_BYTES} /dev/urandom`,
+  // Far more than the kill point (within the first TRANSFER_BYTES): at 400 MiB/s the client is still reading when killed.
+  download: `head -c ${8 * TRANSFER_BYTES} /dev/urandom`,
   upload: 'cat > /dev/null; echo uploaded',
   'exit status': 'echo exiting; exit 7',
 };
@@ -320,8 +329,8 @@ async function killAt(victim: Victim, context: KillContext): Promise<'killed' | 
     });
   let command: ClientCommand;
   if (victim.kind === 'exec') command = context.kit.exec(victim.client, STAGE_COMMANDS[victim.stage]);
-  else if (victim.stage === 'download') command = await context.kit.transfer(victim.client, 'get', join(context.scratch, `get-${context.index}`), '/usr/bin/bash');
-  else command = await context.kit.transfer(victim.client, 'put', context.payloadFile, `/home/user/put-${context.index}`);
+  else if (victim.stage === 'download') command = await context.kit.transfer(victim.client, 'get', join(context.scratch, `get-${context.index}`), DOWNLOAD_SOURCE);
+  else command = await context.kit.transfer(victim.client, 'put', context.payloadFile, '/dev/null');
   const feedsStdin = victim.kind === 'exec' && victim.stage === 'upload';
   const client = startClient(command, { holdStdin: feedsStdin, timeoutMs: 120_000 });
   let reached: boolean;
@@ -376,15 +385,16 @@ async function reachStage(
       );
     case 'download':
       if (victim.kind === 'file') {
-        const seen = await orEnd(waits.started.promise);
-        await jitter(40);
-        return seen;
+        // Killed once its first bytes landed: at the FIFO path's speed a timer after the
+        // session's start would often find the whole file already there.
+        if (!(await orEnd(waits.started.promise))) return false;
+        return fileGrows(join(context.scratch, `get-${context.index}`), client);
       }
       return waitForBytes(client, CHUNK + Math.floor(context.random() * (TRANSFER_BYTES - 2 * CHUNK)));
     case 'upload': {
       if (victim.kind === 'file') {
         const seen = await orEnd(waits.started.promise);
-        await jitter(300);
+        await jitter(UPLOAD_JITTER_MS);
         return seen;
       }
       // Feed the remote `cat` with back-pressure and stop at a random point of the 5 MiB.
@@ -398,6 +408,24 @@ async function reachStage(
       return true;
     }
   }
+}
+
+/** Resolves true once `file` has bytes (the client is receiving), false if the client ended or time ran out first. */
+async function fileGrows(file: string, client: ClientProcess): Promise<boolean> {
+  const end = Date.now() + STAGE_DEADLINE_MS;
+  let ended = false;
+  void client.ended.then(() => {
+    ended = true;
+  });
+  while (!ended && Date.now() < end) {
+    const size = await stat(file).then(
+      (info) => info.size,
+      () => 0,
+    );
+    if (size > 0) return !ended;
+    await delay(1);
+  }
+  return false;
 }
 
 async function waitForBytes(client: ClientProcess, bytes: number): Promise<boolean> {

@@ -53,6 +53,9 @@ test('24 MiB of random output under a 2 MiB quota: best-effort runs to its end w
   assert.equal(flood.code, 0, flood.stderr);
   assert.ok(flood.stdout.length > PRINTED / 2, 'the output reached the client');
   await world.gateway.waitForCode('AUDIT_RECORDING_QUOTA_REACHED');
+  // The client's end comes before the gateway sealed the recording: read it once it is stored,
+  // not while its last chunk is being written.
+  await world.gateway.waitForCode('AUDIT_RECORDING_STORED');
   const bytes = await treeBytes(dir);
   t.diagnostic(`${PRINTED} bytes printed; recordings on disk: ${bytes} bytes`);
   assert.ok(bytes < 3 * MIB, `the recordings take ${bytes} bytes, not the ${PRINTED} printed`);

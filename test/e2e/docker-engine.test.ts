@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { listSessionContainers, waitForNoSessionContainers, waitForSessionContainers } from '../helpers/docker.ts';
 import { hardenedExecution, worldWithExecution } from '../helpers/fake-config.ts';
+import { pollUntil } from '../helpers/poll-until.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import type { World } from '../helpers/world.ts';
@@ -99,6 +100,9 @@ describe('no container outlives its gateway', () => {
       }),
     );
     await waitForSessionContainers(world.instanceId, 2);
+    // Mid-session: both programs run. A kill between a container's create and its start would
+    // leave a created container that only a live gateway's reaper removes (the case below).
+    await pollUntil(() => world.gateway.logs.filter((line) => line.code === 'SESSION_STARTED').length >= 2, { what: 'both sessions started' });
 
     const killedAt = Date.now();
     world.gateway.process.kill('SIGKILL');

@@ -9,6 +9,7 @@ import { hashPassword } from '../../authserver/src/users-file.ts';
 import { asciinemaCat, eventually, recordingFolders } from '../helpers/audit.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { hardenedExecution, worldWithConfig } from '../helpers/fake-config.ts';
+import { pollUntil } from '../helpers/poll-until.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { E2E } from '../helpers/deadlines.ts';
 
@@ -49,6 +50,9 @@ test('the player admits only auditor certificates, lists recordings with the aud
   ] as const) {
     const result = await runSsh({ port: world.sshPort, username, password, tty: true, command: `echo "player-text-$((${n}*111))"; exit ${n}` });
     assert.equal(result.code, n, result.stderr);
+    // Recording ids name their second: the next session starts in a later one, so newest-first is this order.
+    const ended = Math.floor(Date.now() / 1000);
+    await pollUntil(() => Math.floor(Date.now() / 1000) > ended, { what: 'the next second', intervalMs: 20 });
   }
   await eventually(async () => ((await recordingFolders(dir)).length === 3 && (await readdir(join(dir, '.open'))).length === 0 ? true : undefined), 'three sealed recordings');
   const base = `https://127.0.0.1:${String((await world.gateway.waitForCode('AUDIT_PLAYER_LISTENING')).port)}`;

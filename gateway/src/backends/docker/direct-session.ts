@@ -23,10 +23,8 @@ export class DirectDockerSession implements BackendSession {
     private readonly streams: DirectStreams,
     log: Logger,
   ) {
-    const failed = (code: string) => (error: Error) => log.debug({ code, ...errorFields(error) }, 'program stream failed');
-    attach.on('error', failed('DOCKER_STREAM_OUTPUT_FAILED'));
-    streams.stdin.on('error', failed('DOCKER_STREAM_INPUT_FAILED'));
-    streams.stdout.on('error', failed('DOCKER_STREAM_OUTPUT_FAILED'));
+    // The FIFO sockets have their error listeners from their creation (stream-directory.ts).
+    attach.on('error', (error: Error) => log.debug({ code: 'DOCKER_STREAM_OUTPUT_FAILED', ...errorFields(error) }, 'attach stream failed'));
     const demuxed = demuxDockerStream(attach);
     demuxed.stdout.resume(); // nothing is attached to it; it only ends
     this.stderr = demuxed.stderr;

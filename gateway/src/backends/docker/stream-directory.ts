@@ -157,6 +157,10 @@ export class DirectStreams {
     }
     this.stdin = new Socket({ fd: inFd, readable: false, writable: true });
     this.stdout = new Socket({ fd: outFd, readable: true, writable: false });
+    // From the first line: an 'error' nobody listens to would end the process, not the session.
+    const failed = (code: string) => (error: Error) => log.debug({ code, ...errorFields(error) }, 'program stream failed');
+    this.stdin.on('error', failed('DOCKER_STREAM_INPUT_FAILED'));
+    this.stdout.on('error', failed('DOCKER_STREAM_OUTPUT_FAILED'));
     this.started = new Promise((resolve) => {
       // In paused mode until the marker is read; with no 'readable' listener left, the stream is
       // back where it started, and whoever reads next (pipe or 'data') gets the program's bytes.
@@ -185,6 +189,7 @@ export class DirectStreams {
     this.outputHold = undefined;
   }
 
+  /** Every session's close calls this (the hangup): its FIFO names go with it. */
   destroy(): void {
     this.stdin.destroy();
     this.stdout.destroy();

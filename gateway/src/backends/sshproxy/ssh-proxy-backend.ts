@@ -69,6 +69,8 @@ function connectUpstream(proxy: SshProxyConfig, username: string, log: Logger): 
         return isPinned(presented, proxy.allowedHostKeyFingerprints);
       },
     });
+    // As on the listener: SFTP's small replies must not wait for the previous one's acknowledgement.
+    client.setNoDelay(true);
   });
 }
 

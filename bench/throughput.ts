@@ -3,7 +3,8 @@
  * through Portcullis on Docker and on Kubernetes (the test API server, which runs pods as
  * Docker containers), each next to two baselines measured in the same run, interleaved:
  * Debian's sshd on this machine, and the backend's own floor, `docker exec -i` into the very
- * container the sessions use. Goal: ≥ 0.9× sshd, or ≥ 0.9× the floor where the floor is
+ * container the sessions use. Portcullis records what `docker compose up` records
+ * (policies/baseline.yaml's audit). Goal: ≥ 0.9× sshd, or ≥ 0.9× the floor where the floor is
  * below sshd (the row says which). A baseline that cannot be measured fails the benchmark.
  *
  * Sizes: PORTCULLIS_BENCH_THROUGHPUT_MIB (default 512; smoke 16), best of
@@ -23,6 +24,7 @@ import { ensureSessionImage } from '../test/helpers/session-image.ts';
 import { startSshd } from '../test/helpers/sshd.ts';
 import { throughClientNodeExec } from './lib/kube-exec.ts';
 import { cleanupContext } from './lib/cleanup-context.ts';
+import { composeDefaultAudit } from './lib/compose-audit.ts';
 import { cpuCeiling, describeCost, withCpuCost, type CpuCost, type KnownPids } from './lib/cpu-cost.ts';
 import type { BenchOptions, Row } from './lib/table.ts';
 import {
@@ -75,29 +77,56 @@ export function throughputSizes(options: BenchOptions): { mib: number; runs: num
  * Persistent mode (one container for every login) so the file `sftp get` reads is still there,
  * and so the floor execs into the same container, with the same limits, as the sessions.
  */
-async function dockerTarget(t: TestContext, publicKey: string, keyFile: string, bytes: number): Promise<BackendTarget> {
+async function dockerTarget(t: TestContext, publicKey: string, keyFile: string, bytes: number, audit: Recording | undefined): Promise<BackendTarget> {
   const base = hardenedExecution();
   const container = `portcullis-bench-${randomBytes(4).toString('hex')}`;
   const execution = { ...base, mode: 'persistent', containerName: container, createMissingContainers: true };
-  const { world } = await worldWithConfig(t, { backend: 'docker', docker: { execution } }, { authorizedKeys: [publicKey], logLevel: 'info' });
+  const { world } = await worldWithConfig(
+    t,
+    { backend: 'docker', docker: { execution }, ...(audit ? { audit: audit.config } : {}) },
+    { authorizedKeys: [publicKey], logLevel: 'info', ...(audit ? { gateway: { audit: { directory: audit.directory('docker') } } } : {}) },
+  );
   // After hooks run in order: the gateway stops first, then its persistent container goes.
   t.after(() => new Promise((resolve) => execFile('docker', ['rm', '-f', container], () => resolve(undefined))));
   const endpoint: SshEndpoint = { port: world.sshPort, user: world.username, keyFile, remoteFile: CONTAINER_FILE };
   await sshRun(endpoint, sparseFileCommand(CONTAINER_FILE, bytes));
+  if (audit) await recordingStored(world);
   return { backend: 'Docker', endpoint, container, pids: programPids(world) };
 }
 
-async function kubernetesTarget(t: TestContext, publicKey: string, keyFile: string, bytes: number): Promise<BackendTarget> {
+async function kubernetesTarget(t: TestContext, publicKey: string, keyFile: string, bytes: number, audit: Recording | undefined): Promise<BackendTarget> {
   const podName = `bench-${randomBytes(4).toString('hex')}`;
   const pod = hardenedPod({ mode: 'persistent', podName, createMissingPods: true });
-  const { world, kube } = await worldWithPod(t, pod, { world: { authorizedKeys: [publicKey], logLevel: 'info' } });
+  const { world, kube } = await worldWithPod(t, pod, {
+    world: { authorizedKeys: [publicKey], logLevel: 'info' },
+    ...(audit ? { audit: audit.config, sections: { audit: { directory: audit.directory('kubernetes') } } } : {}),
+  });
   const endpoint: SshEndpoint = { port: world.sshPort, user: world.username, keyFile, remoteFile: CONTAINER_FILE };
   await sshRun(endpoint, sparseFileCommand(CONTAINER_FILE, bytes));
+  if (audit) await recordingStored(world);
   const [container, ...more] = await kube.containerIds();
   if (!container || more.length > 0) throw new Error(`expected the one pod's container behind the test API server, found ${more.length + (container ? 1 : 0)}`);
   const clients = await kubeClients(kube, SESSION_NAMESPACE);
   t.after(() => clients.dispose());
   return { backend: 'Kubernetes', endpoint, container, pids: programPids(world), direct: { clients, namespace: SESSION_NAMESPACE, pod: podName, container: 'shell' } };
+}
+
+/** What the sessions record, as under `docker compose up`, and where each gateway stores it. */
+interface Recording {
+  readonly config: Record<string, unknown>;
+  directory(backend: string): string;
+}
+
+/**
+ * The set-up session's recording must be stored, or every figure would be of a gateway that
+ * records nothing (best effort goes on without storage): the benchmark fails instead.
+ */
+async function recordingStored(world: Awaited<ReturnType<typeof worldWithConfig>>['world']): Promise<void> {
+  try {
+    await world.gateway.waitForCode('AUDIT_RECORDING_STORED', 30_000);
+  } catch {
+    throw new Error('throughput: the gateway stored no recording of the set-up session; the compose default audit is not in effect');
+  }
 }
 
 function programPids(world: Awaited<ReturnType<typeof worldWithConfig>>['world']): KnownPids {
@@ -107,8 +136,12 @@ function programPids(world: Awaited<ReturnType<typeof worldWithConfig>>['world']
   return pids;
 }
 
-/** Debian's sshd, Portcullis on each backend, and the files the transfers read. */
-export async function startTargets(bytes: number, backends: readonly Backend[] = ['Docker', 'Kubernetes']): Promise<Targets> {
+/**
+ * Debian's sshd, Portcullis on each backend, and the files the transfers read. `audit`: what the
+ * sessions record — `compose`, as `docker compose up` does (the benchmark), or `off` (the data
+ * path alone).
+ */
+export async function startTargets(bytes: number, backends: readonly Backend[] = ['Docker', 'Kubernetes'], audit: 'compose' | 'off' = 'compose'): Promise<Targets> {
   const { t, cleanup } = cleanupContext();
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-throughput-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -128,8 +161,9 @@ export async function startTargets(bytes: number, backends: readonly Backend[] =
     await chmod(dir, 0o755);
     await chmod(sshdFile, 0o644);
     await execFileQuiet('truncate', ['-s', String(bytes), sshdFile]);
+    const recording: Recording | undefined = audit === 'compose' ? { config: await composeDefaultAudit(), directory: (backend) => join(dir, `recordings-${backend}`) } : undefined;
     const targets: BackendTarget[] = [];
-    for (const backend of backends) targets.push(await (backend === 'Docker' ? dockerTarget : kubernetesTarget)(t, key.public, keyFile, bytes));
+    for (const backend of backends) targets.push(await (backend === 'Docker' ? dockerTarget : kubernetesTarget)(t, key.public, keyFile, bytes, recording));
     return { files, sshd: { port: sshd.port, user: sshd.user, keyFile: sshdKey, remoteFile: sshdFile }, backends: targets, stop: cleanup };
   } catch (error) {
     await cleanup();
@@ -235,7 +269,7 @@ export function rowFor(figures: TransferFigures, mib: number): Row {
     `ours with every core busy: ${ceiling.toFixed(0)} MiB/s = ${(ceiling / baseline).toFixed(2)}× the baseline`;
   return {
     benchmark: `throughput (${figures.backend})`,
-    measure: `${figures.transfer}: ${TRANSFER_COMMANDS[figures.transfer]}, ${mib} MiB (${other}). ${cpu}`,
+    measure: `${figures.transfer}: ${TRANSFER_COMMANDS[figures.transfer]}, ${mib} MiB, recorded as under compose (${other}). ${cpu}`,
     value: figures.ours,
     unit: 'MiB/s',
     baseline: { label: floorApplies ? `docker exec -i, the floor, below sshd` : 'Debian sshd, same machine', value: baseline },

@@ -73,6 +73,8 @@ export interface KubeWorldOptions {
   readonly credentials?: 'kubeconfig' | 'inCluster';
   /** The config response's `security` section (forwarding, signals…), for every login. */
   readonly security?: Record<string, unknown>;
+  /** The config response's `audit` section, for every login (default: nothing recorded). */
+  readonly audit?: Record<string, unknown>;
   /** Other top-level fields of every config answer (e.g. `files`). */
   readonly answer?: Record<string, unknown>;
 }
@@ -133,6 +135,7 @@ export async function worldWithPod(t: TestContext, pod: Record<string, unknown> 
     backend: 'kubernetes',
     kubernetes: { pod: next, ...(timeouts ? { timeouts } : {}) },
     ...(security ? { security } : {}),
+    ...(options.audit ? { audit: options.audit } : {}),
   });
   let started: Awaited<ReturnType<typeof worldWithConfig>>;
   try {

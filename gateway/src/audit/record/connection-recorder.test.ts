@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, appendFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -227,6 +228,13 @@ test('SFTP channels record file events, never raw bytes, and keep content only a
   const [file] = messages.filter((message) => message.type === MESSAGE_TYPES.sftpFile).map((message) => message.payload!);
   assert.equal(file!.path, '/home/user/notes.txt');
   assert.equal(file!.bytes, 12);
+  assert.equal(file!.sha256, createHash('sha256').update('secret-notes').digest('hex'));
+  // The digest comes from the hashing thread after the close was asked: the log keeps the order.
+  const types = messages.map((message) => message.type);
+  assert.ok(
+    types.indexOf(MESSAGE_TYPES.sftpFile) < types.indexOf(MESSAGE_TYPES.close) && types.indexOf(MESSAGE_TYPES.close) < types.indexOf(MESSAGE_TYPES.disconnect),
+    `the file event, then the channel's close, then the disconnect: ${types.join(' ')}`,
+  );
   assert.equal(file!.contentKey, `${id}/sftp-0-0.bin`);
   assert.equal(await readFile(join(dir, id!, 'sftp-0-0.bin'), 'utf8'), 'secr', 'content capped at maxFileBytes');
   const verdicts = await verifyStreams(await openSource(join(dir, id!)));

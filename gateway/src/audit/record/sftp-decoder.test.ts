@@ -90,3 +90,41 @@ test('a stream that is not SFTP stops decoding with one error', () => {
   sftp.clientData(Buffer.from('more'));
   assert.equal(errors.length, 1);
 });
+
+const open = (id: number, path: string) => packet(3, u32(id), str(path), u32(0x02), u32(0));
+const write = (id: number, handle: Buffer, offset: number, data: Buffer) => packet(6, u32(id), str(handle), u64(offset), str(data));
+const ok = (id: number) => packet(101, u32(id), u32(0), str(''), str(''));
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+test('files written in turns, in pieces of every size, each get their own SHA-256; events keep the order the operations ended', () => {
+  const { sftp, events, errors } = decoder();
+  const contents = [Buffer.alloc(700_000, 1), Buffer.alloc(300_001, 2), Buffer.alloc(5, 3)].map((fill, index) => Buffer.from(fill.map((byte, at) => (byte * 31 + at * (index + 7)) & 0xff)));
+  const handles = contents.map((_, index) => Buffer.from(`handle-${index}`));
+  sftp.clientData(Buffer.concat(contents.map((_, index) => open(index + 1, `/up/${index}`))));
+  sftp.serverData(Buffer.concat(handles.map((handle, index) => packet(102, u32(index + 1), str(handle)))));
+  const offsets = contents.map(() => 0);
+  let id = 100;
+  for (let round = 0; offsets.some((offset, index) => offset < contents[index]!.length); round += 1) {
+    contents.forEach((content, index) => {
+      const size = [1, 32_768, 262_144, 99_999][(round + index) % 4]!;
+      const piece = content.subarray(offsets[index], offsets[index]! + size);
+      if (piece.length === 0) return;
+      sftp.clientData(write(id++, handles[index]!, offsets[index]!, piece));
+      offsets[index]! += piece.length;
+    });
+  }
+  // Closed in another order than opened, with a remove between: the order of the answers is the order of the events.
+  sftp.clientData(Buffer.concat([packet(4, u32(1_001), str(handles[1]!)), packet(13, u32(1_002), str('/gone')), packet(4, u32(1_003), str(handles[0]!)), packet(4, u32(1_004), str(handles[2]!))]));
+  sftp.serverData(Buffer.concat([ok(1_001), ok(1_002), ok(1_003), ok(1_004)]));
+  sftp.end();
+  assert.deepEqual(errors, []);
+  assert.deepEqual(
+    events.map(({ event }) => [event.operation, event.path, event.bytes, event.sha256]),
+    [
+      ['upload', '/up/1', contents[1]!.length, sha256(contents[1]!)],
+      ['remove', '/gone', 0, null],
+      ['upload', '/up/0', contents[0]!.length, sha256(contents[0]!)],
+      ['upload', '/up/2', contents[2]!.length, sha256(contents[2]!)],
+    ],
+  );
+});

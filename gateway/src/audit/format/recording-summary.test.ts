@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -9,6 +10,9 @@ import { AuditConfigSchema } from '@portcullis/wire';
 import { formatOverviewTable, parseSince } from '../tools/cli/list-format.ts';
 import { ConnectionRecorder } from '../record/connection-recorder.ts';
 import { FileRecordingStore } from '../store/file-store.ts';
+import type { RecordingStore } from '../store/recording-store.ts';
+import { encodeMessage, fileHeader, HEADER_LENGTH } from './binary-log.ts';
+import { MESSAGE_TYPES } from './message-types.ts';
 import { listOverviews, OverviewCache, summarizeRecording } from './recording-summary.ts';
 import { pollUntilOrLast } from '../../../../test/helpers/poll-until.ts';
 
@@ -125,4 +129,70 @@ test('the overview cache decodes a sealed recording once, and an open one every 
   assert.deepEqual(second.overviews, first.overviews);
   assert.equal(reads, afterFirst, 'no second read of a sealed recording');
   assert.equal(first.overviews[0]?.user, 'dave');
+});
+
+test('a recording being written is listed as recording at any moment of a chunk write; a changed byte is damage', async (t) => {
+  const dir = await tempDir(t);
+  const store = new FileRecordingStore(dir);
+  await recordSession(store, 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee', 'erin', '127.0.0.1:4', 'output', 0);
+  const [recording] = (await store.list({ limit: 10 })).recordings;
+  const log = join(dir, recording!.id, 'audit.cslog');
+  const chain = `${log}.chain`;
+  // As while the connection goes on: the index has no end entry yet.
+  const lines = (await readFile(chain, 'utf8')).split('\n').filter((line) => line !== '');
+  await writeFile(
+    chain,
+    lines
+      .filter((line) => !line.includes('"kind":"end"'))
+      .map((line) => `${line}\n`)
+      .join(''),
+  );
+  assert.equal((await summarizeRecording(store, recording!)).state, 'recording');
+  // The next chunk's bytes are stored; its index entry is not, yet.
+  await appendFile(log, Buffer.alloc(100, 0x42));
+  const overview = await summarizeRecording(store, recording!);
+  assert.equal(overview.state, 'recording');
+  assert.equal(overview.user, 'erin', 'what the index covers still decodes');
+  // Its index entry is half written.
+  await appendFile(chain, '{"kind":"chunk","offset":');
+  assert.equal((await summarizeRecording(store, recording!)).state, 'recording');
+  // A byte the index covers is changed: damage, open or not.
+  const bytes = await readFile(log);
+  bytes[HEADER_LENGTH + 5]! ^= 0xff;
+  await writeFile(log, bytes);
+  assert.equal((await summarizeRecording(store, recording!)).state, 'damaged');
+});
+
+test('a chunk stored between reading the log and its index does not make an open recording look damaged', async (t) => {
+  const dir = await tempDir(t);
+  const store = new FileRecordingStore(dir);
+  const id = '20261207T080000Z-ffffffffffffffff';
+  const key = `${id}/audit.cslog`;
+  const message = (type: number, payload: Record<string, unknown>) => gzipSync(encodeMessage({ connectionId: 'f'.repeat(32), timestamp: 1n, type, payload, channelId: null }));
+  const writer = await store.openStream(key, 'containerssh-binary');
+  t.after(() => writer.close());
+  await writer.append([fileHeader(), message(MESSAGE_TYPES.handshakeSuccessful, { username: 'fay' })]);
+  // The session writes its next chunk (bytes, then index entry) once the reader's first read is
+  // done and before its second one: whichever of the log and the index is read first.
+  let firstReadDone!: () => void;
+  const firstRead = new Promise<void>((resolve) => (firstReadDone = resolve));
+  let reads = 0;
+  const racing = Object.create(store, {
+    read: {
+      value: async (name: string) => {
+        reads += 1;
+        if (reads === 1) {
+          const content = await store.read(name);
+          firstReadDone();
+          return content;
+        }
+        await firstRead;
+        if (reads === 2) await writer.append(message(MESSAGE_TYPES.disconnect, {}));
+        return store.read(name);
+      },
+    },
+  }) as RecordingStore;
+  const overview = await summarizeRecording(racing, { id, streams: [key] });
+  assert.equal(overview.state, 'recording');
+  assert.equal(overview.user, 'fay');
 });

@@ -50,15 +50,21 @@ export async function summarizeRecording(store: RecordingStore, recording: Recor
   let data: Buffer;
   let index: string;
   try {
-    [data, index] = await Promise.all([store.read(key), store.read(`${key}${CHAIN_SUFFIX}`).then((buffer) => buffer.toString('utf8'))]);
+    // The gateway stores a chunk's bytes before its index entry: with the index read first,
+    // every chunk it lists is whole in the bytes read after it, even while the session writes.
+    index = (await store.read(`${key}${CHAIN_SUFFIX}`)).toString('utf8');
+    data = await store.read(key);
   } catch {
     return { ...empty, state: 'damaged' };
   }
   const verdict = verifyChain(key, data, index);
-  const open = verdict.problems.length === 1 && /no end entry/.test(verdict.problems[0] ?? '');
+  // Still open: what the index covers must verify; bytes past it and an index line still being
+  // written are the chunk in flight, not damage.
+  const listed = index.slice(0, index.lastIndexOf('\n') + 1);
+  const covered = verdict.ok ? data.length : coveredBytes(listed);
+  const inFlight = verdict.ok ? verdict : verifyChain(key, data.subarray(0, covered), listed);
+  const open = !verdict.ok && inFlight.problems.length === 1 && /no end entry/.test(inFlight.problems[0] ?? '');
   const state: RecordingState = verdict.ok ? (verdict.complete ? 'complete' : 'incomplete') : open ? 'recording' : 'damaged';
-  // While open, only whole chunks (gzip members) the index covers decode; the tail may be mid-write.
-  const covered = open ? coveredBytes(index) : data.length;
   let messages: AuditMessage[];
   try {
     messages = decodeBinaryLog(data.subarray(0, Math.max(covered, HEADER_LENGTH))).messages;

@@ -148,6 +148,13 @@ test('a recording being written is listed as recording at any moment of a chunk 
       .join(''),
   );
   assert.equal((await summarizeRecording(store, recording!)).state, 'recording');
+  // Just opened: the index has its start entry, the log not even its header yet.
+  const [full, fullIndex] = [await readFile(log), await readFile(chain, 'utf8')];
+  await writeFile(log, '');
+  await writeFile(chain, `${lines[0]}\n`);
+  assert.equal((await summarizeRecording(store, recording!)).state, 'recording');
+  await writeFile(log, full);
+  await writeFile(chain, fullIndex);
   // The next chunk's bytes are stored; its index entry is not, yet.
   await appendFile(log, Buffer.alloc(100, 0x42));
   const overview = await summarizeRecording(store, recording!);

@@ -1,7 +1,7 @@
 import { decodeBinaryLog, HEADER_LENGTH, type AuditMessage } from './binary-log.ts';
 import { CHAIN_SUFFIX, verifyChain } from '../store/chunk-chain.ts';
 import { MESSAGE_TYPES, STREAMS } from './message-types.ts';
-import type { RecordingStore, RecordingSummary } from '../store/recording-store.ts';
+import { chainState, parseChainLines, type RecordingStore, type RecordingSummary } from '../store/recording-store.ts';
 
 /**
  * - `complete`: sealed at the end of the connection;
@@ -57,14 +57,17 @@ export async function summarizeRecording(store: RecordingStore, recording: Recor
   } catch {
     return { ...empty, state: 'damaged' };
   }
-  const verdict = verifyChain(key, data, index);
-  // Still open: what the index covers must verify; bytes past it and an index line still being
-  // written are the chunk in flight, not damage.
+  // Sealed (an end entry): every byte must match. Still open: what the index covers must; bytes
+  // past it and an index line still being written are the chunk in flight, not damage.
   const listed = index.slice(0, index.lastIndexOf('\n') + 1);
-  const covered = verdict.ok ? data.length : coveredBytes(listed);
-  const inFlight = verdict.ok ? verdict : verifyChain(key, data.subarray(0, covered), listed);
-  const open = !verdict.ok && inFlight.problems.length === 1 && /no end entry/.test(inFlight.problems[0] ?? '');
+  const lines = parseChainLines(listed);
+  const sealed = lines.some((line) => line.kind === 'end');
+  const covered = sealed ? data.length : (chainState(lines)?.length ?? 0);
+  const verdict = verifyChain(key, data.subarray(0, covered), sealed ? index : listed);
+  const open = !sealed && verdict.problems.length === 1 && /no end entry/.test(verdict.problems[0] ?? '');
   const state: RecordingState = verdict.ok ? (verdict.complete ? 'complete' : 'incomplete') : open ? 'recording' : 'damaged';
+  // Opened, its first chunk (the log's header) not yet stored: nothing to read yet.
+  if (open && covered < HEADER_LENGTH) return { ...empty, state: 'recording' };
   let messages: AuditMessage[];
   try {
     messages = decodeBinaryLog(data.subarray(0, Math.max(covered, HEADER_LENGTH))).messages;
@@ -72,19 +75,6 @@ export async function summarizeRecording(store: RecordingStore, recording: Recor
     return { ...empty, state: 'damaged' };
   }
   return { ...base, ...overviewOf(messages), state };
-}
-
-function coveredBytes(index: string): number {
-  let end = 0;
-  for (const line of index.split('\n')) {
-    try {
-      const entry = JSON.parse(line) as { kind?: string; offset?: number; length?: number };
-      if (entry.kind === 'chunk' && typeof entry.offset === 'number' && typeof entry.length === 'number') end = entry.offset + entry.length;
-    } catch {
-      // a line cut short while being written
-    }
-  }
-  return end;
 }
 
 function overviewOf(messages: readonly AuditMessage[]): Omit<RecordingOverview, 'id' | 'state' | 'casts' | 'streams'> {

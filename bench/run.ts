@@ -16,6 +16,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: (options: BenchOptions) =>
   'policy-test': () => import('./policy-test.ts'),
   'config-webhook': () => import('./config-webhook.ts'),
   audit: () => import('./audit.ts'),
+  'compose-idle': () => import('./compose-idle.ts'),
 };
 
 const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } } });

@@ -58,20 +58,20 @@ async function sample(known: KnownPids): Promise<Map<number, Sample>> {
 }
 
 /**
- * Runs `transfer` and says what it cost per GiB. The clients (ssh, sftp, scp, docker) are the
- * bench's children: their CPU is the bench's children time once they are reaped, set apart from
- * the bench's own (which, for Kubernetes, includes the in-process test API server).
+ * Runs `during` and says the CPU seconds each role spent meanwhile. The clients (ssh, sftp, scp,
+ * docker) are the bench's children: their CPU is the bench's children time once they are reaped,
+ * set apart from the bench's own (which, for Kubernetes, includes the in-process test API server).
  */
-export async function withCpuCost<T>(bytes: number, known: KnownPids, transfer: () => Promise<T>): Promise<{ result: T; cost: CpuCost }> {
+export async function withCpuSeconds<T>(known: KnownPids, during: () => Promise<T>): Promise<{ result: T; seconds: ReadonlyMap<Role, number> }> {
   const before = await sample(known);
   const usageBefore = process.resourceUsage();
   const childrenBefore = await childrenSeconds();
-  const result = await transfer();
+  const result = await during();
   const childrenAfter = await childrenSeconds();
   const usageAfter = process.resourceUsage();
   const after = await sample(known);
-  const byRole = new Map<Role, number>();
-  const add = (role: Role, seconds: number) => byRole.set(role, (byRole.get(role) ?? 0) + Math.max(0, seconds));
+  const seconds = new Map<Role, number>();
+  const add = (role: Role, spent: number) => seconds.set(role, (seconds.get(role) ?? 0) + Math.max(0, spent));
   for (const [pid, now] of after) {
     if (pid === process.pid) continue;
     const then = before.get(pid);
@@ -80,7 +80,13 @@ export async function withCpuCost<T>(bytes: number, known: KnownPids, transfer: 
   const ownSeconds = (usageAfter.userCPUTime + usageAfter.systemCPUTime - usageBefore.userCPUTime - usageBefore.systemCPUTime) / 1e6;
   add('bench process', ownSeconds);
   add('clients', childrenAfter - childrenBefore);
-  const perGib = new Map([...byRole].map(([role, seconds]) => [role, (seconds * GIB) / bytes] as const));
+  return { result, seconds };
+}
+
+/** Runs `transfer` and says what it cost per GiB, by role. */
+export async function withCpuCost<T>(bytes: number, known: KnownPids, transfer: () => Promise<T>): Promise<{ result: T; cost: CpuCost }> {
+  const { result, seconds } = await withCpuSeconds(known, transfer);
+  const perGib = new Map([...seconds].map(([role, spent]) => [role, (spent * GIB) / bytes] as const));
   return { result, cost: { total: [...perGib.values()].reduce((sum, value) => sum + value, 0), byRole: perGib } };
 }
 

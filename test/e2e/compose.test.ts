@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { parse, stringify } from 'yaml';
 import { documentedCommands, runPasted } from '../helpers/documented-commands.ts';
-import { freePort } from '../helpers/ports.ts';
+import { composeUp, type ComposeStack } from '../helpers/compose-stack.ts';
 import { ensureSessionImage } from '../helpers/session-image.ts';
 import { runSsh } from '../helpers/ssh-client.ts';
 import { sessionUid } from '../../configserver/src/policy/session-uid.ts';
@@ -21,39 +20,9 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PROJECT = `portcullis-compose-test-${process.pid}`;
 
-/** Runs Debian's docker-compose (v1) on the repository's own compose file, as an operator would. */
-function compose(args: string[], env: NodeJS.ProcessEnv) {
-  return run('docker-compose', ['-p', PROJECT, ...args], { cwd: ROOT, env, maxBuffer: 16 * 1024 * 1024 });
-}
-
-/**
- * The gateway runs on the host's network, so its ports are host ports: the shipped gateway.yaml
- * with free ones (the webhooks' published loopback ports, SSH, metrics and health).
- */
-async function gatewayConfigWithFreePorts(dir: string) {
-  const ports = { ssh: await freePort(), authserver: await freePort(), configserver: await freePort(), ops: await freePort() };
-  const config = parse(await readFile(join(ROOT, 'deploy/compose/gateway.yaml'), 'utf8')) as Record<string, Record<string, unknown>>;
-  config.ssh = { ...config.ssh, listen: `0.0.0.0:${ports.ssh}` };
-  config.auth = { ...config.auth, url: `https://authserver:${ports.authserver}` };
-  config.configserver = { ...config.configserver, url: `https://configserver:${ports.configserver}/config` };
-  config.metrics = { listen: `127.0.0.1:${ports.ops}` };
-  config.health = { listen: `127.0.0.1:${ports.ops}` };
-  const file = join(dir, 'gateway.yaml');
-  await writeFile(file, stringify(config));
-  return {
-    port: ports.ssh,
-    env: {
-      PORTCULLIS_GATEWAY_CONFIG: file,
-      PORTCULLIS_AUTHSERVER_PORT: String(ports.authserver),
-      PORTCULLIS_CONFIGSERVER_PORT: String(ports.configserver),
-      PORTCULLIS_GATEWAY_OPS_PORT: String(ports.ops),
-    },
-  };
-}
-
 /** The JSON log lines of one compose service (`name_1  | {...}`). */
-async function serviceLogs(service: string, env: NodeJS.ProcessEnv): Promise<Record<string, unknown>[]> {
-  const { stdout } = await compose(['logs', '--no-color', service], env);
+async function serviceLogs(stack: ComposeStack, service: string): Promise<Record<string, unknown>[]> {
+  const { stdout } = await stack.compose(['logs', '--no-color', service]);
   return stdout.split('\n').flatMap((line) => {
     const json = line.slice(line.indexOf('|') + 1).trim();
     if (!json.startsWith('{')) return [];
@@ -66,23 +35,20 @@ async function serviceLogs(service: string, env: NodeJS.ProcessEnv): Promise<Rec
 }
 
 describe('docker compose up starts the whole system and a user logs in', () => {
-  let env: NodeJS.ProcessEnv;
+  let stack: ComposeStack;
   let port: number;
   let upStarted: number;
   let dir: string;
   let password: string | undefined;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-compose-'));
-    const gateway = await gatewayConfigWithFreePorts(dir);
-    port = gateway.port;
-    // The images are built from this tree (a no-op when current); compose must not try a registry.
     await ensureSessionImage();
-    env = { ...process.env, ...gateway.env };
     upStarted = Date.now();
-    await compose(['up', '-d', '--no-build'], env);
+    stack = await composeUp(PROJECT, dir);
+    port = stack.sshPort;
   });
   after(async () => {
-    await compose(['down', '-v', '--remove-orphans', '--timeout', '20'], env);
+    await stack.down();
     await rm(dir, { recursive: true, force: true });
     const label = `label=com.docker.compose.project=${PROJECT}`;
     const { stdout } = await run('docker', ['ps', '-aq', '--filter', label]);
@@ -96,7 +62,7 @@ describe('docker compose up starts the whole system and a user logs in', () => {
   test('the first start prints a generated demo password, and ssh with it lands in a container', E2E_SLOW, async (t) => {
     const demoLogin = /Demo login: ssh -p 2222 demo@localhost\s+password: (\S+)/;
     password ??= demoLogin.exec(
-      await pollUntil(async () => (await compose(['logs', '--no-color', 'authserver'], env)).stdout, {
+      await pollUntil(async () => (await stack.compose(['logs', '--no-color', 'authserver'])).stdout, {
         what: 'a demo password printed by the authserver',
         until: (logs) => demoLogin.test(logs),
         timeoutMs: 90_000,
@@ -126,7 +92,7 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     t.after(() => rm(work, { recursive: true, force: true }));
     for (const name of ['alice', 'laptop']) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@example.org`, '-f', join(work, name)]);
     const commands = await documentedCommands(ROOT);
-    const pasted = (command: string) => runPasted(command, { cwd: work, env, project: PROJECT, root: ROOT });
+    const pasted = (command: string) => runPasted(command, { cwd: work, env: stack.env, project: PROJECT, root: ROOT });
     const documented = (pattern: RegExp) => {
       const found = commands.find((command) => pattern.test(command));
       assert.ok(found, `the README or compose comments document ${pattern}:\n${commands.join('\n')}`);
@@ -197,16 +163,22 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     assert.equal(refused.code, 255, 'a removed user is refused, again without a restart');
   });
 
+  test('every long-running service reports healthy through its own health check', E2E_SLOW, async () => {
+    // The gateway's first check runs 30 s after its start (its interval): the wait covers it.
+    await stack.healthy();
+    assert.deepEqual(await stack.health(), { authserver: 'healthy', configserver: 'healthy', gateway: 'healthy' });
+  });
+
   test('no program runs as root: the gateway left root after reading the Docker socket group', E2E_SLOW, async () => {
     for (const program of ['authserver', 'configserver', 'gateway']) {
-      const { stdout } = await compose(['exec', '-T', program, 'node', '-e', "console.log(require('fs').readFileSync('/proc/1/status', 'utf8').match(/^Uid:.*$/m)[0])"], env);
+      const { stdout } = await stack.compose(['exec', '-T', program, 'node', '-e', "console.log(require('fs').readFileSync('/proc/1/status', 'utf8').match(/^Uid:.*$/m)[0])"]);
       assert.match(stdout.trim(), /^Uid:\s+10001\s+10001\s+10001\s+10001$/, program);
     }
   });
 
   test('each running program holds only its own key and the CA certificate, never the CA key', E2E_SLOW, async () => {
     for (const program of ['authserver', 'configserver', 'gateway']) {
-      const { stdout } = await compose(['exec', '-T', program, 'node', '-e', "console.log(require('fs').readdirSync('/certs').sort().join(' '))"], env);
+      const { stdout } = await stack.compose(['exec', '-T', program, 'node', '-e', "console.log(require('fs').readdirSync('/certs').sort().join(' '))"]);
       assert.equal(stdout.trim(), [`${program}.crt`, `${program}.key`, 'ca.crt'].sort().join(' '), program);
     }
   });
@@ -231,14 +203,14 @@ describe('docker compose up starts the whole system and a user logs in', () => {
     t.diagnostic(`bystander login from 127.0.0.1 during the flood from 127.0.0.2: ${loginSeconds.toFixed(2)} s`);
     console.log(`bystander login from 127.0.0.1 during the flood from 127.0.0.2: ${loginSeconds.toFixed(2)} s`);
 
-    const logs = await serviceLogs('authserver', env);
+    const logs = await serviceLogs(stack, 'authserver');
     const from = (address: string, code: string) => logs.filter((line) => line.code === code && String(line.remoteAddress).startsWith(`${address}:`));
     const seen = [...new Set(logs.filter((line) => line.code === 'AUTHSERVER_PASSWORD_REJECTED').map((line) => String(line.remoteAddress).replace(/:\d+$/, '')))];
     assert.ok(from('127.0.0.2', 'AUTHSERVER_PASSWORD_REJECTED').length >= 1, `the flood arrives from its own address, not the bridge's (seen: ${seen.join(', ')}; ${logs.length} lines)`);
     // Whichever defence acts first: the gateway's per-source penalty (failed logins, as OpenSSH's
     // PerSourcePenalties) or the authserver's (address, user) block. Both are keyed by the real address.
     // A refused connection names its source block; a password refused unheard, its connection's address.
-    const penalized = (await serviceLogs('gateway', env))
+    const penalized = (await serviceLogs(stack, 'gateway'))
       .filter((line) => line.code === 'SSH_SOURCE_PENALIZED')
       .map((line) => (line.source !== undefined ? String(line.source) : `${String(line.remoteAddress).replace(/:\d+$/, '')}/32`));
     const blocked = from('127.0.0.2', 'AUTHSERVER_LOGIN_BLOCK_STARTED');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'node:test';
-import { chunkCompressor, compressChunk, sampleEntropy, storedGzip } from './chunk-compression.ts';
+import { chunkCompressor, compressChunk, MAX_COMPRESSING_BYTES, sampleEntropy, storedGzip } from './chunk-compression.ts';
 
 test('terminal text is compressed; random bytes are stored, both as gzip that round-trips', async () => {
   const text = Buffer.from('$ ls -l\r\ntotal 0\r\n-rw-r--r-- 1 user user 0 Nov 23 file\r\n'.repeat(500));
@@ -34,11 +34,33 @@ test('stored gzip members frame any split of the bytes, the empty chunk included
 
 test('a stream whose chunks are still compressing stores the next one: the recording never waits on deflate', async () => {
   const text = Buffer.from('$ make\r\ncc -O2 -c main.c\r\n'.repeat(4000));
-  const compress = chunkCompressor(2);
+  const compress = chunkCompressor(2 * text.length);
   const [first, second, third] = [compress([text]), compress([text]), compress([text])];
   const sizes = (await Promise.all([first, second, third])).map((pieces) => Buffer.concat(pieces).length);
   assert.ok(sizes[0]! < text.length / 5 && sizes[1]! < text.length / 5, 'the first two are compressed');
   assert.ok(sizes[2]! >= text.length, 'the third, flushed while two compress, is stored');
   for (const pieces of await Promise.all([first, second, third])) assert.deepEqual(gunzipSync(Buffer.concat(pieces)), text);
   assert.ok(Buffer.concat(await compress([text])).length < text.length / 5, 'once they finished, chunks are compressed again');
+});
+
+test("a fast session's compressible output stays compressed while up to 8 MiB of it waits for deflate; the chunk after that is stored", async () => {
+  // 1 MiB chunks (the recorder's default size) flushed back to back, as when the threadpool starts late.
+  const chunk = Buffer.alloc(1024 * 1024, 'total 48\r\n-rw-r--r-- 1 user user 1207 Dec  7 10:00 notes.txt\r\n');
+  assert.equal(MAX_COMPRESSING_BYTES, 8 * chunk.length);
+  const compress = chunkCompressor();
+  const flushed = Array.from({ length: 9 }, () => compress([chunk]));
+  const sizes = (await Promise.all(flushed)).map((pieces) => Buffer.concat(pieces).length);
+  assert.ok(
+    sizes.slice(0, 8).every((size) => size < chunk.length / 10),
+    `the first eight are compressed: ${sizes.join(', ')}`,
+  );
+  assert.ok(sizes[8]! > chunk.length, 'the ninth, flushed while 8 MiB compress, is stored');
+  for (const pieces of await Promise.all(flushed)) assert.deepEqual(gunzipSync(Buffer.concat(pieces)), chunk);
+});
+
+test('a chunk larger than the bound is compressed when nothing else is compressing', async () => {
+  const big = Buffer.alloc(MAX_COMPRESSING_BYTES + 1024, 'a');
+  const stored = Buffer.concat(await chunkCompressor()([big]));
+  assert.ok(stored.length < big.length / 100, `compressed: ${stored.length} bytes`);
+  assert.deepEqual(gunzipSync(stored), big);
 });

@@ -40,24 +40,33 @@ export function compressChunk(pieces: readonly Buffer[]): Promise<Buffer[]> {
   return chunkCompressor(Number.POSITIVE_INFINITY)(pieces);
 }
 
-/** Chunks of one stream that may be compressing at once before the next one is stored instead. */
-export const MAX_COMPRESSING_CHUNKS = 2;
+/**
+ * Bytes of one stream that may be compressing at once before the next chunk is stored instead.
+ * Eight 1 MiB chunks: on a busy machine the threadpool's deflate can start some milliseconds
+ * late while the session goes on (scheduling, not a slow deflate), and a bound of two chunks
+ * stored about a tenth of a fast session's compressible output raw (a recording 30 times its
+ * compressed size). Half the recording's back-pressure mark (16 MiB), so compression in flight
+ * alone never pauses the session.
+ */
+export const MAX_COMPRESSING_BYTES = 8 * 1024 * 1024;
 
 /**
  * compressChunk for one recorded stream, never a brake on the session: deflate runs on the
- * threadpool, and while MAX_COMPRESSING_CHUNKS of this stream's chunks are still being
- * compressed (the machine cannot keep up with the session), the next chunk is stored
- * uncompressed instead of queueing. The log stays gzip either way; only its size varies.
+ * threadpool, and while MAX_COMPRESSING_BYTES of this stream are still being compressed (the
+ * machine cannot keep up with the session), the next chunk is stored uncompressed instead of
+ * queueing. A chunk is always compressed when none is. The log stays gzip either way; only its
+ * size varies.
  */
-export function chunkCompressor(maxCompressing = MAX_COMPRESSING_CHUNKS): (pieces: readonly Buffer[]) => Promise<Buffer[]> {
+export function chunkCompressor(maxCompressingBytes = MAX_COMPRESSING_BYTES): (pieces: readonly Buffer[]) => Promise<Buffer[]> {
   let compressing = 0;
   return async (pieces) => {
-    if (compressing >= maxCompressing || sampleEntropy(pieces) > INCOMPRESSIBLE_BITS) return storedGzip(pieces);
-    compressing += 1;
+    const size = pieces.reduce((sum, piece) => sum + piece.length, 0);
+    if ((compressing > 0 && compressing + size > maxCompressingBytes) || sampleEntropy(pieces) > INCOMPRESSIBLE_BITS) return storedGzip(pieces);
+    compressing += size;
     try {
-      return [await gzipAsync(Buffer.concat(pieces), { level: constants.Z_BEST_SPEED, chunkSize: OUTPUT_CHUNK_BYTES })];
+      return [await gzipAsync(Buffer.concat(pieces, size), { level: constants.Z_BEST_SPEED, chunkSize: OUTPUT_CHUNK_BYTES })];
     } finally {
-      compressing -= 1;
+      compressing -= size;
     }
   };
 }

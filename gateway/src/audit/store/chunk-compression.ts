@@ -37,7 +37,7 @@ export function sampleEntropy(data: Buffer | readonly Buffer[]): number {
  * instead, framed here around the session's own buffers: no copy, only a CRC-32.
  */
 export function compressChunk(pieces: readonly Buffer[]): Promise<Buffer[]> {
-  return chunkCompressor(Number.POSITIVE_INFINITY)(pieces);
+  return chunkCompressor(Number.POSITIVE_INFINITY, new CompressionBudget(Number.POSITIVE_INFINITY))(pieces);
 }
 
 /**
@@ -51,22 +51,52 @@ export function compressChunk(pieces: readonly Buffer[]): Promise<Buffer[]> {
 export const MAX_COMPRESSING_BYTES = 8 * 1024 * 1024;
 
 /**
- * compressChunk for one recorded stream, never a brake on the session: deflate runs on the
- * threadpool, and while MAX_COMPRESSING_BYTES of this stream are still being compressed (the
- * machine cannot keep up with the session), the next chunk is stored uncompressed instead of
- * queueing. A chunk is always compressed when none is. The log stays gzip either way; only its
- * size varies.
+ * Bytes every recording of the process may have compressing at once. The threadpool's few
+ * threads gain nothing from a longer queue, while each queued chunk holds deflate's state and
+ * an output buffer (about 0.5 MiB): this keeps that under 16 MiB however many sessions send
+ * output at once (four streams at full speed fit).
  */
-export function chunkCompressor(maxCompressingBytes = MAX_COMPRESSING_BYTES): (pieces: readonly Buffer[]) => Promise<Buffer[]> {
-  let compressing = 0;
+export const MAX_COMPRESSING_BYTES_PER_PROCESS = 32 * 1024 * 1024;
+
+/** Bytes being compressed against a limit; a chunk always fits when nothing is in flight. */
+export class CompressionBudget {
+  private inFlight = 0;
+
+  constructor(private readonly limit: number) {}
+
+  take(size: number): boolean {
+    if (this.inFlight > 0 && this.inFlight + size > this.limit) return false;
+    this.inFlight += size;
+    return true;
+  }
+
+  give(size: number): void {
+    this.inFlight -= size;
+  }
+}
+
+const processBudget = new CompressionBudget(MAX_COMPRESSING_BYTES_PER_PROCESS);
+
+/**
+ * compressChunk for one recorded stream, never a brake on the session: deflate runs on the
+ * threadpool, and while MAX_COMPRESSING_BYTES of this stream (or `shared`'s limit across every
+ * stream) are still being compressed, the machine is not keeping up and the next chunk is
+ * stored uncompressed instead of queueing. The log stays gzip either way; only its size varies.
+ */
+export function chunkCompressor(maxCompressingBytes = MAX_COMPRESSING_BYTES, shared = processBudget): (pieces: readonly Buffer[]) => Promise<Buffer[]> {
+  const own = new CompressionBudget(maxCompressingBytes);
   return async (pieces) => {
     const size = pieces.reduce((sum, piece) => sum + piece.length, 0);
-    if ((compressing > 0 && compressing + size > maxCompressingBytes) || sampleEntropy(pieces) > INCOMPRESSIBLE_BITS) return storedGzip(pieces);
-    compressing += size;
+    if (sampleEntropy(pieces) > INCOMPRESSIBLE_BITS || !own.take(size)) return storedGzip(pieces);
+    if (!shared.take(size)) {
+      own.give(size);
+      return storedGzip(pieces);
+    }
     try {
       return [await gzipAsync(Buffer.concat(pieces, size), { level: constants.Z_BEST_SPEED, chunkSize: OUTPUT_CHUNK_BYTES })];
     } finally {
-      compressing -= size;
+      own.give(size);
+      shared.give(size);
     }
   };
 }

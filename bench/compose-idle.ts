@@ -31,8 +31,8 @@ async function containerCpuSeconds(id: string): Promise<number> {
 }
 
 /** The container engine's CPU seconds over `windowMs` of doing nothing asked by us. */
-async function engineSeconds(windowMs: number, during: () => Promise<void> = () => sleep(windowMs)): Promise<number> {
-  const { seconds } = await withCpuSeconds(new Map(), during);
+async function engineSeconds(windowMs: number): Promise<number> {
+  const { seconds } = await withCpuSeconds(new Map(), () => sleep(windowMs));
   return seconds.get('container engine') ?? 0;
 }
 

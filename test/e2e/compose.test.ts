@@ -221,9 +221,9 @@ describe('docker compose up starts the whole system and a user logs in', () => {
   });
 
   test('every service runs with memory, process and log-rotation limits', E2E_SLOW, async () => {
-    const { stdout } = await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`]);
-    const ids = stdout.trim().split('\n').filter(Boolean);
-    assert.equal(ids.length, 5, 'certs, session-image, authserver, configserver, gateway');
+    const containers = await stack.containers();
+    assert.deepEqual([...containers.keys()].sort(), ['authserver', 'certs', 'configserver', 'gateway', 'session-image'], 'certs, session-image, authserver, configserver, gateway');
+    const ids = [...containers.values()];
     const inspected = JSON.parse((await run('docker', ['inspect', ...ids])).stdout) as {
       Name: string;
       HostConfig: { Memory: number; PidsLimit: number | null; LogConfig: { Type: string; Config: Record<string, string> } };

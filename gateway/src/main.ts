@@ -1,5 +1,6 @@
-// First: ssh2's cipher module must load with the pooled packet padding (see the module).
+// First: ssh2's cipher module must load with the pooled packet padding, and V8 take the gateway's heap growth (see each module).
 import './ssh2-padding.ts';
+import './process/heap-tuning.ts';
 import { parseArgs } from 'node:util';
 import { GatewayError, isGatewayError } from './errors.ts';
 import { prepareStreamRoot } from './backends/docker/stream-directory.ts';

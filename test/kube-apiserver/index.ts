@@ -1,3 +1,6 @@
+// It relays every byte of each exec as the gateway does, so it takes the gateway's heap growth:
+// without it, the process it runs in falls into the same back-to-back full collections.
+import '../../gateway/src/process/heap-tuning.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

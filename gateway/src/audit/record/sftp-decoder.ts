@@ -27,6 +27,8 @@ const FXP = { INIT: 1, VERSION: 2, OPEN: 3, CLOSE: 4, READ: 5, WRITE: 6, SETSTAT
 const FXF_WRITE = 0x02;
 /** OpenSSH caps packets at 256 KiB; anything far beyond is not SFTP. */
 const MAX_PACKET = 4 * 1024 * 1024;
+/** Pieces a packet may wait in before small ones are joined: a 4 MiB packet in 32 KiB pieces is 128. */
+const MAX_PIECES = 256;
 
 interface OpenFile {
   path: string;
@@ -50,59 +52,124 @@ type Pending =
   | { kind: 'path'; operation: 'remove' | 'mkdir' | 'rmdir' | 'setstat'; path: string }
   | { kind: 'rename'; path: string; newPath: string };
 
-/** Reassembles length-prefixed packets from one direction of the channel. */
+/**
+ * Reassembles length-prefixed packets from one direction of the channel. A packet is handed on
+ * as the pieces of the channel data it arrived in, never copied: OpenSSH's 32 KiB writes span
+ * two SSH packets each, and joining them cost a copy of every byte an upload sends.
+ */
 class PacketReader {
   private chunks: Buffer[] = [];
   private size = 0;
+  /** Chunks before this index are runs of small pieces already joined (see push). */
+  private joined = 0;
 
   constructor(
-    private readonly onPacket: (packet: Buffer) => void,
+    private readonly onPacket: (packet: Buffer[]) => void,
     private readonly onError: (message: string) => void,
   ) {}
 
   push(data: Buffer) {
+    if (data.length === 0) return;
     this.chunks.push(data);
     this.size += data.length;
+    // A client may send a byte per SSH packet, each a view that keeps its packet alive: past
+    // MAX_PIECES pieces waiting, the newer ones are joined into one run (each byte copied once).
+    if (this.chunks.length - this.joined > MAX_PIECES) {
+      this.chunks.splice(this.joined, Number.POSITIVE_INFINITY, Buffer.concat(this.chunks.slice(this.joined)));
+      this.joined += 1;
+    }
     while (this.size >= 4) {
-      const head = this.chunks[0]!.length >= 4 ? this.chunks[0]! : Buffer.concat(this.chunks);
-      const length = head.readUInt32BE(0);
+      const length = new Cursor(this.chunks).uint32();
       if (length === 0 || length > MAX_PACKET) return this.onError(`an SFTP packet of ${length} bytes`);
       if (this.size < 4 + length) return;
-      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-      this.onPacket(all.subarray(4, 4 + length));
-      const rest = all.subarray(4 + length);
-      this.chunks = rest.length > 0 ? [rest] : [];
-      this.size = rest.length;
+      this.take(4);
+      this.onPacket(this.take(length));
     }
+  }
+
+  /** The next `count` buffered bytes, as subarrays of the chunks they are in. */
+  private take(count: number): Buffer[] {
+    const pieces: Buffer[] = [];
+    let left = count;
+    while (left > 0) {
+      const chunk = this.chunks[0]!;
+      if (chunk.length <= left) {
+        pieces.push(chunk);
+        this.chunks.shift();
+        this.joined = Math.max(0, this.joined - 1);
+        left -= chunk.length;
+      } else {
+        pieces.push(chunk.subarray(0, left));
+        this.chunks[0] = chunk.subarray(left);
+        left = 0;
+      }
+    }
+    this.size -= count;
+    return pieces;
   }
 }
 
-/** Reads SSH wire types from a packet; throws RangeError when it is cut short. */
+function byteLength(pieces: readonly Buffer[]): number {
+  let length = 0;
+  for (const piece of pieces) length += piece.length;
+  return length;
+}
+
+/** Reads SSH wire types from a packet held in pieces; throws RangeError when it is cut short. */
 class Cursor {
+  private piece = 0;
   private at = 0;
-  constructor(private readonly packet: Buffer) {}
+  constructor(private readonly pieces: readonly Buffer[]) {}
   byte() {
-    return this.packet.readUInt8(this.at++);
+    return this.contiguous(1).readUInt8(0);
   }
   uint32() {
-    const value = this.packet.readUInt32BE(this.at);
-    this.at += 4;
-    return value;
+    return this.contiguous(4).readUInt32BE(0);
   }
   uint64() {
-    const value = Number(this.packet.readBigUInt64BE(this.at));
-    this.at += 8;
-    return value;
+    return Number(this.contiguous(8).readBigUInt64BE(0));
   }
+  /** A string's bytes in one buffer: handles and paths, which are short. */
   bytes() {
-    const length = this.uint32();
-    if (this.at + length > this.packet.length) throw new RangeError('string past the end of the packet');
-    const value = this.packet.subarray(this.at, this.at + length);
-    this.at += length;
-    return value;
+    return Buffer.concat(this.spans());
+  }
+  /** A string's bytes as they lie in the pieces, uncopied: file data. */
+  spans() {
+    return this.slices(this.uint32());
   }
   string() {
     return this.bytes().toString('utf8');
+  }
+
+  private contiguous(length: number): Buffer {
+    const here = this.pieces[this.piece];
+    if (here && this.at + length <= here.length) {
+      const value = here.subarray(this.at, this.at + length);
+      this.at += length;
+      if (this.at === here.length) this.next();
+      return value;
+    }
+    return Buffer.concat(this.slices(length));
+  }
+
+  private slices(length: number): Buffer[] {
+    const out: Buffer[] = [];
+    let left = length;
+    while (left > 0) {
+      const here = this.pieces[this.piece];
+      if (!here) throw new RangeError('string past the end of the packet');
+      const take = Math.min(left, here.length - this.at);
+      out.push(here.subarray(this.at, this.at + take));
+      this.at += take;
+      left -= take;
+      if (this.at === here.length) this.next();
+    }
+    return out;
+  }
+
+  private next() {
+    this.piece += 1;
+    this.at = 0;
   }
 }
 
@@ -144,7 +211,7 @@ export class SftpDecoder {
     if (!this.broken) this.fromServer.push(data);
   }
 
-  private clientPacket(packet: Buffer) {
+  private clientPacket(packet: Buffer[]) {
     const cursor = new Cursor(packet);
     const type = cursor.byte();
     if (type === FXP.INIT) return;
@@ -166,12 +233,13 @@ export class SftpDecoder {
       case FXP.WRITE: {
         const file = this.files.get(cursor.bytes().toString('hex'));
         const offset = cursor.uint64();
-        const data = cursor.bytes();
+        const data = cursor.spans();
         if (!file) return;
-        file.written += data.length;
+        const length = byteLength(data);
+        file.written += length;
         if (offset === file.nextWrite && file.writeOrdered) {
-          file.writeHash.update(data);
-          file.nextWrite += data.length;
+          for (const piece of data) file.writeHash.update(piece);
+          file.nextWrite += length;
         } else file.writeOrdered = false;
         this.keep(file, data);
         return;
@@ -198,15 +266,18 @@ export class SftpDecoder {
     }
   }
 
-  private keep(file: OpenFile, data: Buffer) {
-    const room = this.options.keepContentBytes - file.contentBytes;
-    if (room <= 0) return;
-    const piece = data.length <= room ? Buffer.from(data) : Buffer.from(data.subarray(0, room));
-    file.content.push(piece);
-    file.contentBytes += piece.length;
+  /** Copies what fits under the cap: the pieces belong to the channel's data. */
+  private keep(file: OpenFile, data: readonly Buffer[]) {
+    for (const piece of data) {
+      const room = this.options.keepContentBytes - file.contentBytes;
+      if (room <= 0) return;
+      const kept = Buffer.from(piece.length <= room ? piece : piece.subarray(0, room));
+      file.content.push(kept);
+      file.contentBytes += kept.length;
+    }
   }
 
-  private serverPacket(packet: Buffer) {
+  private serverPacket(packet: Buffer[]) {
     const cursor = new Cursor(packet);
     const type = cursor.byte();
     if (type === FXP.VERSION) return;
@@ -238,12 +309,13 @@ export class SftpDecoder {
         this.pending.delete(id);
         if (request.kind !== 'read') return;
         const file = this.files.get(request.handle);
-        const data = cursor.bytes();
+        const data = cursor.spans();
         if (!file) return;
-        file.read += data.length;
+        const length = byteLength(data);
+        file.read += length;
         if (request.offset === file.nextRead && file.readOrdered) {
-          file.readHash.update(data);
-          file.nextRead += data.length;
+          for (const piece of data) file.readHash.update(piece);
+          file.nextRead += length;
         } else file.readOrdered = false;
         this.keep(file, data);
         return;

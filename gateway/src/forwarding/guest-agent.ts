@@ -7,7 +7,7 @@ export const GUEST_AGENT_PATH = '/usr/local/bin/portcullis-agent';
 /** Frame types of the agent's listen protocol, version 1 (see portcullis-agent.c). */
 const FRAME = { READY: 0, OPEN: 1, DATA: 2, EOF: 3, CLOSE: 4, FAIL: 5 } as const;
 const HEADER = 9;
-/** The agent reads at most this much per frame. */
+/** The agent reads and sends at most this much per frame. */
 const MAX_PAYLOAD = 32 * 1024;
 
 /** Quotes one word for POSIX sh. */
@@ -74,13 +74,32 @@ export async function listenThroughAgent(
   };
 
   return new Promise<AgentListener>((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
+    // The helper's output is the container's to shape: frames are bounded, and a frame that
+    // arrives a byte at a time is joined once it is whole, not on every byte.
+    let waiting: Buffer[] = [];
+    let waitingBytes = 0;
+    let needed = HEADER;
     let ready = false;
+    let refused = false;
     helper.stdout.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
+      if (refused) return;
+      waiting.push(chunk);
+      waitingBytes += chunk.length;
+      if (waitingBytes < needed) return;
+      let buffered = waiting.length === 1 ? chunk : Buffer.concat(waiting, waitingBytes);
+      needed = HEADER;
       while (buffered.length >= HEADER) {
         const length = buffered.readUInt32BE(5);
-        if (buffered.length < HEADER + length) break;
+        if (length > MAX_PAYLOAD) {
+          refused = true;
+          close();
+          if (!ready) reject(new Error(`the guest agent sent a frame of ${length} bytes (at most ${MAX_PAYLOAD})`));
+          return;
+        }
+        if (buffered.length < HEADER + length) {
+          needed = HEADER + length;
+          break;
+        }
         const type = buffered.readUInt8(0);
         const id = buffered.readUInt32BE(1);
         const payload = buffered.subarray(HEADER, HEADER + length);
@@ -124,6 +143,8 @@ export async function listenThroughAgent(
           streams.get(id)?.end();
         }
       }
+      waiting = buffered.length > 0 ? [buffered] : [];
+      waitingBytes = buffered.length;
     });
     void helper.exited.then(() => {
       for (const stream of streams.values()) stream.destroy();

@@ -129,15 +129,20 @@ test('files written in turns, in pieces of every size, each get their own SHA-25
   );
 });
 
-test('an upload sent a byte at a time is decoded whole, its headers split across pieces', () => {
-  const { sftp, events, errors } = decoder(64);
-  const content = Buffer.from(Array.from({ length: 3_000 }, (_, i) => i % 251));
-  const handle = Buffer.from('h9');
-  sftp.clientData(packet(3, u32(1), str('/tmp/bytes.bin'), u32(0x02 | 0x08), u32(0)));
+/** Opens `path`, writes `content` at offset 0 and closes, every client byte in a piece of its own. */
+function uploadByteByByte(sftp: SftpDecoder, path: string, content: Buffer): void {
+  const handle = Buffer.from(path);
+  sftp.clientData(packet(3, u32(1), str(path), u32(0x02 | 0x08), u32(0)));
   sftp.serverData(packet(102, u32(1), str(handle)));
   const client = Buffer.concat([packet(6, u32(2), str(handle), u64(0), str(content)), packet(4, u32(3), str(handle))]);
   for (let at = 0; at < client.length; at += 1) sftp.clientData(client.subarray(at, at + 1));
   sftp.serverData(Buffer.concat([packet(101, u32(2), u32(0), str(''), str('')), packet(101, u32(3), u32(0), str(''), str(''))]));
+}
+
+test('an upload sent a byte at a time is decoded whole, its headers split across pieces', () => {
+  const { sftp, events, errors } = decoder(64);
+  const content = Buffer.from(Array.from({ length: 3_000 }, (_, i) => i % 251));
+  uploadByteByByte(sftp, '/tmp/bytes.bin', content);
   assert.deepEqual(errors, []);
   assert.equal(events.length, 1);
   assert.equal(events[0]!.event.bytes, content.length);
@@ -151,12 +156,7 @@ test('an upload sent a byte at a time is decoded whole, its headers split across
 test('a 1 MiB write sent a byte at a time is decoded without holding the event loop', { timeout: 20_000 }, () => {
   const { sftp, events, errors } = decoder();
   const content = Buffer.alloc(1024 * 1024, 3);
-  const handle = Buffer.from('h10');
-  sftp.clientData(packet(3, u32(1), str('/tmp/slow.bin'), u32(0x02 | 0x08), u32(0)));
-  sftp.serverData(packet(102, u32(1), str(handle)));
-  const client = Buffer.concat([packet(6, u32(2), str(handle), u64(0), str(content)), packet(4, u32(3), str(handle))]);
-  for (let at = 0; at < client.length; at += 1) sftp.clientData(client.subarray(at, at + 1));
-  sftp.serverData(Buffer.concat([packet(101, u32(2), u32(0), str(''), str('')), packet(101, u32(3), u32(0), str(''), str(''))]));
+  uploadByteByByte(sftp, '/tmp/slow.bin', content);
   assert.deepEqual(errors, []);
   assert.equal(events[0]?.event.sha256, createHash('sha256').update(content).digest('hex'));
 });

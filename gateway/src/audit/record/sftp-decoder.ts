@@ -54,8 +54,9 @@ type Pending =
 
 /**
  * Reassembles length-prefixed packets from one direction of the channel. A packet is handed on
- * as the pieces of the channel data it arrived in, never copied: OpenSSH's 32 KiB writes span
- * two SSH packets each, and joining them cost a copy of every byte an upload sends.
+ * as the pieces of the channel data it arrived in: OpenSSH's 32 KiB writes span two SSH packets
+ * each, and joining them cost a copy of every byte an upload sends. Only runs of many small
+ * pieces are joined (see push).
  */
 class PacketReader {
   private chunks: Buffer[] = [];

@@ -66,3 +66,26 @@ test('a frame longer than the agent ever sends is refused at once, before its by
   await assert.rejects(listening, /the guest agent sent a frame of 1073741824 bytes \(at most 32768\)/);
   assert.ok(agent.destroyed(), 'the agent is stopped');
 });
+
+test("a connection that is not read stops the agent's output instead of being buffered; reading it lets the rest through", { timeout: 20_000 }, async () => {
+  const agent = fakeAgent();
+  const accepted: Duplex[] = [];
+  const listening = listenThroughAgent(agent.connection, { host: '127.0.0.1', port: 0 }, (stream) => accepted.push(stream));
+  agent.stdout.write(frame(FRAME.READY, 0, '40124'));
+  const listener = await listening;
+  agent.stdout.write(frame(FRAME.OPEN, 3, '10.0.0.3 5001'));
+  const piece = Buffer.alloc(32 * 1024, 5);
+  const frames = 64;
+  for (let i = 0; i < frames; i += 1) agent.stdout.write(frame(FRAME.DATA, 3, piece));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(agent.stdout.isPaused(), 'the agent is no longer read while its connection is not');
+  const waiting = agent.stdout.writableLength + agent.stdout.readableLength;
+  assert.ok(waiting > (frames * piece.length) / 2, `most of the 2 MiB waits on the agent's side: ${waiting} bytes`);
+  let received = 0;
+  for await (const chunk of accepted[0]!) {
+    received += (chunk as Buffer).length;
+    if (received === frames * piece.length) break;
+  }
+  assert.equal(received, frames * piece.length);
+  listener.close();
+});

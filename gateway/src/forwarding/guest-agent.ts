@@ -81,6 +81,19 @@ export async function listenThroughAgent(
     let needed = HEADER;
     let ready = false;
     let refused = false;
+    // A connection whose SSH side reads slower than the container sends stops the agent's
+    // output until it drained, instead of buffering it here (the other connections of this
+    // listener wait too: they share the agent's one stdout).
+    const held = new Set<PassThrough>();
+    const release = (inbound: PassThrough) => {
+      if (held.delete(inbound) && held.size === 0) helper.stdout.resume();
+    };
+    const hold = (inbound: PassThrough) => {
+      if (held.has(inbound)) return;
+      held.add(inbound);
+      helper.stdout.pause();
+      inbound.once('drain', () => release(inbound));
+    };
     helper.stdout.on('data', (chunk: Buffer) => {
       if (refused) return;
       waiting.push(chunk);
@@ -129,6 +142,7 @@ export async function listenThroughAgent(
               if (!ended && streams.has(id)) send(FRAME.CLOSE, id);
               ended = true;
               streams.delete(id);
+              release(inbound);
               callback(error);
             },
           });
@@ -138,7 +152,8 @@ export async function listenThroughAgent(
           inbound.on('end', () => stream.push(null));
           onConnection(stream, { host, port: Number(port) });
         } else if (type === FRAME.DATA) {
-          streams.get(id)?.write(Buffer.from(payload));
+          const inbound = streams.get(id);
+          if (inbound && !inbound.write(Buffer.from(payload))) hold(inbound);
         } else if (type === FRAME.EOF) {
           streams.get(id)?.end();
         }

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { decodeBinaryLog } from '../../gateway/src/audit/format/binary-log.ts';
 import { MESSAGE_TYPES } from '../../gateway/src/audit/format/message-types.ts';
 import { summarizeRecording } from '../../gateway/src/audit/format/recording-summary.ts';
@@ -19,16 +19,22 @@ import { clientKit, runClient, startClient, type ExecClient, type FileClient } f
 const OUTPUT_BYTES = 32 * 1024 * 1024;
 const CLIENTS: readonly ExecClient[] = ['ssh', 'dbclient', 'plink', 'paramiko'];
 
-// Bulk output recorded as `docker compose up` records it (every output byte deflated in 1 MiB
-// chunks on the threadpool, several compressing at once), read by each SSH client, and once by a
-// client killed mid-transfer: every byte arrives, every recording is sealed with the bytes it saw.
-test('recorded bulk output reaches OpenSSH, Dropbear, PuTTY and paramiko whole; a client killed mid-transfer leaves a sealed recording and a gateway that serves', E2E_SLOW, async (t) => {
+/** A gateway recording as `docker compose up` does, into a folder of its own, and the clients' kit for it. */
+async function recordedWorld(t: TestContext) {
   await ensureSessionImage();
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-audit-clients-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const recordings = join(dir, 'recordings');
   const { world } = await worldWithConfig(t, { backend: 'docker', docker: { execution: hardenedExecution() }, audit: await composeDefaultAudit() }, { gateway: { audit: { directory: recordings } } });
   const kit = await clientKit(t, { port: () => world.sshPort, username: world.username, password: world.password, hostKeyDir: join(world.dir, 'hostkeys') });
+  return { dir, recordings, world, kit };
+}
+
+// Bulk output recorded as `docker compose up` records it (every output byte deflated in 1 MiB
+// chunks on the threadpool, several compressing at once), read by each SSH client, and once by a
+// client killed mid-transfer: every byte arrives, every recording is sealed with the bytes it saw.
+test('recorded bulk output reaches OpenSSH, Dropbear, PuTTY and paramiko whole; a client killed mid-transfer leaves a sealed recording and a gateway that serves', E2E_SLOW, async (t) => {
+  const { recordings, kit } = await recordedWorld(t);
 
   for (const client of CLIENTS) {
     const run = await runClient(kit.exec(client, `head -c ${OUTPUT_BYTES} /dev/zero`), { timeoutMs: 120_000 });
@@ -82,12 +88,7 @@ async function fileEvents(dir: string): Promise<Record<string, unknown>[]> {
 // each client splits them: OpenSSH, Dropbear's channel, PuTTY and paramiko, and a PuTTY upload
 // killed half-way, which leaves an unclosed file event and a gateway that serves.
 test('SFTP uploads from OpenSSH, Dropbear, PuTTY and paramiko are recorded with their SHA-256; an upload killed mid-way leaves an unclosed event and a gateway that serves', E2E_SLOW, async (t) => {
-  await ensureSessionImage();
-  const dir = await mkdtemp(join(tmpdir(), 'portcullis-audit-sftp-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const recordings = join(dir, 'recordings');
-  const { world } = await worldWithConfig(t, { backend: 'docker', docker: { execution: hardenedExecution() }, audit: await composeDefaultAudit() }, { gateway: { audit: { directory: recordings } } });
-  const kit = await clientKit(t, { port: () => world.sshPort, username: world.username, password: world.password, hostKeyDir: join(world.dir, 'hostkeys') });
+  const { dir, recordings, kit } = await recordedWorld(t);
   const content = randomBytes(UPLOAD_BYTES);
   const local = join(dir, 'upload.bin');
   await writeFile(local, content);

@@ -120,6 +120,7 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
 
   test('100 idle TCP connections from one address hold at most its per-source share; the bystander logs in; after grace expiry the address is refused', E2E_SLOW, async (t) => {
     const mark = logMark(world.gateway);
+    const fromLine = world.gateway.logs.length;
     const sockets: Socket[] = Array.from({ length: 100 }, () => {
       const socket = connect({ host: '127.0.0.1', port: world.sshPort, localAddress: ATTACKER });
       socket.on('error', () => undefined);
@@ -139,19 +140,23 @@ describe('one client cannot exhaust the gateway for everyone else', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const open = sockets.filter((socket) => !socket.closed).length;
-    assert.ok(open <= PER_SOURCE, `${open} idle connections held, at most ${PER_SOURCE}`);
+    assert.equal(open, PER_SOURCE, `the source holds its share of ${PER_SOURCE} idle connections, no more (and no fewer: nothing else closes them)`);
 
     await bystander(t, '100 idle connections from 127.0.0.2');
 
     // The held ones are cut when the login grace time expires, and that earns a penalty.
     await Promise.all(closedAt);
     await mark.atLeast('SSH_LOGIN_GRACE_EXPIRED', open);
+    const expired = world.gateway.logs.slice(fromLine).filter((line) => line.code === 'SSH_LOGIN_GRACE_EXPIRED' && String(line.remoteAddress).endsWith(ATTACKER));
+    assert.ok(expired.length >= open, `each held connection of ${ATTACKER} expired: ${JSON.stringify(expired)}`);
     const retry = connect({ host: '127.0.0.1', port: world.sshPort, localAddress: ATTACKER });
     retry.on('error', () => undefined);
     let received = 0;
     retry.on('data', (chunk: Buffer) => (received += chunk.length));
     await once(retry, 'close');
-    assert.equal(received, 0, 'a penalised source gets no SSH identification, only a closed socket');
+    const admissions = () =>
+      JSON.stringify(world.gateway.logs.slice(fromLine).filter((line) => /^SSH_(LOGIN_GRACE_EXPIRED|SOURCE_PENALIZED|PER_SOURCE_MAX_STARTUPS|MAX_STARTUPS)$/.test(String(line.code))));
+    assert.equal(received, 0, `a penalised source gets no SSH identification, only a closed socket; the gateway logged: ${admissions()}`);
     const refused = await mark.next('SSH_SOURCE_PENALIZED');
     assert.equal(refused.source, `${ATTACKER}/32`);
     assert.ok(Number(refused.retryAfterSeconds) >= 15, `refused for ${String(refused.retryAfterSeconds)} s`);

@@ -11,7 +11,8 @@ export class RefusalLog {
   constructor(
     private readonly log: Logger,
     private readonly intervalMs = 10_000,
-    private readonly now: () => number = Date.now,
+    /** Monotonic, so a wall-clock step back cannot silence refusals for as long as it stepped. */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   warn(code: string, fields: Record<string, unknown>, message: string): void {

@@ -46,3 +46,15 @@ test('the table is bounded: the source penalised longest ago is forgotten first'
   assert.deepEqual(penalties.check('a'), { refused: false, delayMs: 0, passwordsRefusedMs: 0 });
   assert.equal(penalties.check('d').refused, false, 'one grace expiry (10 s) is below min');
 });
+
+test('a wall-clock step neither lifts a penalty nor stretches it past max: the default clock is monotonic', (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+  const penalties = new SourcePenalties(SETTINGS);
+  for (let i = 0; i < 2; i += 1) penalties.penalize('a', 'grace-exceeded');
+  t.mock.timers.setTime(Date.now() + 3_600_000);
+  const forward = penalties.check('a');
+  assert.equal(forward.refused, true, 'an hour forward on the wall clock: still refused');
+  t.mock.timers.setTime(Date.now() - 7_200_000);
+  const back = penalties.check('a');
+  assert.ok(back.refused && back.retryAfterMs <= 20_000, `an hour back: refused for what was earned, not an hour more (${JSON.stringify(back)})`);
+});

@@ -40,7 +40,8 @@ export class SourcePenalties {
 
   constructor(
     private readonly settings: PenaltySettings,
-    private readonly now: () => number = Date.now,
+    /** Monotonic: a wall-clock step (NTP, a resumed VM) must neither lift a penalty nor stretch it past `max`. */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   get size(): number {

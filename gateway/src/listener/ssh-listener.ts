@@ -130,7 +130,7 @@ export function createSshEdge(options: ListenerOptions): SshEdge {
     const key = `${socket.remoteAddress}:${socket.remotePort}`;
     const timer = setTimeout(() => {
       state.graceExpired = true;
-      options.log.info({ code: 'SSH_LOGIN_GRACE_EXPIRED', stage: state.identified ? 'login' : 'identification' }, 'login grace time expired');
+      options.log.info({ code: 'SSH_LOGIN_GRACE_EXPIRED', stage: state.identified ? 'login' : 'identification', remoteAddress: socket.remoteAddress }, 'login grace time expired');
       socket.destroy();
     }, graceMs);
     pending.set(key, { timer, state });

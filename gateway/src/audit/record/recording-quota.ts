@@ -24,12 +24,12 @@ const FREE_SPACE_PROBE_MS = 1_000;
 export class RecordingQuota {
   private freeBytes = Number.POSITIVE_INFINITY;
   private probing: Promise<void> | undefined;
-  private probedAt = 0;
+  private probedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly settings: RecordingQuotaSettings,
     private readonly free: (directory: string) => Promise<number> = freeSpace,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Reads the free space now (at start, and before each recording begins). */

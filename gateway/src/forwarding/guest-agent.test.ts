@@ -67,6 +67,27 @@ test('a frame longer than the agent ever sends is refused at once, before its by
   assert.ok(agent.destroyed(), 'the agent is stopped');
 });
 
+test('a listener already up that gets an oversized frame is closed and reported, once', { timeout: 20_000 }, async () => {
+  const agent = fakeAgent();
+  const broken: Error[] = [];
+  const listening = listenThroughAgent(
+    agent.connection,
+    { host: '127.0.0.1', port: 0 },
+    () => assert.fail('no connection expected'),
+    (error) => broken.push(error),
+  );
+  agent.stdout.write(frame(FRAME.READY, 0, '40123'));
+  await listening;
+  agent.stdout.write(frame(FRAME.DATA, 7, '', 64 * 1024).subarray(0, 9));
+  agent.stdout.write(frame(FRAME.DATA, 7, '', 64 * 1024).subarray(0, 9));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(
+    broken.map((error) => error.message),
+    ['the guest agent sent a frame of 65536 bytes (at most 32768)'],
+  );
+  assert.ok(agent.destroyed(), 'the agent is stopped');
+});
+
 test("a connection that is not read stops the agent's output instead of being buffered; reading it lets the rest through", { timeout: 20_000 }, async () => {
   const agent = fakeAgent();
   const accepted: Duplex[] = [];

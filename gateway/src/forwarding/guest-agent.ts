@@ -43,12 +43,14 @@ export interface AgentListener {
 /**
  * Listens inside the container (ssh -R, X11, agent forwarding) through the guest agent; every
  * accepted connection is handed to `onConnection` as a stream. Rejects when the agent cannot
- * listen (address in use, permission), with the agent's reason.
+ * listen (address in use, permission), with the agent's reason. A listener already up that the
+ * agent's output breaks (the container shapes it) is closed and reported to `onBroken`.
  */
 export async function listenThroughAgent(
   connection: BackendConnection,
   address: { readonly host: string; readonly port: number } | { readonly path: string },
   onConnection: (stream: Duplex, peer: { host: string; port: number }) => void,
+  onBroken: (error: Error) => void = () => undefined,
 ): Promise<AgentListener> {
   if (!connection.runHelper) throw new Error('this backend cannot run the guest agent');
   const command = 'path' in address ? `exec ${GUEST_AGENT_PATH} listen-unix ${shellWord(address.path)}` : `exec ${GUEST_AGENT_PATH} listen-tcp ${shellWord(address.host)} ${address.port}`;
@@ -106,7 +108,9 @@ export async function listenThroughAgent(
         if (length > MAX_PAYLOAD) {
           refused = true;
           close();
-          if (!ready) reject(new Error(`the guest agent sent a frame of ${length} bytes (at most ${MAX_PAYLOAD})`));
+          const error = new Error(`the guest agent sent a frame of ${length} bytes (at most ${MAX_PAYLOAD})`);
+          if (ready) onBroken(error);
+          else reject(error);
           return;
         }
         if (buffered.length < HEADER + length) {

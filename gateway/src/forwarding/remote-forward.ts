@@ -63,7 +63,12 @@ export class RemoteForwards {
     if (kind === 'streamlocal-forward') {
       const socketPath = data.socketPath ?? '';
       const key = `unix:${socketPath}`;
-      const listener = listenThroughAgent(connection, { path: socketPath }, (stream) => this.open(stream, (cb) => this.client.openssh_forwardOutStreamLocal(socketPath, cb)));
+      const listener = listenThroughAgent(
+        connection,
+        { path: socketPath },
+        (stream) => this.open(stream, (cb) => this.client.openssh_forwardOutStreamLocal(socketPath, cb)),
+        (error) => this.broken(key, kind, error),
+      );
       this.listeners.set(key, listener);
       await listener.catch((error: unknown) => {
         this.listeners.delete(key);
@@ -76,8 +81,13 @@ export class RemoteForwards {
     const host = requested === '' || requested === 'localhost' ? '127.0.0.1' : requested;
     const port = data.bindPort ?? 0;
     let boundPort = port;
-    const listener = listenThroughAgent(connection, { host, port }, (stream, peer) => this.open(stream, (cb) => this.client.forwardOut(requested, boundPort, peer.host, peer.port, cb)));
     const key = `tcp:${requested}:${port}`;
+    const listener = listenThroughAgent(
+      connection,
+      { host, port },
+      (stream, peer) => this.open(stream, (cb) => this.client.forwardOut(requested, boundPort, peer.host, peer.port, cb)),
+      (error) => this.broken(key, kind, error),
+    );
     this.listeners.set(key, listener);
     const open = await listener.catch((error: unknown) => {
       this.listeners.delete(key);
@@ -85,6 +95,12 @@ export class RemoteForwards {
     });
     boundPort = Number(open.bound);
     return port === 0 ? boundPort : undefined;
+  }
+
+  /** The guest agent broke its protocol after listening: the forward is gone, and the operator is told why. */
+  private broken(key: string, kind: string, error: Error): void {
+    this.listeners.delete(key);
+    this.log.warn({ code: 'SSH_FORWARD_REJECTED', kind, ...errorFields(error) }, 'remote forward closed: the guest agent broke its protocol');
   }
 
   private open(stream: Duplex, openChannel: (cb: (error: Error | undefined, channel: Duplex) => void) => void): void {

@@ -60,6 +60,7 @@ export function sessionForwards(client: Connection, log: Logger): SessionForward
         connection,
         { path },
         toClient((callback) => openAgentChannel(client, callback)),
+        (error) => log.warn({ code: 'SSH_FORWARD_REJECTED', kind: 'agent', ...errorFields(error) }, 'agent forwarding closed: the guest agent broke its protocol'),
       );
       return { env: { SSH_AUTH_SOCK: path }, close: () => listener.close() };
     },
@@ -67,8 +68,11 @@ export function sessionForwards(client: Connection, log: Logger): SessionForward
       let listener: AgentListener | undefined;
       let display = FIRST_DISPLAY;
       for (; display <= LAST_DISPLAY && !listener; display += 1) {
-        listener = await listenThroughAgent(connection, { host: '127.0.0.1', port: 6000 + display }, (stream, peer) =>
-          toClient((callback) => client.x11(peer.host, peer.port, callback as never))(stream),
+        listener = await listenThroughAgent(
+          connection,
+          { host: '127.0.0.1', port: 6000 + display },
+          (stream, peer) => toClient((callback) => client.x11(peer.host, peer.port, callback as never))(stream),
+          (error) => log.warn({ code: 'SSH_FORWARD_REJECTED', kind: 'x11', ...errorFields(error) }, 'X11 forwarding closed: the guest agent broke its protocol'),
         ).catch(() => undefined);
       }
       if (!listener) throw new Error('no free X11 display in the container');

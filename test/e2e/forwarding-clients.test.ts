@@ -12,8 +12,8 @@ import { clientKit, startClient, type ClientCommand, type ClientProcess } from '
 
 /**
  * Port forwarding as Dropbear's dbclient and PuTTY's plink ask for it (OpenSSH's own client is
- * in ssh-features-forwarding.test.ts): each words tcpip-forward and direct-tcpip its own way
- * (bind address "localhost" or none, originator fields), and each must get what OpenSSH gets.
+ * in ssh-features-forwarding.test.ts): each builds its tcpip-forward and direct-tcpip requests
+ * with its own implementation, and each must get what OpenSSH gets.
  */
 const CLIENTS = ['dbclient', 'plink'] as const;
 

@@ -49,13 +49,13 @@ export async function execProgram(container: Docker.Container, execution: Docker
     return session;
   } catch (cause) {
     direct?.destroy();
-    // 409: the container is not running. Its program may have ended just after the start was
-    // checked (an idle command that exits at once): then that, not the exec, is what failed.
-    if ((cause as { statusCode?: number }).statusCode === 409) {
-      await ensureRunning(container).catch((error: unknown) => {
-        if (error instanceof GatewayError) throw error;
-      });
-    }
+    // The container's program may have ended just after its start was checked (an idle command
+    // that exits at once): then that, not the exec, is what failed. The engine says so in more
+    // than one way, by when it noticed: 409 (not running), 404 (already auto-removed), or a
+    // start that breaks off; so the container is asked whatever the exec's error was.
+    await ensureRunning(container).catch((error: unknown) => {
+      if (error instanceof GatewayError) throw error;
+    });
     throw new GatewayError('DOCKER_EXEC_CREATE_FAILED', 'Could not start the program in your session container.', { cause });
   }
 }

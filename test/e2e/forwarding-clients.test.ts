@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { CONTAINER_BACKENDS, backendWorld } from '../helpers/backend-world.ts';
 import { E2E_SLOW } from '../helpers/deadlines.ts';
-import { exchange } from '../helpers/forwarding.ts';
+import { exchange, hostServer } from '../helpers/forwarding.ts';
 import { freePort } from '../helpers/ports.ts';
 import { pollUntilOrLast } from '../helpers/poll-until.ts';
 import { clientKit, startClient, type ClientCommand, type ClientProcess } from '../helpers/ssh-clients.ts';
@@ -19,20 +18,6 @@ const CLIENTS = ['dbclient', 'plink'] as const;
 
 /** `command` with forwarding options placed before the client's own (both take options anywhere before the host). */
 const withOptions = (command: ClientCommand, options: readonly string[]): ClientCommand => ({ ...command, args: [command.args[0]!, ...options, ...command.args.slice(1)] });
-
-/** A server on the test host that answers every connection with `reply:` and what it read. */
-async function hostServer(t: TestContext, reply: string): Promise<number> {
-  const server = createServer((socket) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => socket.end(`${reply}:${Buffer.concat(chunks).toString('utf8')}`));
-    socket.on('error', () => undefined);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  return (server.address() as AddressInfo).port;
-}
 
 /** Keeps a client running for the rest of the test; it is killed (and awaited) when the test ends. */
 function running(t: TestContext, command: ClientCommand): ClientProcess {
@@ -67,7 +52,7 @@ for (const backend of CONTAINER_BACKENDS) {
       });
 
       await t.test(`${client} -R: a connection to a port inside the container reaches a server on the client host`, async (t) => {
-        const hostPort = await hostServer(t, client);
+        const hostPort = ((await hostServer(t, client)).address() as AddressInfo).port;
         const remotePort = client === 'dbclient' ? 17779 : 17780;
         const ssh = running(
           t,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { CONTAINER_BACKENDS, backendWorld } from '../helpers/backend-world.ts';
-import { exchange } from '../helpers/forwarding.ts';
+import { exchange, hostServer } from '../helpers/forwarding.ts';
 import { freePort } from '../helpers/ports.ts';
 import { logMark } from '../helpers/log-wait.ts';
 import { opensshInvocation, runSsh } from '../helpers/ssh-client.ts';
@@ -47,21 +47,6 @@ async function spawnSsh(t: TestContext, world: World, extraArgs: string[], comma
 /** Retries `attempt` until it yields a non-empty answer (a listener on the far side may not be up yet). */
 async function eventually(attempt: () => Promise<string>, spawned: Spawned, deadlineMs = 60_000): Promise<string> {
   return pollUntilOrLast(attempt, { what: 'an answer through the forward', until: (answer) => answer !== '' || spawned.child.exitCode !== null, timeoutMs: deadlineMs, intervalMs: 200 });
-}
-
-/** A server on the test host that answers every connection with `reply` after reading to the end. */
-async function hostServer(t: TestContext, reply: string, path?: string): Promise<Server> {
-  const server = createServer((socket) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => socket.end(`${reply}:${Buffer.concat(chunks).toString('utf8')}`));
-    socket.on('error', () => undefined);
-  });
-  if (path) server.listen(path);
-  else server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  return server;
 }
 
 for (const backend of CONTAINER_BACKENDS) {

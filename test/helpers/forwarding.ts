@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import { freePort } from './ports.ts';
 import { opensshInvocation } from './ssh-client.ts';
@@ -65,4 +65,19 @@ export async function exchange(target: number | string, message: string): Promis
   socket.end(message);
   await closed;
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A server on the test host that answers every connection with `reply:` and what it read; a TCP port on 127.0.0.1, or the Unix socket `path`. */
+export async function hostServer(t: TestContext, reply: string, path?: string): Promise<Server> {
+  const server = createServer((socket) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => socket.end(`${reply}:${Buffer.concat(chunks).toString('utf8')}`));
+    socket.on('error', () => undefined);
+  });
+  if (path) server.listen(path);
+  else server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  return server;
 }

@@ -1,5 +1,6 @@
 import { Duplex, PassThrough } from 'node:stream';
 import type { BackendConnection, BackendSession } from '../backends/index.ts';
+import { errorFields, type Logger } from '../observability/index.ts';
 
 /** Where the session image keeps the guest agent (images/session/agent). */
 export const GUEST_AGENT_PATH = '/usr/local/bin/portcullis-agent';
@@ -31,6 +32,11 @@ export async function connectThroughAgent(connection: BackendConnection, target:
   if (!connection.runHelper) throw new Error('this backend cannot run the guest agent');
   const command = 'path' in target ? `exec ${GUEST_AGENT_PATH} connect-unix ${shellWord(target.path)}` : `exec ${GUEST_AGENT_PATH} connect ${shellWord(target.host)} ${target.port}`;
   return helperDuplex(await connection.runHelper(command));
+}
+
+/** The `onBroken` of a forward's listener: the operator is told which forward went and why. */
+export function logBrokenListener(log: Logger, kind: string): (error: Error) => void {
+  return (error) => log.warn({ code: 'SSH_FORWARD_REJECTED', kind, ...errorFields(error) }, `${kind} forward closed: the guest agent broke its protocol`);
 }
 
 export interface AgentListener {

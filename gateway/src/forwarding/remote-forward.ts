@@ -4,7 +4,7 @@ import type { BackendConnection } from '../backends/index.ts';
 import type { SecurityPolicy } from '../filters/index.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 import { relay } from './direct-tcpip.ts';
-import { listenThroughAgent, type AgentListener } from './guest-agent.ts';
+import { listenThroughAgent, logBrokenListener, type AgentListener } from './guest-agent.ts';
 
 type Accept = ((port?: number) => void) | undefined;
 type Reject = (() => void) | undefined;
@@ -100,7 +100,7 @@ export class RemoteForwards {
   /** The guest agent broke its protocol after listening: the forward is gone, and the operator is told why. */
   private broken(key: string, kind: string, error: Error): void {
     this.listeners.delete(key);
-    this.log.warn({ code: 'SSH_FORWARD_REJECTED', kind, ...errorFields(error) }, 'remote forward closed: the guest agent broke its protocol');
+    logBrokenListener(this.log, kind)(error);
   }
 
   private open(stream: Duplex, openChannel: (cb: (error: Error | undefined, channel: Duplex) => void) => void): void {

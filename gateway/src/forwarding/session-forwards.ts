@@ -4,7 +4,7 @@ import type { BackendConnection } from '../backends/index.ts';
 import { errorFields, type Logger } from '../observability/index.ts';
 import { openAgentChannel } from '../ssh2-internals.ts';
 import { relay } from './direct-tcpip.ts';
-import { listenThroughAgent, shellWord, type AgentListener } from './guest-agent.ts';
+import { listenThroughAgent, logBrokenListener, shellWord, type AgentListener } from './guest-agent.ts';
 
 /** Sets up, before the program starts, what it reaches the client's agent or X server through. */
 export interface SessionForwards {
@@ -60,7 +60,7 @@ export function sessionForwards(client: Connection, log: Logger): SessionForward
         connection,
         { path },
         toClient((callback) => openAgentChannel(client, callback)),
-        (error) => log.warn({ code: 'SSH_FORWARD_REJECTED', kind: 'agent', ...errorFields(error) }, 'agent forwarding closed: the guest agent broke its protocol'),
+        logBrokenListener(log, 'agent'),
       );
       return { env: { SSH_AUTH_SOCK: path }, close: () => listener.close() };
     },
@@ -72,7 +72,7 @@ export function sessionForwards(client: Connection, log: Logger): SessionForward
           connection,
           { host: '127.0.0.1', port: 6000 + display },
           (stream, peer) => toClient((callback) => client.x11(peer.host, peer.port, callback as never))(stream),
-          (error) => log.warn({ code: 'SSH_FORWARD_REJECTED', kind: 'x11', ...errorFields(error) }, 'X11 forwarding closed: the guest agent broke its protocol'),
+          logBrokenListener(log, 'x11'),
         ).catch(() => undefined);
       }
       if (!listener) throw new Error('no free X11 display in the container');

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { generateParsableKeyPair } from '../gateway/src/listener/index.ts';
 import { hardenedExecution, worldWithConfig } from '../test/helpers/fake-config.ts';
+import { cpuCeiling, describeCost, programPids, withCpuCost, type CpuCost } from './lib/cpu-cost.ts';
 import type { BenchOptions, Row } from './lib/table.ts';
 import { mibPerSecond, randomPayload, sizeFromEnv, throughSsh, type SshEndpoint, type Transfer } from './lib/transfer.ts';
 
@@ -20,6 +21,31 @@ const MEASURES: readonly { transfer: Transfer; label: string }[] = [
   { transfer: 'exec stdout', label: "ssh … 'head -c N /dev/zero' (stdout recorded)" },
   { transfer: 'sftp put', label: 'sftp put (file events recorded), random' },
 ];
+
+/** Best rate and least CPU per GiB (the run least disturbed) of one side. */
+class Side {
+  rate = 0;
+  cost: CpuCost | undefined;
+
+  keep(bytes: number, measured: { result: number; cost: CpuCost }) {
+    this.rate = Math.max(this.rate, mibPerSecond(bytes, measured.result));
+    if (!this.cost || measured.cost.total < this.cost.total) this.cost = measured.cost;
+  }
+}
+
+/**
+ * What recording costs in CPU, so a ratio below the goal says whether recording's own work
+ * (deflate on the threadpool, SHA-256 of the stored chunks) or a stall holds it back: with every
+ * core busy, the paths' CPU per GiB alone allows at most the ratio of their ceilings.
+ */
+function describeRecordingCost(on: CpuCost, off: CpuCost): string {
+  const gateway = (cost: CpuCost) => cost.byRole.get('gateway') ?? 0;
+  const ceilings = cpuCeiling(on) / cpuCeiling(off);
+  return (
+    `CPU per GiB: audit on ${describeCost(on)}, off ${describeCost(off)}; recording costs the gateway ${(gateway(on) - gateway(off)).toFixed(1)} s per GiB; ` +
+    `with every core busy audit on could reach at most ${ceilings.toFixed(2)}× audit off`
+  );
+}
 
 export async function run(options: BenchOptions): Promise<Row[]> {
   const mib = sizeFromEnv('PORTCULLIS_BENCH_AUDIT_MIB', options.smoke ? 32 : 512);
@@ -45,23 +71,26 @@ export async function run(options: BenchOptions): Promise<Row[]> {
     await writeFile(keyFile, key.private, { mode: 0o600 });
     const files = { bytes, payload: await randomPayload(dir, bytes), dir };
     const endpoint: SshEndpoint = { port: world.sshPort, user: world.username, keyFile, remoteFile: '' };
+    const pids = programPids(world);
     const rows: Row[] = [];
     for (const { transfer, label } of MEASURES) {
-      let audited = 0;
-      let plain = 0;
+      const on = new Side();
+      const offSide = new Side();
       for (let i = 0; i < runs; i += 1) {
         setConfig(full);
-        audited = Math.max(audited, mibPerSecond(bytes, await throughSsh(transfer, endpoint, files)));
+        on.keep(bytes, await withCpuCost(bytes, pids, () => throughSsh(transfer, endpoint, files)));
         setConfig(off);
         try {
-          plain = Math.max(plain, mibPerSecond(bytes, await throughSsh(transfer, endpoint, files)));
+          offSide.keep(bytes, await withCpuCost(bytes, pids, () => throughSsh(transfer, endpoint, files)));
         } catch (error) {
           throw new Error(`audit: the baseline (audit off, ${transfer}) could not be measured: ${(error as Error).message}`);
         }
       }
+      const audited = on.rate;
+      const plain = offSide.rate;
       rows.push({
         benchmark: 'audit',
-        measure: `${label}, ${mib} MiB`,
+        measure: `${label}, ${mib} MiB. ${describeRecordingCost(on.cost!, offSide.cost!)}`,
         value: audited,
         unit: 'MiB/s',
         baseline: { label: 'same gateway, audit off', value: plain },

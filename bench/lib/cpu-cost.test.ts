@@ -21,6 +21,8 @@ test("a client's CPU is charged to the clients, per GiB moved, and bounds the th
   assert.ok(clients >= 0.55 && clients < 10, `clients charged ${clients} s/GiB`);
   assert.ok(cost.total >= clients);
   assert.equal(cpuCeiling({ total: 2, byRole: new Map() }, 2), 1024);
+  // The path around a free gateway: 2 s per GiB of which the gateway spent 1 leaves 1 s per GiB.
+  assert.equal(cpuCeiling({ total: 2, byRole: new Map([['gateway', 1]]) }, 2, ['gateway']), 2048);
   assert.match(describeCost(cost), /^\d+\.\d s \(.*clients \d+\.\d/);
 });
 

@@ -20,6 +20,21 @@ export interface CpuCost {
 /** Processes the bench started itself (the gateway, the webhooks), by pid. */
 export type KnownPids = ReadonlyMap<number, Role>;
 
+/** The programs of a test world, as far as their pids go. */
+interface ProgramsOf {
+  readonly gateway: { readonly process: { readonly pid?: number | undefined } };
+  readonly authserver: { readonly process: { readonly pid?: number | undefined } };
+  readonly configserver: { readonly process: { readonly pid?: number | undefined } };
+}
+
+/** The gateway's and the webhooks' pids, so their CPU is charged to them. */
+export function programPids(world: ProgramsOf): KnownPids {
+  const pids = new Map<number, Role>();
+  if (world.gateway.process.pid) pids.set(world.gateway.process.pid, 'gateway');
+  for (const program of [world.authserver, world.configserver]) if (program.process.pid) pids.set(program.process.pid, 'webhooks');
+  return pids;
+}
+
 const TICKS_PER_SECOND = 100;
 const GIB = 1024 * 1024 * 1024;
 
@@ -96,9 +111,14 @@ async function childrenSeconds(): Promise<number> {
   return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
 }
 
-/** The throughput `cost` allows when every core does nothing but this transfer, in MiB/s. */
-export function cpuCeiling(cost: CpuCost, cores = availableParallelism()): number {
-  return (cores * 1024) / cost.total;
+/**
+ * The throughput `cost` allows when every core does nothing but this transfer, in MiB/s.
+ * `free`: roles counted as spending nothing, for the ceiling of the path around them (with the
+ * gateway free, what the clients, the engine and the rest leave possible whatever it does).
+ */
+export function cpuCeiling(cost: CpuCost, cores = availableParallelism(), free: readonly Role[] = []): number {
+  const spent = free.reduce((total, role) => total - (cost.byRole.get(role) ?? 0), cost.total);
+  return (cores * 1024) / spent;
 }
 
 /** "7.4 s (gateway 2.3, container engine 3.1, clients 2.0)": the roles that spent at least 0.05 s/GiB. */

@@ -7,6 +7,8 @@
  * The clients share the machine's cores with the servers, as a real load test would not:
  * each row says how much CPU the load generator itself used (1.00 = one core busy).
  */
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { execToEnd, login } from './lib/ssh2-client.ts';
 import type { BenchOptions, Row } from './lib/table.ts';
 import { bareServer, noopGateway, type SshTarget } from './lib/targets.ts';
@@ -19,6 +21,17 @@ interface Measured {
   readonly rate: number;
   /** The load generator's CPU time per second of wall time. */
   readonly loadCpu: number;
+  /** CPU seconds the whole machine (servers, webhooks, load generator) spent per session. */
+  readonly machineCpuPerSession: number;
+}
+
+/** Busy CPU seconds of the whole machine so far, every core together (/proc/stat). */
+async function machineBusySeconds(): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
+  // cpu user nice system idle iowait irq softirq steal …: busy is all but idle and iowait.
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const busy = ticks.reduce((sum, value) => sum + value, 0) - ticks[3]! - ticks[4]!;
+  return busy / 100;
 }
 
 async function rate(target: SshTarget, seconds: number): Promise<Measured> {
@@ -26,6 +39,7 @@ async function rate(target: SshTarget, seconds: number): Promise<Measured> {
   let completed = 0;
   const started = performance.now();
   const cpu = process.cpuUsage();
+  const machineBefore = await machineBusySeconds();
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
       while (performance.now() < deadline) {
@@ -38,7 +52,18 @@ async function rate(target: SshTarget, seconds: number): Promise<Measured> {
   );
   const elapsed = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
-  return { rate: completed / elapsed, loadCpu: (used.user + used.system) / 1e6 / elapsed };
+  const machine = (await machineBusySeconds()) - machineBefore;
+  return { rate: completed / elapsed, loadCpu: (used.user + used.system) / 1e6 / elapsed, machineCpuPerSession: machine / Math.max(1, completed) };
+}
+
+/**
+ * What the machine's cores allow for `target`'s cost per session, as a multiple of `of`'s
+ * rate: the sessions a second every core busy with nothing else could carry. Below a goal, the
+ * goal is out of reach on this machine with this load generator, however the servers scale.
+ */
+function cpuBound(target: Measured, of: Measured): string {
+  const ceiling = availableParallelism() / target.machineCpuPerSession;
+  return `the machine's CPU per session ${(target.machineCpuPerSession * 1000).toFixed(1)} ms (servers, webhooks and load generator): every core busy allows ${ceiling.toFixed(0)}/s = ${(ceiling / of.rate).toFixed(2)}× one process`;
 }
 
 function median(runs: readonly Measured[]): Measured {
@@ -80,7 +105,7 @@ export async function run(options: BenchOptions): Promise<Row[]> {
       },
       {
         benchmark: 'session rate, workers: 2',
-        measure: `${measure}; ${cpuNote(two, ours)}`,
+        measure: `${measure}; ${cpuNote(two, ours)}; ${cpuBound(two, ours)}`,
         value: two.rate,
         unit: 'sessions/s',
         baseline: { label: 'portcullis, one process', value: ours.rate },

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { generateParsableKeyPair } from '../gateway/src/listener/index.ts';
 import { hardenedExecution, worldWithConfig } from '../test/helpers/fake-config.ts';
-import { cpuCeiling, describeCost, programPids, withCpuCost, type CpuCost } from './lib/cpu-cost.ts';
+import { BestRun, cpuCeiling, describeCost, programPids, withCpuCost, type CpuCost } from './lib/cpu-cost.ts';
 import type { BenchOptions, Row } from './lib/table.ts';
 import { mibPerSecond, randomPayload, sizeFromEnv, throughSsh, type SshEndpoint, type Transfer } from './lib/transfer.ts';
 
@@ -21,17 +21,6 @@ const MEASURES: readonly { transfer: Transfer; label: string }[] = [
   { transfer: 'exec stdout', label: "ssh … 'head -c N /dev/zero' (stdout recorded)" },
   { transfer: 'sftp put', label: 'sftp put (file events recorded), random' },
 ];
-
-/** Best rate and least CPU per GiB (the run least disturbed) of one side. */
-class Side {
-  rate = 0;
-  cost: CpuCost | undefined;
-
-  keep(bytes: number, measured: { result: number; cost: CpuCost }) {
-    this.rate = Math.max(this.rate, mibPerSecond(bytes, measured.result));
-    if (!this.cost || measured.cost.total < this.cost.total) this.cost = measured.cost;
-  }
-}
 
 /**
  * What recording costs in CPU, so a ratio below the goal says whether recording's own work
@@ -74,23 +63,27 @@ export async function run(options: BenchOptions): Promise<Row[]> {
     const pids = programPids(world);
     const rows: Row[] = [];
     for (const { transfer, label } of MEASURES) {
-      const on = new Side();
-      const offSide = new Side();
+      const recorded = new BestRun();
+      const unrecorded = new BestRun();
+      const once = async (into: BestRun) => {
+        const { result, cost } = await withCpuCost(bytes, pids, () => throughSsh(transfer, endpoint, files));
+        into.keep(mibPerSecond(bytes, result), cost);
+      };
       for (let i = 0; i < runs; i += 1) {
         setConfig(full);
-        on.keep(bytes, await withCpuCost(bytes, pids, () => throughSsh(transfer, endpoint, files)));
+        await once(recorded);
         setConfig(off);
         try {
-          offSide.keep(bytes, await withCpuCost(bytes, pids, () => throughSsh(transfer, endpoint, files)));
+          await once(unrecorded);
         } catch (error) {
           throw new Error(`audit: the baseline (audit off, ${transfer}) could not be measured: ${(error as Error).message}`);
         }
       }
-      const audited = on.rate;
-      const plain = offSide.rate;
+      const audited = recorded.rate;
+      const plain = unrecorded.rate;
       rows.push({
         benchmark: 'audit',
-        measure: `${label}, ${mib} MiB. ${describeRecordingCost(on.cost!, offSide.cost!)}`,
+        measure: `${label}, ${mib} MiB. ${describeRecordingCost(recorded.cost!, unrecorded.cost!)}`,
         value: audited,
         unit: 'MiB/s',
         baseline: { label: 'same gateway, audit off', value: plain },

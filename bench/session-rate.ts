@@ -7,8 +7,8 @@
  * The clients share the machine's cores with the servers, as a real load test would not:
  * each row says how much CPU the load generator itself used (1.00 = one core busy).
  */
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { machineBusySeconds } from './lib/cpu-cost.ts';
 import { execToEnd, login } from './lib/ssh2-client.ts';
 import type { BenchOptions, Row } from './lib/table.ts';
 import { bareServer, noopGateway, type SshTarget } from './lib/targets.ts';
@@ -23,15 +23,6 @@ interface Measured {
   readonly loadCpu: number;
   /** CPU seconds the whole machine (servers, webhooks, load generator) spent per session. */
   readonly machineCpuPerSession: number;
-}
-
-/** Busy CPU seconds of the whole machine so far, every core together (/proc/stat). */
-async function machineBusySeconds(): Promise<number> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
-  // cpu user nice system idle iowait irq softirq steal …: busy is all but idle and iowait.
-  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
-  const busy = ticks.reduce((sum, value) => sum + value, 0) - ticks[3]! - ticks[4]!;
-  return busy / 100;
 }
 
 async function rate(target: SshTarget, seconds: number): Promise<Measured> {

@@ -25,7 +25,7 @@ import { startSshd } from '../test/helpers/sshd.ts';
 import { throughClientNodeExec } from './lib/kube-exec.ts';
 import { cleanupContext } from './lib/cleanup-context.ts';
 import { composeDefaultAudit } from './lib/compose-audit.ts';
-import { cpuCeiling, describeCost, programPids, withCpuCost, type CpuCost, type KnownPids } from './lib/cpu-cost.ts';
+import { BestRun, cpuCeiling, describeCost, programPids, withCpuCost, type CpuCost, type KnownPids } from './lib/cpu-cost.ts';
 import type { BenchOptions, Row } from './lib/table.ts';
 import {
   mibPerSecond,
@@ -202,12 +202,14 @@ export interface TransferFigures {
 export async function measureTransfers(targets: Targets, transfers: readonly Transfer[], runs: number): Promise<TransferFigures[]> {
   const figures: TransferFigures[] = [];
   for (const transfer of transfers) {
-    const best = new Map<string, number>();
-    const cheapest = new Map<string, CpuCost>();
+    const runsOf = new Map<string, BestRun>();
     const keep = (name: string, { rate, cost }: { rate: number; cost: CpuCost }) => {
-      best.set(name, Math.max(best.get(name) ?? 0, rate));
-      if ((cheapest.get(name)?.total ?? Number.POSITIVE_INFINITY) > cost.total) cheapest.set(name, cost);
+      const path = runsOf.get(name) ?? new BestRun();
+      runsOf.set(name, path);
+      path.keep(rate, cost);
     };
+    const best = (name: string) => runsOf.get(name)?.rate;
+    const cheapest = (name: string) => runsOf.get(name)!.cost!;
     const pids: KnownPids = new Map(targets.backends.flatMap((target) => [...target.pids]));
     for (let round = 0; round < runs; round += 1) {
       for (const target of targets.backends)
@@ -231,15 +233,15 @@ export async function measureTransfers(targets: Targets, transfers: readonly Tra
       }
     }
     for (const target of targets.backends) {
-      const clientNode = best.get(`client-node ${target.backend}`);
+      const clientNode = best(`client-node ${target.backend}`);
       figures.push({
         transfer,
         backend: target.backend,
-        ours: best.get(`ours ${target.backend}`)!,
-        sshd: best.get('sshd')!,
-        floor: best.get(`floor ${target.backend}`)!,
+        ours: best(`ours ${target.backend}`)!,
+        sshd: best('sshd')!,
+        floor: best(`floor ${target.backend}`)!,
         ...(clientNode !== undefined ? { clientNode } : {}),
-        cost: { ours: cheapest.get(`ours ${target.backend}`)!, sshd: cheapest.get('sshd')!, floor: cheapest.get(`floor ${target.backend}`)! },
+        cost: { ours: cheapest(`ours ${target.backend}`), sshd: cheapest('sshd'), floor: cheapest(`floor ${target.backend}`) },
       });
     }
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { cpuCeiling, describeCost, withCpuCost } from './cpu-cost.ts';
+import { BestRun, cpuCeiling, describeCost, machineBusySeconds, withCpuCost } from './cpu-cost.ts';
 
 const GIB = 1024 ** 3;
 
@@ -50,3 +50,16 @@ async function readCpu(pid: number): Promise<number | undefined> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
+
+test("a path's best run keeps its best rate and, from whichever run it was, its cheapest CPU; the machine's busy time grows with a spin", async () => {
+  const path = new BestRun();
+  const cost = (total: number) => ({ total, byRole: new Map() });
+  path.keep(100, cost(3));
+  path.keep(120, cost(5));
+  path.keep(90, cost(2));
+  assert.equal(path.rate, 120);
+  assert.equal(path.cost?.total, 2);
+  const before = await machineBusySeconds();
+  await spin(300);
+  assert.ok((await machineBusySeconds()) - before >= 0.25, 'a 0.3 s spin shows in the machine busy time');
+});

@@ -111,6 +111,28 @@ async function childrenSeconds(): Promise<number> {
   return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
 }
 
+/** Busy CPU seconds of the whole machine so far, every core together: all but idle and iowait (/proc/stat). */
+export async function machineBusySeconds(): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
+  // cpu user nice system idle iowait irq softirq steal …
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  return (ticks.reduce((sum, value) => sum + value, 0) - ticks[3]! - ticks[4]!) / TICKS_PER_SECOND;
+}
+
+/**
+ * The figures one path keeps over its runs: the best rate, and the CPU per GiB of its cheapest
+ * run (the one least disturbed by the rest of the machine).
+ */
+export class BestRun {
+  rate = 0;
+  cost: CpuCost | undefined;
+
+  keep(rate: number, cost: CpuCost): void {
+    this.rate = Math.max(this.rate, rate);
+    if (!this.cost || cost.total < this.cost.total) this.cost = cost;
+  }
+}
+
 /**
  * The throughput `cost` allows when every core does nothing but this transfer, in MiB/s.
  * `free`: roles counted as spending nothing, for the ceiling of the path around them (with the
